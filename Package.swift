@@ -1,0 +1,44 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// The module graph points one way (see README "Architecture"):
+// CBLAS, CSwiftletKernels -> SwiftletTensor -> SwiftletQuant -> SwiftletFormats
+//   -> SwiftletTokenizers -> SwiftletModels -> SwiftletTrain -> Swiftlet -> SwiftletCLI
+// No unsafeFlags anywhere: the package must stay usable as a dependency.
+let package = Package(
+    name: "Swiftlet",
+    platforms: [.macOS(.v15), .iOS(.v18)],
+    products: [
+        .library(name: "Swiftlet", targets: ["Swiftlet"]),
+        .executable(name: "swiftlet", targets: ["SwiftletCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // OpenBLAS is loaded at run time (dlopen) so Swiftlet can choose its core type first;
+        // on Apple platforms Accelerate is used instead. See Sources/CBLAS/include/swiftlet_cblas.h.
+        .target(name: "CBLAS"),
+        .target(name: "CSwiftletKernels"),
+        .target(name: "SwiftletTensor", dependencies: ["CBLAS", "CSwiftletKernels"]),
+        .target(name: "SwiftletQuant", dependencies: ["SwiftletTensor", "CSwiftletKernels"]),
+        .target(name: "SwiftletFormats", dependencies: ["SwiftletTensor", "SwiftletQuant"]),
+        .target(name: "SwiftletTokenizers", dependencies: ["SwiftletFormats"]),
+        .target(name: "SwiftletModels", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "CSwiftletKernels"]),
+        .target(name: "SwiftletTrain", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats"]),
+        .target(name: "Swiftlet", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "SwiftletModels", "SwiftletTrain"]),
+        .executableTarget(name: "SwiftletCLI", dependencies: [
+            "Swiftlet",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Shared by the test targets: locating the real models and the reference fixtures.
+        .target(name: "SwiftletTestSupport", dependencies: ["SwiftletTensor"], path: "Tests/SwiftletTestSupport"),
+        .testTarget(name: "SwiftletTensorTests", dependencies: ["SwiftletTensor", "SwiftletTestSupport"]),
+        .testTarget(name: "SwiftletQuantTests", dependencies: ["SwiftletQuant", "SwiftletFormats", "SwiftletTestSupport"]),
+        .testTarget(name: "SwiftletFormatsTests", dependencies: ["SwiftletFormats", "SwiftletTestSupport"]),
+        .testTarget(name: "SwiftletTokenizersTests", dependencies: ["SwiftletTokenizers", "SwiftletTestSupport"]),
+        .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletTestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,6 @@
+#ifndef SWIFTLET_KERNELS_H
+#define SWIFTLET_KERNELS_H
+// Hot quantized loops in C with run-time CPU dispatch. Every kernel has a Swift reference twin.
+#include <stddef.h>
+#include <stdint.h>
+#endif

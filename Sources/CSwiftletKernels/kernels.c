@@ -1,0 +1,1 @@
+#include "swiftlet_kernels.h"

@@ -1,0 +1,11 @@
+import ArgumentParser
+import Swiftlet
+
+struct SwiftletCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swiftlet",
+        abstract: "On-device model inference: generate, embed, quantize, benchmark.",
+        subcommands: []
+    )
+}
+SwiftletCommand.main()

@@ -1,0 +1,1 @@
+// SwiftletFormats — filled in by its issue.

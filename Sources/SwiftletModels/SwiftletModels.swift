@@ -1,0 +1,1 @@
+// SwiftletModels — filled in by its issue.

@@ -1,0 +1,2 @@
+// SwiftletQuant — filled in by its issue.
+import SwiftletTensor

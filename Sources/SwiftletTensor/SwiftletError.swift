@@ -1,0 +1,51 @@
+/// The one error type of every public Swiftlet entry point.
+///
+/// Each case carries enough context to say what was wrong without a debugger:
+/// the file, the tensor, the shapes involved. Swiftlet never traps on bad input.
+public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Shapes of the operands do not fit the operation (`op` names it).
+    case shapeMismatch(op: String, detail: String)
+    /// A shape or argument is invalid on its own (negative size, zero dims where not allowed, …).
+    case invalidArgument(String)
+    /// A file ended before a structure it declares (`what`) was complete.
+    case truncatedFile(path: String, what: String)
+    /// A file's contents are inconsistent (bad magic, out-of-range offset, overflow, …).
+    case malformedFile(path: String, reason: String)
+    /// A tensor element / block type this build does not know.
+    case unsupportedTensorType(String)
+    /// A model file lacks a tensor its architecture needs.
+    case missingTensor(String)
+    /// A model file has a tensor the architecture does not use (strict weight mapping).
+    case unexpectedTensor(String)
+    /// A metadata key the architecture needs is absent or has the wrong type.
+    case missingMetadata(String)
+    /// The architecture named by the file is not implemented.
+    case unsupportedArchitecture(String, supported: [String])
+    /// A tokenizer configuration (model type, pre-tokenizer, chat template) is not supported.
+    case unsupportedTokenizer(String)
+    /// The prompt plus requested tokens would not fit in the context window.
+    case contextOverflow(requested: Int, limit: Int)
+    /// An I/O failure (open, mmap, read, write) with the system's reason.
+    case io(path: String, reason: String)
+    /// A run-time backend (BLAS library, CPU feature) is unavailable.
+    case backendUnavailable(String)
+
+    public var description: String {
+        switch self {
+        case let .shapeMismatch(op, detail): return "shape mismatch in \(op): \(detail)"
+        case let .invalidArgument(s): return "invalid argument: \(s)"
+        case let .truncatedFile(path, what): return "\(path): file is truncated (while reading \(what))"
+        case let .malformedFile(path, reason): return "\(path): malformed file: \(reason)"
+        case let .unsupportedTensorType(t): return "unsupported tensor type: \(t)"
+        case let .missingTensor(n): return "missing tensor: \(n)"
+        case let .unexpectedTensor(n): return "unexpected tensor: \(n)"
+        case let .missingMetadata(k): return "missing or mistyped metadata key: \(k)"
+        case let .unsupportedArchitecture(a, supported):
+            return "unsupported architecture '\(a)' (supported: \(supported.joined(separator: ", ")))"
+        case let .unsupportedTokenizer(s): return "unsupported tokenizer: \(s)"
+        case let .contextOverflow(requested, limit): return "context overflow: \(requested) tokens requested, context holds \(limit)"
+        case let .io(path, reason): return "\(path): \(reason)"
+        case let .backendUnavailable(s): return "backend unavailable: \(s)"
+        }
+    }
+}

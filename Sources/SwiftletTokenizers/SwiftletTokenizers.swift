@@ -1,0 +1,1 @@
+// SwiftletTokenizers — filled in by its issue.

@@ -1,0 +1,1 @@
+// SwiftletTrain — filled in by its issue.

@@ -1,0 +1,8 @@
+import XCTest
+import SwiftletTestSupport
+
+final class SwiftletModelsTestsPlaceholder: XCTestCase {
+    func testFixturesPresent() throws {
+        XCTAssertTrue(FileManager.default.fileExists(atPath: Fixtures.reference("public_texts.json").path))
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the system packages Swiftlet's commands need, only when missing (Debian/Ubuntu).
+set -euo pipefail
+need=()
+dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+if [ ${#need[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-deps: please install ${need[*]} (no apt-get here)" >&2; exit 1
+  fi
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "install-deps: installing ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
