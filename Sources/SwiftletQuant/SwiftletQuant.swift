@@ -1,2 +1,0 @@
-// SwiftletQuant — filled in by its issue.
-import SwiftletTensor
