@@ -1,0 +1,177 @@
+import SwiftletTensor
+
+/// The decoder-only transformer architectures Swiftlet runs, named as in GGUF's
+/// `general.architecture`.
+public enum Architecture: String, CaseIterable, Sendable {
+    /// Llama family (SmolLM2, Llama 2/3): RMSNorm, GQA, interleaved RoPE, SwiGLU.
+    case llama
+    /// Gemma 3: QK-norm, sandwich norms, GeGLU, sliding-window / global attention, NeoX RoPE.
+    case gemma3
+
+    /// Resolves a GGUF architecture name, throwing `unsupportedArchitecture` for anything else.
+    public init(gguf name: String) throws {
+        guard let arch = Architecture(rawValue: name) else {
+            throw SwiftletError.unsupportedArchitecture(name, supported: Architecture.allCases.map(\.rawValue))
+        }
+        self = arch
+    }
+}
+
+/// Which pairs of a head's dimensions RoPE rotates together.
+public enum RoPEConvention: Sendable, Equatable {
+    /// Pairs (2i, 2i+1): ggml's "normal" mode, used for the llama arch (the GGUF converter
+    /// permutes Q/K so this matches the Hugging Face half-split layout).
+    case interleaved
+    /// Pairs (i, i + ropeDim/2): GPT-NeoX layout, used by Gemma.
+    case neox
+}
+
+/// Every hyperparameter the forward pass needs, read once from the model file's metadata.
+///
+/// A plain value: the forward pass never looks anything up by name.
+public struct TransformerConfig: Sendable, Equatable {
+    public var architecture: Architecture
+    /// Width of the residual stream (`embedding_length`).
+    public var dim: Int
+    /// Hidden width of the feed-forward block (`feed_forward_length`).
+    public var ffnDim: Int
+    public var layerCount: Int
+    public var headCount: Int
+    /// Key/value heads (grouped-query attention when fewer than `headCount`).
+    public var kvHeadCount: Int
+    /// Width of one attention head (`key_length`, default `dim / headCount`).
+    public var headDim: Int
+    public var vocabSize: Int
+    /// Context length the model was trained for.
+    public var trainedContext: Int
+    public var normEpsilon: Float
+    /// Number of leading head dimensions RoPE rotates.
+    public var ropeDim: Int
+    public var ropeConvention: RoPEConvention
+    /// RoPE frequency base of global-attention layers.
+    public var ropeBase: Float
+    /// RoPE frequency base of sliding-window layers (Gemma 3: 10 000).
+    public var ropeBaseLocal: Float
+    /// Sliding window (tokens a query may look back, itself included) for local layers; 0 = none.
+    public var slidingWindow: Int
+    /// Every `globalLayerPeriod`-th layer (1-based) attends globally; the others use the sliding
+    /// window. 0 means every layer is global.
+    public var globalLayerPeriod: Int
+    /// Scale applied to the token embeddings (Gemma: √dim, Llama: 1).
+    public var embeddingScale: Float
+    /// Softmax scale of the attention scores (1/√key_length unless the model says otherwise).
+    public var attentionScale: Float
+    /// Final logits are `cap · tanh(logits / cap)` when set.
+    public var finalLogitSoftcap: Float?
+    /// Token ids that end a turn (EOS, end-of-turn …), read from the tokenizer metadata.
+    public var bosToken: Int?
+    public var eosToken: Int?
+
+    /// Creates a configuration from explicit values (models built in memory; files use
+    /// `init(metadata:)`).
+    public init(architecture: Architecture, dim: Int, ffnDim: Int, layerCount: Int, headCount: Int,
+                kvHeadCount: Int, headDim: Int, vocabSize: Int, trainedContext: Int, normEpsilon: Float,
+                ropeDim: Int, ropeConvention: RoPEConvention, ropeBase: Float, ropeBaseLocal: Float,
+                slidingWindow: Int, globalLayerPeriod: Int, embeddingScale: Float, attentionScale: Float,
+                finalLogitSoftcap: Float?, bosToken: Int?, eosToken: Int?) {
+        self.architecture = architecture; self.dim = dim; self.ffnDim = ffnDim; self.layerCount = layerCount
+        self.headCount = headCount; self.kvHeadCount = kvHeadCount; self.headDim = headDim
+        self.vocabSize = vocabSize; self.trainedContext = trainedContext; self.normEpsilon = normEpsilon
+        self.ropeDim = ropeDim; self.ropeConvention = ropeConvention; self.ropeBase = ropeBase
+        self.ropeBaseLocal = ropeBaseLocal; self.slidingWindow = slidingWindow
+        self.globalLayerPeriod = globalLayerPeriod; self.embeddingScale = embeddingScale
+        self.attentionScale = attentionScale; self.finalLogitSoftcap = finalLogitSoftcap
+        self.bosToken = bosToken; self.eosToken = eosToken
+    }
+
+    /// Whether layer `layer` (0-based) is a sliding-window layer.
+    @inlinable
+    public func isSlidingWindowLayer(_ layer: Int) -> Bool {
+        guard slidingWindow > 0 else { return false }
+        guard globalLayerPeriod > 0 else { return true }
+        return (layer + 1) % globalLayerPeriod != 0
+    }
+
+    /// Query width (`headCount · headDim`).
+    public var qDim: Int { headCount * headDim }
+    /// Key / value width (`kvHeadCount · headDim`).
+    public var kvDim: Int { kvHeadCount * headDim }
+
+    /// Checks the relations the forward pass relies on, so a hostile file cannot make it read
+    /// out of bounds.
+    public func validate() throws {
+        func need(_ ok: Bool, _ what: String) throws {
+            if !ok { throw SwiftletError.invalidArgument("model hyperparameters: \(what)") }
+        }
+        try need(dim > 0 && ffnDim > 0 && layerCount > 0 && vocabSize > 0, "sizes must be positive")
+        try need(headCount > 0 && kvHeadCount > 0 && headCount % kvHeadCount == 0,
+                 "head_count \(headCount) must be a multiple of head_count_kv \(kvHeadCount)")
+        try need(headDim > 0 && headDim % 2 == 0, "head dimension \(headDim) must be even and positive")
+        try need(ropeDim > 0 && ropeDim <= headDim && ropeDim % 2 == 0, "rope dimension \(ropeDim) must be even and ≤ \(headDim)")
+        try need(normEpsilon >= 0 && normEpsilon.isFinite, "norm epsilon")
+        try need(ropeBase > 0 && ropeBaseLocal > 0, "rope base")
+        try need(slidingWindow >= 0 && globalLayerPeriod >= 0, "sliding window")
+        try need(dim <= 1 << 20 && ffnDim <= 1 << 22 && headDim <= 1 << 14 && layerCount <= 4096
+                 && headCount <= 4096 && vocabSize <= 1 << 24, "sizes out of range")
+    }
+}
+
+/// Reads model hyperparameters by key; implemented by the GGUF file (and by tests in memory).
+public protocol ModelMetadata {
+    /// The integer at `key`, or nil when absent. Throws `missingMetadata` for a wrong type.
+    func optionalInt(_ key: String) throws -> Int?
+    /// The float at `key`, or nil when absent. Throws `missingMetadata` for a wrong type.
+    func optionalFloat(_ key: String) throws -> Float?
+    /// The string at `key`, or nil when absent.
+    func optionalString(_ key: String) throws -> String?
+}
+
+extension ModelMetadata {
+    func int(_ key: String) throws -> Int {
+        guard let v = try optionalInt(key) else { throw SwiftletError.missingMetadata(key) }
+        return v
+    }
+    func float(_ key: String) throws -> Float {
+        guard let v = try optionalFloat(key) else { throw SwiftletError.missingMetadata(key) }
+        return v
+    }
+}
+
+extension TransformerConfig {
+    /// Reads the configuration of the architecture named by `general.architecture`.
+    public init(metadata: ModelMetadata) throws {
+        guard let name = try metadata.optionalString("general.architecture") else {
+            throw SwiftletError.missingMetadata("general.architecture")
+        }
+        switch try Architecture(gguf: name) {
+        case .llama: self = try Llama.config(metadata)
+        case .gemma3: self = try Gemma3.config(metadata)
+        }
+        try validate()
+    }
+
+    /// The keys shared by the llama-like architectures, prefixed by the architecture name.
+    static func common(_ arch: Architecture, _ m: ModelMetadata, vocabFallback: Int?) throws -> TransformerConfig {
+        let p = arch.rawValue + "."
+        let dim = try m.int(p + "embedding_length")
+        let heads = try m.int(p + "attention.head_count")
+        let kvHeads = try m.optionalInt(p + "attention.head_count_kv") ?? heads
+        guard heads > 0 else { throw SwiftletError.invalidArgument("attention.head_count must be positive") }
+        let headDim = try m.optionalInt(p + "attention.key_length") ?? dim / heads
+        let vocab = try m.optionalInt(p + "vocab_size") ?? vocabFallback ?? 0
+        return TransformerConfig(
+            architecture: arch, dim: dim, ffnDim: try m.int(p + "feed_forward_length"),
+            layerCount: try m.int(p + "block_count"), headCount: heads, kvHeadCount: kvHeads,
+            headDim: headDim, vocabSize: vocab,
+            trainedContext: try m.optionalInt(p + "context_length") ?? 2048,
+            normEpsilon: try m.float(p + "attention.layer_norm_rms_epsilon"),
+            ropeDim: try m.optionalInt(p + "rope.dimension_count") ?? headDim,
+            ropeConvention: .interleaved,
+            ropeBase: try m.optionalFloat(p + "rope.freq_base") ?? 10_000,
+            ropeBaseLocal: try m.optionalFloat(p + "rope.freq_base") ?? 10_000,
+            slidingWindow: 0, globalLayerPeriod: 0, embeddingScale: 1,
+            attentionScale: 1 / Float(headDim).squareRoot(), finalLogitSoftcap: nil,
+            bosToken: try m.optionalInt("tokenizer.ggml.bos_token_id"),
+            eosToken: try m.optionalInt("tokenizer.ggml.eos_token_id"))
+    }
+}
