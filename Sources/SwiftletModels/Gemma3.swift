@@ -1,4 +1,5 @@
 import SwiftletTensor
+import SwiftletFormats
 
 /// Gemma 3 (Gemma Team 2025): embeddings scaled by √d; each block is
 /// RMSNorm → attention with RMSNorm on each query/key head (QK-norm) → RMSNorm → residual →
@@ -13,17 +14,17 @@ enum Gemma3 {
     /// Every sixth layer is global.
     static let globalLayerPeriod = 6
 
-    static func config(_ m: ModelMetadata) throws -> TransformerConfig {
-        var c = try TransformerConfig.common(.gemma3, m, vocabFallback: nil)
+    static func config(_ m: GGUFMetadataContainer) throws -> TransformerConfig {
+        var c = try TransformerConfig.common(.gemma3, m)
         c.ropeConvention = .neox
-        c.ropeBase = try m.optionalFloat("gemma3.rope.freq_base") ?? 1_000_000
+        c.ropeBase = try m.floatIfPresent("gemma3.rope.freq_base") ?? 1_000_000
         c.ropeBaseLocal = localRoPEBase
-        c.slidingWindow = try m.optionalInt("gemma3.attention.sliding_window") ?? 0
+        c.slidingWindow = try m.intIfPresent("gemma3.attention.sliding_window") ?? 0
         c.globalLayerPeriod = globalLayerPeriod
         c.embeddingScale = Float(c.dim).squareRoot()
         // query_pre_attn_scalar = key_length for the released sizes.
         c.attentionScale = 1 / Float(c.headDim).squareRoot()
-        if let cap = try m.optionalFloat("gemma3.final_logit_softcapping"), cap > 0 { c.finalLogitSoftcap = cap }
+        if let cap = try m.floatIfPresent("gemma3.final_logit_softcapping"), cap > 0 { c.finalLogitSoftcap = cap }
         return c
     }
 }

@@ -1,12 +1,13 @@
 import SwiftletTensor
+import SwiftletFormats
 
 /// Llama (Touvron et al. 2023), as used by SmolLM2: pre-norm blocks of
 /// RMSNorm → grouped-query attention with rotary positions → residual →
 /// RMSNorm → SwiGLU feed-forward → residual.
 enum Llama {
     /// Hyperparameters from the `llama.*` GGUF keys.
-    static func config(_ m: ModelMetadata) throws -> TransformerConfig {
-        var c = try TransformerConfig.common(.llama, m, vocabFallback: nil)
+    static func config(_ m: GGUFMetadataContainer) throws -> TransformerConfig {
+        var c = try TransformerConfig.common(.llama, m)
         // The GGUF converter permutes Q/K rows so that ggml's pairwise ("normal") RoPE matches
         // the Hugging Face rotate-half layout.
         c.ropeConvention = .interleaved

@@ -1,4 +1,5 @@
 import SwiftletTensor
+import SwiftletFormats
 
 /// The decoder-only transformer architectures Swiftlet runs, named as in GGUF's
 /// `general.architecture`.
@@ -116,62 +117,41 @@ public struct TransformerConfig: Sendable, Equatable {
     }
 }
 
-/// Reads model hyperparameters by key; implemented by the GGUF file (and by tests in memory).
-public protocol ModelMetadata {
-    /// The integer at `key`, or nil when absent. Throws `missingMetadata` for a wrong type.
-    func optionalInt(_ key: String) throws -> Int?
-    /// The float at `key`, or nil when absent. Throws `missingMetadata` for a wrong type.
-    func optionalFloat(_ key: String) throws -> Float?
-    /// The string at `key`, or nil when absent.
-    func optionalString(_ key: String) throws -> String?
-}
-
-extension ModelMetadata {
-    func int(_ key: String) throws -> Int {
-        guard let v = try optionalInt(key) else { throw SwiftletError.missingMetadata(key) }
-        return v
-    }
-    func float(_ key: String) throws -> Float {
-        guard let v = try optionalFloat(key) else { throw SwiftletError.missingMetadata(key) }
-        return v
-    }
-}
-
 extension TransformerConfig {
     /// Reads the configuration of the architecture named by `general.architecture`.
-    public init(metadata: ModelMetadata) throws {
-        guard let name = try metadata.optionalString("general.architecture") else {
-            throw SwiftletError.missingMetadata("general.architecture")
-        }
-        switch try Architecture(gguf: name) {
+    public init(metadata: GGUFMetadataContainer, vocabSize: Int) throws {
+        switch try Architecture(gguf: metadata.string("general.architecture")) {
         case .llama: self = try Llama.config(metadata)
         case .gemma3: self = try Gemma3.config(metadata)
         }
+        if let declared = try metadata.intIfPresent(architecture.rawValue + ".vocab_size"), declared != vocabSize {
+            throw SwiftletError.shapeMismatch(op: "load", detail: "vocab_size \(declared) but token_embd has \(vocabSize) rows")
+        }
+        self.vocabSize = vocabSize
         try validate()
     }
 
     /// The keys shared by the llama-like architectures, prefixed by the architecture name.
-    static func common(_ arch: Architecture, _ m: ModelMetadata, vocabFallback: Int?) throws -> TransformerConfig {
+    static func common(_ arch: Architecture, _ m: GGUFMetadataContainer) throws -> TransformerConfig {
         let p = arch.rawValue + "."
         let dim = try m.int(p + "embedding_length")
         let heads = try m.int(p + "attention.head_count")
-        let kvHeads = try m.optionalInt(p + "attention.head_count_kv") ?? heads
+        let kvHeads = try m.intIfPresent(p + "attention.head_count_kv") ?? heads
         guard heads > 0 else { throw SwiftletError.invalidArgument("attention.head_count must be positive") }
-        let headDim = try m.optionalInt(p + "attention.key_length") ?? dim / heads
-        let vocab = try m.optionalInt(p + "vocab_size") ?? vocabFallback ?? 0
-        return TransformerConfig(
+        let headDim = try m.intIfPresent(p + "attention.key_length") ?? dim / heads
+                return TransformerConfig(
             architecture: arch, dim: dim, ffnDim: try m.int(p + "feed_forward_length"),
             layerCount: try m.int(p + "block_count"), headCount: heads, kvHeadCount: kvHeads,
-            headDim: headDim, vocabSize: vocab,
-            trainedContext: try m.optionalInt(p + "context_length") ?? 2048,
+            headDim: headDim, vocabSize: 0,
+            trainedContext: try m.intIfPresent(p + "context_length") ?? 2048,
             normEpsilon: try m.float(p + "attention.layer_norm_rms_epsilon"),
-            ropeDim: try m.optionalInt(p + "rope.dimension_count") ?? headDim,
+            ropeDim: try m.intIfPresent(p + "rope.dimension_count") ?? headDim,
             ropeConvention: .interleaved,
-            ropeBase: try m.optionalFloat(p + "rope.freq_base") ?? 10_000,
-            ropeBaseLocal: try m.optionalFloat(p + "rope.freq_base") ?? 10_000,
+            ropeBase: try m.floatIfPresent(p + "rope.freq_base") ?? 10_000,
+            ropeBaseLocal: try m.floatIfPresent(p + "rope.freq_base") ?? 10_000,
             slidingWindow: 0, globalLayerPeriod: 0, embeddingScale: 1,
             attentionScale: 1 / Float(headDim).squareRoot(), finalLogitSoftcap: nil,
-            bosToken: try m.optionalInt("tokenizer.ggml.bos_token_id"),
-            eosToken: try m.optionalInt("tokenizer.ggml.eos_token_id"))
+            bosToken: try m.intIfPresent("tokenizer.ggml.bos_token_id"),
+            eosToken: try m.intIfPresent("tokenizer.ggml.eos_token_id"))
     }
 }
