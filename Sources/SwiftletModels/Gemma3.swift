@@ -54,7 +54,7 @@ extension Transformer {
         linear(w.wGate, s.xb, tokens: n, into: s.gate)
         linear(w.wUp, s.xb, tokens: n, into: s.up)
         VectorOps.geluTanh(s.gate, count: n * c.ffnDim)
-        VectorOps.mul(s.gate, s.up, count: n * c.ffnDim, out: s.gate)
+        VectorOps.mul(s.gate, s.up, out: s.gate, count: n * c.ffnDim)
         linear(w.wDown, s.gate, tokens: n, into: s.xb2)
         rmsNorm(s.xb2, weight: w.postFFNNorm!, rows: n, width: c.dim, into: s.xb2)
         addResidual(s.xb2, tokens: n)

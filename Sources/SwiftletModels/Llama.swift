@@ -35,8 +35,7 @@ extension Transformer {
         rmsNorm(s.x, weight: w.ffnNorm, rows: n, width: c.dim, into: s.xb)
         linear(w.wGate, s.xb, tokens: n, into: s.gate)
         linear(w.wUp, s.xb, tokens: n, into: s.up)
-        VectorOps.silu(s.gate, count: n * c.ffnDim)
-        VectorOps.mul(s.gate, s.up, count: n * c.ffnDim, out: s.gate)
+        VectorOps.swiglu(gate: s.gate, up: s.up, out: s.gate, count: n * c.ffnDim)
         linear(w.wDown, s.gate, tokens: n, into: s.xb2)
         addResidual(s.xb2, tokens: n)
     }

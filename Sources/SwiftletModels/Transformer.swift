@@ -206,7 +206,7 @@ public final class Transformer: @unchecked Sendable {
                  into out: UnsafeMutablePointer<Float>) {
         let w = UnsafePointer(weight.baseAddress!)
         for r in 0..<rows {
-            VectorOps.rmsNorm(x: input + r * width, weight: w, count: width, eps: config.normEpsilon,
+            VectorOps.rmsNorm(input + r * width, weight: w, count: width, eps: config.normEpsilon,
                               weightOffset: 0, out: out + r * width)
         }
     }
@@ -214,7 +214,7 @@ public final class Transformer: @unchecked Sendable {
     /// `x += delta` over `tokens` residual rows.
     @inline(__always)
     func addResidual(_ delta: UnsafePointer<Float>, tokens: Int) {
-        VectorOps.add(state.x, delta, count: tokens * config.dim, out: state.x)
+        VectorOps.add(state.x, delta, out: state.x, count: tokens * config.dim)
     }
 
     /// Rotates the first `ropeDim` dimensions of every head of q and k by their positions.

@@ -18,15 +18,6 @@ public enum Architecture: String, CaseIterable, Sendable {
     }
 }
 
-/// Which pairs of a head's dimensions RoPE rotates together.
-public enum RoPEConvention: Sendable, Equatable {
-    /// Pairs (2i, 2i+1): ggml's "normal" mode, used for the llama arch (the GGUF converter
-    /// permutes Q/K so this matches the Hugging Face half-split layout).
-    case interleaved
-    /// Pairs (i, i + ropeDim/2): GPT-NeoX layout, used by Gemma.
-    case neox
-}
-
 /// Every hyperparameter the forward pass needs, read once from the model file's metadata.
 ///
 /// A plain value: the forward pass never looks anything up by name.
