@@ -96,9 +96,10 @@ final class ReferenceLogitsTests: XCTestCase {
         // approximation, f16 vs f32 KV cache) can flip an int8 rounding and move later logits.
         // Measured with the same llama.cpp build against these fixtures: evaluating the prompts
         // token by token instead of in one 512-token batch gives mean KL 0.0032 and 11/569
-        // confident argmax changes (SmolLM2); an F32 instead of F16 KV cache gives 0.0038, 12/569.
-        XCTAssertLessThan(a.meanKL, 0.006, "\(model): \(a)")
-        XCTAssertLessThanOrEqual(Double(a.argmaxMismatches), 0.03 * Double(a.confidentPositions), "\(model): \(a)")
+        // confident argmax changes (SmolLM2); an F32 instead of F16 KV cache gives 0.0038, 12/569
+        // (SmolLM2) and 0.0053, 21/566 (Gemma 3).
+        XCTAssertLessThan(a.meanKL, 0.008, "\(model): \(a)")
+        XCTAssertLessThanOrEqual(Double(a.argmaxMismatches), 0.05 * Double(a.confidentPositions), "\(model): \(a)")
         XCTAssertGreaterThanOrEqual(Double(a.greedyChecked - a.greedyMismatches), 0.9 * Double(a.greedyChecked), "\(model): \(a)")
     }
 
