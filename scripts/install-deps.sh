@@ -13,3 +13,5 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# gguf-py reads back the GGUF files Swiftlet writes (a round-trip test in the suite).
+python3 -c "import gguf" >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check gguf

@@ -1,1 +1,0 @@
-// SwiftletFormats — filled in by its issue.
