@@ -106,6 +106,61 @@ final class BERTTests: XCTestCase {
         }
     }
 
+    /// The packed, batched fast path agrees with the scalar oracle sequence by sequence.
+    func testPackedBatchMatchesReference() throws {
+        try TinyBERT.write(to: dir)
+        let encoder = try BERTEncoder(directory: dir)
+        var rng = SplitMix(seed: 11)
+        let lengths = [5, 1, 24, 3, 17, 2]
+        let batch = lengths.map { n in (0..<n).map { _ in Int32(rng.next() % 50) } }
+        let ws = BERTWorkspace()
+        try encoder.forward(batch, workspace: ws)
+        for (s, ids) in batch.enumerated() {
+            let expected = try BERTReference.hiddenStates(config: encoder.config, weights: encoder.weights, ids: ids)
+            let first = ws.rowOffsets[s]
+            XCTAssertEqual(ws.rowOffsets[s + 1] - first, ids.count)
+            var worst: Float = 0
+            for k in expected.indices { worst = max(worst, abs(ws.hidden[first * 32 + k] - expected[k])) }
+            XCTAssertLessThan(worst, 2e-4, "sequence \(s) of length \(ids.count)")
+        }
+        XCTAssertThrowsError(try encoder.forward([[1, 2], Array(repeating: 1, count: 25)], workspace: ws)) {
+            XCTAssertEqual($0 as? SwiftletError, .contextOverflow(requested: 25, limit: 24))
+        }
+        XCTAssertThrowsError(try encoder.forward([[1, 50]], workspace: ws))
+        XCTAssertThrowsError(try encoder.forward([[]], workspace: ws))
+    }
+
+    /// Every reference text, run together in mixed-length batches, matches sentence-transformers.
+    func testMiniLMEmbeddingsMatchSentenceTransformers() throws {
+        let pipeline = try EmbeddingPipeline(directory: RealModel.minilm.url())
+        XCTAssertEqual(pipeline.dimension, 384)
+        XCTAssertEqual(pipeline.maxSequenceLength, 256)
+        let items = try MiniLMItem.load("minilm.json") + MiniLMItem.load("minilm-truncation.json")
+        let batched = try pipeline.embed(tokenized: items.map(\.ids), batchSize: 8)
+        var worst = 1.0
+        for (item, embedding) in zip(items, batched) {
+            let c = cosine(embedding, item.embedding)
+            worst = min(worst, c)
+            XCTAssertGreaterThanOrEqual(c, 0.9999, item.text)
+        }
+        print("MiniLM: worst cosine to sentence-transformers over \(items.count) texts: \(worst)")
+        // Batch composition must not change a result (no padding leaks into attention or pooling).
+        let alone = try pipeline.embed(tokenized: Array(items.map(\.ids).prefix(4)), batchSize: 1)
+        for (a, b) in zip(alone, batched) {
+            XCTAssertGreaterThan(cosine(a, b), 0.999999)
+        }
+    }
+
+    func testTruncationKeepsFinalSeparator() throws {
+        let pipeline = try EmbeddingPipeline(directory: RealModel.minilm.url())
+        let long = [Int32(101)] + Array(repeating: 1000, count: 300) + [102]
+        let cut = pipeline.truncated(long)
+        XCTAssertEqual(cut.count, 256)
+        XCTAssertEqual(cut.first, 101)
+        XCTAssertEqual(cut.last, 102)
+        XCTAssertEqual(pipeline.truncated([101, 7, 102]), [101, 7, 102])
+    }
+
     func testStrictWeightMapping() throws {
         try TinyBERT.write(to: dir)
         XCTAssertNoThrow(try loadBERT(dir))
