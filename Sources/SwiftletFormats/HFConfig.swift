@@ -100,6 +100,15 @@ public struct BERTConfig: Codable, Sendable, Equatable {
     /// Width of one attention head.
     public var headDim: Int { hiddenSize / max(numAttentionHeads, 1) }
 
+    /// Multiply-add work (2 FLOPs each) of one forward pass over a sequence of `tokens`:
+    /// the Linear layers plus the attention score and weighted-sum products.
+    public func forwardFLOPs(tokens: Int) -> Double {
+        let n = Double(tokens), h = Double(hiddenSize), i = Double(intermediateSize)
+        let linear = 2 * n * (4 * h * h + 2 * h * i)
+        let attention = 2 * 2 * n * n * h
+        return Double(numHiddenLayers) * (linear + attention)
+    }
+
     /// Checks the sizes are positive and consistent and the variant is one Swiftlet runs.
     public func validate(path: String = "config.json") throws {
         let sizes = [("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("num_hidden_layers", numHiddenLayers),

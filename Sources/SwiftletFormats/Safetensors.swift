@@ -1,10 +1,5 @@
 import Foundation
 import SwiftletTensor
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Element types of the safetensors format (the `dtype` strings of its header).
 ///
@@ -46,32 +41,6 @@ public struct SafetensorsTensorInfo: Sendable, Equatable {
 
     /// Number of elements (product of `shape`; 1 for a scalar).
     public var elementCount: Int { byteCount / dtype.byteSize }
-}
-
-/// A read-only memory mapping of a whole file, unmapped when the last reference goes.
-final class SafetensorsMapping: @unchecked Sendable {
-    let base: UnsafeRawPointer?
-    let size: Int
-
-    init(path: String) throws {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw SwiftletError.io(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SwiftletError.io(path: path, reason: String(cString: strerror(errno))) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw SwiftletError.io(path: path, reason: "not a regular file") }
-        size = Int(st.st_size)
-        if size == 0 { base = nil; return }
-        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
-        guard let p, p != MAP_FAILED else {
-            throw SwiftletError.io(path: path, reason: "mmap: " + String(cString: strerror(errno)))
-        }
-        base = UnsafeRawPointer(p)
-    }
-
-    deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
-    }
 }
 
 /// A `Float` tensor read from a safetensors file: zero-copy into the mapping for aligned `F32`
@@ -123,18 +92,20 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// Tensor names in file order (by data offset).
     public let names: [String]
 
-    let mapping: SafetensorsMapping
+    let mapping: MappedFile
 
     /// Maps and validates the file at `path`.
     public convenience init(path: String) throws {
-        try self.init(mapping: SafetensorsMapping(path: path), path: path)
+        try self.init(mapping: MappedFile(url: URL(fileURLWithPath: path)), path: path)
     }
 
-    init(mapping: SafetensorsMapping, path: String) throws {
+    /// Validates safetensors bytes held in `mapping` (a mapped file or an in-memory copy);
+    /// `path` names it in errors.
+    public init(mapping: MappedFile, path: String) throws {
         self.path = path
         self.mapping = mapping
-        let size = mapping.size
-        guard size >= 8, let base = mapping.base else {
+        let size = mapping.bytes.count
+        guard size >= 8, let base = mapping.bytes.baseAddress else {
             throw SwiftletError.truncatedFile(path: path, what: "safetensors header length (8 bytes)")
         }
         let headerLength = base.loadUnaligned(as: UInt64.self).littleEndian
@@ -235,7 +206,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// The raw bytes of tensor `name`, inside the mapping (valid while this file is alive).
     public func rawBytes(_ name: String) throws -> UnsafeRawBufferPointer {
         let info = try info(name)
-        return UnsafeRawBufferPointer(start: mapping.base.map { $0 + info.fileOffset }, count: info.byteCount)
+        return UnsafeRawBufferPointer(start: mapping.bytes.baseAddress.map { $0 + info.fileOffset }, count: info.byteCount)
     }
 
     /// Tensor `name` as `Float`s; when `shape` is given the tensor must have exactly that shape.
@@ -251,7 +222,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             throw SwiftletError.unsupportedTensorType("\(info.dtype.rawValue) for float tensor '\(name)'")
         }
         let count = info.elementCount
-        let src = mapping.base.map { $0 + info.fileOffset } ?? UnsafeRawPointer(bitPattern: 8)!
+        let src = mapping.bytes.baseAddress.map { $0 + info.fileOffset } ?? UnsafeRawPointer(bitPattern: 8)!
         if info.dtype == .f32, Int(bitPattern: src) % MemoryLayout<Float>.alignment == 0 {
             let p = src.assumingMemoryBound(to: Float.self)
             return SafetensorsFloatTensor(buffer: UnsafeBufferPointer(start: p, count: count), shape: info.shape, isMapped: true, owner: mapping)
@@ -262,27 +233,13 @@ public final class SafetensorsFile: @unchecked Sendable {
         case .f32:
             for i in 0..<count { dst[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
         case .f16:
-            for i in 0..<count { dst[i] = Self.halfToFloat(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+            for i in 0..<count { dst[i] = HalfPrecision.float(fromF16: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
         case .bf16:
-            for i in 0..<count { dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
+            for i in 0..<count { dst[i] = HalfPrecision.float(fromBF16: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
         default:
             break
         }
         return SafetensorsFloatTensor(buffer: UnsafeBufferPointer(start: dst, count: count), shape: info.shape, isMapped: false, owner: storage)
-    }
-
-    /// IEEE half → float, exact for every value (subnormals, infinities, NaN).
-    static func halfToFloat(_ h: UInt16) -> Float {
-        let sign = UInt32(h & 0x8000) << 16
-        let exponent = Int(h >> 10) & 0x1f
-        let mantissa = UInt32(h & 0x3ff)
-        if exponent == 0 {
-            // Zero or subnormal: mantissa × 2^-24.
-            let magnitude = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
-            return Float(bitPattern: sign | magnitude.bitPattern)
-        }
-        if exponent == 31 { return Float(bitPattern: sign | 0x7f80_0000 | (mantissa << 13)) }
-        return Float(bitPattern: sign | (UInt32(exponent + 112) << 23) | (mantissa << 13))
     }
 }
 
