@@ -9,6 +9,10 @@ struct ScalarClass: OptionSet, Sendable {
     static let whitespace = ScalarClass(rawValue: 4)
     /// Unicode punctuation (P*), used by the BERT pre-tokenizer.
     static let punctuation = ScalarClass(rawValue: 8)
+    /// Other (Cc Cf Cs Co Cn), which BERT's clean-up removes.
+    static let other = ScalarClass(rawValue: 16)
+    /// Nonspacing mark (Mn), which BERT's accent stripping removes.
+    static let nonspacingMark = ScalarClass(rawValue: 32)
 
     /// The class of `scalar`; the Basic Multilingual Plane comes from a table built once.
     @inline(__always)
@@ -28,6 +32,10 @@ struct ScalarClass: OptionSet, Sendable {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
              .initialPunctuation, .finalPunctuation, .otherPunctuation:
             c.insert(.punctuation)
+        case .control, .format, .surrogate, .privateUse, .unassigned:
+            c.insert(.other)
+        case .nonspacingMark:
+            c.insert(.nonspacingMark)
         default: break
         }
         if s.properties.isWhitespace { c.insert(.whitespace) }

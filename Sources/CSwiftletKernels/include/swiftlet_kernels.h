@@ -4,4 +4,5 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "gemm_f32.h"
+#include "quant_dot.h"
 #endif
