@@ -33,7 +33,8 @@ public struct BPETokenizer: Tokenizer {
         }
         preTokenizer = try BPEPreTokenizer(ggmlName: v.pre ?? "default")
         core = try VocabularyCore(v)
-        addsBOS = v.addBOS ?? false
+        // llama.cpp's default when the file does not say: BOS for the Llama 3 family only.
+        addsBOS = v.addBOS ?? (preTokenizer == .llama3)
         addsEOS = v.addEOS ?? false
 
         // GPT-2's reversible byte → character map: printable Latin-1 bytes map to themselves,
