@@ -67,3 +67,21 @@ final class ChatAndStreamingTests: XCTestCase {
         }
     }
 }
+
+final class TokenizerInputValidationTests: XCTestCase {
+    /// Malformed vocabularies are errors, not traps.
+    func testMalformedVocabulariesThrow() {
+        XCTAssertThrowsError(try SentencePieceTokenizer(vocabulary: TokenizerVocabulary(model: "llama", tokens: [])))
+        XCTAssertThrowsError(try SentencePieceTokenizer(vocabulary: TokenizerVocabulary(model: "llama", tokens: ["a", "b"], bosID: 7)))
+        XCTAssertThrowsError(try SentencePieceTokenizer(vocabulary: TokenizerVocabulary(model: "llama", tokens: ["a", "b"], scores: [1])))
+        XCTAssertThrowsError(try SentencePieceTokenizer(vocabulary: TokenizerVocabulary(model: "llama", tokens: ["a"], tokenTypes: [1, 1])))
+        XCTAssertThrowsError(try BPETokenizer(vocabulary: TokenizerVocabulary(model: "gpt2", pre: "gpt2", tokens: ["a", "b", "ab"], merges: ["ab"])))
+        XCTAssertThrowsError(try BPETokenizer(vocabulary: TokenizerVocabulary(model: "gpt2", tokens: ["a"])))  // no pre
+    }
+
+    /// Ids outside the vocabulary decode to nothing instead of reading out of bounds.
+    func testOutOfRangeIdsDecodeToNothing() throws {
+        let t = try SentencePieceTokenizer(vocabulary: TokenizerVocabulary(model: "llama", tokens: ["<unk>", "▁a"], tokenTypes: [2, 1]))
+        XCTAssertEqual(t.decode([-1, 1, 99]), " a")
+    }
+}
