@@ -25,6 +25,17 @@ final class ChatAndStreamingTests: XCTestCase {
         XCTAssertEqual(tokenizer.encode(prompt, addSpecial: true, parseSpecial: true), reference.ids)
     }
 
+    /// Multi-turn Gemma rendering, worked out by hand from Gemma 3's Hugging Face template:
+    /// the system text prefixes the first user turn, contents are trimmed, assistant is "model".
+    func testGemmaMultiTurnFollowsTheTemplate() throws {
+        let template = ChatTemplate(family: .gemma)
+        let text = try template.render(messages: [.system("Be brief."), .user("Hi"), .assistant(" Hello! "), .user("Bye")],
+                                       addGenerationPrompt: true)
+        XCTAssertEqual(text, "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n"
+            + "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n")
+        XCTAssertThrowsError(try template.render(messages: [.assistant("x")], addGenerationPrompt: false))
+    }
+
     /// SmolLM2's template (from its GGUF) inserts its default system message before the turn.
     func testSmolLM2ChatTemplate() throws {
         let file = try GGUFFile(url: RealModel.smollm2.url())
