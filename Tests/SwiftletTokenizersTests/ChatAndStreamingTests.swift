@@ -92,7 +92,18 @@ final class TokenizerInputValidationTests: XCTestCase {
 
     /// Ids outside the vocabulary decode to nothing instead of reading out of bounds.
     func testOutOfRangeIdsDecodeToNothing() throws {
-        let t = try SentencePieceTokenizer(vocabulary: TokenizerVocabulary(model: "llama", tokens: ["<unk>", "▁a"], tokenTypes: [2, 1]))
+        let t = try SentencePieceTokenizer(vocabulary: TokenizerVocabulary(
+            model: "llama", tokens: ["<unk>", "▁a"], tokenTypes: [2, 1], addSpacePrefix: false))
         XCTAssertEqual(t.decode([-1, 1, 99]), " a")
+    }
+
+    /// With add_space_prefix, encoding adds "▁" in front and decoding drops it again (llama.cpp).
+    func testSpacePrefixRoundTrip() throws {
+        let t = try SentencePieceTokenizer(vocabulary: TokenizerVocabulary(
+            model: "llama", tokens: ["<unk>", "▁a", "▁b", "▁"], scores: [0, -1, -1, -2], tokenTypes: [2, 1, 1, 1]))
+        XCTAssertEqual(t.encode("a b", addSpecial: false, parseSpecial: false), [1, 2])
+        XCTAssertEqual(t.decode([1, 2]), "a b")
+        var stream = StreamingDetokenizer(tokenizer: t)
+        XCTAssertEqual(stream.append(1) + stream.append(2) + stream.finish(), "a b")
     }
 }
