@@ -6,7 +6,7 @@ import SwiftletTensor
 @inline(__always) func loadU8(_ p: UnsafeRawPointer, _ offset: Int) -> UInt8 { p.load(fromByteOffset: offset, as: UInt8.self) }
 @inline(__always) func loadI8(_ p: UnsafeRawPointer, _ offset: Int) -> Int8 { p.load(fromByteOffset: offset, as: Int8.self) }
 @inline(__always) func loadU16(_ p: UnsafeRawPointer, _ offset: Int) -> UInt16 { p.loadUnaligned(fromByteOffset: offset, as: UInt16.self) }
-@inline(__always) func loadHalf(_ p: UnsafeRawPointer, _ offset: Int) -> Float { halfToFloat(loadU16(p, offset)) }
+@inline(__always) func loadHalf(_ p: UnsafeRawPointer, _ offset: Int) -> Float { HalfPrecision.float(fromF16: loadU16(p, offset)) }
 
 /// The 16 non-uniform levels of IQ4_NL / IQ4_XS (ggml's `kvalues_iq4nl`).
 let iq4nlValues: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
@@ -43,7 +43,7 @@ func dequantizeUnchecked(_ type: GGMLType, _ src: UnsafeRawPointer, count: Int, 
     case .f16:
         for i in 0..<count { out[i] = loadHalf(src, 2 * i) }
     case .bf16:
-        for i in 0..<count { out[i] = bfloat16ToFloat(loadU16(src, 2 * i)) }
+        for i in 0..<count { out[i] = HalfPrecision.float(fromBF16: loadU16(src, 2 * i)) }
     case .q4_0:
         for b in 0..<blocks {
             let p = src + b * 18, y = out + b * 32

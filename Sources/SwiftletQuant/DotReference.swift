@@ -1,3 +1,5 @@
+import SwiftletTensor
+
 // Scalar reference dot products of a weight row (block format) with an activation row quantized
 // to the weight's paired type (as in ggml's `vec_dot_*`): the oracle for the C kernels.
 // Integer sums per (sub-)block, then float scaling per block.
@@ -30,7 +32,7 @@ func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: Unsafe
         let x = a.assumingMemoryBound(to: Float.self)
         for i in 0..<n {
             let wi: Float = type == .f32 ? w.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
-                : type == .f16 ? loadHalf(w, 2 * i) : bfloat16ToFloat(loadU16(w, 2 * i))
+                : type == .f16 ? loadHalf(w, 2 * i) : HalfPrecision.float(fromBF16: loadU16(w, 2 * i))
             sum += wi * x[i]
         }
     case .q4_0, .q5_0, .q8_0, .iq4_nl:

@@ -7,7 +7,7 @@ import SwiftletTensor
 
 @inline(__always) func storeU8(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UInt8) { p.storeBytes(of: v, toByteOffset: offset, as: UInt8.self) }
 @inline(__always) func storeU16(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UInt16) { p.storeBytes(of: v, toByteOffset: offset, as: UInt16.self) }
-@inline(__always) func storeHalf(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: Float) { storeU16(p, offset, floatToHalf(v)) }
+@inline(__always) func storeHalf(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: Float) { storeU16(p, offset, HalfPrecision.f16(from: v)) }
 @inline(__always) func roundHalfAway(_ v: Float) -> Float { v.rounded(.toNearestOrAwayFromZero) }
 /// C's `(int8_t)(float)`: truncation toward zero, then wrap to 8 bits.
 @inline(__always) func truncToInt8(_ v: Float) -> Int { Int(Int8(truncatingIfNeeded: Int(v.rounded(.towardZero)))) }
@@ -205,9 +205,9 @@ func quantizeUnchecked(_ type: GGMLType, _ x: UnsafePointer<Float>, count: Int, 
     case .f32:
         y.copyMemory(from: x, byteCount: 4 * count)
     case .f16:
-        for i in 0..<count { storeU16(y, 2 * i, floatToHalf(x[i])) }
+        for i in 0..<count { storeU16(y, 2 * i, HalfPrecision.f16(from: x[i])) }
     case .bf16:
-        for i in 0..<count { storeU16(y, 2 * i, floatToBFloat16(x[i])) }
+        for i in 0..<count { storeU16(y, 2 * i, HalfPrecision.bf16(from: x[i])) }
     case .q4_0, .q5_0:
         let is5 = type == .q5_0
         let bytes = is5 ? 22 : 18

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftletFormats
 import SwiftletQuant
 import SwiftletTensor
 import SwiftletTestSupport
@@ -25,15 +26,16 @@ final class QuantReferenceTests: XCTestCase {
     func testQuantizeAndDequantizeMatchReference() throws {
         var checked: [String] = []
         for file in ["quant-reference.gguf", "kquant-reference.gguf"] {
-            let gguf = try TinyGGUF(url: Fixtures.reference(file))
-            for name in gguf.tensors.keys.sorted() where name.hasPrefix("q.") {
-                let typeName = String(name.dropFirst(2))
-                let type = try XCTUnwrap(GGMLType(name: typeName), typeName)
-                XCTAssertEqual(gguf.tensors[name]!.type, type.rawValue)
-                let src = gguf.floats("src.\(typeName)")
-                let deq = gguf.floats("deq.\(typeName)")
+            let gguf = try GGUFFile(url: Fixtures.reference(file))
+            for info in gguf.tensors where info.name.hasPrefix("q.") {
+                let typeName = String(info.name.dropFirst(2))
+                let type = info.type
+                XCTAssertEqual(type.description, typeName)
+                let src = try floats(gguf, "src.\(typeName)")
+                let deq = try floats(gguf, "deq.\(typeName)")
                 let bytes = try XCTUnwrap(type.rowBytes(src.count))
-                let ref = gguf.bytes(name, count: bytes)
+                XCTAssertEqual(info.byteCount, bytes)
+                let ref = Array(gguf.data(for: info))
 
                 var ours = [UInt8](repeating: 0, count: bytes)
                 try src.withUnsafeBufferPointer { s in
@@ -72,6 +74,13 @@ final class QuantReferenceTests: XCTestCase {
             }
         }
     }
+}
+
+/// The f32 values of tensor `name`.
+func floats(_ gguf: GGUFFile, _ name: String) throws -> [Float] {
+    let info = try XCTUnwrap(gguf.tensor(named: name), name)
+    XCTAssertEqual(info.type, .f32)
+    return Array(gguf.data(for: info).bindMemory(to: Float.self))
 }
 
 /// Distance in units in the last place between two floats (0 when equal).

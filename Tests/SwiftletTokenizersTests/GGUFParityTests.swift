@@ -41,21 +41,4 @@ final class GGUFParityTests: XCTestCase {
         try checkParity(t, reference: "llama-gemma3.json")
         XCTAssertEqual(t.endOfGenerationIDs, [1, 106])
     }
-
-    func testConstructionTiming() throws {
-        for model in [RealModel.smollm2, .gemma3] {
-            let url = try model.url()
-            var t0 = Date()
-            let file = try GGUFFile(url: url)
-            let read = Date().timeIntervalSince(t0)
-            t0 = Date()
-            let v = try TokenizerVocabulary(gguf: file)
-            let extract = Date().timeIntervalSince(t0)
-            t0 = Date()
-            _ = try Tokenizers.load(vocabulary: v)
-            let build = Date().timeIntervalSince(t0)
-            print(String(format: "%@: GGUF open+metadata %.1f ms, vocabulary %.1f ms, tokenizer build %.1f ms",
-                         model.rawValue, read * 1e3, extract * 1e3, build * 1e3))
-        }
-    }
 }
