@@ -18,7 +18,7 @@ let package = Package(
     targets: [
         // OpenBLAS is loaded at run time (dlopen) so Swiftlet can choose its core type first;
         // on Apple platforms Accelerate is used instead. See Sources/CBLAS/include/swiftlet_cblas.h.
-        .target(name: "CBLAS"),
+        .target(name: "CBLAS", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         .target(name: "CSwiftletKernels"),
         .target(name: "SwiftletTensor", dependencies: ["CBLAS", "CSwiftletKernels"]),
         .target(name: "SwiftletQuant", dependencies: ["SwiftletTensor", "CSwiftletKernels"]),
@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "SwiftletTensorTests", dependencies: ["SwiftletTensor", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletQuantTests", dependencies: ["SwiftletQuant", "SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletFormatsTests", dependencies: ["SwiftletFormats", "SwiftletTestSupport"]),
-        .testTarget(name: "SwiftletTokenizersTests", dependencies: ["SwiftletTokenizers", "SwiftletTestSupport"]),
+        .testTarget(name: "SwiftletTokenizersTests", dependencies: ["SwiftletTokenizers", "SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,22 +1,32 @@
+import CSwiftletKernels
 import SwiftletTensor
 
 /// A weight matrix stored in a ggml block format, viewed in place (typically inside a memory-mapped
 /// GGUF file): `rows` rows of `cols` weights, each row `type.rowBytes(cols)` bytes.
 ///
-/// CONTRACT (stub: the quantization work fills in fast kernels, keeping these signatures):
-/// activations are quantized once per call to the weight's paired activation type (Q8_0 / Q8_1 /
-/// Q8_K as in ggml) into `scratch`, then integer dot products run per row.
+/// `matvec` / `matmul` quantize the activations once per call to the weight's paired activation
+/// type (Q8_0 / Q8_1 / Q8_K as in ggml, ``GGMLType/activationType``) into `scratch`, then run
+/// integer dot products (CSwiftletKernels, AVX-512 VNNI / AVX2 / generic C chosen at run time)
+/// over row chunks spread on the compute pool. Float weights (F32, F16, BF16) take the f32
+/// activations directly. Neither call allocates.
 public struct QuantizedMatrix: @unchecked Sendable {
     public let type: GGMLType
     public let rows: Int
     public let cols: Int
     /// Row-major blocks, `rows * type.rowBytes(cols)` bytes. Not owned: the caller keeps it alive.
     public let data: UnsafeRawBufferPointer
+    /// The kernel variant used by `matvec` / `matmul` (default: the best this CPU supports).
+    public var kernel: QuantKernel = .best
 
     /// Validates that `data` holds exactly `rows` rows of `cols` weights of `type`.
+    ///
+    /// - Throws: ``SwiftletError/unsupportedTensorType(_:)`` for a type without kernels,
+    ///   ``SwiftletError/invalidArgument(_:)`` for a width that is not whole blocks,
+    ///   ``SwiftletError/shapeMismatch(op:detail:)`` when `data` has the wrong size.
     public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawBufferPointer) throws {
-        guard rows >= 0, cols > 0, let rowBytes = type.rowBytes(cols) else {
-            throw SwiftletError.invalidArgument("\(type) matrix \(rows)x\(cols): cols must be a multiple of \(type.traits.blockSize)")
+        guard type.hasDotKernel else { throw SwiftletError.unsupportedTensorType("\(type) (QuantizedMatrix)") }
+        guard rows >= 0, cols > 0, cols <= Int(Int32.max), let rowBytes = type.rowBytes(cols) else {
+            throw SwiftletError.invalidArgument("\(type) matrix \(rows)x\(cols): cols must be a positive multiple of \(type.traits.blockSize)")
         }
         let (total, overflow) = rowBytes.multipliedReportingOverflow(by: rows)
         guard !overflow, total == data.count else {
@@ -28,27 +38,59 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// Bytes of one row.
     public var rowBytes: Int { type.rowBytes(cols)! }
 
-    /// Scratch bytes `matvec` / `matmul` need for `tokens` activation rows of this matrix's width.
+    /// Scratch bytes `matvec` / `matmul` need for `tokens` activation rows of a `type` matrix
+    /// `cols` wide: the activations in the paired Q8 type (0 for float weight types).
     public static func activationScratchBytes(type: GGMLType, cols: Int, tokens: Int) -> Int {
-        // Generous upper bound: f32 activations; the quantization work tightens it.
-        return cols * tokens * 4 + 64
+        guard type.activationType != .f32, let row = type.activationType.rowBytes(cols) else { return 0 }
+        return row * max(tokens, 0)
     }
 
     /// Writes row `row` dequantized to f32 into `out[0..<cols]` (embedding lookup).
     public func dequantizeRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
-        fatalError("stub: SwiftletQuant fills this in")
+        precondition(row >= 0 && row < rows, "QuantizedMatrix.dequantizeRow: row \(row) out of 0..<\(rows)")
+        dequantizeUnchecked(type, data.baseAddress! + row * rowBytes, count: cols, into: out)
     }
 
     /// `y[r] = Σ_c W[r, c] · x[c]` for every row r (decode: one token).
     public func matvec(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
                        scratch: UnsafeMutableRawBufferPointer, pool: ComputePool = .shared) {
-        fatalError("stub: SwiftletQuant fills this in")
+        matmul(x, tokens: 1, into: y, scratch: scratch, pool: pool)
     }
 
     /// `Y[t, r] = Σ_c W[r, c] · X[t, c]` for `tokens` rows of X (row-major `[tokens, cols]`), Y
-    /// row-major `[tokens, rows]` (prefill: several tokens per weight read).
+    /// row-major `[tokens, rows]` (prefill: each weight block is read once per 4 tokens).
     public func matmul(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
                        scratch: UnsafeMutableRawBufferPointer, pool: ComputePool = .shared) {
-        fatalError("stub: SwiftletQuant fills this in")
+        guard tokens > 0, rows > 0 else { return }
+        let needed = Self.activationScratchBytes(type: type, cols: cols, tokens: tokens)
+        precondition(scratch.count >= needed, "QuantizedMatrix.matmul: scratch holds \(scratch.count) bytes, needs \(needed)")
+        let act: UnsafeRawPointer
+        let actStride: Int
+        if needed == 0 {
+            act = UnsafeRawPointer(x); actStride = 4 * cols
+        } else {
+            let out = scratch.baseAddress!
+            actStride = needed / tokens
+            let actType = Int32(type.activationType.rawValue), variant = kernel.rawValue, cols = cols
+            if tokens == 1 {
+                swiftlet_qk_quantize_act(variant, actType, x, out, Int32(cols))
+            } else {
+                pool.parallelFor(tokens) { t in
+                    swiftlet_qk_quantize_act(variant, actType, x + t * cols, out + t * actStride, Int32(cols))
+                }
+            }
+            act = UnsafeRawPointer(out)
+        }
+        let rows = rows, rowBytes = rowBytes, base = data.baseAddress!
+        let typeID = Int32(type.rawValue), variant = kernel.rawValue, n = Int32(cols)
+        // A modest number of chunks (a few per thread) balances load without per-row dispatch.
+        let chunks = min(rows, 4 * pool.threadCount)
+        let perChunk = (rows + chunks - 1) / chunks
+        pool.parallelFor(chunks) { c in
+            let r0 = c * perChunk, r1 = min(rows, r0 + perChunk)
+            guard r0 < r1 else { return }
+            swiftlet_qk_gemm(variant, typeID, n, base + r0 * rowBytes, rowBytes, Int32(r1 - r0),
+                             act, actStride, Int32(tokens), y + r0, rows)
+        }
     }
 }

@@ -3,4 +3,6 @@
 // Hot quantized loops in C with run-time CPU dispatch. Every kernel has a Swift reference twin.
 #include <stddef.h>
 #include <stdint.h>
+#include "gemm_f32.h"
+#include "quant_dot.h"
 #endif

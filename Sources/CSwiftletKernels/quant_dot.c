@@ -1,0 +1,365 @@
+// Quantized dot-product kernels: generic C variants, activation quantizers and the run-time
+// dispatch. The x86 SIMD variants come from quant_dot_x86.h, compiled twice (AVX2, AVX-512 VNNI).
+#include "quant_dot.h"
+#include "quant_blocks.h"
+#include <math.h>
+
+// MARK: - Generic C (the portable fallback; bit-for-bit the integer sums of the Swift reference)
+
+typedef float (*row_dot_fn)(int n, const void *w, const void *a);
+
+static float dot_f32_generic(int n, const void *w, const void *a) {
+    const float *x = (const float *)w, *y = (const float *)a; float s = 0;
+    for (int i = 0; i < n; ++i) s += x[i] * y[i];
+    return s;
+}
+static float dot_f16_generic(int n, const void *w, const void *a) {
+    const uint16_t *x = (const uint16_t *)w; const float *y = (const float *)a; float s = 0;
+    for (int i = 0; i < n; ++i) s += h2f(x[i]) * y[i];
+    return s;
+}
+static float dot_bf16_generic(int n, const void *w, const void *a) {
+    const uint16_t *x = (const uint16_t *)w; const float *y = (const float *)a; float s = 0;
+    for (int i = 0; i < n; ++i) s += bf2f(x[i]) * y[i];
+    return s;
+}
+static float dot_q4_0_generic(int n, const void *w, const void *a) {
+    const blk_q4_0 *x = w; const blk_q8_0 *y = a; float s = 0;
+    for (int b = 0; b < n / QK; ++b) {
+        int isum = 0;
+        for (int j = 0; j < 16; ++j)
+            isum += ((x[b].qs[j] & 0xF) - 8) * y[b].qs[j] + ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + 16];
+        s += h2f(x[b].d) * h2f(y[b].d) * (float)isum;
+    }
+    return s;
+}
+static float dot_q4_1_generic(int n, const void *w, const void *a) {
+    const blk_q4_1 *x = w; const blk_q8_1 *y = a; float s = 0;
+    for (int b = 0; b < n / QK; ++b) {
+        int isum = 0;
+        for (int j = 0; j < 16; ++j)
+            isum += (x[b].qs[j] & 0xF) * y[b].qs[j] + (x[b].qs[j] >> 4) * y[b].qs[j + 16];
+        s += h2f(x[b].d) * h2f(y[b].d) * (float)isum + h2f(x[b].m) * h2f(y[b].s);
+    }
+    return s;
+}
+static float dot_q5_0_generic(int n, const void *w, const void *a) {
+    const blk_q5_0 *x = w; const blk_q8_0 *y = a; float s = 0;
+    for (int b = 0; b < n / QK; ++b) {
+        uint32_t qh; memcpy(&qh, x[b].qh, 4);
+        int isum = 0;
+        for (int j = 0; j < 16; ++j) {
+            int q0 = ((x[b].qs[j] & 0xF) | (((qh >> j) & 1) << 4)) - 16;
+            int q1 = ((x[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
+            isum += q0 * y[b].qs[j] + q1 * y[b].qs[j + 16];
+        }
+        s += h2f(x[b].d) * h2f(y[b].d) * (float)isum;
+    }
+    return s;
+}
+static float dot_q5_1_generic(int n, const void *w, const void *a) {
+    const blk_q5_1 *x = w; const blk_q8_1 *y = a; float s = 0;
+    for (int b = 0; b < n / QK; ++b) {
+        uint32_t qh; memcpy(&qh, x[b].qh, 4);
+        int isum = 0;
+        for (int j = 0; j < 16; ++j) {
+            int q0 = (x[b].qs[j] & 0xF) | (((qh >> j) & 1) << 4);
+            int q1 = (x[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+            isum += q0 * y[b].qs[j] + q1 * y[b].qs[j + 16];
+        }
+        s += h2f(x[b].d) * h2f(y[b].d) * (float)isum + h2f(x[b].m) * h2f(y[b].s);
+    }
+    return s;
+}
+static float dot_q8_0_generic(int n, const void *w, const void *a) {
+    const blk_q8_0 *x = w; const blk_q8_0 *y = a; float s = 0;
+    for (int b = 0; b < n / QK; ++b) {
+        int isum = 0;
+        for (int j = 0; j < 32; ++j) isum += x[b].qs[j] * y[b].qs[j];
+        s += h2f(x[b].d) * h2f(y[b].d) * (float)isum;
+    }
+    return s;
+}
+static float dot_iq4_nl_generic(int n, const void *w, const void *a) {
+    const blk_iq4_nl *x = w; const blk_q8_0 *y = a; float s = 0;
+    for (int b = 0; b < n / QK; ++b) {
+        int isum = 0;
+        for (int j = 0; j < 16; ++j)
+            isum += kvalues_iq4[x[b].qs[j] & 0xF] * y[b].qs[j] + kvalues_iq4[x[b].qs[j] >> 4] * y[b].qs[j + 16];
+        s += h2f(x[b].d) * h2f(y[b].d) * (float)isum;
+    }
+    return s;
+}
+static float dot_q8_K_generic(int n, const void *w, const void *a) {
+    const blk_q8_K *x = w; const blk_q8_K *y = a; float s = 0;
+    for (int b = 0; b < n / QKK; ++b) {
+        int isum = 0;
+        for (int j = 0; j < 256; ++j) isum += x[b].qs[j] * y[b].qs[j];
+        s += x[b].d * y[b].d * (float)isum;
+    }
+    return s;
+}
+static float dot_q2_K_generic(int n, const void *w, const void *a) {
+    const blk_q2_K *x = w; const blk_q8_K *y = a; float s = 0;
+    for (int b = 0; b < n / QKK; ++b) {
+        int scaled = 0, mins = 0;
+        for (int sb = 0; sb < 16; ++sb) {
+            int isum = 0;
+            for (int i = 0; i < 16; ++i) {
+                int k = 16 * sb + i;
+                int q = (x[b].qs[32 * (k / 128) + k % 32] >> (2 * ((k % 128) / 32))) & 3;
+                isum += q * y[b].qs[k];
+            }
+            scaled += (x[b].scales[sb] & 0xF) * isum;
+            mins += (x[b].scales[sb] >> 4) * y[b].bsums[sb];
+        }
+        s += y[b].d * (h2f(x[b].d) * (float)scaled - h2f(x[b].dmin) * (float)mins);
+    }
+    return s;
+}
+static float dot_q3_K_generic(int n, const void *w, const void *a) {
+    const blk_q3_K *x = w; const blk_q8_K *y = a; float s = 0;
+    int8_t sc[16];
+    for (int b = 0; b < n / QKK; ++b) {
+        q3k_scales(x[b].scales, sc);
+        int scaled = 0;
+        for (int sb = 0; sb < 16; ++sb) {
+            int isum = 0;
+            for (int i = 0; i < 16; ++i) {
+                int k = 16 * sb + i;
+                int low = (x[b].qs[32 * (k / 128) + k % 32] >> (2 * ((k % 128) / 32))) & 3;
+                int high = (x[b].hmask[k % 32] >> (k / 32)) & 1;
+                isum += (low - (high ? 0 : 4)) * y[b].qs[k];
+            }
+            scaled += sc[sb] * isum;
+        }
+        s += y[b].d * h2f(x[b].d) * (float)scaled;
+    }
+    return s;
+}
+static float dot_q4_K_generic(int n, const void *w, const void *a) {
+    const blk_q4_K *x = w; const blk_q8_K *y = a; float s = 0;
+    uint8_t sc[8], mn[8];
+    for (int b = 0; b < n / QKK; ++b) {
+        k4_scales_mins(x[b].scales, sc, mn);
+        int scaled = 0, mins = 0;
+        for (int sb = 0; sb < 8; ++sb) {
+            const uint8_t *q = x[b].qs + 32 * (sb / 2);
+            const int8_t *ya = y[b].qs + 32 * sb;
+            int isum = 0;
+            for (int i = 0; i < 32; ++i) isum += ((sb & 1) ? q[i] >> 4 : q[i] & 0xF) * ya[i];
+            scaled += sc[sb] * isum;
+            mins += mn[sb] * (y[b].bsums[2 * sb] + y[b].bsums[2 * sb + 1]);
+        }
+        s += y[b].d * (h2f(x[b].d) * (float)scaled - h2f(x[b].dmin) * (float)mins);
+    }
+    return s;
+}
+static float dot_q5_K_generic(int n, const void *w, const void *a) {
+    const blk_q5_K *x = w; const blk_q8_K *y = a; float s = 0;
+    uint8_t sc[8], mn[8];
+    for (int b = 0; b < n / QKK; ++b) {
+        k4_scales_mins(x[b].scales, sc, mn);
+        int scaled = 0, mins = 0;
+        for (int sb = 0; sb < 8; ++sb) {
+            const uint8_t *q = x[b].qs + 32 * (sb / 2);
+            const int8_t *ya = y[b].qs + 32 * sb;
+            int isum = 0;
+            for (int i = 0; i < 32; ++i) {
+                int v = ((sb & 1) ? q[i] >> 4 : q[i] & 0xF) | (((x[b].qh[i] >> sb) & 1) << 4);
+                isum += v * ya[i];
+            }
+            scaled += sc[sb] * isum;
+            mins += mn[sb] * (y[b].bsums[2 * sb] + y[b].bsums[2 * sb + 1]);
+        }
+        s += y[b].d * (h2f(x[b].d) * (float)scaled - h2f(x[b].dmin) * (float)mins);
+    }
+    return s;
+}
+static float dot_q6_K_generic(int n, const void *w, const void *a) {
+    const blk_q6_K *x = w; const blk_q8_K *y = a; float s = 0;
+    for (int b = 0; b < n / QKK; ++b) {
+        int scaled = 0;
+        for (int sb = 0; sb < 16; ++sb) {
+            int isum = 0;
+            for (int i = 0; i < 16; ++i) {
+                int k = 16 * sb + i, h = k / 128, c = (k % 128) / 32, l = k % 32;
+                uint8_t qlb = x[b].ql[64 * h + l + ((c & 1) ? 32 : 0)];
+                int low = c < 2 ? qlb & 0xF : qlb >> 4;
+                int high = (x[b].qh[32 * h + l] >> (2 * c)) & 3;
+                isum += ((low | (high << 4)) - 32) * y[b].qs[k];
+            }
+            scaled += x[b].scales[sb] * isum;
+        }
+        s += y[b].d * h2f(x[b].d) * (float)scaled;
+    }
+    return s;
+}
+static float dot_iq4_xs_generic(int n, const void *w, const void *a) {
+    const blk_iq4_xs *x = w; const blk_q8_K *y = a; float s = 0;
+    for (int b = 0; b < n / QKK; ++b) {
+        int scaled = 0;
+        for (int ib = 0; ib < 8; ++ib) {
+            int ls = (((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((x[b].scales_h >> (2 * ib)) & 3) << 4)) - 32;
+            const uint8_t *q = x[b].qs + 16 * ib; const int8_t *ya = y[b].qs + 32 * ib;
+            int isum = 0;
+            for (int j = 0; j < 16; ++j) isum += kvalues_iq4[q[j] & 0xF] * ya[j] + kvalues_iq4[q[j] >> 4] * ya[j + 16];
+            scaled += ls * isum;
+        }
+        s += y[b].d * h2f(x[b].d) * (float)scaled;
+    }
+    return s;
+}
+
+static row_dot_fn generic_dot(int type) {
+    switch (type) {
+    case T_F32: return dot_f32_generic;
+    case T_F16: return dot_f16_generic;
+    case T_BF16: return dot_bf16_generic;
+    case T_Q4_0: return dot_q4_0_generic;
+    case T_Q4_1: return dot_q4_1_generic;
+    case T_Q5_0: return dot_q5_0_generic;
+    case T_Q5_1: return dot_q5_1_generic;
+    case T_Q8_0: return dot_q8_0_generic;
+    case T_IQ4_NL: return dot_iq4_nl_generic;
+    case T_Q8_K: return dot_q8_K_generic;
+    case T_Q2_K: return dot_q2_K_generic;
+    case T_Q3_K: return dot_q3_K_generic;
+    case T_Q4_K: return dot_q4_K_generic;
+    case T_Q5_K: return dot_q5_K_generic;
+    case T_Q6_K: return dot_q6_K_generic;
+    case T_IQ4_XS: return dot_iq4_xs_generic;
+    default: return 0;
+    }
+}
+
+static int gemm_generic(int type, int n, const void *w, size_t w_stride, int nrows,
+                        const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    row_dot_fn dot = generic_dot(type);
+    if (!dot) return -1;
+    for (int r = 0; r < nrows; ++r)
+        for (int t = 0; t < ntok; ++t)
+            y[(size_t)t * y_stride + r] = dot(n, (const char *)w + (size_t)r * w_stride, (const char *)a + (size_t)t * a_stride);
+    return 0;
+}
+
+// MARK: - Activation quantizers (generic)
+
+static void quantize_q8_0_generic(const float *x, void *out, int n, int with_sum) {
+    char *o = out;
+    const size_t bs = with_sum ? sizeof(blk_q8_1) : sizeof(blk_q8_0);
+    for (int b = 0; b < n / QK; ++b, o += bs) {
+        const float *xb = x + QK * b;
+        float amax = 0;
+        for (int j = 0; j < QK; ++j) amax = fmaxf(amax, fabsf(xb[j]));
+        const float d = amax / 127.f, id = d != 0 ? 1.f / d : 0.f;
+        int8_t *qs = (int8_t *)(o + (with_sum ? 4 : 2));
+        int sum = 0;
+        for (int j = 0; j < QK; ++j) { int v = (int)nearbyintf(xb[j] * id); qs[j] = (int8_t)v; sum += v; }
+        uint16_t hd = f2h(d); memcpy(o, &hd, 2);
+        if (with_sum) { uint16_t hs = f2h((float)sum * d); memcpy(o + 2, &hs, 2); }
+    }
+}
+
+static void quantize_q8_K_generic(const float *x, void *out, int n) {
+    blk_q8_K *y = out;
+    for (int b = 0; b < n / QKK; ++b) {
+        const float *xb = x + QKK * b;
+        float max = 0, amax = 0;
+        for (int j = 0; j < QKK; ++j) { float ax = fabsf(xb[j]); if (ax > amax) { amax = ax; max = xb[j]; } }
+        if (amax == 0) { memset(&y[b], 0, sizeof(blk_q8_K)); continue; }
+        const float iscale = -127.f / max;
+        for (int j = 0; j < QKK; ++j) { int v = (int)nearbyintf(iscale * xb[j]); y[b].qs[j] = (int8_t)(v > 127 ? 127 : v); }
+        for (int j = 0; j < 16; ++j) {
+            int s = 0;
+            for (int i = 0; i < 16; ++i) s += y[b].qs[16 * j + i];
+            y[b].bsums[j] = (int16_t)s;
+        }
+        y[b].d = 1 / iscale;
+    }
+}
+
+// MARK: - x86 variants
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QK_VARIANT avx2
+#define QK_TARGET __attribute__((target("avx2,fma,f16c")))
+#define QK_VNNI 0
+#include "quant_dot_x86.h"
+#undef QK_VARIANT
+#undef QK_TARGET
+#undef QK_VNNI
+#define QK_VARIANT avx512vnni
+#define QK_TARGET __attribute__((target("avx512vnni,avx512bw,avx512vl,avx512f,avx2,fma,f16c")))
+#define QK_VNNI 1
+#include "quant_dot_x86.h"
+#undef QK_VARIANT
+#undef QK_TARGET
+#undef QK_VNNI
+#endif
+
+// MARK: - Dispatch
+
+int swiftlet_qk_variant_supported(int variant) {
+    switch (variant) {
+    case SWIFTLET_QK_GENERIC: return 1;
+#if defined(__x86_64__) || defined(__i386__)
+    case SWIFTLET_QK_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case SWIFTLET_QK_AVX512VNNI:
+        return swiftlet_qk_variant_supported(SWIFTLET_QK_AVX2) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512vnni");
+#endif
+    default: return 0;
+    }
+}
+
+int swiftlet_qk_best_variant(void) {
+    static int best = -1;
+    if (best < 0) {
+        int v = SWIFTLET_QK_GENERIC;
+        if (swiftlet_qk_variant_supported(SWIFTLET_QK_AVX512VNNI)) v = SWIFTLET_QK_AVX512VNNI;
+        else if (swiftlet_qk_variant_supported(SWIFTLET_QK_AVX2)) v = SWIFTLET_QK_AVX2;
+        best = v;
+    }
+    return best;
+}
+
+int swiftlet_qk_has_type(int type) { return generic_dot(type) != 0; }
+
+int swiftlet_qk_quantize_act(int variant, int act_type, const float *x, void *out, int n) {
+    if (!swiftlet_qk_variant_supported(variant)) return -1;
+#if defined(__x86_64__) || defined(__i386__)
+    if (variant != SWIFTLET_QK_GENERIC) {
+        switch (act_type) {
+        case T_Q8_0: quantize_q8_x_avx2(x, out, n, 0); return 0;
+        case T_Q8_1: quantize_q8_x_avx2(x, out, n, 1); return 0;
+        case T_Q8_K: quantize_q8_K_avx2(x, out, n); return 0;
+        default: return -1;
+        }
+    }
+#endif
+    switch (act_type) {
+    case T_Q8_0: quantize_q8_0_generic(x, out, n, 0); return 0;
+    case T_Q8_1: quantize_q8_0_generic(x, out, n, 1); return 0;
+    case T_Q8_K: quantize_q8_K_generic(x, out, n); return 0;
+    default: return -1;
+    }
+}
+
+int swiftlet_qk_gemm(int variant, int type, int n, const void *w, size_t w_stride, int nrows,
+                     const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    if (!swiftlet_qk_variant_supported(variant)) return -1;
+#if defined(__x86_64__) || defined(__i386__)
+    if (variant == SWIFTLET_QK_AVX512VNNI) {
+        int rc = gemm_avx512vnni(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
+        if (rc == 0) return 0;
+    } else if (variant == SWIFTLET_QK_AVX2) {
+        int rc = gemm_avx2(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
+        if (rc == 0) return 0;
+    }
+#endif
+    return gemm_generic(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
+}

@@ -1,0 +1,325 @@
+// x86 SIMD kernels, included twice by quant_dot.c: once with QK_TARGET = AVX2+FMA (VNNI 0) and
+// once with AVX-512 VNNI (VNNI 1). 256-bit vectors: one 32-weight block per register.
+// Each kernel computes one weight row against NT ≤ 4 activation rows so a weight block is loaded
+// and unpacked once per group of tokens. Private to CSwiftletKernels.
+
+#define QK_CAT2(a, b) a##_##b
+#define QK_CAT(a, b) QK_CAT2(a, b)
+#define QK_FN(name) QK_CAT(name, QK_VARIANT)
+#define QK_INLINE static inline QK_TARGET __attribute__((always_inline))
+
+/// 8 int32 sums of 4 products u·s (u unsigned bytes, s signed bytes).
+QK_INLINE __m256i QK_FN(dot_us)(__m256i u, __m256i s) {
+#if QK_VNNI
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+/// Signed × signed bytes (|w| fits in 7 bits): |w| · sign(a, w).
+QK_INLINE __m256i QK_FN(dot_ss)(__m256i w, __m256i a) {
+    return QK_FN(dot_us)(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+}
+
+/// 32 nibbles of 16 bytes: low nibbles in bytes 0-15, high nibbles in bytes 16-31.
+QK_INLINE __m256i QK_FN(nibbles)(const uint8_t *p) {
+    __m128i t = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
+}
+
+/// 0x10 in byte j where bit j of the 32-bit mask is set.
+QK_INLINE __m256i QK_FN(bit4_from_bits)(const uint8_t *p) {
+    uint32_t bits; memcpy(&bits, p, 4);
+#if QK_VNNI
+    return _mm256_maskz_mov_epi8((__mmask32)bits, _mm256_set1_epi8(0x10));
+#else
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), shuf);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10));
+#endif
+}
+
+QK_INLINE float QK_FN(hsum)(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+QK_INLINE float QK_FN(half)(uint16_t h) { return _cvtsh_ss(h); }
+
+// MARK: 32-weight blocks against Q8_0 / Q8_1
+
+QK_INLINE void QK_FN(rows_b32)(const int kind, const int NT, int n, const uint8_t *w,
+                               const uint8_t *a, size_t a_stride, float *out) {
+    const int wsize = kind == K_Q4_0 || kind == K_IQ4_NL ? 18 : kind == K_Q4_1 ? 20 : kind == K_Q5_0 ? 22 : kind == K_Q5_1 ? 24 : 34;
+    const int with_min = kind == K_Q4_1 || kind == K_Q5_1;
+    const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
+    const __m128i table = _mm_loadu_si128((const __m128i *)kvalues_iq4);
+    __m256 acc[4];
+    float msum[4] = {0, 0, 0, 0};
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < n / QK; ++b) {
+        const uint8_t *wb = w + (size_t)b * wsize;
+        uint16_t hd; memcpy(&hd, wb, 2);
+        const float dw = QK_FN(half)(hd);
+        __m256i q;
+        switch (kind) {
+        case K_Q4_0: q = _mm256_sub_epi8(QK_FN(nibbles)(wb + 2), _mm256_set1_epi8(8)); break;
+        case K_Q4_1: q = QK_FN(nibbles)(wb + 4); break;
+        case K_Q5_0: q = _mm256_sub_epi8(_mm256_or_si256(QK_FN(nibbles)(wb + 6), QK_FN(bit4_from_bits)(wb + 2)), _mm256_set1_epi8(16)); break;
+        case K_Q5_1: q = _mm256_or_si256(QK_FN(nibbles)(wb + 8), QK_FN(bit4_from_bits)(wb + 4)); break;
+        case K_Q8_0: q = _mm256_loadu_si256((const __m256i *)(wb + 2)); break;
+        default: q = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), QK_FN(nibbles)(wb + 2)); break;
+        }
+        float mw = 0;
+        if (with_min) { uint16_t hm; memcpy(&hm, wb + 2, 2); mw = QK_FN(half)(hm); }
+        for (int t = 0; t < NT; ++t) {
+            const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * asize;
+            uint16_t ha; memcpy(&ha, ab, 2);
+            const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
+            const __m256i p = with_min ? QK_FN(dot_us)(q, av) : QK_FN(dot_ss)(q, av);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * QK_FN(half)(ha)), acc[t]);
+            if (with_min) { uint16_t hs; memcpy(&hs, ab + 2, 2); msum[t] += mw * QK_FN(half)(hs); }
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]) + msum[t];
+}
+
+// MARK: k-quants against Q8_K
+
+/// Σ over 32 bytes of u·s (u unsigned, s signed), pairs scaled by the 16 int16 lanes of `scale`.
+QK_INLINE __m256i QK_FN(dot_scaled)(__m256i u, __m256i s, __m256i scale) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale);
+}
+
+QK_INLINE void QK_FN(rows_q4_K)(const int is5, const int NT, int n, const uint8_t *w,
+                                const uint8_t *a, size_t a_stride, float *out) {
+    const size_t wsize = is5 ? sizeof(blk_q5_K) : sizeof(blk_q4_K);
+    __m256 acc[4];
+    float msum[4] = {0, 0, 0, 0};
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m16 = _mm256_set1_epi8(0x10);
+    for (int b = 0; b < n / QKK; ++b) {
+        const uint8_t *wb = w + (size_t)b * wsize;
+        uint16_t hd, hm; memcpy(&hd, wb, 2); memcpy(&hm, wb + 2, 2);
+        const float d = QK_FN(half)(hd), dmin = QK_FN(half)(hm);
+        uint8_t sc[8], mn[8];
+        k4_scales_mins(wb + 4, sc, mn);
+        const uint8_t *qs = wb + (is5 ? 48 : 16);
+        __m256i hbits = is5 ? _mm256_loadu_si256((const __m256i *)(wb + 16)) : _mm256_setzero_si256();
+        __m256i isum[4];
+        for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+        for (int k = 0; k < 4; ++k) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
+            __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if (is5) {
+                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hbits, 4), m16));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hbits, 3), m16));
+                hbits = _mm256_srli_epi16(hbits, 2);
+            }
+            const __m256i s0 = _mm256_set1_epi16(sc[2 * k]), s1 = _mm256_set1_epi16(sc[2 * k + 1]);
+            for (int t = 0; t < NT; ++t) {
+                const int8_t *aq = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 64 * k;
+                const __m256i a0 = _mm256_loadu_si256((const __m256i *)aq), a1 = _mm256_loadu_si256((const __m256i *)(aq + 32));
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(QK_FN(dot_scaled)(lo, a0, s0), QK_FN(dot_scaled)(hi, a1, s1)));
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            int mins = 0;
+            for (int j = 0; j < 8; ++j) mins += mn[j] * (ab->bsums[2 * j] + ab->bsums[2 * j + 1]);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
+            msum[t] -= dmin * ab->d * (float)mins;
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]) + msum[t];
+}
+
+QK_INLINE void QK_FN(rows_q6_K)(const int NT, int n, const uint8_t *w,
+                                const uint8_t *a, size_t a_stride, float *out) {
+    __m256 acc[4];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03), m30 = _mm256_set1_epi8(0x30), m0c = _mm256_set1_epi8(0x0C);
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_q6_K *wb = (const blk_q6_K *)w + b;
+        const float d = QK_FN(half)(wb->d);
+        __m256i isum[4];
+        int offs[4] = {0, 0, 0, 0};
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            int o = 0;
+            for (int j = 0; j < 16; ++j) o += wb->scales[j] * ab->bsums[j];
+            offs[t] = o;
+            isum[t] = _mm256_setzero_si256();
+        }
+        for (int h = 0; h < 2; ++h) {
+            const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h));
+            const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(wb->qh + 32 * h));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m0c), 2));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+            for (int c = 0; c < 4; ++c) {
+                const int8_t *s = wb->scales + 8 * h + 2 * c;
+                const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t *aq = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 128 * h + 32 * c;
+                    isum[t] = _mm256_add_epi32(isum[t], QK_FN(dot_scaled)(q[c], _mm256_loadu_si256((const __m256i *)aq), sv));
+                }
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            // Levels are stored +32: subtract 32 · Σ scale · Σa per sub-block.
+            isum[t] = _mm256_sub_epi32(isum[t], _mm256_setr_epi32(32 * offs[t], 0, 0, 0, 0, 0, 0, 0));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]);
+}
+
+// MARK: float weights against f32 activations
+
+QK_INLINE void QK_FN(rows_float)(const int type, const int NT, int n, const uint8_t *w,
+                                 const uint8_t *a, size_t a_stride, float *out) {
+    __m256 acc[4];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 wv;
+        if (type == T_F32) wv = _mm256_loadu_ps((const float *)w + i);
+        else if (type == T_F16) wv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+        else wv = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i))), 16));
+        for (int t = 0; t < NT; ++t)
+            acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps((const float *)(a + (size_t)t * a_stride) + i), acc[t]);
+    }
+    for (int t = 0; t < NT; ++t) {
+        float s = QK_FN(hsum)(acc[t]);
+        const float *x = (const float *)(a + (size_t)t * a_stride);
+        for (int j = i; j < n; ++j) {
+            float wj = type == T_F32 ? ((const float *)w)[j] : type == T_F16 ? h2f(((const uint16_t *)w)[j]) : bf2f(((const uint16_t *)w)[j]);
+            s += wj * x[j];
+        }
+        out[t] = s;
+    }
+}
+
+// MARK: driver
+
+/// One weight row against NT tokens, NT a constant in each expansion so the token loops unroll.
+QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, int n, const uint8_t *w,
+                                 const uint8_t *a, size_t a_stride, float *out) {
+    switch (type) {
+    case T_Q4_0: QK_FN(rows_b32)(K_Q4_0, NT, n, w, a, a_stride, out); break;
+    case T_Q4_1: QK_FN(rows_b32)(K_Q4_1, NT, n, w, a, a_stride, out); break;
+    case T_Q5_0: QK_FN(rows_b32)(K_Q5_0, NT, n, w, a, a_stride, out); break;
+    case T_Q5_1: QK_FN(rows_b32)(K_Q5_1, NT, n, w, a, a_stride, out); break;
+    case T_Q8_0: QK_FN(rows_b32)(K_Q8_0, NT, n, w, a, a_stride, out); break;
+    case T_IQ4_NL: QK_FN(rows_b32)(K_IQ4_NL, NT, n, w, a, a_stride, out); break;
+    case T_Q4_K: QK_FN(rows_q4_K)(0, NT, n, w, a, a_stride, out); break;
+    case T_Q5_K: QK_FN(rows_q4_K)(1, NT, n, w, a, a_stride, out); break;
+    case T_Q6_K: QK_FN(rows_q6_K)(NT, n, w, a, a_stride, out); break;
+    default: QK_FN(rows_float)(type, NT, n, w, a, a_stride, out); break;
+    }
+}
+
+/// All rows for a fixed type, tokens in groups of 4 (the weight row stays in L1 across tokens).
+QK_INLINE void QK_FN(gemm_type)(const int type, int n, const uint8_t *w, size_t w_stride, int nrows,
+                                const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    float out[4];
+    for (int t0 = 0; t0 < ntok; t0 += 4) {
+        const int nt = ntok - t0 < 4 ? ntok - t0 : 4;
+        const uint8_t *at = a + (size_t)t0 * a_stride;
+        float *yt = y + (size_t)t0 * y_stride;
+        for (int r = 0; r < nrows; ++r) {
+            const uint8_t *wr = w + (size_t)r * w_stride;
+            switch (nt) {
+            case 1: QK_FN(row_tokens)(type, 1, n, wr, at, a_stride, out); break;
+            case 2: QK_FN(row_tokens)(type, 2, n, wr, at, a_stride, out); break;
+            case 3: QK_FN(row_tokens)(type, 3, n, wr, at, a_stride, out); break;
+            default: QK_FN(row_tokens)(type, 4, n, wr, at, a_stride, out); break;
+            }
+            for (int t = 0; t < nt; ++t) yt[(size_t)t * y_stride + r] = out[t];
+        }
+    }
+}
+
+static QK_TARGET int QK_FN(gemm)(int type, int n, const void *w, size_t w_stride, int nrows,
+                                 const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    switch (type) {
+#define QK_CASE(T) case T: QK_FN(gemm_type)(T, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride); return 0;
+    QK_CASE(T_Q4_0) QK_CASE(T_Q4_1) QK_CASE(T_Q5_0) QK_CASE(T_Q5_1) QK_CASE(T_Q8_0) QK_CASE(T_IQ4_NL)
+    QK_CASE(T_Q4_K) QK_CASE(T_Q5_K) QK_CASE(T_Q6_K) QK_CASE(T_F32) QK_CASE(T_F16) QK_CASE(T_BF16)
+#undef QK_CASE
+    default: return -1;
+    }
+}
+
+// MARK: activation quantizers (same results as the generic ones: round to nearest even)
+
+static QK_TARGET void QK_FN(quantize_q8_x)(const float *x, void *out, int n, int with_sum) {
+    char *o = out;
+    const size_t bs = with_sum ? 36 : 34;
+    const __m256 signbit = _mm256_set1_ps(-0.0f);
+    for (int b = 0; b < n / QK; ++b, o += bs) {
+        const float *xb = x + QK * b;
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int i = 0; i < 4; ++i) { v[i] = _mm256_loadu_ps(xb + 8 * i); m = _mm256_max_ps(m, _mm256_andnot_ps(signbit, v[i])); }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.f, id = d != 0 ? 1.f / d : 0.f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i iv[4];
+        for (int i = 0; i < 4; ++i) iv[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], idv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        // Pack 32 int32 → 32 int8 in order (packs interleave 128-bit lanes; the permute restores order).
+        __m256i p01 = _mm256_packs_epi32(iv[0], iv[1]), p23 = _mm256_packs_epi32(iv[2], iv[3]);
+        __m256i p = _mm256_packs_epi16(p01, p23);
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(o + (with_sum ? 4 : 2)), p);
+        uint16_t hd = f2h(d); memcpy(o, &hd, 2);
+        if (with_sum) {
+            __m256i s = _mm256_add_epi32(_mm256_add_epi32(iv[0], iv[1]), _mm256_add_epi32(iv[2], iv[3]));
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            s4 = _mm_hadd_epi32(s4, s4); s4 = _mm_hadd_epi32(s4, s4);
+            uint16_t hs = f2h((float)_mm_cvtsi128_si32(s4) * d); memcpy(o + 2, &hs, 2);
+        }
+    }
+}
+
+static QK_TARGET void QK_FN(quantize_q8_K)(const float *x, void *out, int n) {
+    blk_q8_K *y = out;
+    for (int b = 0; b < n / QKK; ++b) {
+        const float *xb = x + QKK * b;
+        float max = 0, amax = 0;
+        for (int j = 0; j < QKK; ++j) { float ax = fabsf(xb[j]); if (ax > amax) { amax = ax; max = xb[j]; } }
+        if (amax == 0) { memset(&y[b], 0, sizeof(blk_q8_K)); continue; }
+        const float iscale = -127.f / max;
+        const __m256 is = _mm256_set1_ps(iscale);
+        for (int j = 0; j < QKK; j += 32) {
+            __m256i iv[4];
+            for (int i = 0; i < 4; ++i)
+                iv[i] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(is, _mm256_loadu_ps(xb + j + 8 * i)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)), _mm256_set1_epi32(127));
+            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(iv[0], iv[1]), _mm256_packs_epi32(iv[2], iv[3]));
+            p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)(y[b].qs + j), p);
+        }
+        for (int j = 0; j < 16; ++j) {
+            int s = 0;
+            for (int i = 0; i < 16; ++i) s += y[b].qs[16 * j + i];
+            y[b].bsums[j] = (int16_t)s;
+        }
+        y[b].d = 1 / iscale;
+    }
+}
+
+#undef QK_CAT2
+#undef QK_CAT
+#undef QK_FN
+#undef QK_INLINE

@@ -1,0 +1,617 @@
+import SwiftletTensor
+
+// Reference quantizers: the same algorithms as ggml's `quantize_row_*_ref` (and, for IQ4_NL /
+// IQ4_XS, `quantize_iq4_nl` / `quantize_iq4_xs` without an importance matrix), so a tensor
+// quantized here has the same bytes as one quantized by ggml. Float operations are kept in ggml's
+// evaluation order: the scale searches compare sums whose last bit can flip a choice.
+
+@inline(__always) func storeU8(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UInt8) { p.storeBytes(of: v, toByteOffset: offset, as: UInt8.self) }
+@inline(__always) func storeU16(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: UInt16) { p.storeBytes(of: v, toByteOffset: offset, as: UInt16.self) }
+@inline(__always) func storeHalf(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: Float) { storeU16(p, offset, HalfPrecision.f16(from: v)) }
+@inline(__always) func roundHalfAway(_ v: Float) -> Float { v.rounded(.toNearestOrAwayFromZero) }
+/// C's `(int8_t)(float)`: truncation toward zero, then wrap to 8 bits.
+@inline(__always) func truncToInt8(_ v: Float) -> Int { Int(Int8(truncatingIfNeeded: Int(v.rounded(.towardZero)))) }
+
+/// ggml's `nearest_int`: round to nearest (ties to even) through the float adder, valid for
+/// |v| ≤ 4194303.
+@inline(__always)
+func nearestInt(_ v: Float) -> Int {
+    let shifted = v + 12582912.0
+    return Int(Int32(bitPattern: shifted.bitPattern & 0x007f_ffff) - 0x0040_0000)
+}
+
+private let groupMaxEps: Float = 1e-15
+
+/// ggml's `make_qx_quants` with `rmse_type` 1 and no importance weights: symmetric levels
+/// `-nmax..<nmax`, scale refined over 18 trial inverse scales. Writes `L[i] + nmax`.
+private func makeQxQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
+    var max: Float = 0, amax: Float = 0
+    for i in 0..<n {
+        let ax = abs(x[i])
+        if ax > amax { amax = ax; max = x[i] }
+    }
+    if amax < groupMaxEps {
+        for i in 0..<n { L[i] = 0 }
+        return 0
+    }
+    let fmax = Float(nmax)
+    var iscale = -fmax / max
+    var sumlx: Float = 0, suml2: Float = 0
+    for i in 0..<n {
+        let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
+        L[i] = Int8(l + nmax)
+        let w = x[i] * x[i]
+        let fl = Float(l)
+        sumlx += w * x[i] * fl
+        suml2 += w * fl * fl
+    }
+    var scale: Float = suml2 != 0 ? sumlx / suml2 : 0
+    var best = scale * sumlx
+    for step in -9...9 where step != 0 {
+        iscale = -(fmax + 0.1 * Float(step)) / max
+        sumlx = 0; suml2 = 0
+        for i in 0..<n {
+            let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
+            let w = x[i] * x[i]
+            let fl = Float(l)
+            sumlx += w * x[i] * fl
+            suml2 += w * fl * fl
+        }
+        if suml2 > 0 && sumlx * sumlx > best * suml2 {
+            for i in 0..<n {
+                L[i] = Int8(nmax + Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i]))))
+            }
+            scale = sumlx / suml2; best = scale * sumlx
+        }
+    }
+    return scale
+}
+
+/// ggml's `make_q3_quants` with `do_rmse`: symmetric levels refined one weight at a time.
+private func makeQ3Quants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
+    var max: Float = 0, amax: Float = 0
+    for i in 0..<n {
+        let ax = abs(x[i])
+        if ax > amax { amax = ax; max = x[i] }
+    }
+    if amax < groupMaxEps {
+        for i in 0..<n { L[i] = 0 }
+        return 0
+    }
+    let iscale = -Float(nmax) / max
+    var sumlx: Float = 0, suml2: Float = 0
+    for i in 0..<n {
+        let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
+        L[i] = Int8(l)
+        let w = x[i] * x[i]
+        sumlx += w * x[i] * Float(l)
+        suml2 += w * Float(l) * Float(l)
+    }
+    for _ in 0..<5 {
+        var changed = 0
+        for i in 0..<n {
+            let w = x[i] * x[i]
+            let li = Float(L[i])
+            var slx = sumlx - w * x[i] * li
+            if slx > 0 {
+                var sl2 = suml2 - w * li * li
+                let newL = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(x[i] * sl2 / slx)))
+                if newL != Int(L[i]) {
+                    slx += w * x[i] * Float(newL)
+                    sl2 += w * Float(newL) * Float(newL)
+                    if sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
+                        L[i] = Int8(newL); sumlx = slx; suml2 = sl2
+                        changed += 1
+                    }
+                }
+            }
+        }
+        if changed == 0 { break }
+    }
+    for i in 0..<n { L[i] += Int8(nmax) }
+    return suml2 > 0 ? sumlx / suml2 : 0
+}
+
+/// ggml's `make_qkx2_quants`: asymmetric levels `0...nmax` with a min, searched over `nstep + 1`
+/// trial scales by weighted least squares. Returns the scale; `theMin` receives `-min`.
+private func makeQkx2Quants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
+                            _ L: UnsafeMutablePointer<UInt8>, _ theMin: inout Float, _ Laux: UnsafeMutablePointer<UInt8>,
+                            rmin: Float, rdelta: Float, nstep: Int, useMad: Bool) -> Float {
+    var min = x[0], max = x[0]
+    var sumW = weights[0]
+    var sumX = sumW * x[0]
+    for i in 1..<n {
+        if x[i] < min { min = x[i] }
+        if x[i] > max { max = x[i] }
+        let w = weights[i]
+        sumW += w
+        sumX += w * x[i]
+    }
+    if min > 0 { min = 0 }
+    if max == min {
+        for i in 0..<n { L[i] = 0 }
+        theMin = -min
+        return 0
+    }
+    let fnmax = Float(nmax)
+    var iscale = fnmax / (max - min)
+    var scale = 1 / iscale
+    var bestError: Float = 0
+    for i in 0..<n {
+        let l = Swift.max(0, Swift.min(nmax, nearestInt(iscale * (x[i] - min))))
+        L[i] = UInt8(l)
+        var diff = scale * Float(l) + min - x[i]
+        diff = useMad ? abs(diff) : diff * diff
+        bestError += weights[i] * diff
+    }
+    if nstep < 1 { theMin = -min; return scale }
+    for step in 0...nstep {
+        iscale = (rmin + rdelta * Float(step) + fnmax) / (max - min)
+        var sumL: Float = 0, sumL2: Float = 0, sumXL: Float = 0
+        for i in 0..<n {
+            let l = Swift.max(0, Swift.min(nmax, nearestInt(iscale * (x[i] - min))))
+            Laux[i] = UInt8(l)
+            let w = weights[i], fl = Float(l)
+            sumL += w * fl
+            sumL2 += w * fl * fl
+            sumXL += w * fl * x[i]
+        }
+        let D = sumW * sumL2 - sumL * sumL
+        if D > 0 {
+            var thisScale = (sumW * sumXL - sumX * sumL) / D
+            var thisMin = (sumL2 * sumX - sumL * sumXL) / D
+            if thisMin > 0 {
+                thisMin = 0
+                thisScale = sumXL / sumL2
+            }
+            var curError: Float = 0
+            for i in 0..<n {
+                var diff = thisScale * Float(Laux[i]) + thisMin - x[i]
+                diff = useMad ? abs(diff) : diff * diff
+                curError += weights[i] * diff
+            }
+            if curError < bestError {
+                for i in 0..<n { L[i] = Laux[i] }
+                bestError = curError
+                scale = thisScale
+                min = thisMin
+            }
+        }
+    }
+    theMin = -min
+    return scale
+}
+
+/// ggml's `best_index_int8`: index of the level of the sorted `values` nearest to `x` (ties to
+/// the upper level).
+@inline(__always)
+private func bestIndexIQ4(_ x: Float) -> Int {
+    return iq4nlValues.withUnsafeBufferPointer { val -> Int in
+        if x <= Float(val[0]) { return 0 }
+        if x >= Float(val[15]) { return 15 }
+        var ml = 0, mu = 15
+        while mu - ml > 1 {
+            let mav = (ml + mu) / 2
+            if x < Float(val[mav]) { mu = mav } else { ml = mav }
+        }
+        return x - Float(val[mu - 1]) < Float(val[mu]) - x ? mu - 1 : mu
+    }
+}
+
+/// Quantizes `count` values (whole blocks) of `x` into `y` in format `type`, without size checks.
+func quantizeUnchecked(_ type: GGMLType, _ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutableRawPointer) {
+    let blocks = count / type.traits.blockSize
+    switch type {
+    case .f32:
+        y.copyMemory(from: x, byteCount: 4 * count)
+    case .f16:
+        for i in 0..<count { storeU16(y, 2 * i, HalfPrecision.f16(from: x[i])) }
+    case .bf16:
+        for i in 0..<count { storeU16(y, 2 * i, HalfPrecision.bf16(from: x[i])) }
+    case .q4_0, .q5_0:
+        let is5 = type == .q5_0
+        let bytes = is5 ? 22 : 18
+        for b in 0..<blocks {
+            let xb = x + 32 * b, p = y + bytes * b
+            var amax: Float = 0, max: Float = 0
+            for j in 0..<32 where amax < abs(xb[j]) { amax = abs(xb[j]); max = xb[j] }
+            let d = max / (is5 ? -16 : -8)
+            let id: Float = d != 0 ? 1 / d : 0
+            storeHalf(p, 0, d)
+            var qh: UInt32 = 0
+            let qs = is5 ? 6 : 2
+            for j in 0..<16 {
+                let x0 = xb[j] * id, x1 = xb[16 + j] * id
+                let xi0 = Swift.min(is5 ? 31 : 15, truncToInt8(x0 + (is5 ? 16.5 : 8.5)))
+                let xi1 = Swift.min(is5 ? 31 : 15, truncToInt8(x1 + (is5 ? 16.5 : 8.5)))
+                storeU8(p, qs + j, UInt8(truncatingIfNeeded: (xi0 & 0xf) | ((xi1 & 0xf) << 4)))
+                qh |= UInt32(truncatingIfNeeded: (xi0 & 0x10) >> 4) << UInt32(j)
+                qh |= UInt32(truncatingIfNeeded: (xi1 & 0x10) >> 4) << UInt32(j + 16)
+            }
+            if is5 { p.storeBytes(of: qh, toByteOffset: 2, as: UInt32.self) }
+        }
+    case .q4_1, .q5_1:
+        let is5 = type == .q5_1
+        let bytes = is5 ? 24 : 20
+        for b in 0..<blocks {
+            let xb = x + 32 * b, p = y + bytes * b
+            var min = Float.greatestFiniteMagnitude, max = -Float.greatestFiniteMagnitude
+            for j in 0..<32 {
+                if xb[j] < min { min = xb[j] }
+                if xb[j] > max { max = xb[j] }
+            }
+            let d = (max - min) / (is5 ? 31 : 15)
+            let id: Float = d != 0 ? 1 / d : 0
+            storeHalf(p, 0, d)
+            storeHalf(p, 2, min)
+            var qh: UInt32 = 0
+            let qs = is5 ? 8 : 4
+            for j in 0..<16 {
+                let x0 = (xb[j] - min) * id, x1 = (xb[16 + j] - min) * id
+                // Q4_1 clamps at 15; Q5_1 (as in ggml) converts straight to uint8.
+                let xi0 = is5 ? Int(UInt8(truncatingIfNeeded: Int((x0 + 0.5).rounded(.towardZero)))) : Swift.min(15, truncToInt8(x0 + 0.5))
+                let xi1 = is5 ? Int(UInt8(truncatingIfNeeded: Int((x1 + 0.5).rounded(.towardZero)))) : Swift.min(15, truncToInt8(x1 + 0.5))
+                storeU8(p, qs + j, UInt8(truncatingIfNeeded: (xi0 & 0xf) | ((xi1 & 0xf) << 4)))
+                qh |= UInt32(truncatingIfNeeded: (xi0 & 0x10) >> 4) << UInt32(j)
+                qh |= UInt32(truncatingIfNeeded: (xi1 & 0x10) >> 4) << UInt32(j + 16)
+            }
+            if is5 { p.storeBytes(of: qh, toByteOffset: 4, as: UInt32.self) }
+        }
+    case .q8_0, .q8_1:
+        let is1 = type == .q8_1
+        let bytes = is1 ? 36 : 34, qs = is1 ? 4 : 2
+        for b in 0..<blocks {
+            let xb = x + 32 * b, p = y + bytes * b
+            var amax: Float = 0
+            for j in 0..<32 { amax = Swift.max(amax, abs(xb[j])) }
+            let d = amax / 127
+            let id: Float = d != 0 ? 1 / d : 0
+            storeHalf(p, 0, d)
+            var sum = 0
+            for j in 0..<32 {
+                let q = Int(roundHalfAway(xb[j] * id))
+                storeU8(p, qs + j, UInt8(truncatingIfNeeded: q))
+                sum += q
+            }
+            if is1 { storeHalf(p, 2, Float(sum) * d) }
+        }
+    case .q8_K:
+        for b in 0..<blocks {
+            let xb = x + 256 * b, p = y + 292 * b
+            var max: Float = 0, amax: Float = 0
+            for j in 0..<256 where abs(xb[j]) > amax { amax = abs(xb[j]); max = xb[j] }
+            if amax == 0 {
+                p.initializeMemory(as: UInt8.self, repeating: 0, count: 292)
+                continue
+            }
+            let iscale = -127 / max
+            for j in 0..<256 { storeU8(p, 4 + j, UInt8(truncatingIfNeeded: Swift.min(127, nearestInt(iscale * xb[j])))) }
+            for j in 0..<16 {
+                var sum = 0
+                for i in 0..<16 { sum += Int(loadI8(p, 4 + 16 * j + i)) }
+                p.storeBytes(of: Int16(sum), toByteOffset: 260 + 2 * j, as: Int16.self)
+            }
+            p.storeBytes(of: 1 / iscale, toByteOffset: 0, as: Float.self)
+        }
+    case .q2_K, .q4_K, .q5_K:
+        quantizeKQuantWithMins(type, x, blocks: blocks, into: y)
+    case .q3_K:
+        quantizeQ3K(x, blocks: blocks, into: y)
+    case .q6_K:
+        quantizeQ6K(x, blocks: blocks, into: y)
+    case .iq4_nl, .iq4_xs:
+        quantizeIQ4(type, x, blocks: blocks, into: y)
+    default:
+        break
+    }
+}
+
+/// Q2_K, Q4_K, Q5_K: per sub-block scale and min from `make_qkx2_quants`, themselves quantized
+/// (4 bits for Q2_K, 6 bits for Q4_K / Q5_K) against a super-block scale.
+private func quantizeKQuantWithMins(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeMutableRawPointer) {
+    let isQ2 = type == .q2_K
+    let sub = isQ2 ? 16 : 32                  // weights per sub-block
+    let nsub = 256 / sub
+    let nmax = type == .q2_K ? 3 : type == .q4_K ? 15 : 31
+    let bytes = type.traits.typeSize
+    var L = [UInt8](repeating: 0, count: 256), Laux = [UInt8](repeating: 0, count: 32)
+    var weights = [Float](repeating: 0, count: 32), mins = [Float](repeating: 0, count: 16), scales = [Float](repeating: 0, count: 16)
+    L.withUnsafeMutableBufferPointer { L in Laux.withUnsafeMutableBufferPointer { Laux in
+    weights.withUnsafeMutableBufferPointer { weights in
+    for b in 0..<blocks {
+        let xb = x + 256 * b, p = y + bytes * b
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        var maxScale: Float = 0, maxMin: Float = 0
+        for j in 0..<nsub {
+            let xs = xb + sub * j
+            if isQ2 {
+                for l in 0..<16 { weights[l] = abs(xs[l]) }
+                scales[j] = makeQkx2Quants(16, 3, xs, weights.baseAddress!, L.baseAddress! + 16 * j, &mins[j], Laux.baseAddress!,
+                                           rmin: -0.5, rdelta: 0.1, nstep: 15, useMad: true)
+            } else {
+                var sumX2: Float = 0
+                for l in 0..<32 { sumX2 += xs[l] * xs[l] }
+                let avX = (sumX2 / 32).squareRoot()
+                for l in 0..<32 { weights[l] = avX + abs(xs[l]) }
+                scales[j] = makeQkx2Quants(32, nmax, xs, weights.baseAddress!, L.baseAddress! + 32 * j, &mins[j], Laux.baseAddress!,
+                                           rmin: type == .q4_K ? -1 : -0.5, rdelta: 0.1, nstep: type == .q4_K ? 20 : 15, useMad: false)
+            }
+            if scales[j] > maxScale { maxScale = scales[j] }
+            if mins[j] > maxMin { maxMin = mins[j] }
+        }
+        if isQ2 {
+            // scales[0..<16] at 0, qs[64] at 16, d at 80, dmin at 82.
+            if maxScale > 0 {
+                let iscale = 15 / maxScale
+                for j in 0..<16 { storeU8(p, j, UInt8(truncatingIfNeeded: nearestInt(iscale * scales[j]))) }
+                storeHalf(p, 80, maxScale / 15)
+            } else {
+                storeHalf(p, 80, 0)
+            }
+            if maxMin > 0 {
+                let iscale = 15 / maxMin
+                for j in 0..<16 { storeU8(p, j, loadU8(p, j) | UInt8(truncatingIfNeeded: nearestInt(iscale * mins[j]) << 4)) }
+                storeHalf(p, 82, maxMin / 15)
+            } else {
+                storeHalf(p, 82, 0)
+            }
+            let d = loadHalf(p, 80), dmin = loadHalf(p, 82)
+            for j in 0..<16 {
+                let sc = loadU8(p, j)
+                let dl = d * Float(sc & 0xf)
+                if dl == 0 { continue }
+                let dm = dmin * Float(sc >> 4)
+                for i in 0..<16 { L[16 * j + i] = UInt8(Swift.max(0, Swift.min(3, nearestInt((xb[16 * j + i] + dm) / dl)))) }
+            }
+            for j in stride(from: 0, to: 256, by: 128) {
+                for l in 0..<32 {
+                    storeU8(p, 16 + j / 4 + l, L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6))
+                }
+            }
+            continue
+        }
+        // Q4_K / Q5_K: d at 0, dmin at 2, scales[12] at 4, (Q5_K: qh[32] at 16), qs at 16 or 48.
+        let invScale: Float = maxScale > 0 ? 63 / maxScale : 0
+        let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
+        let sc = p + 4
+        for j in 0..<8 {
+            let ls = Swift.min(63, UInt8(truncatingIfNeeded: nearestInt(invScale * scales[j])))
+            let lm = Swift.min(63, UInt8(truncatingIfNeeded: nearestInt(invMin * mins[j])))
+            if j < 4 {
+                storeU8(sc, j, ls)
+                storeU8(sc, j + 4, lm)
+            } else {
+                storeU8(sc, j + 4, (ls & 0xf) | ((lm & 0xf) << 4))
+                storeU8(sc, j - 4, loadU8(sc, j - 4) | ((ls >> 4) << 6))
+                storeU8(sc, j, loadU8(sc, j) | ((lm >> 4) << 6))
+            }
+        }
+        storeHalf(p, 0, maxScale / 63)
+        storeHalf(p, 2, maxMin / 63)
+        let d = loadHalf(p, 0), dmin = loadHalf(p, 2)
+        for j in 0..<8 {
+            let (s, m) = kQuantScaleMin(j, sc)
+            let dl = d * Float(s)
+            if dl == 0 { continue }
+            let dm = dmin * Float(m)
+            for i in 0..<32 { L[32 * j + i] = UInt8(Swift.max(0, Swift.min(nmax, nearestInt((xb[32 * j + i] + dm) / dl)))) }
+        }
+        if type == .q4_K {
+            for (k, j) in stride(from: 0, to: 256, by: 64).enumerated() {
+                for l in 0..<32 { storeU8(p, 16 + 32 * k + l, L[j + l] | (L[j + l + 32] << 4)) }
+            }
+        } else {
+            var m1: UInt8 = 1, m2: UInt8 = 2
+            for (k, n) in stride(from: 0, to: 256, by: 64).enumerated() {
+                for j in 0..<32 {
+                    var l1 = L[n + j], l2 = L[n + j + 32]
+                    var h = loadU8(p, 16 + j)
+                    if l1 > 15 { l1 -= 16; h |= m1 }
+                    if l2 > 15 { l2 -= 16; h |= m2 }
+                    storeU8(p, 16 + j, h)
+                    storeU8(p, 48 + 32 * k + j, l1 | (l2 << 4))
+                }
+                m1 <<= 2; m2 <<= 2
+            }
+        }
+    }
+    }}}
+}
+
+/// Q3_K: 16 sub-blocks of 16 with signed 6-bit scales from `make_q3_quants`.
+private func quantizeQ3K(_ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeMutableRawPointer) {
+    var L = [Int8](repeating: 0, count: 256)
+    var scales = [Float](repeating: 0, count: 16)
+    L.withUnsafeMutableBufferPointer { L in
+    for b in 0..<blocks {
+        let xb = x + 256 * b, p = y + 110 * b
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: 110)
+        // hmask[32] at 0, qs[64] at 32, scales[12] at 96, d at 108.
+        var maxScale: Float = 0, amax: Float = 0
+        for j in 0..<16 {
+            scales[j] = makeQ3Quants(16, 4, xb + 16 * j, L.baseAddress! + 16 * j)
+            let s = abs(scales[j])
+            if s > amax { amax = s; maxScale = scales[j] }
+        }
+        let sc = p + 96
+        if maxScale != 0 {
+            let iscale = -32 / maxScale
+            for j in 0..<16 {
+                var l = Int(Int8(truncatingIfNeeded: nearestInt(iscale * scales[j])))
+                l = Swift.max(-32, Swift.min(31, l)) + 32
+                if j < 8 {
+                    storeU8(sc, j, UInt8(l & 0xf))
+                } else {
+                    storeU8(sc, j - 8, loadU8(sc, j - 8) | UInt8((l & 0xf) << 4))
+                }
+                l >>= 4
+                storeU8(sc, j % 4 + 8, loadU8(sc, j % 4 + 8) | UInt8(truncatingIfNeeded: l << (2 * (j / 4))))
+            }
+            storeHalf(p, 108, 1 / iscale)
+        } else {
+            storeHalf(p, 108, 0)
+        }
+        let dAll = loadHalf(p, 108)
+        for j in 0..<16 {
+            let d = dAll * Float(q3KScale(j, sc))
+            if d == 0 { continue }
+            for i in 0..<16 {
+                L[16 * j + i] = Int8(Swift.max(-4, Swift.min(3, nearestInt(xb[16 * j + i] / d))) + 4)
+            }
+        }
+        var m = 0
+        var hm: UInt8 = 1
+        for j in 0..<256 {
+            if L[j] > 3 {
+                storeU8(p, m, loadU8(p, m) | hm)
+                L[j] -= 4
+            }
+            m += 1
+            if m == 32 { m = 0; hm <<= 1 }
+        }
+        for j in stride(from: 0, to: 256, by: 128) {
+            for l in 0..<32 {
+                let v = UInt8(L[j + l]) | (UInt8(L[j + l + 32]) << 2) | (UInt8(L[j + l + 64]) << 4) | (UInt8(L[j + l + 96]) << 6)
+                storeU8(p, 32 + j / 4 + l, v)
+            }
+        }
+    }
+    }
+}
+
+/// Q6_K: 16 sub-blocks of 16 with signed 8-bit scales from `make_qx_quants`.
+private func quantizeQ6K(_ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeMutableRawPointer) {
+    var L = [Int8](repeating: 0, count: 256)
+    var scales = [Float](repeating: 0, count: 16)
+    L.withUnsafeMutableBufferPointer { L in
+    for b in 0..<blocks {
+        let xb = x + 256 * b, p = y + 210 * b
+        // ql[128] at 0, qh[64] at 128, scales[16] at 192, d at 208.
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: 210)
+        var maxScale: Float = 0, maxAbsScale: Float = 0
+        for ib in 0..<16 {
+            let s = makeQxQuants(16, 32, xb + 16 * ib, L.baseAddress! + 16 * ib)
+            scales[ib] = s
+            if abs(s) > maxAbsScale { maxAbsScale = abs(s); maxScale = s }
+        }
+        if maxAbsScale < groupMaxEps { continue }
+        let iscale = -128 / maxScale
+        storeHalf(p, 208, 1 / iscale)
+        for ib in 0..<16 {
+            storeU8(p, 192 + ib, UInt8(truncatingIfNeeded: Swift.min(127, nearestInt(iscale * scales[ib]))))
+        }
+        let dAll = loadHalf(p, 208)
+        for j in 0..<16 {
+            let d = dAll * Float(loadI8(p, 192 + j))
+            if d == 0 { continue }
+            for i in 0..<16 {
+                L[16 * j + i] = Int8(Swift.max(-32, Swift.min(31, nearestInt(xb[16 * j + i] / d))) + 32)
+            }
+        }
+        for (k, j) in stride(from: 0, to: 256, by: 128).enumerated() {
+            let ql = 64 * k, qh = 128 + 32 * k
+            for l in 0..<32 {
+                let q1 = UInt8(L[j + l]), q2 = UInt8(L[j + l + 32]), q3 = UInt8(L[j + l + 64]), q4 = UInt8(L[j + l + 96])
+                storeU8(p, ql + l, (q1 & 0xf) | ((q3 & 0xf) << 4))
+                storeU8(p, ql + l + 32, (q2 & 0xf) | ((q4 & 0xf) << 4))
+                storeU8(p, qh + l, (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6))
+            }
+        }
+    }
+    }
+}
+
+/// IQ4_NL (one block of 32) and IQ4_XS (super-block of 8 × 32 with 6-bit scales): best scale over
+/// 15 trial inverse scales mapping the block's extreme value to the outermost levels.
+private func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeMutableRawPointer) {
+    let superSize = type == .iq4_xs ? 256 : 32
+    let bytes = type.traits.typeSize
+    let ntry = 7
+    var L = [UInt8](repeating: 0, count: 256)
+    var weight = [Float](repeating: 0, count: 32)
+    var scales = [Float](repeating: 0, count: 8)
+    let v0 = Float(iq4nlValues[0])
+    for b in 0..<blocks {
+        let xs = x + superSize * b, p = y + bytes * b
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        var maxScale: Float = 0, amaxScale: Float = 0
+        for ib in 0..<(superSize / 32) {
+            let xb = xs + 32 * ib
+            for j in 0..<32 { weight[j] = xb[j] * xb[j] }
+            var amax: Float = 0, max: Float = 0
+            for j in 0..<32 where abs(xb[j]) > amax { amax = abs(xb[j]); max = xb[j] }
+            if amax < groupMaxEps { scales[ib] = 0; continue }
+            var d = -max / v0
+            var id = 1 / d
+            var sumqx: Float = 0, sumq2: Float = 0
+            for j in 0..<32 {
+                let l = bestIndexIQ4(id * xb[j])
+                L[32 * ib + j] = UInt8(l)
+                let q = Float(iq4nlValues[l]), w = weight[j]
+                sumqx += w * q * xb[j]
+                sumq2 += w * q * q
+            }
+            d = sumq2 > 0 ? sumqx / sumq2 : 0
+            var best = d * sumqx
+            for itry in -ntry...ntry {
+                id = (Float(itry) + v0) / max
+                sumqx = 0; sumq2 = 0
+                for j in 0..<32 {
+                    let l = bestIndexIQ4(id * xb[j])
+                    let q = Float(iq4nlValues[l]), w = weight[j]
+                    sumqx += w * q * xb[j]
+                    sumq2 += w * q * q
+                }
+                if sumq2 > 0 && sumqx * sumqx > best * sumq2 {
+                    d = sumqx / sumq2; best = d * sumqx
+                }
+            }
+            scales[ib] = d
+            if abs(d) > amaxScale { amaxScale = abs(d); maxScale = d }
+        }
+        let qs: Int
+        if superSize > 32 {
+            // d at 0, scales_h (u16) at 2, scales_l[4] at 4, qs[128] at 8.
+            qs = 8
+            let d = -maxScale / 32
+            storeHalf(p, 0, d)
+            let id: Float = d != 0 ? 1 / d : 0
+            var scalesH: UInt16 = 0
+            for ib in 0..<8 {
+                var l = Swift.max(-32, Swift.min(31, nearestInt(id * scales[ib])))
+                let dl = d * Float(l)
+                let idl: Float = dl != 0 ? 1 / dl : 0
+                for j in 0..<32 { L[32 * ib + j] = UInt8(bestIndexIQ4(idl * xs[32 * ib + j])) }
+                l += 32
+                let lowNibble = UInt8(l & 0xf), high = UInt16(l >> 4)
+                if ib % 2 == 0 { storeU8(p, 4 + ib / 2, lowNibble) } else { storeU8(p, 4 + ib / 2, loadU8(p, 4 + ib / 2) | (lowNibble << 4)) }
+                scalesH |= high << UInt16(2 * (ib % 8))
+            }
+            storeU16(p, 2, scalesH)
+        } else {
+            qs = 2
+            storeHalf(p, 0, scales[0])
+            let id: Float = scales[0] != 0 ? 1 / scales[0] : 0
+            for j in 0..<32 { L[j] = UInt8(bestIndexIQ4(id * xs[j])) }
+        }
+        for i in 0..<(superSize / 32) {
+            for j in 0..<16 { storeU8(p, qs + 16 * i + j, L[32 * i + j] | (L[32 * i + 16 + j] << 4)) }
+        }
+    }
+}
+
+/// Quantizes `count` values of `src` into block format `type`, writing `type.rowBytes(count)`
+/// bytes to `out`, with ggml's reference algorithm (byte-identical to ggml without an importance
+/// matrix).
+///
+/// - Throws: ``SwiftletError/unsupportedTensorType(_:)`` for a type SwiftletQuant does not handle;
+///   ``SwiftletError/invalidArgument(_:)`` when `count` is not a whole number of blocks;
+///   ``SwiftletError/shapeMismatch(op:detail:)`` when `out` is too small.
+public func quantize(_ type: GGMLType, src: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawBufferPointer) throws {
+    let bytes = try type.checkedBytes(count, op: "quantize")
+    guard out.count >= bytes else {
+        throw SwiftletError.shapeMismatch(op: "quantize", detail: "\(count) values of \(type) need \(bytes) bytes, output has \(out.count)")
+    }
+    guard count > 0, let base = out.baseAddress else { return }
+    quantizeUnchecked(type, src, count: count, into: base)
+}

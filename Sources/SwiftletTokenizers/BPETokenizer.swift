@@ -1,0 +1,235 @@
+import SwiftletTensor
+
+/// Byte-level BPE as in GPT-2, SmolLM2, Llama 3, Qwen 2 (`tokenizer.ggml.model` = `gpt2`).
+///
+/// Text is split by special tokens, then by the pre-tokenizer named in `tokenizer.ggml.pre`;
+/// each piece's bytes become GPT-2 "byte characters" and are merged by merge rank (lowest rank
+/// first, leftmost on ties) — the behaviour of llama.cpp's `llm_tokenizer_bpe`. Merging works on
+/// integer symbol ids: texts named by merges but absent from the vocabulary get ids past the
+/// vocabulary so the merge sequence stays exactly llama.cpp's.
+public struct BPETokenizer: Tokenizer {
+    let core: VocabularyCore
+    /// Vocabulary plus synthetic symbols (ids ≥ vocabularySize).
+    let symbols: ByteStringTable
+    let merges: PairTable
+    /// Symbol id of each byte's GPT-2 character.
+    let byteSymbol: [Int32]
+    /// The GPT-2 character of each byte.
+    let byteCharacter: [UInt32]
+    /// The byte each GPT-2 character (scalar < 324) stands for, or -1.
+    let characterByte: [Int16]
+    public let preTokenizer: BPEPreTokenizer
+    public let addsBOS: Bool
+    let addsEOS: Bool
+
+    public var vocabularySize: Int { core.vocabularySize }
+    public var bosID: Int32? { core.bosID }
+    public var eosID: Int32? { core.eosID }
+    public var endOfGenerationIDs: Set<Int32> { core.endOfGenerationIDs }
+
+    public init(vocabulary v: TokenizerVocabulary) throws {
+        guard v.model == "gpt2" else {
+            throw SwiftletError.unsupportedTokenizer("BPETokenizer needs tokenizer.ggml.model 'gpt2', got '\(v.model)'")
+        }
+        preTokenizer = try BPEPreTokenizer(ggmlName: v.pre ?? "default")
+        core = try VocabularyCore(v)
+        addsBOS = v.addBOS ?? false
+        addsEOS = v.addEOS ?? false
+
+        // GPT-2's reversible byte → character map: printable Latin-1 bytes map to themselves,
+        // the other 68 bytes to U+0100 onwards in byte order.
+        var byteToScalar = [UInt32](repeating: 0, count: 256)
+        var next: UInt32 = 256
+        for b in 0 ..< 256 {
+            if (33 ... 126).contains(b) || (161 ... 172).contains(b) || (174 ... 255).contains(b) {
+                byteToScalar[b] = UInt32(b)
+            } else {
+                byteToScalar[b] = next; next += 1
+            }
+        }
+        var charByte = [Int16](repeating: -1, count: 324)
+        for b in 0 ..< 256 { charByte[Int(byteToScalar[b])] = Int16(b) }
+        characterByte = charByte
+        byteCharacter = byteToScalar
+
+        var table = core.table
+        func symbolID(_ key: UnsafeRawBufferPointer) -> Int32 {
+            let id = table.find(key)
+            return id >= 0 ? id : table.add(key)
+        }
+        var bytesOfByte = [Int32](repeating: 0, count: 256)
+        for b in 0 ..< 256 {
+            var s = String(Character(Unicode.Scalar(byteToScalar[b])!))
+            bytesOfByte[b] = s.withUTF8 { symbolID(UnsafeRawBufferPointer($0)) }
+        }
+        byteSymbol = bytesOfByte
+
+        var pairs = PairTable(expectedCount: v.merges.count)
+        var joined: [UInt8] = []
+        for (rank, m) in v.merges.enumerated() {
+            var merge = m
+            let ok: Bool = merge.withUTF8 { u in
+                // Split at the first space after the first byte (a left part cannot be empty).
+                var p = 1
+                while p < u.count && u[p] != 0x20 { p += 1 }
+                guard p < u.count else { return false }
+                let raw = UnsafeRawBufferPointer(u)
+                let left = symbolID(UnsafeRawBufferPointer(rebasing: raw[0 ..< p]))
+                let right = symbolID(UnsafeRawBufferPointer(rebasing: raw[(p + 1)...]))
+                joined.removeAll(keepingCapacity: true)
+                joined.append(contentsOf: raw[0 ..< p])
+                joined.append(contentsOf: raw[(p + 1)...])
+                let result = joined.withUnsafeBytes { symbolID($0) }
+                pairs.insertIfAbsent(left: left, right: right, rank: Int32(rank), result: result)
+                return true
+            }
+            if !ok { throw SwiftletError.invalidArgument("tokenizer.ggml.merges[\(rank)] has no space: '\(m)'") }
+        }
+        merges = pairs
+        symbols = table
+    }
+
+    public func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32] {
+        var output: [Int32] = []
+        if addSpecial && addsBOS, let bos = core.bosID { output.append(bos) }
+        var text = text
+        text.withUTF8 { bytes in
+            var state = EncodeState()
+            for fragment in core.specials.partition(bytes, parseSpecial: parseSpecial) {
+                switch fragment {
+                case .token(let id): output.append(id)
+                case .text(let range): encodeText(bytes, range, &state, &output)
+                }
+            }
+        }
+        if addSpecial && addsEOS, let eos = core.eosID { output.append(eos) }
+        return output
+    }
+
+    /// Scratch buffers reused across the pieces of one `encode` call.
+    struct EncodeState {
+        var scalars: [UInt32] = []
+        var offsets: [Int] = []
+        var classes: [UInt8] = []
+        var ends: [Int] = []
+        var ids: [Int32] = []
+        var prev: [Int32] = []
+        var next: [Int32] = []
+        var heap = BinaryHeap<MergeCandidate>()
+        var encoded: [UInt8] = []
+    }
+
+    struct MergeCandidate: HeapElement {
+        var rank: Int32, left: Int32, right: Int32, leftID: Int32, rightID: Int32, result: Int32
+        @inline(__always)
+        static func precedes(_ a: Self, _ b: Self) -> Bool { a.rank != b.rank ? a.rank < b.rank : a.left < b.left }
+    }
+
+    func encodeText(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ st: inout EncodeState, _ output: inout [Int32]) {
+        decodeScalars(bytes, range, scalars: &st.scalars, offsets: &st.offsets)
+        st.classes.removeAll(keepingCapacity: true)
+        for s in st.scalars { st.classes.append(ScalarClass.of(s).rawValue) }
+        st.ends.removeAll(keepingCapacity: true)
+        st.scalars.withUnsafeBufferPointer { s in
+            st.classes.withUnsafeBufferPointer { c in
+                preTokenizer.split(s, c, 0 ..< s.count, into: &st.ends)
+            }
+        }
+        var start = 0
+        let ends = st.ends
+        for end in ends {
+            encodePiece(bytes, st.offsets[start] ..< st.offsets[end], &st, &output)
+            start = end
+        }
+    }
+
+    func encodePiece(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ st: inout EncodeState, _ output: inout [Int32]) {
+        let vocabularySize = Int32(core.vocabularySize)
+        if preTokenizer.ignoresMerges {
+            st.encoded.removeAll(keepingCapacity: true)
+            for i in range { appendCharacter(byteCharacter[Int(bytes[i])], to: &st.encoded) }
+            let id = st.encoded.withUnsafeBytes { symbols.find($0) }
+            if id >= 0 && id < vocabularySize { output.append(id); return }
+        }
+        let n = range.count
+        st.ids.removeAll(keepingCapacity: true)
+        st.prev.removeAll(keepingCapacity: true)
+        st.next.removeAll(keepingCapacity: true)
+        for (k, i) in range.enumerated() {
+            st.ids.append(byteSymbol[Int(bytes[i])])
+            st.prev.append(Int32(k - 1))
+            st.next.append(k + 1 < n ? Int32(k + 1) : -1)
+        }
+        st.heap.removeAll()
+        for k in 1 ..< max(n, 1) { addCandidate(Int32(k - 1), Int32(k), &st) }
+        while let c = st.heap.pop() {
+            let l = Int(c.left), r = Int(c.right)
+            // Outdated when either side was merged away or changed since the candidate was made.
+            if st.ids[l] != c.leftID || st.ids[r] != c.rightID || st.next[l] != c.right { continue }
+            st.ids[l] = c.result
+            st.ids[r] = -1
+            let after = st.next[r]
+            st.next[l] = after
+            if after >= 0 { st.prev[Int(after)] = c.left }
+            if st.prev[l] >= 0 { addCandidate(st.prev[l], c.left, &st) }
+            if after >= 0 { addCandidate(c.left, after, &st) }
+        }
+        var k: Int32 = 0
+        while k >= 0 {
+            let id = st.ids[Int(k)]
+            if id < vocabularySize {
+                output.append(id)
+            } else {
+                // Not a token: each byte of its text that is a token on its own (llama.cpp's fallback).
+                for b in symbols.key(Int(id)) {
+                    let single = symbols.find(CollectionOfOne(b))
+                    if single >= 0 && single < vocabularySize { output.append(single) }
+                }
+            }
+            k = st.next[Int(k)]
+        }
+    }
+
+    @inline(__always)
+    private func addCandidate(_ left: Int32, _ right: Int32, _ st: inout EncodeState) {
+        let a = st.ids[Int(left)], b = st.ids[Int(right)]
+        if let m = merges.find(left: a, right: b) {
+            st.heap.push(MergeCandidate(rank: m.rank, left: left, right: right, leftID: a, rightID: b, result: m.result))
+        }
+    }
+
+    private func appendCharacter(_ scalar: UInt32, to out: inout [UInt8]) {
+        if scalar < 0x80 { out.append(UInt8(scalar)) } else {
+            out.append(UInt8(0xC0 | (scalar >> 6))); out.append(UInt8(0x80 | (scalar & 0x3F)))
+        }
+    }
+
+    public func pieceBytes(_ id: Int32, renderSpecial: Bool) -> [UInt8] {
+        guard id >= 0, Int(id) < core.vocabularySize else { return [] }
+        let text = core.text(Int(id))
+        switch core.kinds[Int(id)] {
+        case .normal:
+            // Map each GPT-2 byte character back to its byte; other characters stay as they are.
+            var out: [UInt8] = []
+            out.reserveCapacity(text.count)
+            var i = text.startIndex
+            while i < text.endIndex {
+                let lead = text[i]
+                let len = min(utf8SequenceLength(lead), text.endIndex - i)
+                if len == 2 {
+                    let scalar = Int(lead & 0x1F) << 6 | Int(text[i + 1] & 0x3F)
+                    if scalar < characterByte.count, characterByte[scalar] >= 0 {
+                        out.append(UInt8(characterByte[scalar])); i += 2; continue
+                    }
+                } else if len == 1, Int(lead) < characterByte.count, characterByte[Int(lead)] >= 0 {
+                    out.append(UInt8(characterByte[Int(lead)])); i += 1; continue
+                }
+                out.append(contentsOf: text[i ..< i + len]); i += len
+            }
+            return out
+        case .userDefined: return Array(text)
+        case .control, .unknown: return renderSpecial ? Array(text) : []
+        default: return []
+        }
+    }
+}

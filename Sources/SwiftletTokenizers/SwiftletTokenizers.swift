@@ -1,1 +1,0 @@
-// SwiftletTokenizers — filled in by its issue.

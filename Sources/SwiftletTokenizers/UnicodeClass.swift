@@ -1,0 +1,52 @@
+/// Character classes the pre-tokenizers need, per Unicode scalar: `\p{L}`, `\p{N}`, `\s`.
+///
+/// Letters are general categories Lu Ll Lt Lm Lo, numbers Nd Nl No, whitespace the
+/// White_Space property — the classes llama.cpp's `unicode.cpp` uses for its regex splits.
+struct ScalarClass: OptionSet, Sendable {
+    let rawValue: UInt8
+    static let letter = ScalarClass(rawValue: 1)
+    static let number = ScalarClass(rawValue: 2)
+    static let whitespace = ScalarClass(rawValue: 4)
+    /// Unicode punctuation (P*), used by the BERT pre-tokenizer.
+    static let punctuation = ScalarClass(rawValue: 8)
+    /// Other (Cc Cf Cs Co Cn), which BERT's clean-up removes.
+    static let other = ScalarClass(rawValue: 16)
+    /// Nonspacing mark (Mn), which BERT's accent stripping removes.
+    static let nonspacingMark = ScalarClass(rawValue: 32)
+
+    /// The class of `scalar`; the Basic Multilingual Plane comes from a table built once.
+    @inline(__always)
+    static func of(_ scalar: UInt32) -> ScalarClass {
+        if scalar < 0x10000 { return ScalarClass(rawValue: bmpTable[Int(scalar)]) }
+        guard let s = Unicode.Scalar(scalar) else { return [] }
+        return compute(s)
+    }
+
+    static func compute(_ s: Unicode.Scalar) -> ScalarClass {
+        var c: ScalarClass = []
+        switch s.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
+            c.insert(.letter)
+        case .decimalNumber, .letterNumber, .otherNumber:
+            c.insert(.number)
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
+             .initialPunctuation, .finalPunctuation, .otherPunctuation:
+            c.insert(.punctuation)
+        case .control, .format, .surrogate, .privateUse, .unassigned:
+            c.insert(.other)
+        case .nonspacingMark:
+            c.insert(.nonspacingMark)
+        default: break
+        }
+        if s.properties.isWhitespace { c.insert(.whitespace) }
+        return c
+    }
+
+    static let bmpTable: [UInt8] = {
+        var table = [UInt8](repeating: 0, count: 0x10000)
+        for v in 0 ..< 0x10000 {
+            if let s = Unicode.Scalar(UInt32(v)) { table[v] = compute(s).rawValue }
+        }
+        return table
+    }()
+}
