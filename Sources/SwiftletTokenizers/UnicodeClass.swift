@@ -38,14 +38,22 @@ struct ScalarClass: OptionSet, Sendable {
             c.insert(.nonspacingMark)
         default: break
         }
-        if s.properties.isWhitespace { c.insert(.whitespace) }
+        if isWhiteSpace(s.value) { c.insert(.whitespace) }
         return c
+    }
+
+    /// The Unicode White_Space property (a fixed list; cheaper than a property lookup).
+    static func isWhiteSpace(_ v: UInt32) -> Bool {
+        switch v {
+        case 0x09 ... 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000 ... 0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: return true
+        default: return false
+        }
     }
 
     static let bmpTable: [UInt8] = {
         var table = [UInt8](repeating: 0, count: 0x10000)
         for v in 0 ..< 0x10000 {
-            if let s = Unicode.Scalar(UInt32(v)) { table[v] = compute(s).rawValue }
+            if let s = Unicode.Scalar(UInt32(v)) { table[v] = compute(s).rawValue } else { table[v] = other.rawValue }
         }
         return table
     }()
