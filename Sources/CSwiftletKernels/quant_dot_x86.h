@@ -52,40 +52,74 @@ QK_INLINE float QK_FN(half)(uint16_t h) { return _cvtsh_ss(h); }
 
 // MARK: 32-weight blocks against Q8_0 / Q8_1
 
+/// The weight block's 32 levels as bytes: signed for the symmetric kinds, unsigned (0..31) for
+/// Q4_1 / Q5_1 whose min is applied separately.
+QK_INLINE __m256i QK_FN(levels_b32)(const int kind, const uint8_t *wb, __m128i table) {
+    switch (kind) {
+    case K_Q4_0: return _mm256_sub_epi8(QK_FN(nibbles)(wb + 2), _mm256_set1_epi8(8));
+    case K_Q4_1: return QK_FN(nibbles)(wb + 4);
+    case K_Q5_0: return _mm256_sub_epi8(_mm256_or_si256(QK_FN(nibbles)(wb + 6), QK_FN(bit4_from_bits)(wb + 2)), _mm256_set1_epi8(16));
+    case K_Q5_1: return _mm256_or_si256(QK_FN(nibbles)(wb + 8), QK_FN(bit4_from_bits)(wb + 4));
+    case K_Q8_0: return _mm256_loadu_si256((const __m256i *)(wb + 2));
+    default: return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), QK_FN(nibbles)(wb + 2));
+    }
+}
+
+/// Two f16 at p → lanes 0 and 1 of a float vector (block headers: d, then m or s).
+QK_INLINE __m128 QK_FN(half2)(const uint8_t *p) {
+    int32_t v; memcpy(&v, p, 4);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128(v));
+}
+
 QK_INLINE void QK_FN(rows_b32)(const int kind, const int NT, int n, const uint8_t *w,
                                const uint8_t *a, size_t a_stride, float *out) {
     const int wsize = kind == K_Q4_0 || kind == K_IQ4_NL ? 18 : kind == K_Q4_1 ? 20 : kind == K_Q5_0 ? 22 : kind == K_Q5_1 ? 24 : 34;
     const int with_min = kind == K_Q4_1 || kind == K_Q5_1;
     const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
     const __m128i table = _mm_loadu_si128((const __m128i *)kvalues_iq4);
-    __m256 acc[4];
-    float msum[4] = {0, 0, 0, 0};
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    for (int b = 0; b < n / QK; ++b) {
-        const uint8_t *wb = w + (size_t)b * wsize;
-        uint16_t hd; memcpy(&hd, wb, 2);
-        const float dw = QK_FN(half)(hd);
-        __m256i q;
-        switch (kind) {
-        case K_Q4_0: q = _mm256_sub_epi8(QK_FN(nibbles)(wb + 2), _mm256_set1_epi8(8)); break;
-        case K_Q4_1: q = QK_FN(nibbles)(wb + 4); break;
-        case K_Q5_0: q = _mm256_sub_epi8(_mm256_or_si256(QK_FN(nibbles)(wb + 6), QK_FN(bit4_from_bits)(wb + 2)), _mm256_set1_epi8(16)); break;
-        case K_Q5_1: q = _mm256_or_si256(QK_FN(nibbles)(wb + 8), QK_FN(bit4_from_bits)(wb + 4)); break;
-        case K_Q8_0: q = _mm256_loadu_si256((const __m256i *)(wb + 2)); break;
-        default: q = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), QK_FN(nibbles)(wb + 2)); break;
-        }
-        float mw = 0;
-        if (with_min) { uint16_t hm; memcpy(&hm, wb + 2, 2); mw = QK_FN(half)(hm); }
-        for (int t = 0; t < NT; ++t) {
-            const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * asize;
-            uint16_t ha; memcpy(&ha, ab, 2);
-            const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
-            const __m256i p = with_min ? QK_FN(dot_us)(q, av) : QK_FN(dot_ss)(q, av);
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * QK_FN(half)(ha)), acc[t]);
-            if (with_min) { uint16_t hs; memcpy(&hs, ab + 2, 2); msum[t] += mw * QK_FN(half)(hs); }
+    // Two accumulators per token (even / odd blocks) break the FMA latency chain.
+    __m256 acc[4][2];
+    __m128 msum[4][2];   // lane 1: Σ m_w · s_a (Q4_1 / Q5_1)
+    for (int t = 0; t < NT; ++t)
+        for (int u = 0; u < 2; ++u) { acc[t][u] = _mm256_setzero_ps(); msum[t][u] = _mm_setzero_ps(); }
+    const int nb = n / QK;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        for (int u = 0; u < 2; ++u) {
+            const uint8_t *wb = w + (size_t)(b + u) * wsize;
+            const __m256i q = QK_FN(levels_b32)(kind, wb, table);
+            const __m128 ws = QK_FN(half2)(wb);
+            for (int t = 0; t < NT; ++t) {
+                const uint8_t *ab = a + (size_t)t * a_stride + (size_t)(b + u) * asize;
+                const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
+                const __m256i p = with_min ? QK_FN(dot_us)(q, av) : QK_FN(dot_ss)(q, av);
+                const __m128 prod = _mm_mul_ps(ws, QK_FN(half2)(ab));   // [dw·da, mw·sa]
+                acc[t][u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), acc[t][u]);
+                if (with_min) msum[t][u] = _mm_add_ps(msum[t][u], prod);
+            }
         }
     }
-    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]) + msum[t];
+    for (; b < nb; ++b) {
+        const uint8_t *wb = w + (size_t)b * wsize;
+        const __m256i q = QK_FN(levels_b32)(kind, wb, table);
+        const __m128 ws = QK_FN(half2)(wb);
+        for (int t = 0; t < NT; ++t) {
+            const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * asize;
+            const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
+            const __m256i p = with_min ? QK_FN(dot_us)(q, av) : QK_FN(dot_ss)(q, av);
+            const __m128 prod = _mm_mul_ps(ws, QK_FN(half2)(ab));
+            acc[t][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), acc[t][0]);
+            if (with_min) msum[t][0] = _mm_add_ps(msum[t][0], prod);
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        float s = QK_FN(hsum)(_mm256_add_ps(acc[t][0], acc[t][1]));
+        if (with_min) {
+            const __m128 m = _mm_add_ps(msum[t][0], msum[t][1]);
+            s += _mm_cvtss_f32(_mm_shuffle_ps(m, m, 1));
+        }
+        out[t] = s;
+    }
 }
 
 // MARK: k-quants against Q8_K
