@@ -217,6 +217,112 @@ QK_INLINE void QK_FN(rows_q6_K)(const int NT, int n, const uint8_t *w,
     for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]);
 }
 
+QK_INLINE void QK_FN(rows_q2_K)(const int NT, int n, const uint8_t *w,
+                                const uint8_t *a, size_t a_stride, float *out) {
+    __m256 acc[4];
+    float msum[4] = {0, 0, 0, 0};
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_q2_K *wb = (const blk_q2_K *)w + b;
+        const float d = QK_FN(half)(wb->d), dmin = QK_FN(half)(wb->dmin);
+        __m256i isum[4];
+        for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i qs = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * h));
+            for (int c = 0; c < 4; ++c) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * c), m3);
+                const uint8_t *sc = wb->scales + 8 * h + 2 * c;
+                const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(sc[1] & 0xF), _mm_set1_epi16(sc[0] & 0xF));
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t *aq = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 128 * h + 32 * c;
+                    isum[t] = _mm256_add_epi32(isum[t], QK_FN(dot_scaled)(q, _mm256_loadu_si256((const __m256i *)aq), sv));
+                }
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            int mins = 0;
+            for (int j = 0; j < 16; ++j) mins += (wb->scales[j] >> 4) * ab->bsums[j];
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
+            msum[t] -= dmin * ab->d * (float)mins;
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]) + msum[t];
+}
+
+QK_INLINE void QK_FN(rows_q3_K)(const int NT, int n, const uint8_t *w,
+                                const uint8_t *a, size_t a_stride, float *out) {
+    __m256 acc[4];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_q3_K *wb = (const blk_q3_K *)w + b;
+        const float d = QK_FN(half)(wb->d);
+        int8_t sc[16];
+        q3k_scales(wb->scales, sc);
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)wb->hmask);
+        __m256i isum[4];
+        int offs[4];
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            int o = 0;
+            for (int j = 0; j < 16; ++j) o += sc[j] * ab->bsums[j];
+            offs[t] = o;
+            isum[t] = _mm256_setzero_si256();
+        }
+        for (int h = 0; h < 2; ++h) {
+            const __m256i qs = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * h));
+            for (int c = 0; c < 4; ++c) {
+                // Level + 4 (0..7): the low 2 bits, plus 4 where the high-bit mask is set.
+                const __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + c)));
+                const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
+                const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2 * c), m3), high);
+                const int8_t *s = sc + 8 * h + 2 * c;
+                const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t *aq = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 128 * h + 32 * c;
+                    isum[t] = _mm256_add_epi32(isum[t], QK_FN(dot_scaled)(q, _mm256_loadu_si256((const __m256i *)aq), sv));
+                }
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            isum[t] = _mm256_sub_epi32(isum[t], _mm256_setr_epi32(4 * offs[t], 0, 0, 0, 0, 0, 0, 0));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]);
+}
+
+QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, int n, const uint8_t *w,
+                                  const uint8_t *a, size_t a_stride, float *out) {
+    __m256 acc[4];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_iq4));
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_iq4_xs *wb = (const blk_iq4_xs *)w + b;
+        const float d = QK_FN(half)(wb->d);
+        __m256i isum[4];
+        for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib) {
+            const int ls = (((wb->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((wb->scales_h >> (2 * ib)) & 3) << 4)) - 32;
+            const __m256i q = _mm256_shuffle_epi8(table, QK_FN(nibbles)(wb->qs + 16 * ib));
+            const __m256i aq = _mm256_sign_epi8(q, q), sv = _mm256_set1_epi16((short)ls);
+            for (int t = 0; t < NT; ++t) {
+                const int8_t *ap = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 32 * ib;
+                const __m256i av = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)ap), q);
+                isum[t] = _mm256_add_epi32(isum[t], QK_FN(dot_scaled)(aq, av, sv));
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]);
+}
+
 // MARK: float weights against f32 activations
 
 QK_INLINE void QK_FN(rows_float)(const int type, const int NT, int n, const uint8_t *w,
@@ -258,6 +364,9 @@ QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, int n, const uint
     case T_Q4_K: QK_FN(rows_q4_K)(0, NT, n, w, a, a_stride, out); break;
     case T_Q5_K: QK_FN(rows_q4_K)(1, NT, n, w, a, a_stride, out); break;
     case T_Q6_K: QK_FN(rows_q6_K)(NT, n, w, a, a_stride, out); break;
+    case T_Q2_K: QK_FN(rows_q2_K)(NT, n, w, a, a_stride, out); break;
+    case T_Q3_K: QK_FN(rows_q3_K)(NT, n, w, a, a_stride, out); break;
+    case T_IQ4_XS: QK_FN(rows_iq4_xs)(NT, n, w, a, a_stride, out); break;
     default: QK_FN(rows_float)(type, NT, n, w, a, a_stride, out); break;
     }
 }
@@ -288,7 +397,7 @@ static QK_TARGET int QK_FN(gemm)(int type, int n, const void *w, size_t w_stride
     switch (type) {
 #define QK_CASE(T) case T: QK_FN(gemm_type)(T, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride); return 0;
     QK_CASE(T_Q4_0) QK_CASE(T_Q4_1) QK_CASE(T_Q5_0) QK_CASE(T_Q5_1) QK_CASE(T_Q8_0) QK_CASE(T_IQ4_NL)
-    QK_CASE(T_Q4_K) QK_CASE(T_Q5_K) QK_CASE(T_Q6_K) QK_CASE(T_F32) QK_CASE(T_F16) QK_CASE(T_BF16)
+    QK_CASE(T_Q4_K) QK_CASE(T_Q5_K) QK_CASE(T_Q6_K) QK_CASE(T_Q2_K) QK_CASE(T_Q3_K) QK_CASE(T_IQ4_XS) QK_CASE(T_F32) QK_CASE(T_F16) QK_CASE(T_BF16)
 #undef QK_CASE
     default: return -1;
     }
