@@ -371,23 +371,29 @@ QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, int n, const uint
     }
 }
 
-/// All rows for a fixed type, tokens in groups of 4 (the weight row stays in L1 across tokens).
+/// All rows for a fixed type. Rows go in tiles of about 32 KB of weights; within a tile, tokens
+/// go in groups of 4, so each weight block is unpacked once per 4 tokens and the tile stays in
+/// L1/L2 while every token group passes over it.
 QK_INLINE void QK_FN(gemm_type)(const int type, int n, const uint8_t *w, size_t w_stride, int nrows,
                                 const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     float out[4];
-    for (int t0 = 0; t0 < ntok; t0 += 4) {
-        const int nt = ntok - t0 < 4 ? ntok - t0 : 4;
-        const uint8_t *at = a + (size_t)t0 * a_stride;
-        float *yt = y + (size_t)t0 * y_stride;
-        for (int r = 0; r < nrows; ++r) {
-            const uint8_t *wr = w + (size_t)r * w_stride;
-            switch (nt) {
-            case 1: QK_FN(row_tokens)(type, 1, n, wr, at, a_stride, out); break;
-            case 2: QK_FN(row_tokens)(type, 2, n, wr, at, a_stride, out); break;
-            case 3: QK_FN(row_tokens)(type, 3, n, wr, at, a_stride, out); break;
-            default: QK_FN(row_tokens)(type, 4, n, wr, at, a_stride, out); break;
+    const int tile = ntok <= 4 ? nrows : (int)(w_stride >= 32768 ? 1 : 32768 / w_stride);
+    for (int r0 = 0; r0 < nrows; r0 += tile) {
+        const int r1 = nrows - r0 < tile ? nrows : r0 + tile;
+        for (int t0 = 0; t0 < ntok; t0 += 4) {
+            const int nt = ntok - t0 < 4 ? ntok - t0 : 4;
+            const uint8_t *at = a + (size_t)t0 * a_stride;
+            float *yt = y + (size_t)t0 * y_stride;
+            for (int r = r0; r < r1; ++r) {
+                const uint8_t *wr = w + (size_t)r * w_stride;
+                switch (nt) {
+                case 1: QK_FN(row_tokens)(type, 1, n, wr, at, a_stride, out); break;
+                case 2: QK_FN(row_tokens)(type, 2, n, wr, at, a_stride, out); break;
+                case 3: QK_FN(row_tokens)(type, 3, n, wr, at, a_stride, out); break;
+                default: QK_FN(row_tokens)(type, 4, n, wr, at, a_stride, out); break;
+                }
+                for (int t = 0; t < nt; ++t) yt[(size_t)t * y_stride + r] = out[t];
             }
-            for (int t = 0; t < nt; ++t) yt[(size_t)t * y_stride + r] = out[t];
         }
     }
 }
