@@ -56,9 +56,15 @@ QK_INLINE float QK_FN(half)(uint16_t h) { return _cvtsh_ss(h); }
 /// Q4_1 / Q5_1 whose min is applied separately.
 QK_INLINE __m256i QK_FN(levels_b32)(const int kind, const uint8_t *wb, __m128i table) {
     switch (kind) {
+#if QK_VNNI
+    // Kept unsigned: the offset is subtracted after the dot product (see rows_b32).
+    case K_Q4_0: return QK_FN(nibbles)(wb + 2);
+    case K_Q5_0: return _mm256_or_si256(QK_FN(nibbles)(wb + 6), QK_FN(bit4_from_bits)(wb + 2));
+#else
     case K_Q4_0: return _mm256_sub_epi8(QK_FN(nibbles)(wb + 2), _mm256_set1_epi8(8));
-    case K_Q4_1: return QK_FN(nibbles)(wb + 4);
     case K_Q5_0: return _mm256_sub_epi8(_mm256_or_si256(QK_FN(nibbles)(wb + 6), QK_FN(bit4_from_bits)(wb + 2)), _mm256_set1_epi8(16));
+#endif
+    case K_Q4_1: return QK_FN(nibbles)(wb + 4);
     case K_Q5_1: return _mm256_or_si256(QK_FN(nibbles)(wb + 8), QK_FN(bit4_from_bits)(wb + 4));
     case K_Q8_0: return _mm256_loadu_si256((const __m256i *)(wb + 2));
     default: return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), QK_FN(nibbles)(wb + 2));
@@ -69,6 +75,18 @@ QK_INLINE __m256i QK_FN(levels_b32)(const int kind, const uint8_t *wb, __m128i t
 QK_INLINE __m128 QK_FN(half2)(const uint8_t *p) {
     int32_t v; memcpy(&v, p, 4);
     return _mm_cvtph_ps(_mm_cvtsi32_si128(v));
+}
+
+/// Integer dot of a block's levels with 32 activations. Unsigned levels (Q4_1, Q5_1, and with VNNI
+/// Q4_0 / Q5_0 whose offset 8 / 16 is removed as offset · Σa by a second vpdpbusd) multiply
+/// directly; signed ones use |w| · sign(a, w).
+QK_INLINE __m256i QK_FN(dot_b32)(const int kind, __m256i q, __m256i av) {
+    if (kind == K_Q4_1 || kind == K_Q5_1) return QK_FN(dot_us)(q, av);
+#if QK_VNNI
+    if (kind == K_Q4_0 || kind == K_Q5_0)
+        return _mm256_sub_epi32(QK_FN(dot_us)(q, av), QK_FN(dot_us)(_mm256_set1_epi8(kind == K_Q4_0 ? 8 : 16), av));
+#endif
+    return QK_FN(dot_ss)(q, av);
 }
 
 QK_INLINE void QK_FN(rows_b32)(const int kind, const int NT, int n, const uint8_t *w,
@@ -92,7 +110,7 @@ QK_INLINE void QK_FN(rows_b32)(const int kind, const int NT, int n, const uint8_
             for (int t = 0; t < NT; ++t) {
                 const uint8_t *ab = a + (size_t)t * a_stride + (size_t)(b + u) * asize;
                 const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
-                const __m256i p = with_min ? QK_FN(dot_us)(q, av) : QK_FN(dot_ss)(q, av);
+                const __m256i p = QK_FN(dot_b32)(kind, q, av);
                 const __m128 prod = _mm_mul_ps(ws, QK_FN(half2)(ab));   // [dw·da, mw·sa]
                 acc[t][u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), acc[t][u]);
                 if (with_min) msum[t][u] = _mm_add_ps(msum[t][u], prod);
@@ -106,7 +124,7 @@ QK_INLINE void QK_FN(rows_b32)(const int kind, const int NT, int n, const uint8_
         for (int t = 0; t < NT; ++t) {
             const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * asize;
             const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
-            const __m256i p = with_min ? QK_FN(dot_us)(q, av) : QK_FN(dot_ss)(q, av);
+            const __m256i p = QK_FN(dot_b32)(kind, q, av);
             const __m128 prod = _mm_mul_ps(ws, QK_FN(half2)(ab));
             acc[t][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), acc[t][0]);
             if (with_min) msum[t][0] = _mm_add_ps(msum[t][0], prod);
