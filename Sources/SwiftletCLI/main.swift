@@ -5,7 +5,7 @@ struct SwiftletCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftlet",
         abstract: "On-device model inference: generate, embed, quantize, benchmark.",
-        subcommands: [TokenizeCommand.self]
+        subcommands: [InfoCommand.self, TokenizeCommand.self, EmbedCommand.self, SimilarityCommand.self]
     )
 }
 SwiftletCommand.main()

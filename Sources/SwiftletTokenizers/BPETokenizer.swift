@@ -33,7 +33,8 @@ public struct BPETokenizer: Tokenizer {
         }
         preTokenizer = try BPEPreTokenizer(ggmlName: v.pre ?? "default")
         core = try VocabularyCore(v)
-        addsBOS = v.addBOS ?? false
+        // llama.cpp's default when the file does not say: BOS for the Llama 3 family only.
+        addsBOS = v.addBOS ?? (preTokenizer == .llama3)
         addsEOS = v.addEOS ?? false
 
         // GPT-2's reversible byte → character map: printable Latin-1 bytes map to themselves,
@@ -53,40 +54,49 @@ public struct BPETokenizer: Tokenizer {
         byteCharacter = byteToScalar
 
         var table = core.table
-        func symbolID(_ key: UnsafeRawBufferPointer) -> Int32 {
-            let id = table.find(key)
-            return id >= 0 ? id : table.add(key)
-        }
         var bytesOfByte = [Int32](repeating: 0, count: 256)
         for b in 0 ..< 256 {
             var s = String(Character(Unicode.Scalar(byteToScalar[b])!))
-            bytesOfByte[b] = s.withUTF8 { symbolID(UnsafeRawBufferPointer($0)) }
+            bytesOfByte[b] = s.withUTF8 { BPETokenizer.symbolID(UnsafeRawBufferPointer($0), &table) }
         }
         byteSymbol = bytesOfByte
+        let pairs = try BPETokenizer.parseMerges(v.merges, &table)
+        merges = pairs
+        symbols = table
+    }
 
-        var pairs = PairTable(expectedCount: v.merges.count)
-        var joined: [UInt8] = []
-        for (rank, m) in v.merges.enumerated() {
-            var merge = m
+    @inline(__always)
+    static func symbolID(_ key: UnsafeRawBufferPointer, _ table: inout ByteStringTable) -> Int32 {
+        let id = table.find(key)
+        return id >= 0 ? id : table.add(key)
+    }
+
+    /// The merge table: (left symbol, right symbol) → (rank, merged symbol).
+    static func parseMerges(_ merges: [String], _ table: inout ByteStringTable) throws -> PairTable {
+        var pairs = PairTable(expectedCount: merges.count)
+        var joined = [UInt8](repeating: 0, count: 256)
+        for rank in merges.indices {
+            var merge = merges[rank]
             let ok: Bool = merge.withUTF8 { u in
                 // Split at the first space after the first byte (a left part cannot be empty).
                 var p = 1
                 while p < u.count && u[p] != 0x20 { p += 1 }
                 guard p < u.count else { return false }
                 let raw = UnsafeRawBufferPointer(u)
-                let left = symbolID(UnsafeRawBufferPointer(rebasing: raw[0 ..< p]))
-                let right = symbolID(UnsafeRawBufferPointer(rebasing: raw[(p + 1)...]))
-                joined.removeAll(keepingCapacity: true)
-                joined.append(contentsOf: raw[0 ..< p])
-                joined.append(contentsOf: raw[(p + 1)...])
-                let result = joined.withUnsafeBytes { symbolID($0) }
+                let left = symbolID(UnsafeRawBufferPointer(rebasing: raw[0 ..< p]), &table)
+                let right = symbolID(UnsafeRawBufferPointer(rebasing: raw[(p + 1)...]), &table)
+                if joined.count < u.count { joined = [UInt8](repeating: 0, count: u.count) }
+                let result: Int32 = joined.withUnsafeMutableBytes { j in
+                    j.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0 ..< p]))
+                    UnsafeMutableRawBufferPointer(rebasing: j[p...]).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[(p + 1)...]))
+                    return symbolID(UnsafeRawBufferPointer(rebasing: j[0 ..< u.count - 1]), &table)
+                }
                 pairs.insertIfAbsent(left: left, right: right, rank: Int32(rank), result: result)
                 return true
             }
-            if !ok { throw SwiftletError.invalidArgument("tokenizer.ggml.merges[\(rank)] has no space: '\(m)'") }
+            if !ok { throw SwiftletError.invalidArgument("tokenizer.ggml.merges[\(rank)] has no space: '\(merges[rank])'") }
         }
-        merges = pairs
-        symbols = table
+        return pairs
     }
 
     public func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32] {

@@ -13,12 +13,16 @@ struct BinaryHeap<Element: HeapElement> {
 
     mutating func push(_ e: Element) {
         storage.append(e)
-        var i = storage.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            if !Element.precedes(storage[i], storage[parent]) { break }
-            storage.swapAt(i, parent)
-            i = parent
+        storage.withUnsafeMutableBufferPointer { h in
+            var i = h.count - 1
+            let item = h[i]
+            while i > 0 {
+                let parent = (i - 1) / 2
+                if !Element.precedes(item, h[parent]) { break }
+                h[i] = h[parent]
+                i = parent
+            }
+            h[i] = item
         }
     }
 
@@ -26,17 +30,20 @@ struct BinaryHeap<Element: HeapElement> {
         guard let top = storage.first else { return nil }
         let last = storage.removeLast()
         if storage.isEmpty { return top }
-        storage[0] = last
-        var i = 0
-        let n = storage.count
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var best = i
-            if l < n && Element.precedes(storage[l], storage[best]) { best = l }
-            if r < n && Element.precedes(storage[r], storage[best]) { best = r }
-            if best == i { break }
-            storage.swapAt(i, best)
-            i = best
+        storage.withUnsafeMutableBufferPointer { h in
+            // Sift the last element down from the root, moving the better child up each level.
+            let n = h.count
+            var i = 0
+            while true {
+                let l = 2 * i + 1
+                if l >= n { break }
+                var best = l
+                if l + 1 < n && Element.precedes(h[l + 1], h[l]) { best = l + 1 }
+                if !Element.precedes(h[best], last) { break }
+                h[i] = h[best]
+                i = best
+            }
+            h[i] = last
         }
         return top
     }

@@ -14,17 +14,17 @@ public enum BPEPreTokenizer: String, Sendable, CaseIterable {
     /// As `llama3` with single digits (`\p{N}` instead of `\p{N}{1,3}`).
     case qwen2
 
-    /// Maps a `tokenizer.ggml.pre` value to a split; unknown names are an error, never a fallback.
+    /// Maps a `tokenizer.ggml.pre` value to a split; unknown names (and a missing one, llama.cpp's
+    /// "default" split) are an error, never a fallback.
     public init(ggmlName: String) throws {
         switch ggmlName {
-        case "gpt2", "gpt-2", "mpt", "olmo", "jais", "trillion", "default":
-            // llama.cpp treats a missing/"default" pre for BPE as the GPT-2 split.
+        case "gpt2", "gpt-2", "mpt", "olmo", "jais", "trillion":
             self = .gpt2
         case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva":
             self = .smollm
-        case "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral", "smaug-bpe", "dbrx":
+        case "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral":
             self = .llama3
-        case "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez", "hunyuan":
+        case "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez":
             self = .qwen2
         default:
             throw SwiftletError.unsupportedTokenizer(
@@ -174,6 +174,26 @@ enum PreTokenizerScanner {
                 pos += 1
             }
             ends.append(pos)
+        }
+    }
+}
+
+extension BPEPreTokenizer {
+    /// The pieces `text` is split into before BPE merging (special tokens not considered).
+    public func pieces(of text: String) -> [String] {
+        var text = text
+        return text.withUTF8 { bytes in
+            var scalars: [UInt32] = [], offsets: [Int] = [], ends: [Int] = []
+            decodeScalars(bytes, 0 ..< bytes.count, scalars: &scalars, offsets: &offsets)
+            let classes = scalars.map { ScalarClass.of($0).rawValue }
+            scalars.withUnsafeBufferPointer { s in
+                classes.withUnsafeBufferPointer { c in split(s, c, 0 ..< s.count, into: &ends) }
+            }
+            var start = 0
+            return ends.map { end in
+                defer { start = end }
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[offsets[start] ..< offsets[end]]), as: UTF8.self)
+            }
         }
     }
 }

@@ -70,7 +70,7 @@ final class VocabularyCore: Sendable {
         }
         var table = ByteStringTable(expectedCount: n + n / 4, expectedBytes: n * 8)
         for var token in v.tokens {
-            token.withUTF8 { table.add(UnsafeRawBufferPointer($0)) }
+            _ = token.withUTF8 { table.add(UnsafeRawBufferPointer($0)) }
         }
         self.table = table
         kinds = v.tokenTypes.isEmpty ? [TokenKind](repeating: .normal, count: n) : v.tokenTypes.map(TokenKind.init(raw:))
@@ -114,8 +114,10 @@ struct SpecialTokenMatcher: Sendable {
     /// Special token ids in priority order (longer text first, then lower id).
     private let ids: [Int32]
     private let alwaysParsed: [Bool]
-    private let table: ByteStringTable
-    private let lengths: [Int]
+    /// A byte trie of the special texts: node 0 is the root, `children` maps (node, byte) to a
+    /// node, `terminal[node]` is the priority rank of the token ending there, or -1.
+    private let children: PairTable
+    private let terminal: [Int32]
     private let firstByte: [Bool]
 
     init(table vocab: ByteStringTable, kinds: [TokenKind]) {
@@ -127,26 +129,30 @@ struct SpecialTokenMatcher: Sendable {
         list.sort { $0.length != $1.length ? $0.length > $1.length : $0.id < $1.id }
         ids = list.map(\.id)
         alwaysParsed = list.map { kinds[Int($0.id)] == .userDefined }
-        var t = ByteStringTable(expectedCount: list.count)
+        var trie = PairTable(expectedCount: list.reduce(0) { $0 + $1.length })
+        var terminal: [Int32] = [-1]
         var first = [Bool](repeating: false, count: 256)
-        var lengthSet = Set<Int>()
-        // Insert in reverse priority so the highest-priority token wins an (impossible in
-        // practice) duplicate text.
-        var order = [Int32](repeating: 0, count: list.count)
-        for (rank, item) in list.enumerated().reversed() {
+        for (rank, item) in list.enumerated() {
             let key = vocab.key(Int(item.id))
-            let index = t.add(key)
-            order[Int(index)] = Int32(rank)
             first[Int(key.first!)] = true
-            lengthSet.insert(item.length)
+            var node: Int32 = 0
+            for b in key {
+                if let child = trie.find(left: node, right: Int32(b))?.result {
+                    node = child
+                } else {
+                    let child = Int32(terminal.count)
+                    terminal.append(-1)
+                    trie.insertIfAbsent(left: node, right: Int32(b), rank: 0, result: child)
+                    node = child
+                }
+            }
+            // The same text twice: the higher-priority (earlier) token keeps it.
+            if terminal[Int(node)] < 0 { terminal[Int(node)] = Int32(rank) }
         }
-        table = t
-        rankOfEntry = order
-        lengths = lengthSet.sorted(by: >)
+        children = trie
+        self.terminal = terminal
         firstByte = first
     }
-
-    private let rankOfEntry: [Int32]
 
     var isEmpty: Bool { ids.isEmpty }
 
@@ -157,14 +163,15 @@ struct SpecialTokenMatcher: Sendable {
         // Candidates (priority rank, start, length).
         var candidates: [(rank: Int32, start: Int, length: Int)] = []
         if !ids.isEmpty {
-            let raw = UnsafeRawBufferPointer(bytes)
             for pos in 0 ..< n where firstByte[Int(bytes[pos])] {
-                for length in lengths where pos + length <= n {
-                    let entry = table.find(UnsafeRawBufferPointer(rebasing: raw[pos ..< pos + length]))
-                    if entry < 0 { continue }
-                    let rank = rankOfEntry[Int(entry)]
-                    if parseSpecial || alwaysParsed[Int(rank)] {
-                        candidates.append((rank, pos, length))
+                var node: Int32 = 0
+                var p = pos
+                while p < n, let child = children.find(left: node, right: Int32(bytes[p]))?.result {
+                    node = child
+                    p += 1
+                    let rank = terminal[Int(node)]
+                    if rank >= 0 && (parseSpecial || alwaysParsed[Int(rank)]) {
+                        candidates.append((rank, pos, p - pos))
                     }
                 }
             }

@@ -9,6 +9,10 @@ struct ScalarClass: OptionSet, Sendable {
     static let whitespace = ScalarClass(rawValue: 4)
     /// Unicode punctuation (P*), used by the BERT pre-tokenizer.
     static let punctuation = ScalarClass(rawValue: 8)
+    /// Other (Cc Cf Cs Co Cn), which BERT's clean-up removes.
+    static let other = ScalarClass(rawValue: 16)
+    /// Nonspacing mark (Mn), which BERT's accent stripping removes.
+    static let nonspacingMark = ScalarClass(rawValue: 32)
 
     /// The class of `scalar`; the Basic Multilingual Plane comes from a table built once.
     @inline(__always)
@@ -28,16 +32,28 @@ struct ScalarClass: OptionSet, Sendable {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
              .initialPunctuation, .finalPunctuation, .otherPunctuation:
             c.insert(.punctuation)
+        case .control, .format, .surrogate, .privateUse, .unassigned:
+            c.insert(.other)
+        case .nonspacingMark:
+            c.insert(.nonspacingMark)
         default: break
         }
-        if s.properties.isWhitespace { c.insert(.whitespace) }
+        if isWhiteSpace(s.value) { c.insert(.whitespace) }
         return c
+    }
+
+    /// The Unicode White_Space property (a fixed list; cheaper than a property lookup).
+    static func isWhiteSpace(_ v: UInt32) -> Bool {
+        switch v {
+        case 0x09 ... 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000 ... 0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: return true
+        default: return false
+        }
     }
 
     static let bmpTable: [UInt8] = {
         var table = [UInt8](repeating: 0, count: 0x10000)
         for v in 0 ..< 0x10000 {
-            if let s = Unicode.Scalar(UInt32(v)) { table[v] = compute(s).rawValue }
+            if let s = Unicode.Scalar(UInt32(v)) { table[v] = compute(s).rawValue } else { table[v] = other.rawValue }
         }
         return table
     }()

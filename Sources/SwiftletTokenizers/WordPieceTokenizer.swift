@@ -42,7 +42,7 @@ public struct WordPieceTokenizer: Sendable {
                 padToken: String = "[PAD]", continuingSubwordPrefix: String = "##",
                 maxInputCharactersPerWord: Int = 100, addedTokens: [String] = []) throws {
         var t = ByteStringTable(expectedCount: vocabulary.count)
-        for var token in vocabulary { token.withUTF8 { t.add(UnsafeRawBufferPointer($0)) } }
+        for var token in vocabulary { _ = token.withUTF8 { t.add(UnsafeRawBufferPointer($0)) } }
         table = t
         func id(_ s: String) throws -> Int32 {
             let i = t.find(Array(s.utf8))
@@ -151,7 +151,7 @@ public struct WordPieceTokenizer: Sendable {
                 for added in addedTokens where bytes.count - i >= added.text.count
                     && bytes[i ..< i + added.text.count].elementsEqual(added.text) {
                     let prefix = String(decoding: bytes[0 ..< i], as: UTF8.self)
-                    tokenizeNormalized(normalize(prefix), into: &output)
+                    tokenizeNormalized(normalizedScalars(prefix), into: &output)
                     output.append(added.id)
                     rest = Substring(String(decoding: bytes[(i + added.text.count)...], as: UTF8.self))
                     continue outer
@@ -160,70 +160,99 @@ public struct WordPieceTokenizer: Sendable {
             }
             break
         }
-        tokenizeNormalized(normalize(String(rest)), into: &output)
+        tokenizeNormalized(normalizedScalars(String(rest)), into: &output)
         return output
     }
 
     /// BertNormalizer: clean text, pad CJK ideographs, strip accents, lower-case.
     public func normalize(_ text: String) -> String {
-        var scalars = String.UnicodeScalarView()
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: normalizedScalars(text))
+        return String(out)
+    }
+
+    func normalizedScalars(_ text: String) -> [Unicode.Scalar] {
+        var scalars: [Unicode.Scalar] = []
+        scalars.reserveCapacity(text.utf8.count)
+        var ascii = true
         for s in text.unicodeScalars {
             if normalization.cleanText {
                 if s.value == 0 || s.value == 0xFFFD || WordPieceTokenizer.isControl(s) { continue }
                 if WordPieceTokenizer.isWhitespace(s) { scalars.append(" "); continue }
             }
+            if s.value >= 0x80 { ascii = false }
             if normalization.handleChineseCharacters && WordPieceTokenizer.isChineseCharacter(s.value) {
                 scalars.append(" "); scalars.append(s); scalars.append(" ")
                 continue
             }
             scalars.append(s)
         }
-        var result = String(scalars)
-        if normalization.stripAccents ?? normalization.lowercase {
-            var stripped = String.UnicodeScalarView()
-            for s in result.decomposedStringWithCanonicalMapping.unicodeScalars
-            where s.properties.generalCategory != .nonspacingMark {
-                stripped.append(s)
+        if normalization.stripAccents ?? normalization.lowercase, !ascii {
+            // NFD (ASCII text is already NFD), then drop nonspacing marks.
+            var view = String.UnicodeScalarView()
+            view.append(contentsOf: scalars)
+            scalars.removeAll(keepingCapacity: true)
+            for s in String(view).decomposedStringWithCanonicalMapping.unicodeScalars
+            where !ScalarClass.of(s.value).contains(.nonspacingMark) {
+                scalars.append(s)
             }
-            result = String(stripped)
         }
         if normalization.lowercase {
             // Per character, without context (no final-sigma rule), as Rust's char::to_lowercase.
-            var lowered = String.UnicodeScalarView()
-            for s in result.unicodeScalars { lowered.append(contentsOf: s.properties.lowercaseMapping.unicodeScalars) }
-            result = String(lowered)
+            var lowered: [Unicode.Scalar] = []
+            lowered.reserveCapacity(scalars.count)
+            for s in scalars {
+                if s.value < 0x80 {
+                    lowered.append(s.value >= 0x41 && s.value <= 0x5A ? Unicode.Scalar(s.value + 32)! : s)
+                } else {
+                    lowered.append(contentsOf: s.properties.lowercaseMapping.unicodeScalars)
+                }
+            }
+            scalars = lowered
         }
-        return result
+        return scalars
     }
 
     /// BertPreTokenizer + WordPiece over normalized text.
-    func tokenizeNormalized(_ text: String, into output: inout [Int32]) {
+    func tokenizeNormalized(_ scalars: [Unicode.Scalar], into output: inout [Int32]) {
         var word: [UInt8] = []
         var wordStarts: [Int] = []  // byte offset of each scalar in `word`
+        var candidate: [UInt8] = []
         func flush() {
-            if !wordStarts.isEmpty { wordPiece(word, wordStarts, into: &output) }
+            if !wordStarts.isEmpty { wordPiece(word, wordStarts, &candidate, into: &output) }
             word.removeAll(keepingCapacity: true); wordStarts.removeAll(keepingCapacity: true)
         }
-        for s in text.unicodeScalars {
+        for s in scalars {
             if WordPieceTokenizer.isWhitespace(s) { flush(); continue }
-            if WordPieceTokenizer.isPunctuation(s) {
-                flush()
-                wordStarts.append(0); word.append(contentsOf: String(s).utf8)
-                flush()
-                continue
-            }
+            let punctuation = WordPieceTokenizer.isPunctuation(s)
+            if punctuation { flush() }
             wordStarts.append(word.count)
-            word.append(contentsOf: String(s).utf8)
+            appendUTF8(s, to: &word)
+            if punctuation { flush() }
         }
         flush()
     }
 
-    private func wordPiece(_ word: [UInt8], _ starts: [Int], into output: inout [Int32]) {
+    @inline(__always)
+    private func appendUTF8(_ s: Unicode.Scalar, to out: inout [UInt8]) {
+        let v = s.value
+        if v < 0x80 {
+            out.append(UInt8(v))
+        } else if v < 0x800 {
+            out.append(UInt8(0xC0 | v >> 6)); out.append(UInt8(0x80 | v & 0x3F))
+        } else if v < 0x10000 {
+            out.append(UInt8(0xE0 | v >> 12)); out.append(UInt8(0x80 | v >> 6 & 0x3F)); out.append(UInt8(0x80 | v & 0x3F))
+        } else {
+            out.append(UInt8(0xF0 | v >> 18)); out.append(UInt8(0x80 | v >> 12 & 0x3F))
+            out.append(UInt8(0x80 | v >> 6 & 0x3F)); out.append(UInt8(0x80 | v & 0x3F))
+        }
+    }
+
+    private func wordPiece(_ word: [UInt8], _ starts: [Int], _ candidate: inout [UInt8], into output: inout [Int32]) {
         if starts.count > maxInputCharactersPerWord { output.append(unknownID); return }
         let prefix = Array(continuingSubwordPrefix.utf8)
         var pieces: [Int32] = []
         var startIndex = 0
-        var candidate: [UInt8] = []
         while startIndex < starts.count {
             var endIndex = starts.count
             var found: Int32 = -1
@@ -264,21 +293,20 @@ public struct WordPieceTokenizer: Sendable {
 
     // Character classes as in Hugging Face tokenizers (normalizers/bert.rs, pre_tokenizers/bert.rs).
 
+    @inline(__always)
     static func isWhitespace(_ s: Unicode.Scalar) -> Bool {
-        s == "\t" || s == "\n" || s == "\r" || s.properties.isWhitespace
+        ScalarClass.of(s.value).contains(.whitespace)  // includes \t \n \r
     }
 
+    @inline(__always)
     static func isControl(_ s: Unicode.Scalar) -> Bool {
         if s == "\t" || s == "\n" || s == "\r" { return false }
-        switch s.properties.generalCategory {
-        case .control, .format, .surrogate, .privateUse, .unassigned: return true
-        default: return false
-        }
+        return ScalarClass.of(s.value).contains(.other)
     }
 
     static func isPunctuation(_ s: Unicode.Scalar) -> Bool {
-        if s.isASCII {
-            let v = s.value
+        let v = s.value
+        if v < 0x80 {
             return (0x21 ... 0x2F).contains(v) || (0x3A ... 0x40).contains(v) || (0x5B ... 0x60).contains(v) || (0x7B ... 0x7E).contains(v)
         }
         return ScalarClass.of(s.value).contains(.punctuation)

@@ -13,6 +13,25 @@ final class BLASTests: XCTestCase {
         XCTAssertTrue(report.contains("simd gemm kernel"), report)
     }
 
+    func testOpenBLASRunsTheChosenCoreType() throws {
+        #if os(Linux)
+        guard BLAS.isAvailable, let core = SystemInfo.blasCoreName else {
+            throw XCTSkip("OpenBLAS not loaded")
+        }
+        if SystemInfo.blasCoreTypeChosenBySwiftlet {
+            // No OPENBLAS_CORETYPE from the user: Swiftlet's choice for this CPU must be what runs.
+            XCTAssertEqual(core.lowercased(), SystemInfo.preferredBLASCoreType?.lowercased(), SystemInfo.report())
+        } else if let requested = SystemInfo.blasCoreType {
+            // An explicit OPENBLAS_CORETYPE is respected (OpenBLAS spells names its own way).
+            XCTAssertEqual(core.lowercased(), requested.lowercased(), SystemInfo.report())
+        }
+        // Never the generic SSE3 fallback on a CPU with AVX2 or AVX-512, unless the user asked for it.
+        if SystemInfo.preferredBLASCoreType != nil, SystemInfo.blasCoreTypeChosenBySwiftlet {
+            XCTAssertNotEqual(core.lowercased(), "prescott")
+        }
+        #endif
+    }
+
     func testSgemmMatchesReferenceOnBothBackends() {
         let shapes = [(1, 1, 1), (3, 5, 7), (17, 33, 45), (1, 100, 3), (100, 1, 17), (65, 130, 31), (40, 1000, 9)]
         for (m, n, k) in shapes {
