@@ -78,23 +78,29 @@ public final class BERTEncoder: Sendable {
             // Q, K, V for every token: one GEMM against the stacked [3h, h] weight.
             Self.linear(input: x, rows: tokens, inWidth: h, weight: layer.qkvWeight, bias: layer.qkvBias, outWidth: 3 * h, output: qkv)
             attention(qkv: qkv, context: context, offsets: offsets, workspace: ws)
-            // residual + context·Woᵀ + b, then LayerNorm (the residual rides in GEMM's beta = 1).
-            residual.update(from: x, count: tokens * h)
+            // LayerNorm(x + context·Woᵀ + b): the GEMM writes, one pass per row adds and normalizes
+            // while the row is in L1.
             BLAS.sgemm(transA: false, transB: true, m: tokens, n: h, k: h, alpha: 1,
-                       a: context, lda: h, b: layer.attentionOutputWeight.pointer, ldb: h, beta: 1, c: residual, ldc: h)
+                       a: context, lda: h, b: layer.attentionOutputWeight.pointer, ldb: h, beta: 0, c: residual, ldc: h)
             Self.parallelRows(tokens) { r in
                 let row = residual + r * h
+                VectorOps.add(row, x + r * h, out: row, count: h)
                 VectorOps.add(row, layer.attentionOutputBias.pointer, out: row, count: h)
                 VectorOps.layerNorm(row, gamma: layer.attentionNormWeight.pointer, beta: layer.attentionNormBias.pointer, count: h, eps: eps, out: x + r * h)
             }
-            // Feed-forward: GELU(x·W1ᵀ + b1)·W2ᵀ + b2, residual, LayerNorm.
-            Self.linear(input: x, rows: tokens, inWidth: h, weight: layer.intermediateWeight, bias: layer.intermediateBias, outWidth: inter, output: up)
-            Self.parallelRows(tokens) { r in VectorOps.geluErf(up + r * inter, count: inter) }
-            residual.update(from: x, count: tokens * h)
+            // Feed-forward: LayerNorm(x + GELU(x·W1ᵀ + b1)·W2ᵀ + b2).
+            BLAS.sgemm(transA: false, transB: true, m: tokens, n: inter, k: h, alpha: 1,
+                       a: x, lda: h, b: layer.intermediateWeight.pointer, ldb: h, beta: 0, c: up, ldc: inter)
+            Self.parallelRows(tokens) { r in
+                let row = up + r * inter
+                VectorOps.add(row, layer.intermediateBias.pointer, out: row, count: inter)
+                VectorOps.geluErf(row, count: inter)
+            }
             BLAS.sgemm(transA: false, transB: true, m: tokens, n: h, k: inter, alpha: 1,
-                       a: up, lda: inter, b: layer.outputWeight.pointer, ldb: inter, beta: 1, c: residual, ldc: h)
+                       a: up, lda: inter, b: layer.outputWeight.pointer, ldb: inter, beta: 0, c: residual, ldc: h)
             Self.parallelRows(tokens) { r in
                 let row = residual + r * h
+                VectorOps.add(row, x + r * h, out: row, count: h)
                 VectorOps.add(row, layer.outputBias.pointer, out: row, count: h)
                 VectorOps.layerNorm(row, gamma: layer.outputNormWeight.pointer, beta: layer.outputNormBias.pointer, count: h, eps: eps, out: x + r * h)
             }
