@@ -78,23 +78,29 @@ public final class BERTEncoder: Sendable {
             // Q, K, V for every token: one GEMM against the stacked [3h, h] weight.
             Self.linear(input: x, rows: tokens, inWidth: h, weight: layer.qkvWeight, bias: layer.qkvBias, outWidth: 3 * h, output: qkv)
             attention(qkv: qkv, context: context, offsets: offsets, workspace: ws)
-            // residual + context·Woᵀ + b, then LayerNorm (the residual rides in GEMM's beta = 1).
-            residual.update(from: x, count: tokens * h)
+            // LayerNorm(x + context·Woᵀ + b): the GEMM writes, one pass per row adds and normalizes
+            // while the row is in L1.
             BLAS.sgemm(transA: false, transB: true, m: tokens, n: h, k: h, alpha: 1,
-                       a: context, lda: h, b: layer.attentionOutputWeight.pointer, ldb: h, beta: 1, c: residual, ldc: h)
+                       a: context, lda: h, b: layer.attentionOutputWeight.pointer, ldb: h, beta: 0, c: residual, ldc: h)
             Self.parallelRows(tokens) { r in
                 let row = residual + r * h
+                VectorOps.add(row, x + r * h, out: row, count: h)
                 VectorOps.add(row, layer.attentionOutputBias.pointer, out: row, count: h)
                 VectorOps.layerNorm(row, gamma: layer.attentionNormWeight.pointer, beta: layer.attentionNormBias.pointer, count: h, eps: eps, out: x + r * h)
             }
-            // Feed-forward: GELU(x·W1ᵀ + b1)·W2ᵀ + b2, residual, LayerNorm.
-            Self.linear(input: x, rows: tokens, inWidth: h, weight: layer.intermediateWeight, bias: layer.intermediateBias, outWidth: inter, output: up)
-            Self.parallelRows(tokens) { r in VectorOps.geluErf(up + r * inter, count: inter) }
-            residual.update(from: x, count: tokens * h)
+            // Feed-forward: LayerNorm(x + GELU(x·W1ᵀ + b1)·W2ᵀ + b2).
+            BLAS.sgemm(transA: false, transB: true, m: tokens, n: inter, k: h, alpha: 1,
+                       a: x, lda: h, b: layer.intermediateWeight.pointer, ldb: h, beta: 0, c: up, ldc: inter)
+            Self.parallelRows(tokens) { r in
+                let row = up + r * inter
+                VectorOps.add(row, layer.intermediateBias.pointer, out: row, count: inter)
+                VectorOps.geluErf(row, count: inter)
+            }
             BLAS.sgemm(transA: false, transB: true, m: tokens, n: h, k: inter, alpha: 1,
-                       a: up, lda: inter, b: layer.outputWeight.pointer, ldb: inter, beta: 1, c: residual, ldc: h)
+                       a: up, lda: inter, b: layer.outputWeight.pointer, ldb: inter, beta: 0, c: residual, ldc: h)
             Self.parallelRows(tokens) { r in
                 let row = residual + r * h
+                VectorOps.add(row, x + r * h, out: row, count: h)
                 VectorOps.add(row, layer.outputBias.pointer, out: row, count: h)
                 VectorOps.layerNorm(row, gamma: layer.outputNormWeight.pointer, beta: layer.outputNormBias.pointer, count: h, eps: eps, out: x + r * h)
             }
@@ -118,6 +124,8 @@ public final class BERTEncoder: Sendable {
         let scale = 1 / Float(d).squareRoot()
         let stride = 3 * h
         let scratch = ws.scores, scratchWidth = ws.scoreWidth
+        // Per (sequence, head): S = (Q/√d)·Kᵀ and O = softmax(S)·V as two small GEMMs straight on
+        // the strided Q/K/V columns of the packed rows (OpenBLAS has small-matrix kernels for these).
         offsets.withUnsafeBufferPointer { off in
             ComputePool.shared.parallelFor(tasks) { task, thread in
                 let scores = scratch + thread * scratchWidth
@@ -125,14 +133,11 @@ public final class BERTEncoder: Sendable {
                 let first = off[s], n = off[s + 1] - first
                 let q0 = qkv + first * stride + head * d
                 let k0 = q0 + h, v0 = q0 + 2 * h
-                for i in 0..<n {
-                    let q = q0 + i * stride
-                    for j in 0..<n { scores[j] = VectorOps.dot(q, k0 + j * stride, count: d) * scale }
-                    VectorOps.softmax(scores, count: n)
-                    let out = context + (first + i) * h + head * d
-                    out.update(repeating: 0, count: d)
-                    for j in 0..<n { VectorOps.axpy(scores[j], v0 + j * stride, out, count: d) }
-                }
+                BLAS.sgemm(transA: false, transB: true, m: n, n: n, k: d, alpha: scale, a: q0, lda: stride,
+                           b: k0, ldb: stride, beta: 0, c: scores, ldc: n)
+                for i in 0..<n { VectorOps.softmax(scores + i * n, count: n) }
+                BLAS.sgemm(transA: false, transB: false, m: n, n: d, k: n, alpha: 1, a: scores, lda: n,
+                           b: v0, ldb: stride, beta: 0, c: context + first * h + head * d, ldc: h)
             }
         }
     }
@@ -180,11 +185,11 @@ public final class BERTWorkspace {
             intermediate = .allocate(capacity: capacity * c.intermediateSize)
             tokenCapacity = capacity
         }
-        // One score row per pool thread.
+        // One L×L score matrix per pool thread.
         let slots = ComputePool.shared.threadCount
-        if longest > scoreWidth || slots > scoreSlots {
+        if longest * longest > scoreWidth || slots > scoreSlots {
             scores.deallocate()
-            scoreWidth = max(longest, scoreWidth)
+            scoreWidth = max(longest * longest, scoreWidth)
             scoreSlots = max(slots, scoreSlots)
             scores = .allocate(capacity: scoreWidth * scoreSlots)
         }

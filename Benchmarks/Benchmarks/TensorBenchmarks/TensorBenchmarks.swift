@@ -2,6 +2,7 @@
 import Benchmark
 import Dispatch
 import SwiftletTensor
+import CBLAS
 
 private func matrices(_ m: Int, _ n: Int, _ k: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
     let a = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
@@ -25,6 +26,20 @@ let benchmarks: @Sendable () -> Void = {
                                beta: 0, c: c, ldc: n)
                 }
                 ComputeBackend.current = .blas
+            }
+        }
+    }
+
+    // OpenBLAS called directly, with its own threads (same count as Swiftlet's pool): the peer
+    // for the "sgemm blas" figures above.
+    for (name, m, n, k) in [("512x512x512", 512, 512, 512), ("prefill 512x1536x576", 512, 1536, 576)] {
+        Benchmark("sgemm openblas-direct \(name)") { benchmark in
+            guard BLAS.isAvailable else { return }
+            let (a, b, c) = matrices(m, n, k)
+            swiftlet_blas_set_num_threads(Int32(ComputePool.shared.threadCount))
+            defer { swiftlet_blas_set_num_threads(1) }
+            for _ in benchmark.scaledIterations {
+                swiftlet_cblas_sgemm(101, 111, 111, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, c, Int32(n))
             }
         }
     }

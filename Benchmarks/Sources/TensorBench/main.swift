@@ -42,6 +42,25 @@ print("== system ==")
 print(SystemInfo.report())
 print("")
 
+if args.count > 2 && args[2] == "pool" {
+    let pool = ComputePool.shared
+    let counts = UnsafeMutablePointer<Int>.allocate(capacity: 64)
+    counts.initialize(repeating: 0, count: 64)
+    let body = { (i: Int, thread: Int) in
+        var x: Float = 1
+        for j in 0..<8_000 { x = x * 1.0000001 + Float(j & 1) }
+        counts[thread * 8] += x > 0 ? 1 : 0
+    }
+    for _ in 0..<3 {
+        counts.update(repeating: 0, count: 64)
+        let t = best(runs: 1) { for _ in 0..<500 { pool.parallelFor(pool.threadCount, body) } } / 500 * 1e6
+        let serial = best(runs: 1) { for _ in 0..<500 { body(0, 0) } } / 500 * 1e6
+        print(String(format: "pool %.1f µs per dispatch, body %.1f µs; bodies run by thread 0: %d, thread 1: %d",
+                     t, serial, counts[0], counts[8]))
+    }
+    exit(0)
+}
+
 let problems = [("512x512x512", Problem(m: 512, n: 512, k: 512)),
                 ("prefill M=512 K=576 N=1536", Problem(m: 512, n: 1536, k: 576))]
 let threadCounts = Array(Set([1, min(2, maxThreads), maxThreads])).sorted()
@@ -168,4 +187,23 @@ do {
         }
     }
     if sink == 12345 { print(sink) }
+}
+
+print("")
+print("== one decode token's worth of dispatches: 200 × parallelFor(threads) of ~2 µs bodies ==")
+do {
+    let pool = ComputePool.shared
+    let threads = pool.threadCount
+    let sink = UnsafeMutablePointer<Float>.allocate(capacity: 64)
+    sink.initialize(repeating: 0, count: 64)
+    let body = { (i: Int) in
+        var x: Float = 1
+        for j in 0..<800 { x = x * 1.0000001 + Float(j & 1) }
+        sink[i * 8] += x
+    }
+    let serial = best(runs: 10) { for _ in 0..<200 { for i in 0..<threads { body(i) } } } * 1e6
+    let pooled = best(runs: 10) { for _ in 0..<200 { pool.parallelFor(threads, body) } } * 1e6
+    let gcd = best(runs: 10) { for _ in 0..<200 { DispatchQueue.concurrentPerform(iterations: threads, execute: body) } } * 1e6
+    print(String(format: "serial %.0f µs, pool %.0f µs (ideal %.0f), concurrentPerform %.0f µs",
+                 serial, pooled, serial / Double(threads), gcd))
 }
