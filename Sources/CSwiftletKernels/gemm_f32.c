@@ -2,6 +2,7 @@
 // See include/gemm_f32.h. The Swift twin used as the test oracle is ScalarReference.gemm.
 #include "gemm_f32.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,19 +230,44 @@ static void pack_b(int trans, const float *b, long ldb, long p0, long j0, long k
 
 // ---- driver -------------------------------------------------------------------------------
 
-static _Thread_local float *scratch;
-static _Thread_local size_t scratch_floats;
+// Per-thread packing buffer, grown on demand and freed when the thread exits (pthread key
+// destructor), so short-lived threads calling GEMM do not leak it.
+typedef struct {
+    float *data;
+    size_t floats;
+} scratch_buffer_t;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void free_scratch(void *p) {
+    scratch_buffer_t *s = (scratch_buffer_t *)p;
+    free(s->data);
+    free(s);
+}
+
+static void make_scratch_key(void) { pthread_key_create(&scratch_key, free_scratch); }
 
 static float *scratch_buffer(size_t floats) {
-    if (floats > scratch_floats) {
-        free(scratch);
-        scratch = NULL;
-        scratch_floats = 0;
-        size_t bytes = ((floats * sizeof(float)) + 63) & ~(size_t)63;
-        if (posix_memalign((void **)&scratch, 64, bytes) != 0) return NULL;
-        scratch_floats = floats;
+    pthread_once(&scratch_once, make_scratch_key);
+    scratch_buffer_t *s = (scratch_buffer_t *)pthread_getspecific(scratch_key);
+    if (!s) {
+        s = (scratch_buffer_t *)calloc(1, sizeof(scratch_buffer_t));
+        if (!s) return NULL;
+        pthread_setspecific(scratch_key, s);
     }
-    return scratch;
+    if (floats > s->floats) {
+        free(s->data);
+        s->data = NULL;
+        s->floats = 0;
+        size_t bytes = ((floats * sizeof(float)) + 63) & ~(size_t)63;
+        if (posix_memalign((void **)&s->data, 64, bytes) != 0) {
+            s->data = NULL;
+            return NULL;
+        }
+        s->floats = floats;
+    }
+    return s->data;
 }
 
 static void scale_c(long m, long n, float beta, float *c, long ldc) {

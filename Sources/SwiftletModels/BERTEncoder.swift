@@ -124,6 +124,8 @@ public final class BERTEncoder: Sendable {
         let scale = 1 / Float(d).squareRoot()
         let stride = 3 * h
         let scratch = ws.scores, scratchWidth = ws.scoreWidth
+        // Per (sequence, head): S = (Q/√d)·Kᵀ and O = softmax(S)·V as two small GEMMs straight on
+        // the strided Q/K/V columns of the packed rows (OpenBLAS has small-matrix kernels for these).
         offsets.withUnsafeBufferPointer { off in
             ComputePool.shared.parallelFor(tasks) { task, thread in
                 let scores = scratch + thread * scratchWidth
@@ -131,14 +133,11 @@ public final class BERTEncoder: Sendable {
                 let first = off[s], n = off[s + 1] - first
                 let q0 = qkv + first * stride + head * d
                 let k0 = q0 + h, v0 = q0 + 2 * h
-                for i in 0..<n {
-                    let q = q0 + i * stride
-                    for j in 0..<n { scores[j] = VectorOps.dot(q, k0 + j * stride, count: d) * scale }
-                    VectorOps.softmax(scores, count: n)
-                    let out = context + (first + i) * h + head * d
-                    out.update(repeating: 0, count: d)
-                    for j in 0..<n { VectorOps.axpy(scores[j], v0 + j * stride, out, count: d) }
-                }
+                BLAS.sgemm(transA: false, transB: true, m: n, n: n, k: d, alpha: scale, a: q0, lda: stride,
+                           b: k0, ldb: stride, beta: 0, c: scores, ldc: n)
+                for i in 0..<n { VectorOps.softmax(scores + i * n, count: n) }
+                BLAS.sgemm(transA: false, transB: false, m: n, n: d, k: n, alpha: 1, a: scores, lda: n,
+                           b: v0, ldb: stride, beta: 0, c: context + first * h + head * d, ldc: h)
             }
         }
     }
@@ -186,11 +185,11 @@ public final class BERTWorkspace {
             intermediate = .allocate(capacity: capacity * c.intermediateSize)
             tokenCapacity = capacity
         }
-        // One score row per pool thread.
+        // One L×L score matrix per pool thread.
         let slots = ComputePool.shared.threadCount
-        if longest > scoreWidth || slots > scoreSlots {
+        if longest * longest > scoreWidth || slots > scoreSlots {
             scores.deallocate()
-            scoreWidth = max(longest, scoreWidth)
+            scoreWidth = max(longest * longest, scoreWidth)
             scoreSlots = max(slots, scoreSlots)
             scores = .allocate(capacity: scoreWidth * scoreSlots)
         }
