@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Swiftlet
+
+/// `swiftlet chat -m FILE`: an interactive conversation; the history is kept and only each new
+/// turn is evaluated (the KV cache holds the rest).
+struct ChatCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat", abstract: "Chat interactively with a GGUF instruction-tuned model.")
+
+    @Option(name: [.short, .customLong("model")], help: "GGUF model file.")
+    var m: String
+    @Option(name: .customLong("system"), help: "System prompt.")
+    var system: String?
+    @OptionGroup var sampling: SamplingOptions
+
+    func run() throws {
+        let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c)
+        var messages: [ChatMessage] = system.map { [.system($0)] } ?? []
+        printError("chat with \(URL(fileURLWithPath: m).lastPathComponent) — empty line or Ctrl-D to quit, /reset to forget")
+        while true {
+            FileHandle.standardOutput.write(Data("> ".utf8))
+            guard let line = readLine(), !line.isEmpty else { break }
+            if line == "/reset" { messages = system.map { [.system($0)] } ?? []; continue }
+            messages.append(.user(line))
+            final class Reply: @unchecked Sendable { var text = ""; var stats: GenerationStatistics? }
+            let reply = Reply()
+            let stream = try model.chat(messages, parameters: sampling.parameters)
+            try runBlocking {
+                for try await chunk in stream {
+                    reply.text += chunk.text
+                    FileHandle.standardOutput.write(Data(chunk.text.utf8))
+                    if let s = chunk.statistics { reply.stats = s }
+                }
+            }
+            print()
+            if let s = reply.stats { printError(statsLine(s)) }
+            messages.append(.assistant(reply.text))
+        }
+    }
+}

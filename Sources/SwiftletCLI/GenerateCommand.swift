@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import Swiftlet
+
+/// Options shared by `generate` and `chat`.
+struct SamplingOptions: ParsableArguments {
+    @Option(name: .short, help: "Most tokens to generate.")
+    var n: Int = 256
+    @Option(help: "Temperature (0 = greedy).")
+    var temp: Float = 0.8
+    @Option(name: .customLong("top-k"), help: "Top-k (0 = off).")
+    var topK: Int = 40
+    @Option(name: .customLong("top-p"), help: "Top-p (1 = off).")
+    var topP: Float = 0.95
+    @Option(name: .customLong("min-p"), help: "Min-p (0 = off).")
+    var minP: Float = 0.05
+    @Option(name: .customLong("repeat-penalty"), help: "Repetition penalty (1 = off).")
+    var repeatPenalty: Float = 1
+    @Option(name: .customLong("presence-penalty"), help: "Presence penalty (0 = off).")
+    var presencePenalty: Float = 0
+    @Option(name: .customLong("frequency-penalty"), help: "Frequency penalty (0 = off).")
+    var frequencyPenalty: Float = 0
+    @Option(help: "Random seed (default: random).")
+    var seed: UInt64?
+    @Option(name: .customLong("stop"), help: "Stop string (repeatable).")
+    var stop: [String] = []
+    @Option(name: [.short, .customLong("ctx-size")], help: "Context length (default: the model's, at most 4096).")
+    var c: Int?
+
+    var parameters: GenerationParameters {
+        GenerationParameters(
+            maxTokens: n,
+            sampling: SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: minP,
+                                         repetitionPenalty: repeatPenalty, presencePenalty: presencePenalty,
+                                         frequencyPenalty: frequencyPenalty, seed: seed),
+            stopStrings: stop)
+    }
+}
+
+/// Runs async work from a synchronous command (the generation itself runs on its own thread).
+func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
+    final class Box: @unchecked Sendable { var error: Error? }
+    let box = Box()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do { try await body() } catch { box.error = error }
+        done.signal()
+    }
+    done.wait()
+    if let error = box.error { throw error }
+}
+
+func printError(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+func statsLine(_ s: GenerationStatistics) -> String {
+    String(format: "prompt %d tokens (%d evaluated) %.1f t/s | generated %d tokens %.1f t/s | first token %.0f ms | stop: %@",
+           s.promptTokens, s.promptTokensEvaluated, s.promptTokensPerSecond, s.generatedTokens,
+           s.generatedTokensPerSecond, s.timeToFirstToken * 1000, s.stopReason.rawValue)
+}
+
+/// `swiftlet generate -m FILE -p PROMPT`: streams a continuation to stdout, statistics to stderr.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate", abstract: "Generate text from a prompt with a GGUF language model.")
+
+    @Option(name: [.short, .customLong("model")], help: "GGUF model file.")
+    var m: String
+    @Option(name: [.short, .customLong("prompt")], help: "Prompt text.")
+    var p: String?
+    @Option(name: .customLong("prompt-file"), help: "Read the prompt from a file.")
+    var promptFile: String?
+    @Option(name: .customLong("output-format"), help: "text (stream) or json (one object at the end).")
+    var outputFormat: String = "text"
+    @OptionGroup var sampling: SamplingOptions
+
+    func validate() throws {
+        if (p == nil) == (promptFile == nil) { throw ValidationError("give exactly one of -p PROMPT or --prompt-file FILE") }
+        if !["text", "json"].contains(outputFormat) { throw ValidationError("--output-format is text or json") }
+    }
+
+    func run() throws {
+        let prompt = try p ?? String(contentsOfFile: promptFile!, encoding: .utf8)
+        let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c)
+        let promptIDs = model.tokenize(prompt)
+        let parameters = sampling.parameters
+        let json = outputFormat == "json"
+        final class Result: @unchecked Sendable { var ids: [Int] = []; var text = ""; var stats: GenerationStatistics? }
+        let result = Result()
+        try runBlocking {
+            for try await chunk in model.generate(tokens: promptIDs, parameters: parameters) {
+                result.ids += chunk.tokenIDs
+                result.text += chunk.text
+                if !json && !chunk.text.isEmpty {
+                    FileHandle.standardOutput.write(Data(chunk.text.utf8))
+                }
+                if let s = chunk.statistics { result.stats = s }
+            }
+        }
+        if json {
+            var object: [String: Any] = ["prompt_ids": promptIDs, "generated_ids": result.ids, "text": result.text]
+            if let s = result.stats {
+                object["stats"] = [
+                    "prompt_tokens": s.promptTokens, "prompt_tokens_evaluated": s.promptTokensEvaluated,
+                    "generated_tokens": s.generatedTokens, "prompt_seconds": s.promptSeconds,
+                    "generation_seconds": s.generationSeconds, "time_to_first_token": s.timeToFirstToken,
+                    "prompt_tokens_per_second": s.promptTokensPerSecond,
+                    "generated_tokens_per_second": s.generatedTokensPerSecond, "stop_reason": s.stopReason.rawValue,
+                ] as [String: Any]
+            }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print()
+        }
+        if let s = result.stats { printError(statsLine(s)) }
+    }
+}

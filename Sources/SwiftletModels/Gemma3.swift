@@ -1,0 +1,62 @@
+import SwiftletTensor
+import SwiftletFormats
+
+/// Gemma 3 (Gemma Team 2025): embeddings scaled by √d; each block is
+/// RMSNorm → attention with RMSNorm on each query/key head (QK-norm) → RMSNorm → residual →
+/// RMSNorm → GeGLU (tanh GELU) → RMSNorm → residual. Five sliding-window layers (RoPE base
+/// 10 000) alternate with one global layer (RoPE base `rope.freq_base`). NeoX RoPE layout.
+///
+/// Gemma's RMSNorm multiplies by (1 + w); the GGUF converter already stores 1 + w, so the norms
+/// here are plain RMSNorm (as in llama.cpp's gemma3 graph).
+enum Gemma3 {
+    /// Local layers use this RoPE base; only the global layers use `rope.freq_base`.
+    static let localRoPEBase: Float = 10_000
+    /// Every sixth layer is global.
+    static let globalLayerPeriod = 6
+
+    static func config(_ m: GGUFMetadataContainer) throws -> TransformerConfig {
+        var c = try TransformerConfig.common(.gemma3, m)
+        c.ropeConvention = .neox
+        c.ropeBase = try m.floatIfPresent("gemma3.rope.freq_base") ?? 1_000_000
+        c.ropeBaseLocal = localRoPEBase
+        c.slidingWindow = try m.intIfPresent("gemma3.attention.sliding_window") ?? 0
+        c.globalLayerPeriod = globalLayerPeriod
+        c.embeddingScale = Float(c.dim).squareRoot()
+        // query_pre_attn_scalar = key_length for the released sizes.
+        c.attentionScale = 1 / Float(c.headDim).squareRoot()
+        if let cap = try m.floatIfPresent("gemma3.final_logit_softcapping"), cap > 0 { c.finalLogitSoftcap = cap }
+        return c
+    }
+}
+
+extension Transformer {
+    /// One Gemma 3 block over `tokens` rows of the residual stream at positions `start…`.
+    func gemma3Block(_ layer: Int, tokens n: Int, start: Int) {
+        let w = weights.layers[layer], s = state, c = config
+        let local = c.isSlidingWindowLayer(layer)
+
+        // Attention with QK-norm and a post-attention norm.
+        rmsNorm(s.x, weight: w.attentionNorm, rows: n, width: c.dim, into: s.xb)
+        linear(w.wq, s.xb, tokens: n, into: s.q)
+        linear(w.wk, s.xb, tokens: n, into: s.k)
+        linear(w.wv, s.xb, tokens: n, into: s.v)
+        rmsNorm(s.q, weight: w.queryNorm!, rows: n * c.headCount, width: c.headDim, into: s.q)
+        rmsNorm(s.k, weight: w.keyNorm!, rows: n * c.kvHeadCount, width: c.headDim, into: s.k)
+        applyRoPE(tokens: n, start: start, base: local ? c.ropeBaseLocal : c.ropeBase)
+        cache.store(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
+        attention(layer: layer, tokens: n, start: start, window: local ? c.slidingWindow : 0)
+        linear(w.wo, s.attention, tokens: n, into: s.xb2)
+        rmsNorm(s.xb2, weight: w.postAttentionNorm!, rows: n, width: c.dim, into: s.xb2)
+        addResidual(s.xb2, tokens: n)
+
+        // GeGLU feed-forward with a post-FFN norm.
+        rmsNorm(s.x, weight: w.ffnNorm, rows: n, width: c.dim, into: s.xb)
+        linear(w.wGate, s.xb, tokens: n, into: s.gate)
+        linear(w.wUp, s.xb, tokens: n, into: s.up)
+        VectorOps.geluTanh(s.gate, count: n * c.ffnDim)
+        VectorOps.mul(s.gate, s.up, out: s.gate, count: n * c.ffnDim)
+        linear(w.wDown, s.gate, tokens: n, into: s.xb2)
+        rmsNorm(s.xb2, weight: w.postFFNNorm!, rows: n, width: c.dim, into: s.xb2)
+        addResidual(s.xb2, tokens: n)
+    }
+}

@@ -1,1 +1,0 @@
-// SwiftletModels — filled in by its issue.

@@ -1,0 +1,260 @@
+import SwiftletTensor
+import SwiftletQuant
+import Foundation
+
+/// Which positions of an evaluated batch produce logits.
+public enum LogitSelection: Sendable {
+    /// Only the last token (generation).
+    case last
+    /// Every token (reference comparisons).
+    case all
+    /// Tokens from this index of the evaluated sequence on (perplexity scores the second half).
+    case from(Int)
+}
+
+/// Every activation buffer of the forward pass, allocated once for `maxBatch` tokens (llama2.c's
+/// run state): evaluating tokens never allocates.
+final class RunState {
+    let maxBatch: Int
+    /// Residual stream `[maxBatch, dim]`.
+    let x: UnsafeMutablePointer<Float>
+    /// Normed input of a sub-block `[maxBatch, dim]`.
+    let xb: UnsafeMutablePointer<Float>
+    /// Output of a sub-block before the residual add `[maxBatch, dim]`.
+    let xb2: UnsafeMutablePointer<Float>
+    let q: UnsafeMutablePointer<Float>       // [maxBatch, qDim]
+    let k: UnsafeMutablePointer<Float>       // [maxBatch, kvDim]
+    let v: UnsafeMutablePointer<Float>       // [maxBatch, kvDim]
+    let attention: UnsafeMutablePointer<Float> // [maxBatch, qDim]
+    let gate: UnsafeMutablePointer<Float>    // [maxBatch, ffnDim]
+    let up: UnsafeMutablePointer<Float>      // [maxBatch, ffnDim]
+    /// Attention scores, one row of `contextLength` per query head.
+    let scores: UnsafeMutablePointer<Float>
+    /// Logits of up to `logitRows` tokens `[logitRows, vocab]`.
+    let logits: UnsafeMutablePointer<Float>
+    let logitRows: Int
+    /// Activation scratch for the quantized matmuls.
+    let scratch: UnsafeMutableRawBufferPointer
+    private var all: [UnsafeMutablePointer<Float>] = []
+
+    init(config c: TransformerConfig, weights: TransformerWeights, maxBatch: Int, contextLength: Int, logitRows: Int) {
+        self.maxBatch = maxBatch
+        self.logitRows = logitRows
+        var all: [UnsafeMutablePointer<Float>] = []
+        func make(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+            p.initialize(repeating: 0, count: max(n, 1))
+            all.append(p)
+            return p
+        }
+        x = make(maxBatch * c.dim); xb = make(maxBatch * c.dim); xb2 = make(maxBatch * c.dim)
+        q = make(maxBatch * c.qDim); k = make(maxBatch * c.kvDim); v = make(maxBatch * c.kvDim)
+        attention = make(maxBatch * c.qDim)
+        gate = make(maxBatch * c.ffnDim); up = make(maxBatch * c.ffnDim)
+        scores = make(c.headCount * contextLength)
+        logits = make(logitRows * c.vocabSize)
+        self.all = all
+
+        var bytes = QuantizedMatrix.activationScratchBytes(type: weights.output.type, cols: c.dim, tokens: logitRows)
+        for l in weights.layers {
+            for m in [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown] {
+                bytes = max(bytes, QuantizedMatrix.activationScratchBytes(type: m.type, cols: m.cols, tokens: maxBatch))
+            }
+        }
+        scratch = .allocate(byteCount: bytes, alignment: 64)
+        scratch.initializeMemory(as: UInt8.self, repeating: 0)
+    }
+
+    deinit {
+        for p in all { p.deallocate() }
+        scratch.deallocate()
+    }
+}
+
+/// A decoder-only transformer over quantized weights: the forward pass shared by the
+/// architectures in `Llama.swift` and `Gemma3.swift`.
+///
+/// Not thread-safe: one evaluation at a time (the `Swiftlet.LanguageModel` serializes access).
+public final class Transformer: @unchecked Sendable {
+    public let config: TransformerConfig
+    public let weights: TransformerWeights
+    /// Positions the KV cache holds (prompt plus generated tokens).
+    public let contextLength: Int
+    /// Tokens evaluated per batched step in prefill.
+    public let maxBatch: Int
+    public let cache: KVCache
+    let state: RunState
+    let pool: ComputePool
+
+    public init(config: TransformerConfig, weights: TransformerWeights, contextLength: Int,
+                maxBatch: Int = 512, pool: ComputePool = .shared) throws {
+        try config.validate()
+        guard contextLength > 0, maxBatch > 0 else {
+            throw SwiftletError.invalidArgument("context length \(contextLength) and batch \(maxBatch) must be positive")
+        }
+        self.config = config
+        self.weights = weights
+        self.contextLength = contextLength
+        self.maxBatch = min(maxBatch, contextLength)
+        self.pool = pool
+        cache = KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength)
+        state = RunState(config: config, weights: weights, maxBatch: self.maxBatch, contextLength: contextLength,
+                         logitRows: min(8, self.maxBatch))
+    }
+
+    /// Logits of the last evaluated token, valid until the next evaluation.
+    public var lastLogits: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: state.logits, count: config.vocabSize)
+    }
+
+    /// Runs `tokens` at positions `start ..< start + tokens.count` (the cache must hold the
+    /// positions before `start`) and hands the logits of the selected positions to `body`
+    /// as `(index in tokens, logits)`. With `.last`, `lastLogits` holds the final row afterwards.
+    public func evaluate(_ tokens: UnsafeBufferPointer<Int>, at start: Int, logits selection: LogitSelection = .last,
+                         _ body: (Int, UnsafeBufferPointer<Float>) -> Void = { _, _ in }) throws {
+        guard start >= 0, start + tokens.count <= contextLength else {
+            throw SwiftletError.contextOverflow(requested: start + tokens.count, limit: contextLength)
+        }
+        for t in tokens where t < 0 || t >= config.vocabSize {
+            throw SwiftletError.invalidArgument("token id \(t) outside the vocabulary (\(config.vocabSize))")
+        }
+        var done = 0
+        while done < tokens.count {
+            let n = min(maxBatch, tokens.count - done)
+            forward(UnsafeBufferPointer(rebasing: tokens[done ..< done + n]), at: start + done)
+            let wanted: Range<Int>
+            switch selection {
+            case .all: wanted = 0 ..< tokens.count
+            case .last: wanted = tokens.count - 1 ..< tokens.count
+            case .from(let first): wanted = max(0, min(first, tokens.count)) ..< tokens.count
+            }
+            let rows = wanted.clamped(to: done ..< done + n)
+            if !rows.isEmpty {
+                computeLogits(rows: rows.lowerBound - done ..< rows.upperBound - done) { i, row in body(done + i, row) }
+            }
+            done += n
+        }
+    }
+
+    /// One decode step: runs `token` at `position` and returns its logits (valid until the next
+    /// call). Allocation-free.
+    public func decode(_ token: Int, at position: Int) throws -> UnsafeBufferPointer<Float> {
+        guard position >= 0, position < contextLength else {
+            throw SwiftletError.contextOverflow(requested: position + 1, limit: contextLength)
+        }
+        guard token >= 0, token < config.vocabSize else {
+            throw SwiftletError.invalidArgument("token id \(token) outside the vocabulary (\(config.vocabSize))")
+        }
+        var t = token
+        withUnsafePointer(to: &t) { forward(UnsafeBufferPointer(start: $0, count: 1), at: position) }
+        computeLogits(rows: 0 ..< 1) { _, _ in }
+        return lastLogits
+    }
+
+    // MARK: - Forward pass
+
+    /// Embeds `tokens` and runs every block; the residual stream ends in `state.x`.
+    private func forward(_ tokens: UnsafeBufferPointer<Int>, at start: Int) {
+        let dim = config.dim, s = state
+        for (t, token) in tokens.enumerated() {
+            let row = s.x + t * dim
+            weights.tokenEmbedding.dequantizeRow(token, into: row)
+            if config.embeddingScale != 1 { VectorOps.scale(row, by: config.embeddingScale, count: dim) }
+        }
+        for layer in 0..<config.layerCount {
+            switch config.architecture {
+            case .llama: llamaBlock(layer, tokens: tokens.count, start: start)
+            case .gemma3: gemma3Block(layer, tokens: tokens.count, start: start)
+            }
+        }
+    }
+
+    /// Final norm and unembedding of rows `rows` of the residual stream, `logitRows` at a time.
+    private func computeLogits(rows: Range<Int>, _ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
+        let s = state, dim = config.dim, vocab = config.vocabSize
+        var r = rows.lowerBound
+        while r < rows.upperBound {
+            let n = min(s.logitRows, rows.upperBound - r)
+            rmsNorm(s.x + r * dim, weight: weights.outputNorm, rows: n, width: dim, into: s.xb)
+            linear(weights.output, s.xb, tokens: n, into: s.logits)
+            if let cap = config.finalLogitSoftcap {
+                for i in 0..<(n * vocab) { s.logits[i] = cap * tanhf(s.logits[i] / cap) }
+            }
+            for i in 0..<n { body(r + i, UnsafeBufferPointer(start: s.logits + i * vocab, count: vocab)) }
+            // Leave the last computed row at the start of the buffer for `lastLogits`.
+            if n > 1 { s.logits.update(from: s.logits + (n - 1) * vocab, count: vocab) }
+            r += n
+        }
+    }
+
+    // MARK: - Building blocks shared by the architectures
+
+    /// `out = W · input` for `tokens` rows: a matrix-vector product when decoding, a batched
+    /// matmul (one weight read for all tokens) in prefill.
+    @inline(__always)
+    func linear(_ w: QuantizedMatrix, _ input: UnsafePointer<Float>, tokens: Int, into out: UnsafeMutablePointer<Float>) {
+        if tokens == 1 {
+            w.matvec(input, into: out, scratch: state.scratch, pool: pool)
+        } else {
+            w.matmul(input, tokens: tokens, into: out, scratch: state.scratch, pool: pool)
+        }
+    }
+
+    /// RMSNorm of each of `rows` rows of `width` (in place allowed).
+    @inline(__always)
+    func rmsNorm(_ input: UnsafePointer<Float>, weight: UnsafeMutableBufferPointer<Float>, rows: Int, width: Int,
+                 into out: UnsafeMutablePointer<Float>) {
+        let w = UnsafePointer(weight.baseAddress!)
+        for r in 0..<rows {
+            VectorOps.rmsNorm(input + r * width, weight: w, count: width, eps: config.normEpsilon,
+                              weightOffset: 0, out: out + r * width)
+        }
+    }
+
+    /// `x += delta` over `tokens` residual rows.
+    @inline(__always)
+    func addResidual(_ delta: UnsafePointer<Float>, tokens: Int) {
+        VectorOps.add(state.x, delta, out: state.x, count: tokens * config.dim)
+    }
+
+    /// Rotates the first `ropeDim` dimensions of every head of q and k by their positions.
+    func applyRoPE(tokens: Int, start: Int, base: Float) {
+        let c = config, s = state
+        for t in 0..<tokens {
+            RoPE.apply(s.q + t * c.qDim, heads: c.headCount, headDim: c.headDim, ropeDim: c.ropeDim,
+                       position: start + t, base: base, convention: c.ropeConvention)
+            RoPE.apply(s.k + t * c.kvDim, heads: c.kvHeadCount, headDim: c.headDim, ropeDim: c.ropeDim,
+                       position: start + t, base: base, convention: c.ropeConvention)
+        }
+    }
+
+    /// Causal multi-head attention of the `tokens` queries in `state.q` over the cached keys and
+    /// values of layer `layer` (which already hold this batch), into `state.attention`.
+    /// `window` > 0 limits each query to the `window` most recent positions, itself included.
+    func attention(layer: Int, tokens: Int, start: Int, window: Int) {
+        let c = config, s = state, cache = self.cache
+        let headDim = c.headDim, groupSize = c.headCount / c.kvHeadCount
+        let scale = c.attentionScale, ctx = contextLength
+        pool.parallelFor(c.headCount) { h in
+            let kvHead = h / groupSize
+            let keys = cache.keys + cache.headOffset(layer: layer, head: kvHead)
+            let values = cache.values + cache.headOffset(layer: layer, head: kvHead)
+            let scores = s.scores + h * ctx
+            for t in 0..<tokens {
+                let position = start + t
+                let first = window > 0 ? max(0, position - window + 1) : 0
+                let count = position - first + 1
+                let query = s.q + t * c.qDim + h * headDim
+                for j in 0..<count {
+                    scores[j] = VectorOps.dot(query, keys + (first + j) * headDim, count: headDim) * scale
+                }
+                VectorOps.softmax(scores, count: count)
+                let out = s.attention + t * c.qDim + h * headDim
+                out.update(repeating: 0, count: headDim)
+                for j in 0..<count {
+                    VectorOps.axpy(scores[j], values + (first + j) * headDim, out, count: headDim)
+                }
+            }
+        }
+    }
+}

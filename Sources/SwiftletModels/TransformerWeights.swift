@@ -1,0 +1,157 @@
+import SwiftletTensor
+import SwiftletQuant
+
+/// One tensor as stored in a model file: ggml type, shape in GGUF order (row length first) and
+/// its bytes, viewed in place (the owner of the file keeps them alive).
+public struct WeightTensor: @unchecked Sendable {
+    public var type: GGMLType
+    public var shape: [Int]
+    public var data: UnsafeRawBufferPointer
+
+    public init(type: GGMLType, shape: [Int], data: UnsafeRawBufferPointer) {
+        self.type = type; self.shape = shape; self.data = data
+    }
+}
+
+/// The weights of one transformer block. Matrices stay in their file format (quantized, read in
+/// place); the small norm vectors are copied to f32 at load.
+public struct LayerWeights: @unchecked Sendable {
+    public var attentionNorm: UnsafeMutableBufferPointer<Float>
+    public var wq, wk, wv, wo: QuantizedMatrix
+    /// Gemma 3: RMSNorm over each query / key head.
+    public var queryNorm: UnsafeMutableBufferPointer<Float>?
+    public var keyNorm: UnsafeMutableBufferPointer<Float>?
+    /// Gemma 3: norm on the attention output before the residual add.
+    public var postAttentionNorm: UnsafeMutableBufferPointer<Float>?
+    public var ffnNorm: UnsafeMutableBufferPointer<Float>
+    public var wGate, wUp, wDown: QuantizedMatrix
+    /// Gemma 3: norm on the FFN output before the residual add.
+    public var postFFNNorm: UnsafeMutableBufferPointer<Float>?
+}
+
+/// All weights of a decoder-only transformer.
+public final class TransformerWeights: @unchecked Sendable {
+    public let tokenEmbedding: QuantizedMatrix
+    public let layers: [LayerWeights]
+    public let outputNorm: UnsafeMutableBufferPointer<Float>
+    /// The unembedding; the token embedding itself when the file has no `output.weight` (tied).
+    public let output: QuantizedMatrix
+    /// Keeps the memory the matrices point into alive (the mapped file, or test buffers).
+    let storageOwner: AnyObject?
+    /// Owns the f32 copies of the norm vectors.
+    private let vectors: VectorArena
+
+    /// What a tensor is for, so the mapping below can be declared as data.
+    enum Role {
+        case vector(Int)          // f32 norm weight of this length
+        case matrix(rows: Int, cols: Int)
+    }
+
+    /// Maps the tensors of `tensors` onto the architecture's weights, strictly: a missing tensor
+    /// throws `missingTensor`, one the architecture does not use throws `unexpectedTensor`, a
+    /// wrong shape throws `shapeMismatch`.
+    public init(config: TransformerConfig, tensors: [String: WeightTensor], storageOwner: AnyObject?) throws {
+        self.storageOwner = storageOwner
+        let arena = VectorArena()
+        self.vectors = arena
+        var unused = Set(tensors.keys)
+
+        func take(_ name: String) throws -> WeightTensor {
+            guard let t = tensors[name] else { throw SwiftletError.missingTensor(name) }
+            unused.remove(name)
+            return t
+        }
+        func matrix(_ name: String, rows: Int, cols: Int) throws -> QuantizedMatrix {
+            let t = try take(name)
+            guard t.shape.count == 2, t.shape[0] == cols, t.shape[1] == rows else {
+                throw SwiftletError.shapeMismatch(op: "load \(name)", detail: "expected [\(cols), \(rows)], file has \(t.shape)")
+            }
+            return try QuantizedMatrix(type: t.type, rows: rows, cols: cols, data: t.data)
+        }
+        func vector(_ name: String, count: Int) throws -> UnsafeMutableBufferPointer<Float> {
+            let t = try take(name)
+            guard t.shape == [count] else {
+                throw SwiftletError.shapeMismatch(op: "load \(name)", detail: "expected [\(count)], file has \(t.shape)")
+            }
+            let out = arena.allocate(count)
+            if t.type == .f32 {
+                guard t.data.count == count * 4 else {
+                    throw SwiftletError.shapeMismatch(op: "load \(name)", detail: "\(t.data.count) bytes for \(count) f32")
+                }
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: t.data)
+            } else {
+                let m = try QuantizedMatrix(type: t.type, rows: 1, cols: count, data: t.data)
+                m.dequantizeRow(0, into: out.baseAddress!)
+            }
+            return out
+        }
+        func optionalVector(_ name: String, count: Int) throws -> UnsafeMutableBufferPointer<Float>? {
+            tensors[name] == nil ? nil : try vector(name, count: count)
+        }
+
+        let c = config
+        let names = c.architecture.tensorNames
+        tokenEmbedding = try matrix(names.tokenEmbedding, rows: c.vocabSize, cols: c.dim)
+        outputNorm = try vector(names.outputNorm, count: c.dim)
+        output = tensors[names.output] == nil ? tokenEmbedding : try matrix(names.output, rows: c.vocabSize, cols: c.dim)
+
+        var layers: [LayerWeights] = []
+        for l in 0..<c.layerCount {
+            let n = { (suffix: String) in "blk.\(l).\(suffix)" }
+            var w = LayerWeights(
+                attentionNorm: try vector(n("attn_norm.weight"), count: c.dim),
+                wq: try matrix(n("attn_q.weight"), rows: c.qDim, cols: c.dim),
+                wk: try matrix(n("attn_k.weight"), rows: c.kvDim, cols: c.dim),
+                wv: try matrix(n("attn_v.weight"), rows: c.kvDim, cols: c.dim),
+                wo: try matrix(n("attn_output.weight"), rows: c.dim, cols: c.qDim),
+                queryNorm: nil, keyNorm: nil, postAttentionNorm: nil,
+                ffnNorm: try vector(n("ffn_norm.weight"), count: c.dim),
+                wGate: try matrix(n("ffn_gate.weight"), rows: c.ffnDim, cols: c.dim),
+                wUp: try matrix(n("ffn_up.weight"), rows: c.ffnDim, cols: c.dim),
+                wDown: try matrix(n("ffn_down.weight"), rows: c.dim, cols: c.ffnDim),
+                postFFNNorm: nil)
+            if names.sandwichNorms {
+                w.queryNorm = try vector(n("attn_q_norm.weight"), count: c.headDim)
+                w.keyNorm = try vector(n("attn_k_norm.weight"), count: c.headDim)
+                w.postAttentionNorm = try vector(n("post_attention_norm.weight"), count: c.dim)
+                w.postFFNNorm = try vector(n("post_ffw_norm.weight"), count: c.dim)
+            }
+            layers.append(w)
+        }
+        self.layers = layers
+        // Tensors that only carry precomputed helpers llama.cpp may store (RoPE frequency tables).
+        unused.remove("rope_freqs.weight")
+        if let extra = unused.sorted().first { throw SwiftletError.unexpectedTensor(extra) }
+    }
+
+}
+
+/// Owns float buffers allocated once at load and freed with the model.
+final class VectorArena {
+    private var buffers: [UnsafeMutableBufferPointer<Float>] = []
+    func allocate(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+        let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(count, 1))
+        b.initialize(repeating: 0)
+        buffers.append(b)
+        return b
+    }
+    deinit { for b in buffers { b.deallocate() } }
+}
+
+/// The GGUF tensor names of an architecture (llama.cpp's names).
+struct TensorNames {
+    var tokenEmbedding = "token_embd.weight"
+    var outputNorm = "output_norm.weight"
+    var output = "output.weight"
+    /// Q/K norms and post-attention / post-FFN norms (Gemma 3).
+    var sandwichNorms = false
+}
+
+extension Architecture {
+    var tensorNames: TensorNames {
+        switch self {
+        case .llama: return TensorNames()
+        case .gemma3: return TensorNames(sandwichNorms: true)
+        }
+    }
+}

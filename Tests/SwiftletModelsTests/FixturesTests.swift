@@ -1,8 +1,0 @@
-import XCTest
-import SwiftletTestSupport
-
-final class SwiftletModelsTestsPlaceholder: XCTestCase {
-    func testFixturesPresent() throws {
-        XCTAssertTrue(FileManager.default.fileExists(atPath: Fixtures.reference("public_texts.json").path))
-    }
-}
