@@ -12,7 +12,12 @@
 
 // Block sizes: a KC x NR sliver of B (KC*32*4 = 24 KiB) stays in L1 while the MR x KC slivers of
 // the packed MC x KC block of A (L2) stream past it; the KC x NC block of B lives in L2/L3.
-enum { KC = 192, MC = 96, NC = 3072 };
+#ifndef SWIFTLET_GEMM_KC
+#define SWIFTLET_GEMM_KC 192
+#define SWIFTLET_GEMM_MC 96
+#define SWIFTLET_GEMM_NC 3072
+#endif
+enum { KC = SWIFTLET_GEMM_KC, MC = SWIFTLET_GEMM_MC, NC = SWIFTLET_GEMM_NC };
 
 typedef void (*micro_kernel)(long kc, const float *ap, const float *bp, float *c, long ldc, int mr,
                              int nr);
@@ -188,12 +193,19 @@ static void pack_b(int trans, const float *b, long ldb, long p0, long j0, long k
                 for (long j = cols; j < nr; j++) out[p * nr + j] = 0;
             }
         } else {
-            for (long j = 0; j < cols; j++) {
-                const float *src = b + (j0 + s + j) * ldb + p0;
-                for (long p = 0; p < kc; p++) out[p * nr + j] = src[p];
+            // B^T rows are contiguous in k: walk k in small blocks so that the `cols` source rows
+            // and the destination block both stay in L1 (a transpose through the cache).
+            const float *src = b + (j0 + s) * ldb + p0;
+            for (long pb = 0; pb < kc; pb += 16) {
+                const long pe = (kc - pb < 16) ? kc - pb : 16;
+                for (long j = 0; j < cols; j++) {
+                    const float *row = src + j * ldb + pb;
+                    float *dst = out + pb * nr + j;
+                    for (long p = 0; p < pe; p++) dst[p * nr] = row[p];
+                }
+                for (long j = cols; j < nr; j++)
+                    for (long p = 0; p < pe; p++) out[(pb + p) * nr + j] = 0;
             }
-            for (long j = cols; j < nr; j++)
-                for (long p = 0; p < kc; p++) out[p * nr + j] = 0;
         }
         out += kc * nr;
     }

@@ -63,12 +63,12 @@ public enum BLAS {
 
     /// C = alpha · op(A) · op(B) + beta · C, all row-major. op(A) is m×k: A is m×k (`lda ≥ k`) or,
     /// with `transA`, k×m (`lda ≥ m`); op(B) is k×n likewise. With beta == 0 C need not be initialised.
+    /// `pool` splits large products (default: the shared pool).
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ComputePool = .shared) {
         guard m > 0, n > 0 else { return }
         let useBLAS = ComputeBackend.current == .blas && isAvailable
-        let pool = ComputePool.shared
         // Below ~2 MFLOP a dispatch costs more than it saves.
         let parts = (m * n * k < 1 << 21 || pool.threadCount == 1) ? 1 : pool.threadCount
         // Split the longer side of C; blocks are multiples of the micro-tile (32 columns / 16 rows).
@@ -107,11 +107,11 @@ public enum BLAS {
     /// y has m) or, with `trans`, Aᵀ (x has m elements, y has n). With beta == 0 y need not be
     /// initialised. Large problems are split over `ComputePool.shared` by blocks of y.
     public static func sgemv(trans: Bool, m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-                             x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>) {
+                             x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>,
+                             pool: ComputePool = .shared) {
         guard m > 0, n > 0 else { return }
         let useBLAS = ComputeBackend.current == .blas && isAvailable
         let outCount = trans ? n : m
-        let pool = ComputePool.shared
         let parts = (m * n < 1 << 16 || pool.threadCount == 1) ? 1 : min(pool.threadCount * 2, (outCount + 15) / 16)
         let run = { (start: Int, end: Int) in
             if useBLAS {

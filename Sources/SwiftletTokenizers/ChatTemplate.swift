@@ -26,7 +26,7 @@ public struct ChatTemplate: Sendable, Equatable {
         /// conversation does not start with a system message.
         case chatML(defaultSystem: String?)
         /// `<start_of_turn>user|model\ncontent<end_of_turn>\n`; a system message is prepended
-        /// to the first user turn.
+        /// to the first user turn; turns must alternate (as Gemma 3's Hugging Face template).
         case gemma
         /// `<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>`.
         case llama3
@@ -42,7 +42,8 @@ public struct ChatTemplate: Sendable, Equatable {
             family = .chatML(defaultSystem: ChatTemplate.defaultChatMLSystem(in: template))
         } else if template.contains("<start_of_turn>") {
             family = .gemma
-        } else if template.contains("<|start_header_id|>") {
+        } else if template.contains("<|start_header_id|>") && !template.contains("Cutting Knowledge Date") {
+            // Llama 3.0's template; 3.1+ add a dated system preamble and tools (not supported).
             family = .llama3
         } else {
             throw SwiftletError.unsupportedTokenizer(
@@ -91,15 +92,14 @@ public struct ChatTemplate: Sendable, Equatable {
                 rest = rest.dropFirst()
             }
             for (i, m) in rest.enumerated() {
-                guard m.role == "user" || m.role == "assistant" || m.role == "model" else {
-                    throw SwiftletError.invalidArgument("Gemma chat: role '\(m.role)' (only one leading system message, then user/assistant)")
+                // Gemma's template raises unless turns alternate user, model, user, …
+                let isUser = m.role == "user"
+                guard isUser == (i % 2 == 0), isUser || m.role == "assistant" || m.role == "model" else {
+                    throw SwiftletError.invalidArgument(
+                        "Gemma chat: roles must alternate user/assistant after an optional system message (message \(i): '\(m.role)')")
                 }
-                let role = m.role == "assistant" ? "model" : m.role
-                let content = (i == 0 ? prefix : "") + m.content
-                out += "<start_of_turn>\(role)\n\(ChatTemplate.trimmed(content))<end_of_turn>\n"
-            }
-            if rest.isEmpty && !prefix.isEmpty {
-                out += "<start_of_turn>user\n\(ChatTemplate.trimmed(prefix))<end_of_turn>\n"
+                let role = isUser ? "user" : "model"
+                out += "<start_of_turn>\(role)\n" + (i == 0 ? prefix : "") + ChatTemplate.trimmed(m.content) + "<end_of_turn>\n"
             }
             if addGenerationPrompt { out += "<start_of_turn>model\n" }
         case .llama3:

@@ -19,6 +19,7 @@ public struct SentencePieceTokenizer: Tokenizer {
     public var bosID: Int32? { core.bosID }
     public var eosID: Int32? { core.eosID }
     public var endOfGenerationIDs: Set<Int32> { core.endOfGenerationIDs }
+    public var decodeDropsLeadingSpace: Bool { addsSpacePrefix }
 
     public init(vocabulary v: TokenizerVocabulary) throws {
         guard v.model == "llama" else {

@@ -6,6 +6,7 @@ public struct StreamingDetokenizer: Sendable {
     public let tokenizer: any Tokenizer
     public let renderSpecial: Bool
     private var pending: [UInt8] = []
+    private var emittedAnything = false
 
     /// - Parameter renderSpecial: write control tokens as their text (default: leave them out).
     public init(tokenizer: any Tokenizer, renderSpecial: Bool = false) {
@@ -15,7 +16,13 @@ public struct StreamingDetokenizer: Sendable {
 
     /// Adds one token; returns the text it completes (possibly empty).
     public mutating func append(_ id: Int32) -> String {
-        pending.append(contentsOf: tokenizer.pieceBytes(id, renderSpecial: renderSpecial))
+        let piece = tokenizer.pieceBytes(id, renderSpecial: renderSpecial)
+        if !emittedAnything && pending.isEmpty && tokenizer.decodeDropsLeadingSpace && piece.first == 0x20 {
+            pending.append(contentsOf: piece.dropFirst())
+        } else {
+            pending.append(contentsOf: piece)
+        }
+        if !pending.isEmpty { emittedAnything = true }
         let ready = StreamingDetokenizer.completePrefixLength(pending)
         if ready == 0 { return "" }
         let text = String(decoding: pending[0 ..< ready], as: UTF8.self)

@@ -23,6 +23,10 @@ public protocol Tokenizer: Sendable {
     /// The bytes token `id` stands for. Control tokens give their text only when `renderSpecial`;
     /// ids outside the vocabulary give no bytes.
     func pieceBytes(_ id: Int32, renderSpecial: Bool) -> [UInt8]
+
+    /// Whether decoding drops one leading space of the text: the space a SentencePiece
+    /// vocabulary with `add_space_prefix` put in front when encoding.
+    var decodeDropsLeadingSpace: Bool { get }
 }
 
 extension Tokenizer {
@@ -33,9 +37,18 @@ extension Tokenizer {
     /// - Parameter renderSpecial: write control tokens (BOS, `<|im_start|>` …) as their text.
     public func decode(_ ids: [Int32], renderSpecial: Bool = true) -> String {
         var bytes: [UInt8] = []
-        for id in ids { bytes.append(contentsOf: pieceBytes(id, renderSpecial: renderSpecial)) }
+        for id in ids {
+            let piece = pieceBytes(id, renderSpecial: renderSpecial)
+            if bytes.isEmpty && decodeDropsLeadingSpace && piece.first == 0x20 {
+                bytes.append(contentsOf: piece.dropFirst())
+            } else {
+                bytes.append(contentsOf: piece)
+            }
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
+
+    public var decodeDropsLeadingSpace: Bool { false }
 
     /// The text of one token (lossy if the token is part of a multi-byte character).
     public func piece(_ id: Int32, renderSpecial: Bool = true) -> String {

@@ -25,6 +25,17 @@ final class ChatAndStreamingTests: XCTestCase {
         XCTAssertEqual(tokenizer.encode(prompt, addSpecial: true, parseSpecial: true), reference.ids)
     }
 
+    /// Multi-turn Gemma rendering, worked out by hand from Gemma 3's Hugging Face template:
+    /// the system text prefixes the first user turn, contents are trimmed, assistant is "model".
+    func testGemmaMultiTurnFollowsTheTemplate() throws {
+        let template = ChatTemplate(family: .gemma)
+        let text = try template.render(messages: [.system("Be brief."), .user("Hi"), .assistant(" Hello! "), .user("Bye")],
+                                       addGenerationPrompt: true)
+        XCTAssertEqual(text, "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n"
+            + "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n")
+        XCTAssertThrowsError(try template.render(messages: [.assistant("x")], addGenerationPrompt: false))
+    }
+
     /// SmolLM2's template (from its GGUF) inserts its default system message before the turn.
     func testSmolLM2ChatTemplate() throws {
         let file = try GGUFFile(url: RealModel.smollm2.url())
@@ -81,7 +92,18 @@ final class TokenizerInputValidationTests: XCTestCase {
 
     /// Ids outside the vocabulary decode to nothing instead of reading out of bounds.
     func testOutOfRangeIdsDecodeToNothing() throws {
-        let t = try SentencePieceTokenizer(vocabulary: TokenizerVocabulary(model: "llama", tokens: ["<unk>", "▁a"], tokenTypes: [2, 1]))
+        let t = try SentencePieceTokenizer(vocabulary: TokenizerVocabulary(
+            model: "llama", tokens: ["<unk>", "▁a"], tokenTypes: [2, 1], addSpacePrefix: false))
         XCTAssertEqual(t.decode([-1, 1, 99]), " a")
+    }
+
+    /// With add_space_prefix, encoding adds "▁" in front and decoding drops it again (llama.cpp).
+    func testSpacePrefixRoundTrip() throws {
+        let t = try SentencePieceTokenizer(vocabulary: TokenizerVocabulary(
+            model: "llama", tokens: ["<unk>", "▁a", "▁b", "▁"], scores: [0, -1, -1, -2], tokenTypes: [2, 1, 1, 1]))
+        XCTAssertEqual(t.encode("a b", addSpecial: false, parseSpecial: false), [1, 2])
+        XCTAssertEqual(t.decode([1, 2]), "a b")
+        var stream = StreamingDetokenizer(tokenizer: t)
+        XCTAssertEqual(stream.append(1) + stream.append(2) + stream.finish(), "a b")
     }
 }
