@@ -154,7 +154,10 @@ public struct BenchReport: Sendable {
         if let frac = bandwidthFraction(r) { f.append(("bandwidth_bound_fraction", .double(frac))) }
         if let l = load {
             f.append(("load_to_first_token_ms", .double(l.firstTokenSeconds * 1000)))
-            if let peak = l.peakRSSBytes { f.append(("peak_rss_bytes", .int(peak))) }
+            if let peak = l.peakRSSBytes {
+                f.append(("peak_rss_bytes", .int(peak)))
+                f.append(("peak_rss_bound_bytes", .int(l.rssBoundBytes)))
+            }
         }
         return f
     }

@@ -54,8 +54,8 @@ public struct BenchResult: Sendable {
     public var samplesTs: [Double] {
         samplesNs.map { Double(test.tokenCount) * 1e9 / Double(max($0, 1)) }
     }
-    public var averageNs: Double { BenchStatistics.mean(samplesNs.map(Double.init)) }
-    public var stddevNs: Double { BenchStatistics.sampleStddev(samplesNs.map(Double.init)) }
+    public var averageNs: Double { BenchStatistics.mean(samplesNs.map { Double($0) }) }
+    public var stddevNs: Double { BenchStatistics.sampleStddev(samplesNs.map { Double($0) }) }
     /// Mean of the per-repetition tokens/s (llama-bench averages the rates, not the times).
     public var averageTs: Double { BenchStatistics.mean(samplesTs) }
     public var stddevTs: Double { BenchStatistics.sampleStddev(samplesTs) }
