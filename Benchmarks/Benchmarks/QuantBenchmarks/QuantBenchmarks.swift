@@ -16,7 +16,9 @@ final class MatrixFixture: @unchecked Sendable {
 
     init(type: GGMLType, rows: Int, cols: Int, tokens: Int) throws {
         var rng = SystemRandomNumberGenerator()
-        let rowBytes = type.rowBytes(cols)!
+        guard let rowBytes = type.rowBytes(cols) else {
+            throw SwiftletError.invalidArgument("\(cols) columns are not whole \(type) blocks")
+        }
         storage = .allocate(byteCount: rowBytes * rows, alignment: 64)
         let row = UnsafeMutablePointer<Float>.allocate(capacity: cols)
         defer { row.deallocate() }
@@ -51,13 +53,14 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .milliseconds(smoke ? 300 : 2000), maxIterations: smoke ? 30 : 500, thresholds: thresholds)
     let pool = ComputePool(threadCount: 2)
 
-    // Decode shapes (rows × cols): SmolLM2-135M's FFN up/gate (1536×576) and down (576×1536),
-    // Gemma 3 270M's FFN up (2048×640) and its tied unembedding (262144×640, Q8_0 in the file).
+    // Decode shapes (rows × cols) and types as in the files: SmolLM2-135M Q4_1 (FFN 1536×576 and
+    // 576×1536, Q8_0 tied unembedding 49152×576), Gemma 3 270M Q4_K_M (Q5_0 FFN up/gate 2048×640,
+    // Q4_K / Q6_K FFN down 640×2048, Q8_0 tied unembedding 262144×640).
     let matvecs: [(GGMLType, String, Int, Int)] = [
-        (.q4_0, "ffn_up 1536x576", 1536, 576), (.q4_1, "ffn_up 1536x576", 1536, 576),
-        (.q4_1, "ffn_down 576x1536", 576, 1536), (.q8_0, "ffn_up 1536x576", 1536, 576),
-        (.q4_K, "ffn_up 2048x640", 2048, 640), (.q5_K, "ffn_up 2048x640", 2048, 640),
-        (.q6_K, "ffn_up 2048x640", 2048, 640), (.q8_0, "output 49152x576", 49152, 576),
+        (.q4_1, "ffn_up 1536x576", 1536, 576), (.q4_1, "ffn_down 576x1536", 576, 1536),
+        (.q4_0, "ffn_up 1536x576", 1536, 576), (.q8_0, "ffn_up 1536x576", 1536, 576),
+        (.q8_0, "output 49152x576", 49152, 576), (.q5_0, "ffn_up 2048x640", 2048, 640),
+        (.q4_K, "ffn_down 640x2048", 640, 2048), (.q6_K, "ffn_down 640x2048", 640, 2048),
     ] + (smoke ? [] : [(.q8_0, "output 262144x640", 262144, 640)])
     for (type, shape, rows, cols) in matvecs {
         Benchmark("matvec \(type) \(shape) t2",
@@ -73,9 +76,9 @@ let benchmarks: @Sendable () -> Void = {
     // Prefill GEMM: 512 tokens through SmolLM2's FFN up and Gemma's.
     let matmuls: [(GGMLType, String, Int, Int)] = smoke
         ? [(.q4_1, "ffn_up 1536x576", 1536, 576)]
-        : [(.q4_1, "ffn_up 1536x576", 1536, 576), (.q4_0, "ffn_up 1536x576", 1536, 576),
-           (.q8_0, "ffn_up 1536x576", 1536, 576), (.q4_K, "ffn_up 2048x640", 2048, 640),
-           (.q6_K, "ffn_up 2048x640", 2048, 640)]
+        : [(.q4_1, "ffn_up 1536x576", 1536, 576), (.q8_0, "ffn_up 1536x576", 1536, 576),
+           (.q5_0, "ffn_up 2048x640", 2048, 640), (.q4_K, "ffn_down 640x2048", 640, 2048),
+           (.q6_K, "ffn_down 640x2048", 640, 2048)]
     let tokens = smoke ? 128 : 512
     for (type, shape, rows, cols) in matmuls {
         Benchmark("matmul \(type) \(shape) x\(tokens) t2",
