@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15), .iOS(.v18)],
     products: [
         .library(name: "Swiftlet", targets: ["Swiftlet"]),
+        .library(name: "SwiftletFormats", targets: ["SwiftletFormats"]), // also used by Fuzz/
         .executable(name: "swiftlet", targets: ["SwiftletCLI"]),
     ],
     dependencies: [

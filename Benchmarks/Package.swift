@@ -41,6 +41,13 @@ let package = Package(
             dependencies: [.product(name: "Swiftlet", package: "Swiftlet")],
             path: "Sources/TensorBench"
         ),
+        // Block-format throughput on the real models' shapes: dequantize, matvec (stream / hot, GB/s
+        // against the measured read bandwidth), matmul GFLOP/s (`quant-bench --variants`).
+        .executableTarget(
+            name: "quant-bench",
+            dependencies: [.product(name: "Swiftlet", package: "Swiftlet")],
+            path: "Sources/QuantBench"
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -2,6 +2,7 @@
 // See include/gemm_f32.h. The Swift twin used as the test oracle is ScalarReference.gemm.
 #include "gemm_f32.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,21 +30,37 @@ typedef struct {
 } gemm_variant;
 
 // ---- generic C kernel (4 x 8) -------------------------------------------------------------
+// 4-wide vector extension: SSE on baseline x86-64, NEON on arm64, scalar code elsewhere.
+
+typedef float v4f __attribute__((vector_size(16)));
+
+static inline v4f load4(const float *p) {
+    v4f v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
 
 static void kernel_generic(long kc, const float *ap, const float *bp, float *c, long ldc, int mr,
                            int nr) {
-    float acc[4][8];
-    memset(acc, 0, sizeof(acc));
+    v4f c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
     for (long p = 0; p < kc; p++) {
-        for (int r = 0; r < 4; r++) {
-            const float a = ap[r];
-            for (int j = 0; j < 8; j++) acc[r][j] += a * bp[j];
-        }
+        const v4f b0 = load4(bp), b1 = load4(bp + 4);
+        const v4f a0 = {ap[0], ap[0], ap[0], ap[0]}, a1 = {ap[1], ap[1], ap[1], ap[1]};
+        const v4f a2 = {ap[2], ap[2], ap[2], ap[2]}, a3 = {ap[3], ap[3], ap[3], ap[3]};
+        c00 += a0 * b0; c01 += a0 * b1;
+        c10 += a1 * b0; c11 += a1 * b1;
+        c20 += a2 * b0; c21 += a2 * b1;
+        c30 += a3 * b0; c31 += a3 * b1;
         ap += 4;
         bp += 8;
     }
+    float tile[4][8];
+    memcpy(tile[0], &c00, 16); memcpy(tile[0] + 4, &c01, 16);
+    memcpy(tile[1], &c10, 16); memcpy(tile[1] + 4, &c11, 16);
+    memcpy(tile[2], &c20, 16); memcpy(tile[2] + 4, &c21, 16);
+    memcpy(tile[3], &c30, 16); memcpy(tile[3] + 4, &c31, 16);
     for (int r = 0; r < mr; r++)
-        for (int j = 0; j < nr; j++) c[r * ldc + j] += acc[r][j];
+        for (int j = 0; j < nr; j++) c[r * ldc + j] += tile[r][j];
 }
 
 #ifdef SWIFTLET_X86
@@ -213,19 +230,44 @@ static void pack_b(int trans, const float *b, long ldb, long p0, long j0, long k
 
 // ---- driver -------------------------------------------------------------------------------
 
-static _Thread_local float *scratch;
-static _Thread_local size_t scratch_floats;
+// Per-thread packing buffer, grown on demand and freed when the thread exits (pthread key
+// destructor), so short-lived threads calling GEMM do not leak it.
+typedef struct {
+    float *data;
+    size_t floats;
+} scratch_buffer_t;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void free_scratch(void *p) {
+    scratch_buffer_t *s = (scratch_buffer_t *)p;
+    free(s->data);
+    free(s);
+}
+
+static void make_scratch_key(void) { pthread_key_create(&scratch_key, free_scratch); }
 
 static float *scratch_buffer(size_t floats) {
-    if (floats > scratch_floats) {
-        free(scratch);
-        scratch = NULL;
-        scratch_floats = 0;
-        size_t bytes = ((floats * sizeof(float)) + 63) & ~(size_t)63;
-        if (posix_memalign((void **)&scratch, 64, bytes) != 0) return NULL;
-        scratch_floats = floats;
+    pthread_once(&scratch_once, make_scratch_key);
+    scratch_buffer_t *s = (scratch_buffer_t *)pthread_getspecific(scratch_key);
+    if (!s) {
+        s = (scratch_buffer_t *)calloc(1, sizeof(scratch_buffer_t));
+        if (!s) return NULL;
+        pthread_setspecific(scratch_key, s);
     }
-    return scratch;
+    if (floats > s->floats) {
+        free(s->data);
+        s->data = NULL;
+        s->floats = 0;
+        size_t bytes = ((floats * sizeof(float)) + 63) & ~(size_t)63;
+        if (posix_memalign((void **)&s->data, 64, bytes) != 0) {
+            s->data = NULL;
+            return NULL;
+        }
+        s->floats = floats;
+    }
+    return s->data;
 }
 
 static void scale_c(long m, long n, float beta, float *c, long ldc) {

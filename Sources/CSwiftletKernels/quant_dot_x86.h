@@ -52,40 +52,92 @@ QK_INLINE float QK_FN(half)(uint16_t h) { return _cvtsh_ss(h); }
 
 // MARK: 32-weight blocks against Q8_0 / Q8_1
 
+/// The weight block's 32 levels as bytes: signed for the symmetric kinds, unsigned (0..31) for
+/// Q4_1 / Q5_1 whose min is applied separately.
+QK_INLINE __m256i QK_FN(levels_b32)(const int kind, const uint8_t *wb, __m128i table) {
+    switch (kind) {
+#if QK_VNNI
+    // Kept unsigned: the offset is subtracted after the dot product (see rows_b32).
+    case K_Q4_0: return QK_FN(nibbles)(wb + 2);
+    case K_Q5_0: return _mm256_or_si256(QK_FN(nibbles)(wb + 6), QK_FN(bit4_from_bits)(wb + 2));
+#else
+    case K_Q4_0: return _mm256_sub_epi8(QK_FN(nibbles)(wb + 2), _mm256_set1_epi8(8));
+    case K_Q5_0: return _mm256_sub_epi8(_mm256_or_si256(QK_FN(nibbles)(wb + 6), QK_FN(bit4_from_bits)(wb + 2)), _mm256_set1_epi8(16));
+#endif
+    case K_Q4_1: return QK_FN(nibbles)(wb + 4);
+    case K_Q5_1: return _mm256_or_si256(QK_FN(nibbles)(wb + 8), QK_FN(bit4_from_bits)(wb + 4));
+    case K_Q8_0: return _mm256_loadu_si256((const __m256i *)(wb + 2));
+    default: return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), QK_FN(nibbles)(wb + 2));
+    }
+}
+
+/// Two f16 at p → lanes 0 and 1 of a float vector (block headers: d, then m or s).
+QK_INLINE __m128 QK_FN(half2)(const uint8_t *p) {
+    int32_t v; memcpy(&v, p, 4);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128(v));
+}
+
+/// Integer dot of a block's levels with 32 activations. Unsigned levels (Q4_1, Q5_1, and with VNNI
+/// Q4_0 / Q5_0 whose offset 8 / 16 is removed as offset · Σa by a second vpdpbusd) multiply
+/// directly; signed ones use |w| · sign(a, w).
+QK_INLINE __m256i QK_FN(dot_b32)(const int kind, __m256i q, __m256i av) {
+    if (kind == K_Q4_1 || kind == K_Q5_1) return QK_FN(dot_us)(q, av);
+#if QK_VNNI
+    if (kind == K_Q4_0 || kind == K_Q5_0)
+        return _mm256_sub_epi32(QK_FN(dot_us)(q, av), QK_FN(dot_us)(_mm256_set1_epi8(kind == K_Q4_0 ? 8 : 16), av));
+#endif
+    return QK_FN(dot_ss)(q, av);
+}
+
 QK_INLINE void QK_FN(rows_b32)(const int kind, const int NT, int n, const uint8_t *w,
                                const uint8_t *a, size_t a_stride, float *out) {
     const int wsize = kind == K_Q4_0 || kind == K_IQ4_NL ? 18 : kind == K_Q4_1 ? 20 : kind == K_Q5_0 ? 22 : kind == K_Q5_1 ? 24 : 34;
     const int with_min = kind == K_Q4_1 || kind == K_Q5_1;
     const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
     const __m128i table = _mm_loadu_si128((const __m128i *)kvalues_iq4);
-    __m256 acc[4];
-    float msum[4] = {0, 0, 0, 0};
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    for (int b = 0; b < n / QK; ++b) {
-        const uint8_t *wb = w + (size_t)b * wsize;
-        uint16_t hd; memcpy(&hd, wb, 2);
-        const float dw = QK_FN(half)(hd);
-        __m256i q;
-        switch (kind) {
-        case K_Q4_0: q = _mm256_sub_epi8(QK_FN(nibbles)(wb + 2), _mm256_set1_epi8(8)); break;
-        case K_Q4_1: q = QK_FN(nibbles)(wb + 4); break;
-        case K_Q5_0: q = _mm256_sub_epi8(_mm256_or_si256(QK_FN(nibbles)(wb + 6), QK_FN(bit4_from_bits)(wb + 2)), _mm256_set1_epi8(16)); break;
-        case K_Q5_1: q = _mm256_or_si256(QK_FN(nibbles)(wb + 8), QK_FN(bit4_from_bits)(wb + 4)); break;
-        case K_Q8_0: q = _mm256_loadu_si256((const __m256i *)(wb + 2)); break;
-        default: q = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), QK_FN(nibbles)(wb + 2)); break;
-        }
-        float mw = 0;
-        if (with_min) { uint16_t hm; memcpy(&hm, wb + 2, 2); mw = QK_FN(half)(hm); }
-        for (int t = 0; t < NT; ++t) {
-            const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * asize;
-            uint16_t ha; memcpy(&ha, ab, 2);
-            const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
-            const __m256i p = with_min ? QK_FN(dot_us)(q, av) : QK_FN(dot_ss)(q, av);
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * QK_FN(half)(ha)), acc[t]);
-            if (with_min) { uint16_t hs; memcpy(&hs, ab + 2, 2); msum[t] += mw * QK_FN(half)(hs); }
+    // Two accumulators per token (even / odd blocks) break the FMA latency chain.
+    __m256 acc[4][2];
+    __m128 msum[4][2];   // lane 1: Σ m_w · s_a (Q4_1 / Q5_1)
+    for (int t = 0; t < NT; ++t)
+        for (int u = 0; u < 2; ++u) { acc[t][u] = _mm256_setzero_ps(); msum[t][u] = _mm_setzero_ps(); }
+    const int nb = n / QK;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        for (int u = 0; u < 2; ++u) {
+            const uint8_t *wb = w + (size_t)(b + u) * wsize;
+            const __m256i q = QK_FN(levels_b32)(kind, wb, table);
+            const __m128 ws = QK_FN(half2)(wb);
+            for (int t = 0; t < NT; ++t) {
+                const uint8_t *ab = a + (size_t)t * a_stride + (size_t)(b + u) * asize;
+                const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
+                const __m256i p = QK_FN(dot_b32)(kind, q, av);
+                const __m128 prod = _mm_mul_ps(ws, QK_FN(half2)(ab));   // [dw·da, mw·sa]
+                acc[t][u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), acc[t][u]);
+                if (with_min) msum[t][u] = _mm_add_ps(msum[t][u], prod);
+            }
         }
     }
-    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]) + msum[t];
+    for (; b < nb; ++b) {
+        const uint8_t *wb = w + (size_t)b * wsize;
+        const __m256i q = QK_FN(levels_b32)(kind, wb, table);
+        const __m128 ws = QK_FN(half2)(wb);
+        for (int t = 0; t < NT; ++t) {
+            const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * asize;
+            const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
+            const __m256i p = QK_FN(dot_b32)(kind, q, av);
+            const __m128 prod = _mm_mul_ps(ws, QK_FN(half2)(ab));
+            acc[t][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), acc[t][0]);
+            if (with_min) msum[t][0] = _mm_add_ps(msum[t][0], prod);
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        float s = QK_FN(hsum)(_mm256_add_ps(acc[t][0], acc[t][1]));
+        if (with_min) {
+            const __m128 m = _mm_add_ps(msum[t][0], msum[t][1]);
+            s += _mm_cvtss_f32(_mm_shuffle_ps(m, m, 1));
+        }
+        out[t] = s;
+    }
 }
 
 // MARK: k-quants against Q8_K
@@ -183,6 +235,112 @@ QK_INLINE void QK_FN(rows_q6_K)(const int NT, int n, const uint8_t *w,
     for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]);
 }
 
+QK_INLINE void QK_FN(rows_q2_K)(const int NT, int n, const uint8_t *w,
+                                const uint8_t *a, size_t a_stride, float *out) {
+    __m256 acc[4];
+    float msum[4] = {0, 0, 0, 0};
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_q2_K *wb = (const blk_q2_K *)w + b;
+        const float d = QK_FN(half)(wb->d), dmin = QK_FN(half)(wb->dmin);
+        __m256i isum[4];
+        for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i qs = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * h));
+            for (int c = 0; c < 4; ++c) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * c), m3);
+                const uint8_t *sc = wb->scales + 8 * h + 2 * c;
+                const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(sc[1] & 0xF), _mm_set1_epi16(sc[0] & 0xF));
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t *aq = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 128 * h + 32 * c;
+                    isum[t] = _mm256_add_epi32(isum[t], QK_FN(dot_scaled)(q, _mm256_loadu_si256((const __m256i *)aq), sv));
+                }
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            int mins = 0;
+            for (int j = 0; j < 16; ++j) mins += (wb->scales[j] >> 4) * ab->bsums[j];
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
+            msum[t] -= dmin * ab->d * (float)mins;
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]) + msum[t];
+}
+
+QK_INLINE void QK_FN(rows_q3_K)(const int NT, int n, const uint8_t *w,
+                                const uint8_t *a, size_t a_stride, float *out) {
+    __m256 acc[4];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_q3_K *wb = (const blk_q3_K *)w + b;
+        const float d = QK_FN(half)(wb->d);
+        int8_t sc[16];
+        q3k_scales(wb->scales, sc);
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)wb->hmask);
+        __m256i isum[4];
+        int offs[4];
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            int o = 0;
+            for (int j = 0; j < 16; ++j) o += sc[j] * ab->bsums[j];
+            offs[t] = o;
+            isum[t] = _mm256_setzero_si256();
+        }
+        for (int h = 0; h < 2; ++h) {
+            const __m256i qs = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * h));
+            for (int c = 0; c < 4; ++c) {
+                // Level + 4 (0..7): the low 2 bits, plus 4 where the high-bit mask is set.
+                const __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + c)));
+                const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
+                const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2 * c), m3), high);
+                const int8_t *s = sc + 8 * h + 2 * c;
+                const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t *aq = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 128 * h + 32 * c;
+                    isum[t] = _mm256_add_epi32(isum[t], QK_FN(dot_scaled)(q, _mm256_loadu_si256((const __m256i *)aq), sv));
+                }
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            isum[t] = _mm256_sub_epi32(isum[t], _mm256_setr_epi32(4 * offs[t], 0, 0, 0, 0, 0, 0, 0));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]);
+}
+
+QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, int n, const uint8_t *w,
+                                  const uint8_t *a, size_t a_stride, float *out) {
+    __m256 acc[4];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_iq4));
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_iq4_xs *wb = (const blk_iq4_xs *)w + b;
+        const float d = QK_FN(half)(wb->d);
+        __m256i isum[4];
+        for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ++ib) {
+            const int ls = (((wb->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((wb->scales_h >> (2 * ib)) & 3) << 4)) - 32;
+            const __m256i q = _mm256_shuffle_epi8(table, QK_FN(nibbles)(wb->qs + 16 * ib));
+            const __m256i aq = _mm256_sign_epi8(q, q), sv = _mm256_set1_epi16((short)ls);
+            for (int t = 0; t < NT; ++t) {
+                const int8_t *ap = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 32 * ib;
+                const __m256i av = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)ap), q);
+                isum[t] = _mm256_add_epi32(isum[t], QK_FN(dot_scaled)(aq, av, sv));
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]);
+}
+
 // MARK: float weights against f32 activations
 
 QK_INLINE void QK_FN(rows_float)(const int type, const int NT, int n, const uint8_t *w,
@@ -224,27 +382,36 @@ QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, int n, const uint
     case T_Q4_K: QK_FN(rows_q4_K)(0, NT, n, w, a, a_stride, out); break;
     case T_Q5_K: QK_FN(rows_q4_K)(1, NT, n, w, a, a_stride, out); break;
     case T_Q6_K: QK_FN(rows_q6_K)(NT, n, w, a, a_stride, out); break;
+    case T_Q2_K: QK_FN(rows_q2_K)(NT, n, w, a, a_stride, out); break;
+    case T_Q3_K: QK_FN(rows_q3_K)(NT, n, w, a, a_stride, out); break;
+    case T_IQ4_XS: QK_FN(rows_iq4_xs)(NT, n, w, a, a_stride, out); break;
     default: QK_FN(rows_float)(type, NT, n, w, a, a_stride, out); break;
     }
 }
 
-/// All rows for a fixed type, tokens in groups of 4 (the weight row stays in L1 across tokens).
+/// All rows for a fixed type. Rows go in tiles of about 32 KB of weights; within a tile, tokens
+/// go in groups of 4, so each weight block is unpacked once per 4 tokens and the tile stays in
+/// L1/L2 while every token group passes over it.
 QK_INLINE void QK_FN(gemm_type)(const int type, int n, const uint8_t *w, size_t w_stride, int nrows,
                                 const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     float out[4];
-    for (int t0 = 0; t0 < ntok; t0 += 4) {
-        const int nt = ntok - t0 < 4 ? ntok - t0 : 4;
-        const uint8_t *at = a + (size_t)t0 * a_stride;
-        float *yt = y + (size_t)t0 * y_stride;
-        for (int r = 0; r < nrows; ++r) {
-            const uint8_t *wr = w + (size_t)r * w_stride;
-            switch (nt) {
-            case 1: QK_FN(row_tokens)(type, 1, n, wr, at, a_stride, out); break;
-            case 2: QK_FN(row_tokens)(type, 2, n, wr, at, a_stride, out); break;
-            case 3: QK_FN(row_tokens)(type, 3, n, wr, at, a_stride, out); break;
-            default: QK_FN(row_tokens)(type, 4, n, wr, at, a_stride, out); break;
+    const int tile = ntok <= 4 ? nrows : (int)(w_stride >= 32768 ? 1 : 32768 / w_stride);
+    for (int r0 = 0; r0 < nrows; r0 += tile) {
+        const int r1 = nrows - r0 < tile ? nrows : r0 + tile;
+        for (int t0 = 0; t0 < ntok; t0 += 4) {
+            const int nt = ntok - t0 < 4 ? ntok - t0 : 4;
+            const uint8_t *at = a + (size_t)t0 * a_stride;
+            float *yt = y + (size_t)t0 * y_stride;
+            for (int r = r0; r < r1; ++r) {
+                const uint8_t *wr = w + (size_t)r * w_stride;
+                switch (nt) {
+                case 1: QK_FN(row_tokens)(type, 1, n, wr, at, a_stride, out); break;
+                case 2: QK_FN(row_tokens)(type, 2, n, wr, at, a_stride, out); break;
+                case 3: QK_FN(row_tokens)(type, 3, n, wr, at, a_stride, out); break;
+                default: QK_FN(row_tokens)(type, 4, n, wr, at, a_stride, out); break;
+                }
+                for (int t = 0; t < nt; ++t) yt[(size_t)t * y_stride + r] = out[t];
             }
-            for (int t = 0; t < nt; ++t) yt[(size_t)t * y_stride + r] = out[t];
         }
     }
 }
@@ -254,7 +421,7 @@ static QK_TARGET int QK_FN(gemm)(int type, int n, const void *w, size_t w_stride
     switch (type) {
 #define QK_CASE(T) case T: QK_FN(gemm_type)(T, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride); return 0;
     QK_CASE(T_Q4_0) QK_CASE(T_Q4_1) QK_CASE(T_Q5_0) QK_CASE(T_Q5_1) QK_CASE(T_Q8_0) QK_CASE(T_IQ4_NL)
-    QK_CASE(T_Q4_K) QK_CASE(T_Q5_K) QK_CASE(T_Q6_K) QK_CASE(T_F32) QK_CASE(T_F16) QK_CASE(T_BF16)
+    QK_CASE(T_Q4_K) QK_CASE(T_Q5_K) QK_CASE(T_Q6_K) QK_CASE(T_Q2_K) QK_CASE(T_Q3_K) QK_CASE(T_IQ4_XS) QK_CASE(T_F32) QK_CASE(T_F16) QK_CASE(T_BF16)
 #undef QK_CASE
     default: return -1;
     }

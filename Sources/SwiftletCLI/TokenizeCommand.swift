@@ -8,14 +8,14 @@ struct TokenizeCommand: ParsableCommand {
         commandName: "tokenize",
         abstract: "Print the token ids of a text.",
         discussion: """
-            MODEL is a GGUF file (byte-level BPE or SentencePiece tokenizer) or a directory with a \
-            WordPiece tokenizer.json / vocab.txt. Put `--` before a TEXT that starts with `-`.
+            MODEL is a GGUF file (byte-level BPE or SentencePiece tokenizer), a WordPiece \
+            tokenizer.json, or a directory with one (or with vocab.txt). Put `--` before a TEXT that starts with `-`.
             """)
 
-    @Option(name: .shortAndLong, help: "GGUF file or tokenizer directory.")
+    @Option(name: .shortAndLong, help: "GGUF file, tokenizer.json, or tokenizer directory.")
     var model: String
 
-    @Option(name: .long, help: "Read the text from this file instead of TEXT.")
+    @Option(name: [.customShort("f"), .long], help: "Read the text from this file instead of TEXT.")
     var file: String?
 
     @Flag(name: .long, help: "Do not add the model's BOS (or [CLS]/[SEP] for WordPiece).")
@@ -55,8 +55,8 @@ struct TokenizeCommand: ParsableCommand {
         let tokens: [Int32]
         let piece: (Int32) -> String
         let encodeOnce: () -> Int
-        if isDirectory.boolValue {
-            let tokenizer = try WordPieceTokenizer(directory: url)
+        if isDirectory.boolValue || url.pathExtension == "json" {
+            let tokenizer = try isDirectory.boolValue ? WordPieceTokenizer(directory: url) : WordPieceTokenizer(tokenizerJSON: url)
             let addSpecial = !noBos
             let encode = { addSpecial ? tokenizer.encode(input, maxLength: Int.max) : tokenizer.tokenize(input) }
             report(start, "construction")

@@ -5,7 +5,8 @@ struct SwiftletCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftlet",
         abstract: "On-device model inference: generate, embed, quantize, benchmark.",
-        subcommands: [TokenizeCommand.self, GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, BenchCommand.self]
+        subcommands: [InfoCommand.self, TokenizeCommand.self, EmbedCommand.self, SimilarityCommand.self,
+                      GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, BenchCommand.self]
     )
 }
 SwiftletCommand.main()

@@ -110,6 +110,44 @@ struct GGUFByteReader {
         return b == 1
     }
 
+    /// Steps over a value of type `type` without building it: bounds checks only. Lets the
+    /// reader find a truncated or absurd metadata section before creating any strings.
+    mutating func skipValue(_ type: GGUFValueType, depth: Int = 0, _ what: @autoclosure () -> String) throws {
+        if let size = type.fixedSize {
+            try require(size, what())
+            offset += size
+            return
+        }
+        if type == .string {
+            offset += try readCount(minimumElementSize: 1, what()) // bounded by readCount
+            return
+        }
+        guard depth < Self.maxArrayNesting else {
+            throw SwiftletError.malformedFile(path: path, reason: "\(what()): arrays nested deeper than \(Self.maxArrayNesting)")
+        }
+        let elementType = try readValueType(what())
+        let count = try readCount(minimumElementSize: elementType.minimumEncodedSize, what())
+        if let size = elementType.fixedSize {
+            offset += count * size // readCount checked count * size <= remaining
+        } else if elementType == .string {
+            // Vocabularies: a tight loop over length prefixes.
+            var o = offset
+            let end = bytes.count
+            for _ in 0 ..< count {
+                guard end - o >= 8 else { offset = o; try require(8, what()); return }
+                let length = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self))
+                o += 8
+                guard length <= UInt64(end - o) else {
+                    throw SwiftletError.truncatedFile(path: path, what: "\(what()) (a string of \(length) bytes, \(end - o) left)")
+                }
+                o += Int(length)
+            }
+            offset = o
+        } else {
+            for _ in 0 ..< count { try skipValue(elementType, depth: depth + 1, what()) }
+        }
+    }
+
     /// An array: element type, count, elements.
     mutating func readArrayValue(depth: Int, _ what: @autoclosure () -> String) throws -> GGUFArray {
         guard depth <= Self.maxArrayNesting else {

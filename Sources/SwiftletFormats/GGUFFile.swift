@@ -81,6 +81,18 @@ public final class GGUFFile: GGUFMetadataContainer, @unchecked Sendable {
         let tensorCount = try r.readCount(minimumElementSize: 24, "tensor count")
         let metadataCount = try r.readCount(minimumElementSize: 13, "metadata count")
 
+        // Walk the metadata checking bounds only, then read the tensor infos that follow it:
+        // a truncated or absurd header fails here, before any of the metadata's (possibly
+        // hundreds of thousands of) strings are built.
+        var infoReader = r
+        for i in 0 ..< metadataCount {
+            try infoReader.skipValue(.string, "metadata key #\(i)")
+            let type = try infoReader.readValueType("type of metadata #\(i)")
+            try infoReader.skipValue(type, "metadata #\(i)")
+        }
+        let raw = try Self.readTensorInfos(&infoReader, count: tensorCount, path: path)
+        let headerEnd = infoReader.offset
+
         var metadata = [String: GGUFValue](minimumCapacity: metadataCount)
         var keys = [String]()
         keys.reserveCapacity(metadataCount)
@@ -105,12 +117,49 @@ public final class GGUFFile: GGUFMetadataContainer, @unchecked Sendable {
         }
         self.alignment = alignment
 
-        // Tensor infos: offsets are relative to the data section, which starts after them.
-        struct RawInfo { let name: String; let type: GGMLType; let shape: [Int]; let relativeOffset: Int; let elements: Int; let bytes: Int }
-        var raw = [RawInfo]()
-        raw.reserveCapacity(tensorCount)
         var index = [String: Int](minimumCapacity: tensorCount)
-        for i in 0 ..< tensorCount {
+        for (i, t) in raw.enumerated() {
+            guard index.updateValue(i, forKey: t.name) == nil else {
+                throw SwiftletError.malformedFile(path: path, reason: "duplicate tensor name '\(t.name)'")
+            }
+            guard t.relativeOffset % alignment == 0 else {
+                throw SwiftletError.malformedFile(path: path, reason: "tensor '\(t.name)' offset \(t.relativeOffset) is not a multiple of the alignment \(alignment)")
+            }
+        }
+        self.tensorIndex = index
+
+        // The data section starts at the next multiple of the alignment. (The header end is at
+        // most the file size, so the rounding cannot overflow.)
+        let dataOffset = (headerEnd + alignment - 1) / alignment * alignment
+        self.dataOffset = dataOffset
+        let fileSize = storage.bytes.count
+        var infos = [GGUFTensorInfo]()
+        infos.reserveCapacity(raw.count)
+        for t in raw {
+            let (start, o1) = dataOffset.addingReportingOverflow(t.relativeOffset)
+            let (end, o2) = start.addingReportingOverflow(t.bytes)
+            guard !o1, !o2 else {
+                throw SwiftletError.malformedFile(path: path, reason: "tensor '\(t.name)' offset \(t.relativeOffset) + \(t.bytes) bytes overflows")
+            }
+            guard end <= fileSize else {
+                throw SwiftletError.truncatedFile(path: path, what: "data of tensor '\(t.name)' (bytes \(start)..<\(end), file has \(fileSize))")
+            }
+            infos.append(GGUFTensorInfo(name: t.name, type: t.type, shape: t.shape, offset: start, byteCount: t.bytes, elementCount: t.elements))
+        }
+        self.tensors = infos
+    }
+
+    /// A tensor info as stored: offset relative to the data section, sizes validated.
+    private struct RawTensorInfo {
+        let name: String, type: GGMLType, shape: [Int], relativeOffset: Int, elements: Int, bytes: Int
+    }
+
+    /// Reads `count` tensor infos (name, dimension count, dimensions, type, relative offset),
+    /// validating the type and that the shape's element and byte counts do not overflow.
+    private static func readTensorInfos(_ r: inout GGUFByteReader, count: Int, path: String) throws -> [RawTensorInfo] {
+        var infos = [RawTensorInfo]()
+        infos.reserveCapacity(count)
+        for i in 0 ..< count {
             let name = try r.readString(strict: true, "name of tensor #\(i)")
             let dimCount = try r.read(UInt32.self, "dimension count of tensor '\(name)'")
             guard dimCount <= GGUFTensorGeometry.maxDimensions else {
@@ -129,45 +178,18 @@ public final class GGUFFile: GGUFMetadataContainer, @unchecked Sendable {
             guard let type = GGMLType(rawValue: typeID) else {
                 throw SwiftletError.unsupportedTensorType("type id \(typeID) of tensor '\(name)' in \(path)")
             }
-            let rawOffset = try r.read(UInt64.self, "offset of tensor '\(name)'")
-            guard rawOffset <= UInt64(Int.max) else {
-                throw SwiftletError.malformedFile(path: path, reason: "tensor '\(name)' has offset \(rawOffset), which overflows")
+            let offset = try r.read(UInt64.self, "offset of tensor '\(name)'")
+            guard offset <= UInt64(Int.max) else {
+                throw SwiftletError.malformedFile(path: path, reason: "tensor '\(name)' has offset \(offset), which overflows")
             }
-            let sizes: (elements: Int, bytes: Int)
             switch GGUFTensorGeometry.sizes(type: type, shape: shape) {
-            case let .success(s): sizes = s
-            case let .failure(e): throw SwiftletError.malformedFile(path: path, reason: "tensor '\(name)' (\(type)) \(e.reason)")
+            case let .success(sizes):
+                infos.append(RawTensorInfo(name: name, type: type, shape: shape, relativeOffset: Int(offset), elements: sizes.elements, bytes: sizes.bytes))
+            case let .failure(e):
+                throw SwiftletError.malformedFile(path: path, reason: "tensor '\(name)' (\(type)) \(e.reason)")
             }
-            guard Int(rawOffset) % alignment == 0 else {
-                throw SwiftletError.malformedFile(path: path, reason: "tensor '\(name)' offset \(rawOffset) is not a multiple of the alignment \(alignment)")
-            }
-            guard index.updateValue(i, forKey: name) == nil else {
-                throw SwiftletError.malformedFile(path: path, reason: "duplicate tensor name '\(name)'")
-            }
-            raw.append(RawInfo(name: name, type: type, shape: shape, relativeOffset: Int(rawOffset), elements: sizes.elements, bytes: sizes.bytes))
         }
-        self.tensorIndex = index
-
-        // The data section starts at the next multiple of the alignment. (The header end is at
-        // most the file size, so the rounding cannot overflow.)
-        let headerEnd = r.offset
-        let dataOffset = (headerEnd + alignment - 1) / alignment * alignment
-        self.dataOffset = dataOffset
-        let fileSize = storage.bytes.count
-        var infos = [GGUFTensorInfo]()
-        infos.reserveCapacity(raw.count)
-        for t in raw {
-            let (start, o1) = dataOffset.addingReportingOverflow(t.relativeOffset)
-            let (end, o2) = start.addingReportingOverflow(t.bytes)
-            guard !o1, !o2 else {
-                throw SwiftletError.malformedFile(path: path, reason: "tensor '\(t.name)' offset \(t.relativeOffset) + \(t.bytes) bytes overflows")
-            }
-            guard end <= fileSize else {
-                throw SwiftletError.truncatedFile(path: path, what: "data of tensor '\(t.name)' (bytes \(start)..<\(end), file has \(fileSize))")
-            }
-            infos.append(GGUFTensorInfo(name: t.name, type: t.type, shape: t.shape, offset: start, byteCount: t.bytes, elementCount: t.elements))
-        }
-        self.tensors = infos
+        return infos
     }
 
     /// The tensor called `name`, if any.

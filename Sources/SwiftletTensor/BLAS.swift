@@ -69,6 +69,25 @@ public enum BLAS {
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ComputePool = .shared) {
         guard m > 0, n > 0 else { return }
         let useBLAS = ComputeBackend.current == .blas && isAvailable
+        if !useBLAS && m <= 4 && k > 0 {
+            // A few rows (decode): one GEMV per row streams B once instead of packing all of it.
+            // op(B)ᵀ·a_i: B stored n×k (transB) is GEMV without transpose, k×n is with.
+            for i in 0..<m {
+                let row = transA ? a + i : a + i * lda
+                if transA {
+                    // Rows of op(A) are strided: gather one into a small buffer.
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: k) { buffer in
+                        for p in 0..<k { buffer[p] = row[p * lda] }
+                        sgemv(trans: !transB, m: transB ? n : k, n: transB ? k : n, alpha: alpha, a: b, lda: ldb,
+                              x: buffer.baseAddress!, beta: beta, y: c + i * ldc, pool: pool)
+                    }
+                } else {
+                    sgemv(trans: !transB, m: transB ? n : k, n: transB ? k : n, alpha: alpha, a: b, lda: ldb,
+                          x: row, beta: beta, y: c + i * ldc, pool: pool)
+                }
+            }
+            return
+        }
         // Below ~2 MFLOP a dispatch costs more than it saves.
         let parts = (m * n * k < 1 << 21 || pool.threadCount == 1) ? 1 : pool.threadCount
         // Split the longer side of C; blocks are multiples of the micro-tile (32 columns / 16 rows).

@@ -84,6 +84,8 @@ final class PoolCore: @unchecked Sendable {
     private let jobChunk = Atomic<Int>(1)
     private let busy = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
+    /// Workers currently between noticing a dispatch and leaving `work` (they may hold the job).
+    private let activeWorkers = Atomic<Int>(0)
     private let shuttingDown = Atomic<Bool>(false)
     /// The current job; written by the dispatching thread before the ticket is published.
     private var job: ((Range<Int>, Int) -> Void)?
@@ -161,15 +163,24 @@ final class PoolCore: @unchecked Sendable {
                 spins += 1
                 if spins > 4096 { sched_yield() }
             }
-            // Close the ticket so that no late worker claims anything of this generation, then
-            // drop the (no longer valid) closure.
-            ticket.store((generation << 32) | Self.closedIndex, ordering: .releasing)
+            // Close the ticket so that no late worker claims anything of this generation, wait
+            // until no worker can still hold the closure, then drop it (withoutActuallyEscaping
+            // checks that nothing kept it).
+            ticket.store((generation << 32) | Self.closedIndex, ordering: .sequentiallyConsistent)
+            spins = 0
+            while activeWorkers.load(ordering: .sequentiallyConsistent) != 0 {
+                spins += 1
+                if spins > 4096 { sched_yield() }
+            }
             job = nil
         }
         busy.store(false, ordering: .releasing)
     }
 
     /// Claims and runs chunks of the job of `generation` until none is left.
+    /// Never inlined: the closure copies it makes must be released before the caller's
+    /// `activeWorkers` decrement.
+    @inline(never)
     private func work(generation: UInt64, thread: Int) {
         let count = UInt64(jobCount.load(ordering: .relaxed))
         let chunk = UInt64(jobChunk.load(ordering: .relaxed))
@@ -196,13 +207,15 @@ final class PoolCore: @unchecked Sendable {
         var seen: UInt64 = ticket.load(ordering: .acquiring) >> 32
         while !shuttingDown.load(ordering: .relaxed) {
             if waitForGeneration(after: seen) {
-                let current = ticket.load(ordering: .acquiring)
+                activeWorkers.add(1, ordering: .sequentiallyConsistent)
+                let current = ticket.load(ordering: .sequentiallyConsistent)
                 seen = current >> 32
                 // The job's count/chunk are published before the ticket; `work` re-validates the
                 // generation on every claim.
                 if current & 0xFFFF_FFFF != Self.closedIndex {
                     work(generation: seen, thread: thread)
                 }
+                activeWorkers.subtract(1, ordering: .sequentiallyConsistent)
             }
         }
     }

@@ -3,12 +3,14 @@ import Foundation
 /// Slow, obviously-correct scalar versions of the fast kernels (Double accumulation, libm
 /// transcendentals). They are the oracle in tests; never use them in a hot path.
 public enum ScalarReference {
+    /// Σ a[i]·b[i].
     public static func dot(_ a: [Float], _ b: [Float]) -> Float {
         var s = 0.0
         for i in a.indices { s += Double(a[i]) * Double(b[i]) }
         return Float(s)
     }
 
+    /// x / sqrt(mean(x²) + eps) · (weight + weightOffset).
     public static func rmsNorm(_ x: [Float], weight: [Float], eps: Float, weightOffset: Float = 0) -> [Float] {
         var ss = 0.0
         for v in x { ss += Double(v) * Double(v) }
@@ -16,6 +18,7 @@ public enum ScalarReference {
         return x.indices.map { Float(Double(x[$0]) * inv * Double(weight[$0] + weightOffset)) }
     }
 
+    /// (x − mean) / sqrt(var + eps) · gamma + beta, biased variance.
     public static func layerNorm(_ x: [Float], gamma: [Float], beta: [Float], eps: Float) -> [Float] {
         let n = Double(x.count)
         let mean = x.reduce(0.0) { $0 + Double($1) } / n
@@ -24,6 +27,7 @@ public enum ScalarReference {
         return x.indices.map { Float((Double(x[$0]) - mean) * inv * Double(gamma[$0]) + Double(beta[$0])) }
     }
 
+    /// exp(x − max) / Σ; all −∞ gives zeros.
     public static func softmax(_ x: [Float]) -> [Float] {
         guard let m = x.max(), m > -Float.infinity else { return x.map { _ in 0 } }
         let e = x.map { Foundation.exp(Double($0 - m)) }
@@ -31,8 +35,10 @@ public enum ScalarReference {
         return e.map { Float($0 / s) }
     }
 
+    /// x · sigmoid(x).
     public static func silu(_ x: [Float]) -> [Float] { x.map { Float(Double($0) / (1 + Foundation.exp(-Double($0)))) } }
 
+    /// 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).
     public static func geluTanh(_ x: [Float]) -> [Float] {
         x.map { v in
             let d = Double(v)
@@ -40,6 +46,7 @@ public enum ScalarReference {
         }
     }
 
+    /// 0.5x(1 + erf(x/√2)).
     public static func geluErf(_ x: [Float]) -> [Float] {
         x.map { v in Float(0.5 * Double(v) * (1 + Foundation.erf(Double(v) / 2.0.squareRoot()))) }
     }

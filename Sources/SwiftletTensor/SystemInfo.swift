@@ -74,6 +74,21 @@ public enum SystemInfo {
     /// OpenBLAS's core name (`openblas_get_corename`), e.g. "SkylakeX"; nil when not OpenBLAS.
     public static var blasCoreName: String? { BLAS.library.coreName }
 
+    /// The `OPENBLAS_CORETYPE` in effect when OpenBLAS was loaded (nil: none, OpenBLAS detected).
+    public static var blasCoreType: String? { BLAS.library.coreType }
+
+    /// True when Swiftlet chose `OPENBLAS_CORETYPE` itself (the user had not set it).
+    public static var blasCoreTypeChosenBySwiftlet: Bool { BLAS.library.coreTypeChosenBySwiftlet }
+
+    /// The core type Swiftlet picks for this CPU when the user sets none ("SkylakeX", "Haswell"), or nil.
+    public static var preferredBLASCoreType: String? {
+        #if canImport(CBLAS) && !canImport(Accelerate)
+        return swiftlet_blas_preferred_coretype().map { String(cString: $0) }
+        #else
+        return nil
+        #endif
+    }
+
     /// Name of the portable GEMM micro-kernel chosen for this CPU ("avx512f", "avx2+fma", "generic").
     public static var simdGemmKernel: String { String(cString: swiftlet_sgemm_f32_kernel_name()) }
 

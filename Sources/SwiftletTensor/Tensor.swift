@@ -104,7 +104,10 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public init(zeros shape: [Int], dtype: DType = .f32) throws {
         let count = try Self.validate(shape, op: "Tensor(zeros:)")
         let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
-        guard !overflow else { throw SwiftletError.invalidArgument("Tensor(zeros:): \(shape) is too large") }
+        // A hostile shape must throw, not crash in the allocator.
+        guard !overflow, UInt64(bytes) <= ProcessInfo.processInfo.physicalMemory else {
+            throw SwiftletError.invalidArgument("Tensor(zeros:): \(shape) \(dtype.rawValue) does not fit in memory")
+        }
         self.init(dtype: dtype, shape: shape, strides: Self.contiguousStrides(shape), offset: 0,
                   storage: TensorStorage(zeroedByteCount: bytes))
     }

@@ -32,6 +32,7 @@ extension Tensor {
         guard target.count >= rank else {
             throw SwiftletError.shapeMismatch(op: "broadcast", detail: "\(shape) to \(target)")
         }
+        _ = try Tensor.validate(target, op: "broadcast")
         let lead = target.count - rank
         var newStrides = [Int](repeating: 0, count: target.count)
         for i in 0..<target.count where i >= lead {

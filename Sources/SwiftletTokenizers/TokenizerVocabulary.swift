@@ -70,7 +70,7 @@ final class VocabularyCore: Sendable {
         }
         var table = ByteStringTable(expectedCount: n + n / 4, expectedBytes: n * 8)
         for var token in v.tokens {
-            token.withUTF8 { table.add(UnsafeRawBufferPointer($0)) }
+            _ = token.withUTF8 { table.add(UnsafeRawBufferPointer($0)) }
         }
         self.table = table
         kinds = v.tokenTypes.isEmpty ? [TokenKind](repeating: .normal, count: n) : v.tokenTypes.map(TokenKind.init(raw:))

@@ -9,7 +9,8 @@ struct ScalarClass: OptionSet, Sendable {
     static let whitespace = ScalarClass(rawValue: 4)
     /// Unicode punctuation (P*), used by the BERT pre-tokenizer.
     static let punctuation = ScalarClass(rawValue: 8)
-    /// Other (Cc Cf Cs Co Cn), which BERT's clean-up removes.
+    /// Other (Cc Cf Cs Co; not unassigned Cn), which BERT's clean-up removes — the
+    /// `is_other` of the unicode_categories crate that Hugging Face tokenizers uses.
     static let other = ScalarClass(rawValue: 16)
     /// Nonspacing mark (Mn), which BERT's accent stripping removes.
     static let nonspacingMark = ScalarClass(rawValue: 32)
@@ -32,7 +33,7 @@ struct ScalarClass: OptionSet, Sendable {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
              .initialPunctuation, .finalPunctuation, .otherPunctuation:
             c.insert(.punctuation)
-        case .control, .format, .surrogate, .privateUse, .unassigned:
+        case .control, .format, .surrogate, .privateUse:
             c.insert(.other)
         case .nonspacingMark:
             c.insert(.nonspacingMark)
@@ -53,7 +54,7 @@ struct ScalarClass: OptionSet, Sendable {
     static let bmpTable: [UInt8] = {
         var table = [UInt8](repeating: 0, count: 0x10000)
         for v in 0 ..< 0x10000 {
-            if let s = Unicode.Scalar(UInt32(v)) { table[v] = compute(s).rawValue } else { table[v] = other.rawValue }
+            if let s = Unicode.Scalar(UInt32(v)) { table[v] = compute(s).rawValue } else { table[v] = other.rawValue }  // surrogates
         }
         return table
     }()

@@ -42,7 +42,7 @@ public struct WordPieceTokenizer: Sendable {
                 padToken: String = "[PAD]", continuingSubwordPrefix: String = "##",
                 maxInputCharactersPerWord: Int = 100, addedTokens: [String] = []) throws {
         var t = ByteStringTable(expectedCount: vocabulary.count)
-        for var token in vocabulary { token.withUTF8 { t.add(UnsafeRawBufferPointer($0)) } }
+        for var token in vocabulary { _ = token.withUTF8 { t.add(UnsafeRawBufferPointer($0)) } }
         table = t
         func id(_ s: String) throws -> Int32 {
             let i = t.find(Array(s.utf8))

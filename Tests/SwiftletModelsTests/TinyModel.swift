@@ -1,6 +1,7 @@
 import Foundation
 import SwiftletModels
 import SwiftletQuant
+import SwiftletTensor
 
 /// Owns the f32 buffers of a tiny random model built in memory.
 final class TinyStorage {
@@ -68,11 +69,12 @@ enum TinyModel {
         return (out, storage)
     }
 
-    static func transformer(_ arch: Architecture, contextLength: Int = 32, maxBatch: Int = 512, tied: Bool = true) throws -> Transformer {
+    static func transformer(_ arch: Architecture, contextLength: Int = 32, maxBatch: Int = 512, tied: Bool = true,
+                            pool: ComputePool = .shared) throws -> Transformer {
         let c = config(arch)
         let (t, storage) = tensors(c, tied: tied)
         let w = try TransformerWeights(config: c, tensors: t, storageOwner: storage)
-        return try Transformer(config: c, weights: w, contextLength: contextLength, maxBatch: maxBatch)
+        return try Transformer(config: c, weights: w, contextLength: contextLength, maxBatch: maxBatch, pool: pool)
     }
 }
 

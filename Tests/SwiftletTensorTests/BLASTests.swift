@@ -1,4 +1,5 @@
 import XCTest
+import CSwiftletKernels
 import SwiftletTensor
 
 final class BLASTests: XCTestCase {
@@ -11,6 +12,25 @@ final class BLASTests: XCTestCase {
         #endif
         let report = SystemInfo.report()
         XCTAssertTrue(report.contains("simd gemm kernel"), report)
+    }
+
+    func testOpenBLASRunsTheChosenCoreType() throws {
+        #if os(Linux)
+        guard BLAS.isAvailable, let core = SystemInfo.blasCoreName else {
+            throw XCTSkip("OpenBLAS not loaded")
+        }
+        if SystemInfo.blasCoreTypeChosenBySwiftlet {
+            // No OPENBLAS_CORETYPE from the user: Swiftlet's choice for this CPU must be what runs.
+            XCTAssertEqual(core.lowercased(), SystemInfo.preferredBLASCoreType?.lowercased(), SystemInfo.report())
+        } else if let requested = SystemInfo.blasCoreType {
+            // An explicit OPENBLAS_CORETYPE is respected (OpenBLAS spells names its own way).
+            XCTAssertEqual(core.lowercased(), requested.lowercased(), SystemInfo.report())
+        }
+        // Never the generic SSE3 fallback on a CPU with AVX2 or AVX-512, unless the user asked for it.
+        if SystemInfo.preferredBLASCoreType != nil, SystemInfo.blasCoreTypeChosenBySwiftlet {
+            XCTAssertNotEqual(core.lowercased(), "prescott")
+        }
+        #endif
     }
 
     func testSgemmMatchesReferenceOnBothBackends() {
@@ -32,6 +52,27 @@ final class BLASTests: XCTestCase {
                         assertClose(c, expected, absolute: 1e-5 * Float(k) + 1e-5,
                                     "\(backend) m\(m) n\(n) k\(k) tA\(transA) tB\(transB)")
                     }
+                }
+            }
+        }
+    }
+
+    func testEveryGemmMicroKernelMatchesReference() {
+        // 1 = generic C (4-wide vectors), 2 = AVX2+FMA, 3 = AVX-512 (missing ones fall back).
+        for (m, n, k) in [(1, 1, 1), (7, 9, 5), (33, 70, 200), (130, 45, 3)] {
+            for (transA, transB) in [(false, false), (true, true), (false, true)] {
+                let lda = transA ? m : k, ldb = transB ? k : n
+                let a = randomFloats(m * k, seed: 40), b = randomFloats(k * n, seed: 41)
+                let c0 = randomFloats(m * n, seed: 42)
+                var expected = c0
+                ScalarReference.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: -1.5, a: a, lda: lda,
+                                     b: b, ldb: ldb, beta: 2, c: &expected, ldc: n)
+                for variant in Int32(1)...3 {
+                    var c = c0
+                    swiftlet_sgemm_f32_variant(variant, transA ? 1 : 0, transB ? 1 : 0, m, n, k, -1.5, a, lda, b, ldb, 2,
+                                               &c, n)
+                    assertClose(c, expected, absolute: 1e-5 * Float(k) + 1e-5,
+                                "variant \(variant) m\(m) n\(n) k\(k) tA\(transA) tB\(transB)")
                 }
             }
         }

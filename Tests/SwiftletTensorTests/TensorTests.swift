@@ -28,6 +28,8 @@ final class TensorTests: XCTestCase {
             XCTAssertThrowsError(try body(), line: line) { XCTAssertTrue($0 is SwiftletError, "\($0)", line: line) }
         }
         assertSwiftletError(try Tensor(zeros: [-1, 2]))
+        assertSwiftletError(try Tensor(zeros: [1 << 40, 1 << 30]))
+        assertSwiftletError(try Tensor(zeros: [Int.max, 2]))
         assertSwiftletError(try Tensor(shape: [2, 2], values: [1, 2, 3]))
         assertSwiftletError(try a.reshaped([4, 2]))
         assertSwiftletError(try a.reshaped([-1, -1]))
@@ -36,6 +38,8 @@ final class TensorTests: XCTestCase {
         assertSwiftletError(try a.transposed(0, 5))
         assertSwiftletError(try a.permuted([0, 0]))
         assertSwiftletError(try a.adding(try Tensor(zeros: [4])))
+        assertSwiftletError(try a.broadcast(to: [-1, 2, 3]))
+        assertSwiftletError(try a.broadcast(to: [3]))
         assertSwiftletError(try a.matmul(try Tensor(zeros: [2, 3])))
         assertSwiftletError(try a.matvec(try Tensor(zeros: [2])))
         assertSwiftletError(try a.rmsNorm(weight: try Tensor(zeros: [2]), eps: 1e-6))

@@ -1,4 +1,5 @@
 import XCTest
+import CSwiftletKernels
 import SwiftletTensor
 
 final class VectorOpsTests: XCTestCase {
@@ -81,20 +82,42 @@ final class VectorOpsTests: XCTestCase {
         }
     }
 
-    func testExpAccuracyAndSpecialValues() {
-        let xs: [Float] = [-100, -87, -50, -1e-3, 0, 1e-3, 1, 10, 50, 88, 89, .infinity, -.infinity]
-        var v = SIMD16<Float>(repeating: 0)
-        for (i, x) in xs.enumerated() { v[i] = x }
-        let e = FastMath.exp(v)
-        for (i, x) in xs.enumerated() {
-            let ref = Float(Foundation.exp(Double(x)))
-            if ref.isInfinite || ref == 0 || ref < 1e-37 {
-                XCTAssertTrue(e[i] == ref || abs(e[i]) < 1e-37, "exp(\(x)) = \(e[i])")
-            } else {
-                XCTAssertEqual(e[i], ref, accuracy: ref * 3e-7, "exp(\(x))")
+    func testEveryCPUVariantMatchesReference() {
+        // 1 = generic C, 2 = AVX2+FMA, 3 = AVX-512 (unsupported ones fall back to the best available).
+        defer { swiftlet_vector_f32_select(0) }
+        for variant in Int32(1)...3 {
+            swiftlet_vector_f32_select(variant)
+            let name = String(cString: swiftlet_vector_f32_kernel_name())
+            for n in awkwardSizes {
+                let a = randomFloats(n, in: -12...12, seed: 30), b = randomFloats(n, seed: 31)
+                XCTAssertEqual(VectorOps.dot(a, b, count: n), ScalarReference.dot(a, b),
+                               accuracy: 1e-3 * Float(n).squareRoot() + 1e-5, "\(name) dot n=\(n)")
+                var s = a, gt = a, ge = a, sm = a
+                VectorOps.silu(&s, count: n)
+                VectorOps.geluTanh(&gt, count: n)
+                VectorOps.geluErf(&ge, count: n)
+                VectorOps.softmax(&sm, count: n)
+                assertClose(s, ScalarReference.silu(a), absolute: 2e-6, relative: 2e-6, "\(name) silu n=\(n)")
+                assertClose(gt, ScalarReference.geluTanh(a), absolute: 2e-6, relative: 2e-6, "\(name) geluTanh n=\(n)")
+                assertClose(ge, ScalarReference.geluErf(a), absolute: 2e-6, relative: 2e-6, "\(name) geluErf n=\(n)")
+                assertClose(sm, ScalarReference.softmax(a), absolute: 1e-7, relative: 1e-5, "\(name) softmax n=\(n)")
             }
+            // Extremes: exp under/overflow inside the activations, NaN propagation, masked softmax.
+            var extremes: [Float] = [-200, -100, -88, -87, 87, 88, 89, 100, 200]
+            let expected = ScalarReference.silu(extremes)
+            VectorOps.silu(&extremes, count: extremes.count)
+            assertClose(extremes, expected, absolute: 1e-6, relative: 1e-6, "\(name) silu extremes")
+            var withNaN: [Float] = [1, .nan, 2]
+            VectorOps.silu(&withNaN, count: 3)
+            XCTAssertTrue(withNaN[1].isNaN, "\(name) NaN must propagate")
+            var masked: [Float] = [0, -.infinity, 1, -.infinity]
+            VectorOps.softmax(&masked, count: 4)
+            assertClose(masked, ScalarReference.softmax([0, -.infinity, 1, -.infinity]), absolute: 1e-7, "\(name) masked")
+            var huge = [Float](repeating: 0, count: 40)
+            huge[7] = 1e30
+            VectorOps.softmax(&huge, count: 40)
+            XCTAssertEqual(huge[7], 1, "\(name) softmax of a huge value")
         }
-        XCTAssertTrue(FastMath.exp(SIMD16<Float>(repeating: .nan))[0].isNaN)
     }
 
     func testRoPEBothConventions() {

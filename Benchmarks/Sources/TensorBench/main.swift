@@ -42,6 +42,25 @@ print("== system ==")
 print(SystemInfo.report())
 print("")
 
+if args.count > 2 && args[2] == "pool" {
+    let pool = ComputePool.shared
+    let counts = UnsafeMutablePointer<Int>.allocate(capacity: 64)
+    counts.initialize(repeating: 0, count: 64)
+    let body = { (i: Int, thread: Int) in
+        var x: Float = 1
+        for j in 0..<8_000 { x = x * 1.0000001 + Float(j & 1) }
+        counts[thread * 8] += x > 0 ? 1 : 0
+    }
+    for _ in 0..<3 {
+        counts.update(repeating: 0, count: 64)
+        let t = best(runs: 1) { for _ in 0..<500 { pool.parallelFor(pool.threadCount, body) } } / 500 * 1e6
+        let serial = best(runs: 1) { for _ in 0..<500 { body(0, 0) } } / 500 * 1e6
+        print(String(format: "pool %.1f µs per dispatch, body %.1f µs; bodies run by thread 0: %d, thread 1: %d",
+                     t, serial, counts[0], counts[8]))
+    }
+    exit(0)
+}
+
 let problems = [("512x512x512", Problem(m: 512, n: 512, k: 512)),
                 ("prefill M=512 K=576 N=1536", Problem(m: 512, n: 1536, k: 576))]
 let threadCounts = Array(Set([1, min(2, maxThreads), maxThreads])).sorted()
@@ -132,6 +151,59 @@ do {
     let serial = best(runs: 5) { for _ in 0..<500 { work(0) } } / 500 * 1e6
     let poolWork = best(runs: 5) { for _ in 0..<500 { pool.parallelFor(maxThreads, work) } } / 500 * 1e6
     let gcdWork = best(runs: 5) { for _ in 0..<500 { DispatchQueue.concurrentPerform(iterations: maxThreads, execute: work) } } / 500 * 1e6
-    print(String(format: "%d bodies of %.1f µs each: pool %.1f µs, concurrentPerform %.1f µs per dispatch",
-                 maxThreads, serial, poolWork, gcdWork))
+    print(String(format: "%d bodies of %.1f µs each: pool %.1f µs, concurrentPerform %.1f µs per dispatch (ideal %.1f)",
+                 maxThreads, serial, poolWork, gcdWork, serial))
+    print(String(format: "overhead above ideal: pool %.1f µs, concurrentPerform %.1f µs", poolWork - serial, gcdWork - serial))
+}
+
+print("")
+print("== decode-size vector kernels, ns per call (best of 5 × 20000) ==")
+do {
+    let n = 1536
+    let x = UnsafeMutablePointer<Float>.allocate(capacity: n), y = UnsafeMutablePointer<Float>.allocate(capacity: n)
+    let w = UnsafeMutablePointer<Float>.allocate(capacity: n), out = UnsafeMutablePointer<Float>.allocate(capacity: n)
+    for i in 0..<n { x[i] = Float(i % 17) * 0.1 - 0.8; y[i] = Float(i % 5) * 0.3; w[i] = 1 + Float(i % 3) * 0.01 }
+    var sink: Float = 0
+    func time(_ name: String, _ body: () -> Void) {
+        let t = best(runs: 5) { for _ in 0..<20_000 { body() } } / 20_000 * 1e9
+        print(name.padding(toLength: 34, withPad: " ", startingAt: 0) + String(format: "%8.1f", t))
+    }
+    time("dot 1536") { sink += VectorOps.dot(x, y, count: n) }
+    time("rmsNorm 1536") { VectorOps.rmsNorm(x, weight: w, count: n, eps: 1e-5, out: out) }
+    time("softmax 1536") { out.update(from: x, count: n); VectorOps.softmax(out, count: n) }
+    time("silu 1536") { out.update(from: x, count: n); VectorOps.silu(out, count: n) }
+    time("geluTanh 1536") { out.update(from: x, count: n); VectorOps.geluTanh(out, count: n) }
+    time("add 1536") { VectorOps.add(x, y, out: out, count: n) }
+    time("RoPE neox 9 heads × 64") { RoPE.apply(out, heads: 9, headDim: 64, ropeDim: 64, position: 100, base: 10000, convention: .neox) }
+    let table = try! RoPE.Table(ropeDim: 64, base: 10000, maxPositions: 2048)
+    time("RoPE.Table neox 9 heads × 64") { table.apply(out, heads: 9, headDim: 64, position: 100, convention: .neox) }
+    time("RoPE.Table interleaved 9 × 64") { table.apply(out, heads: 9, headDim: 64, position: 100, convention: .interleaved) }
+    let a = UnsafeMutablePointer<Float>.allocate(capacity: 1536 * 576)
+    for i in 0..<(1536 * 576) { a[i] = Float(i % 11) * 0.01 }
+    for backend in ComputeBackend.allCases {
+        ComputeBackend.with(backend) {
+            let t = best(runs: 5) { for _ in 0..<200 { BLAS.sgemv(trans: false, m: 1536, n: 576, alpha: 1, a: a, lda: 576, x: x, beta: 0, y: out) } } / 200
+            print(String(format: "sgemv 1536×576 (%@): %.1f µs, %.1f GB/s", backend.rawValue, t * 1e6, Double(1536 * 576 * 4) / t / 1e9))
+        }
+    }
+    if sink == 12345 { print(sink) }
+}
+
+print("")
+print("== one decode token's worth of dispatches: 200 × parallelFor(threads) of ~2 µs bodies ==")
+do {
+    let pool = ComputePool.shared
+    let threads = pool.threadCount
+    let sink = UnsafeMutablePointer<Float>.allocate(capacity: 64)
+    sink.initialize(repeating: 0, count: 64)
+    let body = { (i: Int) in
+        var x: Float = 1
+        for j in 0..<800 { x = x * 1.0000001 + Float(j & 1) }
+        sink[i * 8] += x
+    }
+    let serial = best(runs: 10) { for _ in 0..<200 { for i in 0..<threads { body(i) } } } * 1e6
+    let pooled = best(runs: 10) { for _ in 0..<200 { pool.parallelFor(threads, body) } } * 1e6
+    let gcd = best(runs: 10) { for _ in 0..<200 { DispatchQueue.concurrentPerform(iterations: threads, execute: body) } } * 1e6
+    print(String(format: "serial %.0f µs, pool %.0f µs (ideal %.0f), concurrentPerform %.0f µs",
+                 serial, pooled, serial / Double(threads), gcd))
 }

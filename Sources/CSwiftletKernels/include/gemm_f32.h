@@ -12,7 +12,7 @@ extern "C" {
 
 /// Row-major C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C.
 /// op(A) = A (lda >= k) or A^T stored k x m (lda >= m); same for B. beta == 0 ignores C's contents.
-/// Packing buffers are thread-local and reused (grown on demand, never freed).
+/// Packing buffers are per thread and reused (grown on demand, freed when the thread exits).
 void swiftlet_sgemm_f32(int trans_a, int trans_b, long m, long n, long k, float alpha,
                         const float *a, long lda, const float *b, long ldb, float beta,
                         float *c, long ldc);

@@ -4,5 +4,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "gemm_f32.h"
+#include "vector_f32.h"
 #include "quant_dot.h"
 #endif

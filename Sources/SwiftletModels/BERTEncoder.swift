@@ -1,0 +1,197 @@
+import Foundation
+import SwiftletTensor
+import SwiftletFormats
+
+/// A BERT encoder (post-LayerNorm transformer, absolute positions, exact-erf GELU) running a
+/// batch of sequences of different lengths at once.
+///
+/// The batch is *packed*, not padded: the tokens of all sequences are consecutive rows of one
+/// `[tokens × hidden]` matrix, so each Linear layer is one GEMM over exactly the real tokens of
+/// the batch, and attention runs per (sequence, head) over that sequence's own rows — the
+/// attention mask of padding is implicit and no work is spent on pad tokens.
+public final class BERTEncoder: Sendable {
+    /// The architecture hyper-parameters.
+    public let config: BERTConfig
+    /// The parameters.
+    public let weights: BERTWeights
+
+    /// An encoder over already loaded weights (the config is validated).
+    public init(config: BERTConfig, weights: BERTWeights) throws {
+        try config.validate()
+        self.config = config
+        self.weights = weights
+    }
+
+    /// Loads `config.json` and the safetensors checkpoint (single or sharded) of `directory`.
+    public convenience init(directory: URL) throws {
+        let configURL = directory.appendingPathComponent("config.json")
+        let config = try HFConfig.load(BERTConfig.self, from: configURL)
+        guard config.modelType == "bert" else {
+            throw SwiftletError.unsupportedArchitecture(config.modelType, supported: ["bert"])
+        }
+        try config.validate(path: configURL.path)
+        let checkpoint = try SafetensorsCheckpoint(directory: directory)
+        try self.init(config: config, weights: BERTWeights(config: config, checkpoint: checkpoint))
+    }
+
+    /// Runs the encoder on `batch` (token ids including `[CLS]`/`[SEP]`, each 1…max positions
+    /// long) and leaves the final hidden states in `workspace.hidden`: sequence `s` occupies rows
+    /// `workspace.rowOffsets[s] ..< workspace.rowOffsets[s + 1]`.
+    public func forward(_ batch: [[Int32]], workspace ws: BERTWorkspace) throws {
+        let c = config
+        let h = c.hiddenSize, inter = c.intermediateSize
+        var offsets = [0]
+        offsets.reserveCapacity(batch.count + 1)
+        for ids in batch {
+            guard !ids.isEmpty, ids.count <= c.maxPositionEmbeddings else {
+                throw SwiftletError.contextOverflow(requested: ids.count, limit: c.maxPositionEmbeddings)
+            }
+            for id in ids where id < 0 || Int(id) >= c.vocabSize {
+                throw SwiftletError.invalidArgument("token id \(id) outside the vocabulary (\(c.vocabSize))")
+            }
+            offsets.append(offsets.last! + ids.count)
+        }
+        let tokens = offsets.last!
+        let longest = batch.map(\.count).max() ?? 0
+        ws.reserve(tokens: tokens, longest: longest, config: c)
+        ws.rowOffsets = offsets
+        guard tokens > 0 else { return }
+
+        let x = ws.hidden, qkv = ws.qkv, context = ws.context, residual = ws.residual, up = ws.intermediate
+        let w = weights, eps = c.layerNormEps
+
+        // Embeddings: word + absolute position + token type 0, then LayerNorm.
+        var rowOfToken = 0
+        for ids in batch {
+            for (position, id) in ids.enumerated() {
+                let row = x + rowOfToken * h
+                VectorOps.add(w.wordEmbeddings.pointer + Int(id) * h, w.positionEmbeddings.pointer + position * h, out: row, count: h)
+                VectorOps.add(row, w.tokenTypeEmbeddings.pointer, out: row, count: h)
+                rowOfToken += 1
+            }
+        }
+        Self.parallelRows(tokens) { r in
+            VectorOps.layerNorm(x + r * h, gamma: w.embeddingNormWeight.pointer, beta: w.embeddingNormBias.pointer, count: h, eps: eps, out: x + r * h)
+        }
+
+        for layer in w.layers {
+            // Q, K, V for every token: one GEMM against the stacked [3h, h] weight.
+            Self.linear(input: x, rows: tokens, inWidth: h, weight: layer.qkvWeight, bias: layer.qkvBias, outWidth: 3 * h, output: qkv)
+            attention(qkv: qkv, context: context, offsets: offsets, workspace: ws)
+            // LayerNorm(x + context·Woᵀ + b): the GEMM writes, one pass per row adds and normalizes
+            // while the row is in L1.
+            BLAS.sgemm(transA: false, transB: true, m: tokens, n: h, k: h, alpha: 1,
+                       a: context, lda: h, b: layer.attentionOutputWeight.pointer, ldb: h, beta: 0, c: residual, ldc: h)
+            Self.parallelRows(tokens) { r in
+                let row = residual + r * h
+                VectorOps.add(row, x + r * h, out: row, count: h)
+                VectorOps.add(row, layer.attentionOutputBias.pointer, out: row, count: h)
+                VectorOps.layerNorm(row, gamma: layer.attentionNormWeight.pointer, beta: layer.attentionNormBias.pointer, count: h, eps: eps, out: x + r * h)
+            }
+            // Feed-forward: LayerNorm(x + GELU(x·W1ᵀ + b1)·W2ᵀ + b2).
+            BLAS.sgemm(transA: false, transB: true, m: tokens, n: inter, k: h, alpha: 1,
+                       a: x, lda: h, b: layer.intermediateWeight.pointer, ldb: h, beta: 0, c: up, ldc: inter)
+            Self.parallelRows(tokens) { r in
+                let row = up + r * inter
+                VectorOps.add(row, layer.intermediateBias.pointer, out: row, count: inter)
+                VectorOps.geluErf(row, count: inter)
+            }
+            BLAS.sgemm(transA: false, transB: true, m: tokens, n: h, k: inter, alpha: 1,
+                       a: up, lda: inter, b: layer.outputWeight.pointer, ldb: inter, beta: 0, c: residual, ldc: h)
+            Self.parallelRows(tokens) { r in
+                let row = residual + r * h
+                VectorOps.add(row, x + r * h, out: row, count: h)
+                VectorOps.add(row, layer.outputBias.pointer, out: row, count: h)
+                VectorOps.layerNorm(row, gamma: layer.outputNormWeight.pointer, beta: layer.outputNormBias.pointer, count: h, eps: eps, out: x + r * h)
+            }
+        }
+    }
+
+    /// output[rows × outWidth] = input · weightᵀ + bias (the bias is broadcast first and the GEMM
+    /// accumulates onto it).
+    static func linear(input: UnsafePointer<Float>, rows: Int, inWidth: Int, weight: WeightBuffer, bias: WeightBuffer,
+                       outWidth: Int, output: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows { (output + r * outWidth).update(from: bias.pointer, count: outWidth) }
+        BLAS.sgemm(transA: false, transB: true, m: rows, n: outWidth, k: inWidth, alpha: 1,
+                   a: input, lda: inWidth, b: weight.pointer, ldb: inWidth, beta: 1, c: output, ldc: outWidth)
+    }
+
+    /// Scaled dot-product attention of every head of every sequence, each over its own rows.
+    func attention(qkv: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>, offsets: [Int], workspace ws: BERTWorkspace) {
+        let h = config.hiddenSize, d = config.headDim, heads = config.numAttentionHeads
+        let sequences = offsets.count - 1
+        let tasks = sequences * heads
+        let scale = 1 / Float(d).squareRoot()
+        let stride = 3 * h
+        let scratch = ws.scores, scratchWidth = ws.scoreWidth
+        // Per (sequence, head): S = (Q/√d)·Kᵀ and O = softmax(S)·V as two small GEMMs straight on
+        // the strided Q/K/V columns of the packed rows (OpenBLAS has small-matrix kernels for these).
+        offsets.withUnsafeBufferPointer { off in
+            ComputePool.shared.parallelFor(tasks) { task, thread in
+                let scores = scratch + thread * scratchWidth
+                let s = task / heads, head = task % heads
+                let first = off[s], n = off[s + 1] - first
+                let q0 = qkv + first * stride + head * d
+                let k0 = q0 + h, v0 = q0 + 2 * h
+                BLAS.sgemm(transA: false, transB: true, m: n, n: n, k: d, alpha: scale, a: q0, lda: stride,
+                           b: k0, ldb: stride, beta: 0, c: scores, ldc: n)
+                for i in 0..<n { VectorOps.softmax(scores + i * n, count: n) }
+                BLAS.sgemm(transA: false, transB: false, m: n, n: d, k: n, alpha: 1, a: scores, lda: n,
+                           b: v0, ldb: stride, beta: 0, c: context + first * h + head * d, ldc: h)
+            }
+        }
+    }
+
+    /// Runs `body(row)` for rows `0..<rows`, split in contiguous chunks over the compute pool.
+    @inline(__always)
+    static func parallelRows(_ rows: Int, _ body: (Int) -> Void) {
+        ComputePool.shared.parallelChunks(rows, chunk: 0) { range, _ in
+            for r in range { body(r) }
+        }
+    }
+}
+
+/// Scratch memory of ``BERTEncoder/forward(_:workspace:)``, grown as needed and reused across
+/// calls. One workspace serves one forward pass at a time (it is not thread-safe).
+public final class BERTWorkspace {
+    /// Final hidden states after a forward pass, `[tokens × hidden]`.
+    public private(set) var hidden: UnsafeMutablePointer<Float>
+    /// Row of the first token of each sequence, plus the total token count at the end.
+    public internal(set) var rowOffsets: [Int] = [0]
+
+    var qkv, context, residual, intermediate, scores: UnsafeMutablePointer<Float>
+    private(set) var tokenCapacity = 0
+    private(set) var scoreWidth = 0
+    private(set) var scoreSlots = 0
+
+    /// An empty workspace; buffers are allocated on first use.
+    public init() {
+        hidden = .allocate(capacity: 1); qkv = .allocate(capacity: 1); context = .allocate(capacity: 1)
+        residual = .allocate(capacity: 1); intermediate = .allocate(capacity: 1); scores = .allocate(capacity: 1)
+    }
+
+    deinit {
+        for p in [hidden, qkv, context, residual, intermediate, scores] { p.deallocate() }
+    }
+
+    func reserve(tokens: Int, longest: Int, config c: BERTConfig) {
+        if tokens > tokenCapacity {
+            let capacity = max(tokens, tokenCapacity * 3 / 2)
+            for p in [hidden, qkv, context, residual, intermediate] { p.deallocate() }
+            hidden = .allocate(capacity: capacity * c.hiddenSize)
+            qkv = .allocate(capacity: capacity * 3 * c.hiddenSize)
+            context = .allocate(capacity: capacity * c.hiddenSize)
+            residual = .allocate(capacity: capacity * c.hiddenSize)
+            intermediate = .allocate(capacity: capacity * c.intermediateSize)
+            tokenCapacity = capacity
+        }
+        // One L×L score matrix per pool thread.
+        let slots = ComputePool.shared.threadCount
+        if longest * longest > scoreWidth || slots > scoreSlots {
+            scores.deallocate()
+            scoreWidth = max(longest * longest, scoreWidth)
+            scoreSlots = max(slots, scoreSlots)
+            scores = .allocate(capacity: scoreWidth * scoreSlots)
+        }
+    }
+}
