@@ -7,7 +7,7 @@ export SWIFTLET_MODELS_DIR := $(MODELS_DIR)
 BIN := .build/$(CONFIG)/swiftlet
 SMOLLM2 := $(MODELS_DIR)/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: run test setup deps models build bench bench-smoke clean
+.PHONY: run test setup deps models build bench bench-smoke clean fuzz
 
 ## run: set up, build release, generate with SmolLM2
 run: setup build
@@ -15,7 +15,6 @@ run: setup build
 
 ## test: set up, then the whole test suite in release mode
 test: setup
-	$(SWIFT) build -c $(CONFIG)
 	$(SWIFT) test -c $(CONFIG) --disable-swift-testing
 
 setup: deps models
@@ -27,6 +26,11 @@ deps:
 ## models: fetch the real models of Models/catalog.json (idempotent, sha256-verified)
 models:
 	python3 Models/fetch.py
+
+## fuzz: libFuzzer on the GGUF reader for FUZZ_SECONDS (default 300), seeded from the real files
+FUZZ_SECONDS ?= 300
+fuzz: models
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 build:
 	$(SWIFT) build -c $(CONFIG)

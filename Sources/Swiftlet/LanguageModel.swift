@@ -62,17 +62,6 @@ public struct GenerationChunk: Sendable {
     public var statistics: GenerationStatistics?
 }
 
-/// One message of a conversation.
-public struct ChatMessage: Sendable, Equatable, Codable {
-    /// "system", "user" or "assistant".
-    public var role: String
-    public var content: String
-    public init(role: String, content: String) { self.role = role; self.content = content }
-    public static func system(_ s: String) -> ChatMessage { ChatMessage(role: "system", content: s) }
-    public static func user(_ s: String) -> ChatMessage { ChatMessage(role: "user", content: s) }
-    public static func assistant(_ s: String) -> ChatMessage { ChatMessage(role: "assistant", content: s) }
-}
-
 /// A text-generation model loaded from a GGUF file: tokenizer, transformer, sampler.
 ///
 /// ```swift
@@ -87,8 +76,8 @@ public final class LanguageModel: Sendable {
     public let tokenizer: any Tokenizer
     /// Hyperparameters read from the file.
     public let config: TransformerConfig
-    /// The chat template of the file (`tokenizer.chat_template`), if any.
-    public let chatTemplateSource: String?
+    /// The chat template family of the file, or why it has none usable.
+    public let chatTemplate: Result<ChatTemplate, SwiftletError>
     private let engine: Engine
 
     /// Loads a GGUF model (memory-mapped: weights are read in place).
@@ -103,7 +92,11 @@ public final class LanguageModel: Sendable {
         let transformer = try Transformer.load(gguf: file, contextLength: contextLength)
         tokenizer = try Tokenizers.load(gguf: file)
         config = transformer.config
-        chatTemplateSource = try file.stringIfPresent("tokenizer.chat_template")
+        do {
+            chatTemplate = .success(try ChatTemplate(gguf: file))
+        } catch let error as SwiftletError {
+            chatTemplate = .failure(error)
+        }
         engine = Engine(session: GenerationSession(transformer: transformer))
     }
 
@@ -157,7 +150,7 @@ public final class LanguageModel: Sendable {
 
     /// The prompt text for `messages` followed by the assistant's turn opening.
     public func formatChat(_ messages: [ChatMessage]) throws -> String {
-        try ChatFormatting.format(messages, architecture: config.architecture, templateSource: chatTemplateSource)
+        try chatTemplate.get().render(messages: messages, addGenerationPrompt: true)
     }
 }
 
@@ -216,7 +209,8 @@ struct GenerationJob: @unchecked Sendable {
         var logits = prefill.logits
         let promptSeconds = seconds(since: start)
         let sampler = Sampler(parameters: p.sampling, vocabSize: session.transformer.config.vocabSize)
-        var text = TextAccumulator(stopStrings: p.stopStrings)
+        var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
+        var text = StopStringFilter(stopStrings: p.stopStrings)
         var generated: [Int] = []
         generated.reserveCapacity(p.maxTokens)
         var firstTokenTime = 0.0
@@ -229,12 +223,8 @@ struct GenerationJob: @unchecked Sendable {
             if generated.isEmpty { firstTokenTime = seconds(since: start); decodeStart = DispatchTime.now().uptimeNanoseconds }
             if p.stopAtEndOfGeneration && tokenizer.isEndOfGeneration(Int32(token)) { reason = .endOfGeneration; break }
             generated.append(token)
-            let (newText, hitStop) = text.append(tokenizer.pieceBytes(Int32(token), renderSpecial: false))
-            if !newText.isEmpty || hitStop {
-                continuation.yield(GenerationChunk(text: newText, tokenIDs: [token], statistics: nil))
-            } else {
-                continuation.yield(GenerationChunk(text: "", tokenIDs: [token], statistics: nil))
-            }
+            let (newText, hitStop) = text.append(detokenizer.append(Int32(token)))
+            continuation.yield(GenerationChunk(text: newText, tokenIDs: [token], statistics: nil))
             if hitStop { reason = .stopString; break }
             if generated.count == p.maxTokens { break }
             logits = try session.step(token)
@@ -243,97 +233,51 @@ struct GenerationJob: @unchecked Sendable {
             promptTokens: prompt.count, promptTokensEvaluated: prefill.evaluated, generatedTokens: generated.count,
             promptSeconds: promptSeconds, generationSeconds: generated.isEmpty ? 0 : seconds(since: decodeStart),
             timeToFirstToken: firstTokenTime, stopReason: reason)
-        continuation.yield(GenerationChunk(text: reason == .stopString ? "" : text.flush(), tokenIDs: [], statistics: stats))
+        let tail = reason == .stopString ? "" : text.append(detokenizer.finish()).0 + text.flush()
+        continuation.yield(GenerationChunk(text: tail, tokenIDs: [], statistics: stats))
         continuation.finish()
     }
 }
 
-/// Turns streamed token bytes into text: holds back incomplete UTF-8 sequences and any tail that
-/// could still become a stop string, and cuts the output where a stop string appears.
-struct TextAccumulator {
+/// Holds back streamed text that could still become a stop string, and cuts the output where a
+/// stop string appears.
+struct StopStringFilter {
     let stopStrings: [String]
-    private var pendingBytes: [UInt8] = []
-    /// Decoded text not yet emitted (could be the start of a stop string).
-    private var pendingText = ""
+    /// Text not yet emitted (it could be the start of a stop string).
+    private var pending = ""
 
     init(stopStrings: [String]) { self.stopStrings = stopStrings.filter { !$0.isEmpty } }
 
-    /// Adds a token's bytes; returns the text that is now safe to emit and whether a stop
-    /// string was reached (the text then ends just before it).
-    mutating func append(_ bytes: [UInt8]) -> (String, Bool) {
-        pendingBytes.append(contentsOf: bytes)
-        let complete = Self.completeUTF8Prefix(pendingBytes)
-        pendingText += String(decoding: pendingBytes[..<complete], as: UTF8.self)
-        pendingBytes.removeFirst(complete)
+    /// Adds decoded text; returns the text that is now safe to emit and whether a stop string
+    /// was reached (the returned text then ends just before it).
+    mutating func append(_ text: String) -> (String, Bool) {
+        guard !stopStrings.isEmpty else { return (text, false) }
+        pending += text
         for stop in stopStrings {
-            if let r = pendingText.range(of: stop) {
-                let out = String(pendingText[..<r.lowerBound])
-                pendingText = ""
+            if let r = pending.range(of: stop) {
+                let out = String(pending[..<r.lowerBound])
+                pending = ""
                 return (out, true)
             }
         }
         // Keep the longest tail that is a prefix of some stop string.
         var keep = 0
         for stop in stopStrings {
-            var n = min(stop.count, pendingText.count)
+            var n = min(stop.count, pending.count)
             while n > keep {
-                if pendingText.hasSuffix(stop.prefix(n)) { keep = n; break }
+                if pending.hasSuffix(stop.prefix(n)) { keep = n; break }
                 n -= 1
             }
         }
-        let cut = pendingText.index(pendingText.endIndex, offsetBy: -keep)
-        let out = String(pendingText[..<cut])
-        pendingText = String(pendingText[cut...])
+        let cut = pending.index(pending.endIndex, offsetBy: -keep)
+        let out = String(pending[..<cut])
+        pending = String(pending[cut...])
         return (out, false)
     }
 
     /// Everything still held back (end of generation).
     mutating func flush() -> String {
-        let out = pendingText + String(decoding: pendingBytes, as: UTF8.self)
-        pendingText = ""; pendingBytes = []
-        return out
-    }
-
-    /// Length of the longest prefix of `bytes` that does not end inside a UTF-8 sequence.
-    static func completeUTF8Prefix(_ bytes: [UInt8]) -> Int {
-        var i = bytes.count
-        var back = 0
-        while i > 0 && back < 4 {
-            let b = bytes[i - 1]
-            if b & 0xC0 != 0x80 {
-                let need = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
-                return back + 1 >= need ? bytes.count : i - 1
-            }
-            i -= 1; back += 1
-        }
-        return bytes.count
-    }
-}
-
-/// Chat prompt formatting for the supported model families.
-enum ChatFormatting {
-    static func format(_ messages: [ChatMessage], architecture: Architecture, templateSource: String?) throws -> String {
-        var out = ""
-        let template = templateSource ?? ""
-        if template.contains("<start_of_turn>") || (templateSource == nil && architecture == .gemma3) {
-            // Gemma: system text is folded into the first user turn; assistant is "model".
-            var system: String?
-            for m in messages {
-                if m.role == "system" { system = m.content; continue }
-                let role = m.role == "assistant" ? "model" : "user"
-                var content = m.content
-                if let s = system, role == "user" { content = s + "\n\n" + content; system = nil }
-                out += "<start_of_turn>\(role)\n\(content)<end_of_turn>\n"
-            }
-            out += "<start_of_turn>model\n"
-        } else {
-            // ChatML (SmolLM2 and most instruction-tuned Llama-family models).
-            if messages.first?.role != "system", template.contains("You are a helpful AI assistant named SmolLM") {
-                out += "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
-            }
-            for m in messages { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
-            out += "<|im_start|>assistant\n"
-        }
-        return out
+        defer { pending = "" }
+        return pending
     }
 }

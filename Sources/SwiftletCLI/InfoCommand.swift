@@ -2,15 +2,16 @@ import ArgumentParser
 import Foundation
 import Swiftlet
 
-/// `swiftlet info FILE`: a GGUF file's metadata and tensor table (like gguf-py's `gguf-dump`);
-/// `swiftlet info --system`: what this machine and build offer.
+/// `swiftlet info FILE`: a GGUF file's metadata and tensor table (like gguf-py's `gguf-dump`), or
+/// a safetensors checkpoint's tensor table; `swiftlet info --system`: what this machine and
+/// build offer (``SystemInfo/report()``).
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
         abstract: "Print a model file's metadata and tensor table, or this system's capabilities."
     )
 
-    @Argument(help: "A GGUF file.")
+    @Argument(help: "A GGUF file, a .safetensors file, or a directory holding model.safetensors.")
     var file: String?
 
     @Flag(help: "Print the system report (CPU features, threads, BLAS) instead of a file.")
@@ -28,11 +29,17 @@ struct InfoCommand: ParsableCommand {
 
     func run() throws {
         if system {
-            print(SystemReport.text())
+            print(SystemInfo.report())
             return
         }
         guard let file else { return }
         let url = URL(fileURLWithPath: file)
+        var isDirectory: ObjCBool = false
+        if url.pathExtension == "safetensors" || (FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) && isDirectory.boolValue) {
+            let checkpoint = try isDirectory.boolValue ? SafetensorsCheckpoint(directory: url) : SafetensorsCheckpoint(file: url)
+            print(SafetensorsInfoFormatter(checkpoint: checkpoint, path: file).text())
+            return
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         let gguf = try GGUFFile(url: url)
         let parseMs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
@@ -126,30 +133,29 @@ struct GGUFInfoFormatter {
     }
 }
 
-/// `swiftlet info --system`: the machine as this process sees it.
-enum SystemReport {
-    static func text() -> String {
-        let info = ProcessInfo.processInfo
-        var lines = [String]()
-        lines.append("OS: \(info.operatingSystemVersionString)")
-        #if arch(x86_64)
-        lines.append("Architecture: x86_64")
-        #elseif arch(arm64)
-        lines.append("Architecture: arm64")
-        #endif
-        lines.append("Processors: \(info.activeProcessorCount) active of \(info.processorCount)")
-        lines.append(String(format: "Physical memory: %.1f GiB", Double(info.physicalMemory) / Double(1 << 30)))
-        if let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
-            let fields = cpuinfo.split(separator: "\n")
-            if let model = fields.first(where: { $0.hasPrefix("model name") })?.split(separator: ":", maxSplits: 1).last {
-                lines.append("CPU: \(model.trimmingCharacters(in: .whitespaces))")
-            }
-            if let flagLine = fields.first(where: { $0.hasPrefix("flags") })?.split(separator: ":", maxSplits: 1).last {
-                let flags = Set(flagLine.split(separator: " ").map(String.init))
-                let wanted = ["sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8"]
-                lines.append("CPU features: " + wanted.filter(flags.contains).joined(separator: " "))
-            }
+/// The text of `swiftlet info` for a safetensors checkpoint: its tensor table.
+struct SafetensorsInfoFormatter {
+    let checkpoint: SafetensorsCheckpoint
+    let path: String
+
+    func text() -> String {
+        var infos = [SafetensorsTensorInfo]()
+        for file in checkpoint.files { infos += file.names.compactMap { file.tensors[$0] } }
+        var lines = ["\(path): safetensors, \(checkpoint.files.count) file(s), \(infos.count) tensors", ""]
+        for file in checkpoint.files where !file.metadata.isEmpty {
+            for (key, value) in file.metadata.sorted(by: { $0.key < $1.key }) { lines.append("  \(key) = \(value)") }
         }
+        let nameWidth = min(56, infos.map(\.name.count).max() ?? 4)
+        lines.append("    #  \("name".padding(toLength: nameWidth, withPad: " ", startingAt: 0))  dtype  shape                       bytes")
+        var total = 0
+        for (i, t) in infos.enumerated() {
+            let shape = t.shape.map(String.init).joined(separator: " x ")
+            lines.append(String(format: "%5d  ", i + 1) + t.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+                + "  \(t.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0))  \(shape.padding(toLength: 24, withPad: " ", startingAt: 0))"
+                + String(format: "%12d", t.byteCount))
+            total += t.byteCount
+        }
+        lines.append("  total \(infos.count) tensors, \(total) bytes")
         return lines.joined(separator: "\n")
     }
 }

@@ -1,6 +1,13 @@
 import Foundation
 import SwiftletTensor
 import SwiftletQuant
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Builds a GGUF file: metadata in insertion order, then tensors laid out in insertion order,
 /// each at the next multiple of the alignment, zero-padded — the layout llama.cpp and gguf-py
@@ -142,17 +149,22 @@ public struct GGUFWriter: GGUFMetadataContainer {
         return data
     }
 
-    /// Writes the file to `url` (replacing it), streaming tensor data without building the file
-    /// in memory.
+    /// Writes the file to `url`, streaming tensor data without building the file in memory.
+    ///
+    /// The bytes go to a temporary file beside `url`, which then replaces `url` in one rename:
+    /// a reader never sees a half-written file, and rewriting the very file the tensor data is
+    /// mapped from (`GGUFWriter(copying:)` then `write(to:)` the same URL) is safe.
     public func write(to url: URL) throws {
         let alignment = try alignment()
         let header = try headerBytes()
         let path = url.path
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw SwiftletError.io(path: path, reason: "cannot create file")
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).partial")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+            throw SwiftletError.io(path: path, reason: "cannot create \(temporary.lastPathComponent) beside it")
         }
         do {
-            let handle = try FileHandle(forWritingTo: url)
+            let handle = try FileHandle(forWritingTo: temporary)
             defer { try? handle.close() }
             try handle.write(contentsOf: header)
             let zeros = Data(count: alignment)
@@ -162,10 +174,14 @@ public struct GGUFWriter: GGUFMetadataContainer {
                 if padding > 0 { try handle.write(contentsOf: zeros.prefix(padding)) }
             }
             try handle.synchronize()
-        } catch let error as SwiftletError {
-            throw error
         } catch {
+            try? FileManager.default.removeItem(at: temporary)
             throw SwiftletError.io(path: path, reason: "write failed: \(error.localizedDescription)")
+        }
+        guard rename(temporary.path, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: temporary)
+            throw SwiftletError.io(path: path, reason: "cannot replace: \(reason)")
         }
     }
 

@@ -80,8 +80,7 @@ public final class BERTEncoder: Sendable {
             attention(qkv: qkv, context: context, offsets: offsets, workspace: ws)
             // LayerNorm(x + context·Woᵀ + b): the GEMM writes, one pass per row adds and normalizes
             // while the row is in L1.
-            BLAS.sgemm(transA: false, transB: true, m: tokens, n: h, k: h, alpha: 1,
-                       a: context, lda: h, b: layer.attentionOutputWeight.pointer, ldb: h, beta: 0, c: residual, ldc: h)
+            Self.multiplyByTransposed(context, rows: tokens, inWidth: h, weight: layer.attentionOutputWeight, outWidth: h, output: residual)
             Self.parallelRows(tokens) { r in
                 let row = residual + r * h
                 VectorOps.add(row, x + r * h, out: row, count: h)
@@ -89,15 +88,13 @@ public final class BERTEncoder: Sendable {
                 VectorOps.layerNorm(row, gamma: layer.attentionNormWeight.pointer, beta: layer.attentionNormBias.pointer, count: h, eps: eps, out: x + r * h)
             }
             // Feed-forward: LayerNorm(x + GELU(x·W1ᵀ + b1)·W2ᵀ + b2).
-            BLAS.sgemm(transA: false, transB: true, m: tokens, n: inter, k: h, alpha: 1,
-                       a: x, lda: h, b: layer.intermediateWeight.pointer, ldb: h, beta: 0, c: up, ldc: inter)
+            Self.multiplyByTransposed(x, rows: tokens, inWidth: h, weight: layer.intermediateWeight, outWidth: inter, output: up)
             Self.parallelRows(tokens) { r in
                 let row = up + r * inter
                 VectorOps.add(row, layer.intermediateBias.pointer, out: row, count: inter)
                 VectorOps.geluErf(row, count: inter)
             }
-            BLAS.sgemm(transA: false, transB: true, m: tokens, n: h, k: inter, alpha: 1,
-                       a: up, lda: inter, b: layer.outputWeight.pointer, ldb: inter, beta: 0, c: residual, ldc: h)
+            Self.multiplyByTransposed(up, rows: tokens, inWidth: inter, weight: layer.outputWeight, outWidth: h, output: residual)
             Self.parallelRows(tokens) { r in
                 let row = residual + r * h
                 VectorOps.add(row, x + r * h, out: row, count: h)
@@ -107,13 +104,37 @@ public final class BERTEncoder: Sendable {
         }
     }
 
-    /// output[rows × outWidth] = input · weightᵀ + bias (the bias is broadcast first and the GEMM
-    /// accumulates onto it).
+    /// output[rows × outWidth] = input · weightᵀ + bias.
     static func linear(input: UnsafePointer<Float>, rows: Int, inWidth: Int, weight: WeightBuffer, bias: WeightBuffer,
                        outWidth: Int, output: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows { (output + r * outWidth).update(from: bias.pointer, count: outWidth) }
-        BLAS.sgemm(transA: false, transB: true, m: rows, n: outWidth, k: inWidth, alpha: 1,
-                   a: input, lda: inWidth, b: weight.pointer, ldb: inWidth, beta: 1, c: output, ldc: outWidth)
+        multiplyByTransposed(input, rows: rows, inWidth: inWidth, weight: weight, outWidth: outWidth, output: output)
+        parallelRows(rows) { r in VectorOps.add(output + r * outWidth, bias.pointer, out: output + r * outWidth, count: outWidth) }
+    }
+
+    /// Below this many rows a product is cut into column blocks small enough for OpenBLAS's
+    /// unpacked small-matrix kernels: at a few tokens, packing the weights costs more than the
+    /// multiply itself.
+    /// (Measured on the build machine: one 20-token sentence 6.3 ms → 4.9 ms.)
+    static let smallProductRows = 48
+    /// m·n·k of one block; OpenBLAS (0.3.21, SkylakeX) takes its small kernels up to ~1e6.
+    static let smallBlockMNK = 250_000
+
+    /// output[rows × outWidth] = input · weightᵀ (+ beta · output), weight `[outWidth, inWidth]`.
+    static func multiplyByTransposed(_ input: UnsafePointer<Float>, rows: Int, inWidth: Int, weight: WeightBuffer, outWidth: Int,
+                                     output: UnsafeMutablePointer<Float>, beta: Float = 0) {
+        guard rows < smallProductRows else {
+            BLAS.sgemm(transA: false, transB: true, m: rows, n: outWidth, k: inWidth, alpha: 1,
+                       a: input, lda: inWidth, b: weight.pointer, ldb: inWidth, beta: beta, c: output, ldc: outWidth)
+            return
+        }
+        let block = min(outWidth, max(16, smallBlockMNK / max(1, rows * inWidth) / 16 * 16))
+        let blocks = (outWidth + block - 1) / block
+        ComputePool.shared.parallelFor(blocks) { b in
+            let start = b * block, count = min(block, outWidth - start)
+            BLAS.sgemm(transA: false, transB: true, m: rows, n: count, k: inWidth, alpha: 1,
+                       a: input, lda: inWidth, b: weight.pointer + start * inWidth, ldb: inWidth, beta: beta,
+                       c: output + start, ldc: outWidth)
+        }
     }
 
     /// Scaled dot-product attention of every head of every sequence, each over its own rows.
