@@ -7,7 +7,7 @@ export SWIFTLET_MODELS_DIR := $(MODELS_DIR)
 BIN := .build/$(CONFIG)/swiftlet
 SMOLLM2 := $(MODELS_DIR)/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: run test setup deps models build bench clean fuzz
+.PHONY: run test setup deps models build bench bench-smoke clean fuzz
 
 ## run: set up, build release, generate with SmolLM2
 run: setup build
@@ -34,6 +34,17 @@ fuzz: models
 
 build:
 	$(SWIFT) build -c $(CONFIG)
+
+## bench: the package-benchmark suites (Benchmarks/) and `swiftlet bench` on the real models;
+## baselines: scripts/bench-suite.sh update NAME / check NAME (non-zero exit on regression)
+bench: setup build
+	bash scripts/bench-suite.sh
+	$(BIN) bench -m $(SMOLLM2) -p 512 -n 128 -t 1,2 -r 5
+	$(BIN) bench -m $(MODELS_DIR)/gemma-3-270m-q4_k_m/gemma-3-270m-q4_k_m.gguf -p 512 -n 128 -t 2 -r 5
+
+## bench-smoke: CI's short speed check against Benchmarks/Baselines/smoke.json
+bench-smoke: build
+	bash scripts/bench-smoke.sh
 
 clean:
 	rm -rf .build

@@ -21,6 +21,19 @@ let package = Package(
             path: "Benchmarks/TensorBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Quantized matvec/matmul per weight type, and end-to-end pp/tg/attention on the real models.
+        .executableTarget(
+            name: "QuantBenchmarks",
+            dependencies: [.product(name: "Swiftlet", package: "Swiftlet"), .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/QuantBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "ModelBenchmarks",
+            dependencies: [.product(name: "Swiftlet", package: "Swiftlet"), .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/ModelBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
         // Side-by-side comparison printed as ratios (Swiftlet vs OpenBLAS called directly, SIMD
         // fallback, pool dispatch vs DispatchQueue.concurrentPerform).
         .executableTarget(

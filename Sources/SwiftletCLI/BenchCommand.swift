@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import Swiftlet
+
+/// `swiftlet bench`: llama-bench's method, columns and output formats, plus the memory-bandwidth
+/// bound, load-to-first-token time and peak RSS.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Prompt (pp) and generation (tg) speed, as llama-bench measures it.",
+        discussion: """
+            Each test runs once untimed, then -r timed repetitions from an empty KV cache on random \
+            token ids: ppP evaluates P prompt tokens as one batch, tgN decodes N tokens one at a time. \
+            t/s is the mean ± sample standard deviation over repetitions. -p, -n and -t take \
+            comma-separated lists. After the table: the streaming-read memory bandwidth measured in \
+            the same run and the decode speed as a fraction of its bound, the load-to-first-token \
+            time and the peak RSS of a fresh load generating tokens.
+            """)
+
+    @Option(name: [.short, .customLong("model")], help: "GGUF model file.")
+    var m: String
+    @Option(name: [.short, .customLong("n-prompt")], help: "Prompt tokens per pp test (comma-separated; 0 = none).")
+    var p: String = "512"
+    @Option(name: [.short, .customLong("n-gen")], help: "Generated tokens per tg test (comma-separated; 0 = none).")
+    var n: String = "128"
+    @Option(name: [.short, .customLong("threads")], help: "Threads (comma-separated). Default: physical cores.")
+    var t: String?
+    @Option(name: [.short, .customLong("repetitions")], help: "Timed repetitions per test.")
+    var r: Int = 5
+    @Option(name: [.short, .customLong("output")], help: "Output format: md, json, jsonl or csv.")
+    var o: String = "md"
+    @Flag(name: .customLong("no-warmup"), help: "Skip the untimed warm-up run.")
+    var noWarmup = false
+    @Flag(name: .customLong("load"), help: "Only measure load-to-first-token and peak RSS.")
+    var loadOnly = false
+    @Flag(name: .customLong("no-extras"), help: "Skip the bandwidth, load and RSS measurements.")
+    var noExtras = false
+
+    func run() throws {
+        guard let format = BenchReport.Format(rawValue: o) else {
+            throw ValidationError("-o must be one of \(BenchReport.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let prompts = try Self.list(p, "-p"), gens = try Self.list(n, "-n")
+        let threads = try t.map { try Self.list($0, "-t") } ?? [ComputePool.defaultThreadCount]
+        guard threads.allSatisfy({ $0 > 0 && $0 <= 256 }) else { throw ValidationError("-t values must be in 1...256") }
+        guard r > 0 else { throw ValidationError("-r must be positive") }
+        let url = URL(fileURLWithPath: m)
+
+        // The load measurement runs first, in the fresh process, so its peak RSS is its own.
+        let load = noExtras ? nil : try LlamaBench.measureLoad(url: url, generate: gens.max().map { max($0, 1) } ?? 128,
+                                                               threads: threads[0])
+        if loadOnly, let load {
+            let bench = try LlamaBench(url: url, contextLength: 1)
+            print(BenchReport(model: bench.model, results: [], load: load).footer().joined(separator: "\n"))
+            return
+        }
+        let tests = BenchTest.grid(prompts: prompts, generates: gens, threads: threads)
+        let context = max(tests.map(\.tokenCount).max() ?? 1, 1)
+        let bench = try LlamaBench(url: url, contextLength: context, maxBatch: max(prompts.max() ?? 1, 1))
+        var results: [BenchResult] = []
+        for test in tests {
+            let result = try bench.run(test, repetitions: r, warmup: !noWarmup)
+            if format == .md {
+                FileHandle.standardError.write(Data(String(format: "%@ @ %d threads: %.2f ± %.2f t/s\n",
+                                                           test.name, test.threads, result.averageTs, result.stddevTs).utf8))
+            }
+            results.append(result)
+        }
+        let bandwidth = noExtras ? nil : MemoryBandwidth.measure(threads: 2)
+        let report = BenchReport(model: bench.model, results: results, memoryBandwidth: bandwidth, bandwidthThreads: 2, load: load)
+        print(report.render(format), terminator: "")
+    }
+
+    /// Parses llama-bench's comma-separated integer lists.
+    static func list(_ text: String, _ option: String) throws -> [Int] {
+        let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0! >= 0 }) else {
+            throw ValidationError("\(option) takes comma-separated non-negative integers, got '\(text)'")
+        }
+        return values.map { $0! }
+    }
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# CI's short performance smoke (`make bench-smoke`): `swiftlet bench` on SmolLM2-135M Q4_1 with
+# small tests, checked against the committed baseline Benchmarks/Baselines/smoke.json.
+#
+#   scripts/bench-smoke.sh            run and check: exit 1 when a test's t/s falls more than
+#                                     BENCH_TOLERANCE percent (default 30) below the baseline, or
+#                                     the peak RSS exceeds file + KV cache + 64 MiB
+#   scripts/bench-smoke.sh --update   run and rewrite the baseline (do it on a quiet machine)
+#
+# Uses the release CLI of the main build (built here if missing); about 20 s after the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODELS=${SWIFTLET_MODELS_DIR:-$PWD/Models/cache}
+MODEL=$MODELS/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
+BASELINE=Benchmarks/Baselines/smoke.json
+SWIFTLET=${SWIFTLET:-.build/release/swiftlet}
+TOLERANCE=${BENCH_TOLERANCE:-30}
+
+if [ ! -f "$MODEL" ]; then
+    echo "bench-smoke: $MODEL missing (run make models); skipped"
+    exit 0
+fi
+[ -x "$SWIFTLET" ] || swift build -c release --product swiftlet
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+"$SWIFTLET" bench -m "$MODEL" -p 64 -n 32 -t 2 -r 3 -o json > "$out"
+
+python3 - "$out" "$BASELINE" "$TOLERANCE" "${1:-}" <<'PY'
+import json, sys
+run_path, baseline_path, tolerance, mode = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+records = json.load(open(run_path))
+def key(r): return f"{'pp%d' % r['n_prompt'] if r['n_gen'] == 0 else 'tg%d' % r['n_gen']} t{r['n_threads']}"
+current = {key(r): r for r in records}
+failures = []
+for k, r in current.items():
+    extra = ""
+    if "bandwidth_bound_fraction" in r:
+        extra = f"  ({100 * r['bandwidth_bound_fraction']:.1f}% of the bandwidth bound)"
+    print(f"bench-smoke: {k}: {r['avg_ts']:.2f} ± {r['stddev_ts']:.2f} t/s{extra}")
+first = records[0]
+if "peak_rss_bytes" in first:
+    peak, bound = first["peak_rss_bytes"], first["peak_rss_bound_bytes"]
+    print(f"bench-smoke: load → first token {first['load_to_first_token_ms']:.1f} ms, "
+          f"peak RSS {peak / 2**20:.1f} MiB (bound {bound / 2**20:.1f} MiB)")
+    if peak > bound:
+        failures.append(f"peak RSS {peak / 2**20:.1f} MiB over the bound {bound / 2**20:.1f} MiB")
+if mode == "--update":
+    if failures: print("bench-smoke: " + "; ".join(failures)); sys.exit(1)
+    json.dump({k: {"avg_ts": r["avg_ts"], "stddev_ts": r["stddev_ts"]} for k, r in current.items()},
+              open(baseline_path, "w"), indent=2, sort_keys=True)
+    print(f"bench-smoke: baseline written to {baseline_path}")
+    sys.exit(0)
+try:
+    baseline = json.load(open(baseline_path))
+except FileNotFoundError:
+    print(f"bench-smoke: no baseline at {baseline_path}; run with --update"); sys.exit(0)
+for k, b in baseline.items():
+    if k not in current:
+        failures.append(f"{k} missing from the run"); continue
+    ratio = current[k]["avg_ts"] / b["avg_ts"]
+    verdict = "REGRESSION" if ratio < 1 - tolerance / 100 else "ok"
+    print(f"bench-smoke: {k}: {ratio:.2f}× baseline ({b['avg_ts']:.2f} t/s) {verdict}")
+    if verdict != "ok":
+        failures.append(f"{k} at {ratio:.2f}× baseline (tolerance {tolerance:.0f}%)")
+if failures:
+    print("bench-smoke: FAILED: " + "; ".join(failures)); sys.exit(1)
+print("bench-smoke: ok")
+PY
