@@ -82,14 +82,15 @@ public final class LanguageModel: Sendable {
 
     /// Loads a GGUF model (memory-mapped: weights are read in place).
     /// - Parameter contextLength: KV-cache positions; default the model's trained context capped at 4096.
-    public static func load(_ url: URL, contextLength: Int? = nil) async throws -> LanguageModel {
-        try LanguageModel(url: url, contextLength: contextLength)
+    /// - Parameter cacheType: `.f16` halves the KV cache (as llama.cpp's default).
+    public static func load(_ url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f32) async throws -> LanguageModel {
+        try LanguageModel(url: url, contextLength: contextLength, cacheType: cacheType)
     }
 
     /// Synchronous form of ``load(_:contextLength:)``.
-    public init(url: URL, contextLength: Int? = nil) throws {
+    public init(url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f32) throws {
         let file = try GGUFFile(url: url)
-        let transformer = try Transformer.load(gguf: file, contextLength: contextLength)
+        let transformer = try Transformer.load(gguf: file, contextLength: contextLength, cacheType: cacheType)
         tokenizer = try Tokenizers.load(gguf: file)
         config = transformer.config
         do {

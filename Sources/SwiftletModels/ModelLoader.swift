@@ -10,7 +10,7 @@ extension Transformer {
     ///   - contextLength: positions of the KV cache; `nil` uses the model's trained context,
     ///     capped at 4096 to bound memory.
     public static func load(gguf file: GGUFFile, contextLength: Int? = nil, maxBatch: Int = 512,
-                            pool: ComputePool = .shared) throws -> Transformer {
+                            cacheType: KVCacheType = .f32, pool: ComputePool = .shared) throws -> Transformer {
         var tensors: [String: WeightTensor] = [:]
         for info in file.tensors {
             let data = file.data(for: info)
@@ -27,11 +27,12 @@ extension Transformer {
         let config = try TransformerConfig(metadata: file, vocabSize: embedding.shape[1])
         let weights = try TransformerWeights(config: config, tensors: tensors, storageOwner: file)
         let context = contextLength ?? min(config.trainedContext, 4096)
-        return try Transformer(config: config, weights: weights, contextLength: context, maxBatch: maxBatch, pool: pool)
+        return try Transformer(config: config, weights: weights, contextLength: context, maxBatch: maxBatch, cacheType: cacheType, pool: pool)
     }
 
     /// Opens (memory-maps) the GGUF file at `url` and builds its transformer.
-    public static func load(url: URL, contextLength: Int? = nil, maxBatch: Int = 512) throws -> Transformer {
-        try load(gguf: GGUFFile(url: url), contextLength: contextLength, maxBatch: maxBatch)
+    public static func load(url: URL, contextLength: Int? = nil, maxBatch: Int = 512,
+                            cacheType: KVCacheType = .f32) throws -> Transformer {
+        try load(gguf: GGUFFile(url: url), contextLength: contextLength, maxBatch: maxBatch, cacheType: cacheType)
     }
 }

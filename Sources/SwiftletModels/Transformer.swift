@@ -87,7 +87,7 @@ public final class Transformer: @unchecked Sendable {
     let pool: ComputePool
 
     public init(config: TransformerConfig, weights: TransformerWeights, contextLength: Int,
-                maxBatch: Int = 512, pool: ComputePool = .shared) throws {
+                maxBatch: Int = 512, cacheType: KVCacheType = .f32, pool: ComputePool = .shared) throws {
         try config.validate()
         guard contextLength > 0, maxBatch > 0 else {
             throw SwiftletError.invalidArgument("context length \(contextLength) and batch \(maxBatch) must be positive")
@@ -97,7 +97,8 @@ public final class Transformer: @unchecked Sendable {
         self.contextLength = contextLength
         self.maxBatch = min(maxBatch, contextLength)
         self.pool = pool
-        cache = KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength)
+        cache = KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
+                        type: cacheType)
         state = RunState(config: config, weights: weights, maxBatch: self.maxBatch, contextLength: contextLength,
                          logitRows: min(8, self.maxBatch))
     }
@@ -245,14 +246,32 @@ public final class Transformer: @unchecked Sendable {
                 let first = window > 0 ? max(0, position - window + 1) : 0
                 let count = position - first + 1
                 let query = s.q + t * c.qDim + h * headDim
-                for j in 0..<count {
-                    scores[j] = VectorOps.dot(query, keys + (first + j) * headDim, count: headDim) * scale
-                }
-                VectorOps.softmax(scores, count: count)
                 let out = s.attention + t * c.qDim + h * headDim
                 out.update(repeating: 0, count: headDim)
-                for j in 0..<count {
-                    VectorOps.axpy(scores[j], values + (first + j) * headDim, out, count: headDim)
+                if cache.type == .f32 {
+                    for j in 0..<count {
+                        scores[j] = VectorOps.dot(query, keys + (first + j) * headDim, count: headDim) * scale
+                    }
+                    VectorOps.softmax(scores, count: count)
+                    for j in 0..<count {
+                        VectorOps.axpy(scores[j], values + (first + j) * headDim, out, count: headDim)
+                    }
+                } else {
+                    // Scalar f16 path (a reference, not yet a fast kernel).
+                    let keys16 = cache.keys16 + cache.headOffset(layer: layer, head: kvHead)
+                    let values16 = cache.values16 + cache.headOffset(layer: layer, head: kvHead)
+                    for d in 0..<headDim { query[d] = Float(Float16(query[d])) }
+                    for j in 0..<count {
+                        let k = keys16 + (first + j) * headDim
+                        var dot: Float = 0
+                        for d in 0..<headDim { dot += query[d] * Float(k[d]) }
+                        scores[j] = dot * scale
+                    }
+                    VectorOps.softmax(scores, count: count)
+                    for j in 0..<count {
+                        let p = Float(Float16(scores[j])), v = values16 + (first + j) * headDim
+                        for d in 0..<headDim { out[d] += p * Float(v[d]) }
+                    }
                 }
             }
         }

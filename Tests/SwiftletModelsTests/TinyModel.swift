@@ -70,11 +70,11 @@ enum TinyModel {
     }
 
     static func transformer(_ arch: Architecture, contextLength: Int = 32, maxBatch: Int = 512, tied: Bool = true,
-                            pool: ComputePool = .shared) throws -> Transformer {
+                            cacheType: KVCacheType = .f32, pool: ComputePool = .shared) throws -> Transformer {
         let c = config(arch)
         let (t, storage) = tensors(c, tied: tied)
         let w = try TransformerWeights(config: c, tensors: t, storageOwner: storage)
-        return try Transformer(config: c, weights: w, contextLength: contextLength, maxBatch: maxBatch, pool: pool)
+        return try Transformer(config: c, weights: w, contextLength: contextLength, maxBatch: maxBatch, cacheType: cacheType, pool: pool)
     }
 }
 

@@ -49,6 +49,19 @@ final class TinyModelTests: XCTestCase {
         }
     }
 
+    /// The f16 cache: decode equals prefill, and both stay close to the f32 results.
+    func testF16CacheMatchesF32() throws {
+        for arch in Architecture.allCases {
+            let reference = try allLogits(TinyModel.transformer(arch), tokens)
+            let full = try allLogits(TinyModel.transformer(arch, cacheType: .f16), tokens)
+            let stepper = try TinyModel.transformer(arch, cacheType: .f16)
+            for (i, t) in tokens.enumerated() {
+                assertClose(try Array(stepper.decode(t, at: i)), full[i], tolerance: 1e-4, "\(arch) f16 decode step \(i)")
+                assertClose(full[i], reference[i], tolerance: 0.05, "\(arch) f16 vs f32 position \(i)")
+            }
+        }
+    }
+
     func testSessionReusesSharedPrefix() throws {
         let m = try TinyModel.transformer(.llama)
         let session = GenerationSession(transformer: m)
