@@ -6,10 +6,11 @@ extension Transformer {
     /// heads × blocks work items to balance.
     static let attentionBlockRows = 64
 
-    /// Causal attention of a batch (prefill, f32 cache) as two matrix products per
+    /// Causal attention of a batch (prefill) as two matrix products per
     /// (head, block of queries): S = scale · Q·Kᵀ over the keys the block can see, masked row
     /// softmax, then O = S·V. Same result as the per-query path in `attention` up to summation
-    /// order. Blocks run in parallel; each product runs on its thread alone.
+    /// order (an f16 cache is widened per block, with queries and weights rounded to f16 as in
+    /// the reference path). Blocks run in parallel; each product runs on its thread alone.
     func batchedAttention(layer: Int, tokens: Int, start: Int, window: Int) {
         let c = config, s = state, cache = self.cache
         let headDim = c.headDim, groupSize = c.headCount / c.kvHeadCount
@@ -20,8 +21,6 @@ extension Transformer {
             let h = item / blocks, block = item % blocks
             let firstRow = block * blockRows, rows = min(blockRows, tokens - firstRow)
             let kvHead = h / groupSize
-            let keys = cache.keys + cache.headOffset(layer: layer, head: kvHead)
-            let values = cache.values + cache.headOffset(layer: layer, head: kvHead)
             // Keys visible to some row of the block: from the first row's window start to the
             // last row's own position.
             let firstPosition = start + firstRow
@@ -30,8 +29,26 @@ extension Transformer {
             let keyCount = keyEnd - keyStart
             let scores = s.attentionScratch + thread * s.attentionScratchStride
             let query = s.q + firstRow * c.qDim + h * headDim
+            // Keys and values from `keyStart` on, as f32 rows.
+            let keys: UnsafePointer<Float>, values: UnsafePointer<Float>
+            if cache.type == .f32 {
+                keys = UnsafePointer(cache.keys + cache.headOffset(layer: layer, head: kvHead) + keyStart * headDim)
+                values = UnsafePointer(cache.values + cache.headOffset(layer: layer, head: kvHead) + keyStart * headDim)
+            } else {
+                // Widen the visible f16 rows; round the queries to f16 as the reference path does.
+                let k32 = s.attentionScratch16 + thread * 2 * s.attentionScratch16Stride
+                let v32 = k32 + s.attentionScratch16Stride
+                let k16 = cache.keys16 + cache.headOffset(layer: layer, head: kvHead) + keyStart * headDim
+                let v16 = cache.values16 + cache.headOffset(layer: layer, head: kvHead) + keyStart * headDim
+                for i in 0..<(keyCount * headDim) { k32[i] = Float(k16[i]); v32[i] = Float(v16[i]) }
+                for r in 0..<rows {
+                    let q = query + r * c.qDim
+                    for d in 0..<headDim { q[d] = Float(Float16(q[d])) }
+                }
+                keys = UnsafePointer(k32); values = UnsafePointer(v32)
+            }
             BLAS.sgemm(transA: false, transB: true, m: rows, n: keyCount, k: headDim, alpha: scale,
-                       a: query, lda: c.qDim, b: keys + keyStart * headDim, ldb: headDim,
+                       a: query, lda: c.qDim, b: keys, ldb: headDim,
                        beta: 0, c: scores, ldc: keyCount, pool: serial)
             for r in 0..<rows {
                 let position = firstPosition + r
@@ -41,9 +58,10 @@ extension Transformer {
                 if lo > 0 { row.update(repeating: 0, count: lo) }
                 VectorOps.softmax(row + lo, count: hi - lo)
                 if hi < keyCount { (row + hi).update(repeating: 0, count: keyCount - hi) }
+                if cache.type == .f16 { for j in lo..<hi { row[j] = Float(Float16(row[j])) } }
             }
             BLAS.sgemm(transA: false, transB: false, m: rows, n: headDim, k: keyCount, alpha: 1,
-                       a: scores, lda: keyCount, b: values + keyStart * headDim, ldb: headDim,
+                       a: scores, lda: keyCount, b: values, ldb: headDim,
                        beta: 0, c: s.attention + firstRow * c.qDim + h * headDim, ldc: c.qDim, pool: serial)
         }
     }

@@ -33,6 +33,10 @@ final class RunState {
     /// Per-thread score blocks of batched attention, `attentionScratchStride` floats apart.
     let attentionScratch: UnsafeMutablePointer<Float>
     let attentionScratchStride: Int
+    /// With an f16 cache: per-thread f32 copies of one head's keys then values,
+    /// `2 · attentionScratch16Stride` floats apart.
+    let attentionScratch16: UnsafeMutablePointer<Float>
+    let attentionScratch16Stride: Int
     /// Logits of up to `logitRows` tokens `[logitRows, vocab]`.
     let logits: UnsafeMutablePointer<Float>
     let logitRows: Int
@@ -41,7 +45,7 @@ final class RunState {
     private var all: [UnsafeMutablePointer<Float>] = []
 
     init(config c: TransformerConfig, weights: TransformerWeights, maxBatch: Int, contextLength: Int, logitRows: Int,
-         threads: Int) {
+         threads: Int, cacheType: KVCacheType) {
         self.maxBatch = maxBatch
         self.logitRows = logitRows
         var all: [UnsafeMutablePointer<Float>] = []
@@ -58,6 +62,8 @@ final class RunState {
         scores = make(c.headCount * contextLength)
         attentionScratchStride = min(Transformer.attentionBlockRows, maxBatch) * contextLength
         attentionScratch = make(max(threads, 1) * attentionScratchStride)
+        attentionScratch16Stride = cacheType == .f16 && maxBatch > 1 ? contextLength * c.headDim : 0
+        attentionScratch16 = make(max(threads, 1) * 2 * attentionScratch16Stride)
         logits = make(logitRows * c.vocabSize)
         self.all = all
 
@@ -117,7 +123,7 @@ public final class Transformer: @unchecked Sendable {
         ropeTableLocal = config.ropeBaseLocal == config.ropeBase ? ropeTable
             : try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBaseLocal, maxPositions: tablePositions)
         state = RunState(config: config, weights: weights, maxBatch: self.maxBatch, contextLength: contextLength,
-                         logitRows: min(8, self.maxBatch), threads: pool.threadCount)
+                         logitRows: min(8, self.maxBatch), threads: pool.threadCount, cacheType: cacheType)
     }
 
     /// Logits of the last evaluated token, valid until the next evaluation.
@@ -254,7 +260,7 @@ public final class Transformer: @unchecked Sendable {
         let c = config, s = state, cache = self.cache
         let headDim = c.headDim, groupSize = c.headCount / c.kvHeadCount
         let scale = c.attentionScale, ctx = contextLength
-        if tokens > 1 && cache.type == .f32 {
+        if tokens > 1 {
             batchedAttention(layer: layer, tokens: tokens, start: start, window: window)
             return
         }
