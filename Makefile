@@ -4,14 +4,18 @@ SWIFT ?= swift
 CONFIG ?= release
 MODELS_DIR ?= $(CURDIR)/Models/cache
 export SWIFTLET_MODELS_DIR := $(MODELS_DIR)
-BIN := .build/$(CONFIG)/swiftlet
+# The CLI builds in its own folder: `swift test` compiles with testing enabled, and sharing
+# .build with `swift build` would make each rebuild everything.
+CLI_BUILD := .build-cli
+BIN := $(CLI_BUILD)/$(CONFIG)/swiftlet
 SMOLLM2 := $(MODELS_DIR)/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
 
 .PHONY: run test setup deps models build bench bench-smoke clean fuzz
 
 ## run: set up, build release, generate with SmolLM2
 run: setup build
-	$(BIN) info $(SMOLLM2)
+	$(BIN) generate -m $(SMOLLM2) -n 128 --temp 0 \
+	  -p "Swift is a programming language that"
 
 ## test: set up, then the whole test suite in release mode
 test: setup
@@ -33,7 +37,7 @@ fuzz: models
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 build:
-	$(SWIFT) build -c $(CONFIG)
+	$(SWIFT) build -c $(CONFIG) --scratch-path $(CLI_BUILD)
 
 ## bench: the package-benchmark suites (Benchmarks/) and `swiftlet bench` on the real models;
 ## baselines: scripts/bench-suite.sh update NAME / check NAME (non-zero exit on regression)
@@ -47,4 +51,4 @@ bench-smoke: build
 	bash scripts/bench-smoke.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build $(CLI_BUILD)

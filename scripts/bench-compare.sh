@@ -7,7 +7,7 @@
 # LLAMA_BENCH is the path of an already built llama-bench binary (nothing here builds it).
 # Without MODEL:THREADS pairs: SmolLM2-135M Q4_1 at 1 and 2 threads, Gemma 3 270M Q4_K_M at 2.
 # Environment: P (prompt tokens, 512), N (generated tokens, 128), R (repetitions, 3),
-# ROUNDS (alternating rounds per configuration, 2), SWIFTLET (CLI path, .build/release/swiftlet),
+# ROUNDS (alternating rounds per configuration, 2), SWIFTLET (CLI path, .build-cli/release/swiftlet),
 # SWIFTLET_MODELS_DIR (Models/cache). Prints a markdown table with the ratios, and keeps the raw
 # JSON records under ${OUT:-.build/bench-compare}.
 set -euo pipefail
@@ -23,7 +23,7 @@ SMOL=$MODELS/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
 GEMMA=$MODELS/gemma-3-270m-q4_k_m/gemma-3-270m-q4_k_m.gguf
 if [ $# -eq 0 ]; then set -- "$SMOL:1" "$SMOL:2" "$GEMMA:2"; fi
 P=${P:-512} N=${N:-128} R=${R:-3} ROUNDS=${ROUNDS:-2}
-SWIFTLET=${SWIFTLET:-.build/release/swiftlet}
+SWIFTLET=${SWIFTLET:-.build-cli/release/swiftlet}
 OUT=${OUT:-.build/bench-compare}
 mkdir -p "$OUT"
 [ -x "$SWIFTLET" ] || swift build -c release --product swiftlet >&2

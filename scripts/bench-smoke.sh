@@ -7,20 +7,21 @@
 #                                     the peak RSS exceeds file + KV cache + 64 MiB
 #   scripts/bench-smoke.sh --update   run and rewrite the baseline (do it on a quiet machine)
 #
-# Uses the release CLI of the main build (built here if missing); about 20 s after the build.
+# Uses the release CLI of `make build` (.build-cli) (built here if missing); about 20 s after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS=${SWIFTLET_MODELS_DIR:-$PWD/Models/cache}
 MODEL=$MODELS/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
 BASELINE=Benchmarks/Baselines/smoke.json
-SWIFTLET=${SWIFTLET:-.build/release/swiftlet}
+SWIFTLET=${SWIFTLET:-.build-cli/release/swiftlet}
 TOLERANCE=${BENCH_TOLERANCE:-30}
 
 if [ ! -f "$MODEL" ]; then
-    echo "bench-smoke: $MODEL missing (run make models); skipped"
+    echo "bench-smoke: $MODEL missing (run make models)"
+    [ "${SWIFTLET_REQUIRE_MODELS:-}" = 1 ] && exit 1
     exit 0
 fi
-[ -x "$SWIFTLET" ] || swift build -c release --product swiftlet
+[ -x "$SWIFTLET" ] || swift build -c release --scratch-path .build-cli --product swiftlet
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 "$SWIFTLET" bench -m "$MODEL" -p 64 -n 32 -t 2 -r 3 -o json > "$out"

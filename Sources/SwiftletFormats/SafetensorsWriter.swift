@@ -5,11 +5,16 @@ import SwiftletTensor
 public enum SafetensorsWriter {
     /// One tensor to write: its raw little-endian bytes must be `product(shape) · dtype.byteSize` long.
     public struct Tensor: Sendable {
+        /// The tensor's name in the header.
         public var name: String
+        /// Element type.
         public var dtype: SafetensorsDType
+        /// Shape, outermost dimension first.
         public var shape: [Int]
+        /// Raw little-endian element bytes.
         public var bytes: [UInt8]
 
+        /// A tensor of raw bytes.
         public init(name: String, dtype: SafetensorsDType, shape: [Int], bytes: [UInt8]) {
             self.name = name; self.dtype = dtype; self.shape = shape; self.bytes = bytes
         }

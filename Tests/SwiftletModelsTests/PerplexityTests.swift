@@ -4,14 +4,10 @@ import Swiftlet
 import SwiftletTestSupport
 
 /// llama-perplexity's figures (Tests/Fixtures/reference/perplexity.json) on the GPL-3 text.
-/// Minutes on a 2-core machine, so opt-in: `SWIFTLET_SLOW_TESTS=1`.
+/// The text is Debian's `/usr/share/common-licenses/GPL-3`, copied verbatim into the fixtures.
 final class PerplexityTests: XCTestCase {
     func check(_ model: RealModel, fileName: String) throws {
-        guard ProcessInfo.processInfo.environment["SWIFTLET_SLOW_TESTS"] == "1" else {
-            throw XCTSkip("perplexity runs take minutes; set SWIFTLET_SLOW_TESTS=1")
-        }
-        let textURL = URL(fileURLWithPath: "/usr/share/common-licenses/GPL-3")
-        guard FileManager.default.fileExists(atPath: textURL.path) else { throw XCTSkip("no \(textURL.path)") }
+        let textURL = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/texts/GPL-3")
         let json = try Fixtures.referenceJSON("perplexity.json") as! [String: Any]
         let reference = (json["results"] as! [[String: Any]]).first { ($0["model"] as! String) == fileName }!
         let nCtx = (reference["n_ctx"] as! NSNumber).intValue
