@@ -42,7 +42,7 @@ extension Transformer {
         linear(w.wv, s.xb, tokens: n, into: s.v)
         rmsNorm(s.q, weight: w.queryNorm!, rows: n * c.headCount, width: c.headDim, into: s.q)
         rmsNorm(s.k, weight: w.keyNorm!, rows: n * c.kvHeadCount, width: c.headDim, into: s.k)
-        applyRoPE(tokens: n, start: start, base: local ? c.ropeBaseLocal : c.ropeBase)
+        applyRoPE(tokens: n, start: start, local: local)
         cache.store(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
         attention(layer: layer, tokens: n, start: start, window: local ? c.slidingWindow : 0)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)

@@ -25,7 +25,7 @@ extension Transformer {
         linear(w.wq, s.xb, tokens: n, into: s.q)
         linear(w.wk, s.xb, tokens: n, into: s.k)
         linear(w.wv, s.xb, tokens: n, into: s.v)
-        applyRoPE(tokens: n, start: start, base: c.ropeBase)
+        applyRoPE(tokens: n, start: start, local: false)
         cache.store(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
         attention(layer: layer, tokens: n, start: start, window: 0)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)

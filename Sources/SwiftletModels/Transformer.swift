@@ -30,6 +30,9 @@ final class RunState {
     let up: UnsafeMutablePointer<Float>      // [maxBatch, ffnDim]
     /// Attention scores, one row of `contextLength` per query head.
     let scores: UnsafeMutablePointer<Float>
+    /// Per-thread score blocks of batched attention, `attentionScratchStride` floats apart.
+    let attentionScratch: UnsafeMutablePointer<Float>
+    let attentionScratchStride: Int
     /// Logits of up to `logitRows` tokens `[logitRows, vocab]`.
     let logits: UnsafeMutablePointer<Float>
     let logitRows: Int
@@ -37,7 +40,8 @@ final class RunState {
     let scratch: UnsafeMutableRawBufferPointer
     private var all: [UnsafeMutablePointer<Float>] = []
 
-    init(config c: TransformerConfig, weights: TransformerWeights, maxBatch: Int, contextLength: Int, logitRows: Int) {
+    init(config c: TransformerConfig, weights: TransformerWeights, maxBatch: Int, contextLength: Int, logitRows: Int,
+         threads: Int) {
         self.maxBatch = maxBatch
         self.logitRows = logitRows
         var all: [UnsafeMutablePointer<Float>] = []
@@ -52,6 +56,8 @@ final class RunState {
         attention = make(maxBatch * c.qDim)
         gate = make(maxBatch * c.ffnDim); up = make(maxBatch * c.ffnDim)
         scores = make(c.headCount * contextLength)
+        attentionScratchStride = min(Transformer.attentionBlockRows, maxBatch) * contextLength
+        attentionScratch = make(max(threads, 1) * attentionScratchStride)
         logits = make(logitRows * c.vocabSize)
         self.all = all
 
@@ -85,6 +91,13 @@ public final class Transformer: @unchecked Sendable {
     public let cache: KVCache
     let state: RunState
     let pool: ComputePool
+    /// Precomputed RoPE angles for `ropeBase` and `ropeBaseLocal` (Gemma 3's sliding layers).
+    let ropeTable: RoPE.Table
+    let ropeTableLocal: RoPE.Table
+    /// Positions with precomputed RoPE angles; later ones are computed per call (same values).
+    static let ropeTablePositions = 8192
+    /// One-thread pool for products run inside a `pool` dispatch.
+    let serialPool = ComputePool(threadCount: 1)
 
     public init(config: TransformerConfig, weights: TransformerWeights, contextLength: Int,
                 maxBatch: Int = 512, cacheType: KVCacheType = .f32, pool: ComputePool = .shared) throws {
@@ -99,8 +112,12 @@ public final class Transformer: @unchecked Sendable {
         self.pool = pool
         cache = KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
                         type: cacheType)
+        let tablePositions = min(contextLength, Self.ropeTablePositions)
+        ropeTable = try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBase, maxPositions: tablePositions)
+        ropeTableLocal = config.ropeBaseLocal == config.ropeBase ? ropeTable
+            : try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBaseLocal, maxPositions: tablePositions)
         state = RunState(config: config, weights: weights, maxBatch: self.maxBatch, contextLength: contextLength,
-                         logitRows: min(8, self.maxBatch))
+                         logitRows: min(8, self.maxBatch), threads: pool.threadCount)
     }
 
     /// Logits of the last evaluated token, valid until the next evaluation.
@@ -219,13 +236,14 @@ public final class Transformer: @unchecked Sendable {
     }
 
     /// Rotates the first `ropeDim` dimensions of every head of q and k by their positions.
-    func applyRoPE(tokens: Int, start: Int, base: Float) {
-        let c = config, s = state
+    /// `local` selects the angles of `ropeBaseLocal`.
+    func applyRoPE(tokens: Int, start: Int, local: Bool) {
+        let c = config, s = state, table = local ? ropeTableLocal : ropeTable
         for t in 0..<tokens {
-            RoPE.apply(s.q + t * c.qDim, heads: c.headCount, headDim: c.headDim, ropeDim: c.ropeDim,
-                       position: start + t, base: base, convention: c.ropeConvention)
-            RoPE.apply(s.k + t * c.kvDim, heads: c.kvHeadCount, headDim: c.headDim, ropeDim: c.ropeDim,
-                       position: start + t, base: base, convention: c.ropeConvention)
+            table.apply(s.q + t * c.qDim, heads: c.headCount, headDim: c.headDim, position: start + t,
+                        convention: c.ropeConvention)
+            table.apply(s.k + t * c.kvDim, heads: c.kvHeadCount, headDim: c.headDim, position: start + t,
+                        convention: c.ropeConvention)
         }
     }
 
@@ -236,6 +254,10 @@ public final class Transformer: @unchecked Sendable {
         let c = config, s = state, cache = self.cache
         let headDim = c.headDim, groupSize = c.headCount / c.kvHeadCount
         let scale = c.attentionScale, ctx = contextLength
+        if tokens > 1 && cache.type == .f32 {
+            batchedAttention(layer: layer, tokens: tokens, start: start, window: window)
+            return
+        }
         pool.parallelFor(c.headCount) { h in
             let kvHead = h / groupSize
             let keys = cache.keys + cache.headOffset(layer: layer, head: kvHead)

@@ -1,0 +1,50 @@
+import SwiftletTensor
+
+extension Transformer {
+    /// Query rows per block of batched attention: bounds the score scratch to
+    /// `attentionBlockRows × contextLength` floats per thread and gives the pool
+    /// heads × blocks work items to balance.
+    static let attentionBlockRows = 64
+
+    /// Causal attention of a batch (prefill, f32 cache) as two matrix products per
+    /// (head, block of queries): S = scale · Q·Kᵀ over the keys the block can see, masked row
+    /// softmax, then O = S·V. Same result as the per-query path in `attention` up to summation
+    /// order. Blocks run in parallel; each product runs on its thread alone.
+    func batchedAttention(layer: Int, tokens: Int, start: Int, window: Int) {
+        let c = config, s = state, cache = self.cache
+        let headDim = c.headDim, groupSize = c.headCount / c.kvHeadCount
+        let scale = c.attentionScale, blockRows = Self.attentionBlockRows
+        let blocks = (tokens + blockRows - 1) / blockRows
+        let serial = serialPool
+        pool.parallelFor(c.headCount * blocks) { item, thread in
+            let h = item / blocks, block = item % blocks
+            let firstRow = block * blockRows, rows = min(blockRows, tokens - firstRow)
+            let kvHead = h / groupSize
+            let keys = cache.keys + cache.headOffset(layer: layer, head: kvHead)
+            let values = cache.values + cache.headOffset(layer: layer, head: kvHead)
+            // Keys visible to some row of the block: from the first row's window start to the
+            // last row's own position.
+            let firstPosition = start + firstRow
+            let keyStart = window > 0 ? max(0, firstPosition - window + 1) : 0
+            let keyEnd = firstPosition + rows
+            let keyCount = keyEnd - keyStart
+            let scores = s.attentionScratch + thread * s.attentionScratchStride
+            let query = s.q + firstRow * c.qDim + h * headDim
+            BLAS.sgemm(transA: false, transB: true, m: rows, n: keyCount, k: headDim, alpha: scale,
+                       a: query, lda: c.qDim, b: keys + keyStart * headDim, ldb: headDim,
+                       beta: 0, c: scores, ldc: keyCount, pool: serial)
+            for r in 0..<rows {
+                let position = firstPosition + r
+                let lo = (window > 0 ? max(0, position - window + 1) : 0) - keyStart
+                let hi = position + 1 - keyStart
+                let row = scores + r * keyCount
+                if lo > 0 { row.update(repeating: 0, count: lo) }
+                VectorOps.softmax(row + lo, count: hi - lo)
+                if hi < keyCount { (row + hi).update(repeating: 0, count: keyCount - hi) }
+            }
+            BLAS.sgemm(transA: false, transB: false, m: rows, n: headDim, k: keyCount, alpha: 1,
+                       a: scores, lda: keyCount, b: values + keyStart * headDim, ldb: headDim,
+                       beta: 0, c: s.attention + firstRow * c.qDim + h * headDim, ldc: c.qDim, pool: serial)
+        }
+    }
+}
