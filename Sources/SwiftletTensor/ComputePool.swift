@@ -87,8 +87,9 @@ final class PoolCore: @unchecked Sendable {
     /// Workers currently between noticing a dispatch and leaving `work` (they may hold the job).
     private let activeWorkers = Atomic<Int>(0)
     private let shuttingDown = Atomic<Bool>(false)
-    /// The current job; written by the dispatching thread before the ticket is published.
-    private var job: ((Range<Int>, Int) -> Void)?
+    /// The current job's body (the caller's non-escaping closure, as its two machine words); written
+    /// by the dispatching thread before the ticket is published.
+    private var job = ErasedBody()
     private let parkMutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let parkCondition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
@@ -142,8 +143,8 @@ final class PoolCore: @unchecked Sendable {
             }
             return
         }
-        withoutActuallyEscaping(body) { escapable in
-            job = escapable
+        do {
+            job = ErasedBody.erase(body)
             jobCount.store(count, ordering: .relaxed)
             jobChunk.store(chunkSize, ordering: .relaxed)
             completed.store(0, ordering: .relaxed)
@@ -163,16 +164,15 @@ final class PoolCore: @unchecked Sendable {
                 spins += 1
                 if spins > 4096 { sched_yield() }
             }
-            // Close the ticket so that no late worker claims anything of this generation, wait
-            // until no worker can still hold the closure, then drop it (withoutActuallyEscaping
-            // checks that nothing kept it).
+            // Close the ticket so that no late worker claims anything of this generation, and wait
+            // until no worker can still hold the closure: it lives on this thread's stack.
             ticket.store((generation << 32) | Self.closedIndex, ordering: .sequentiallyConsistent)
             spins = 0
             while activeWorkers.load(ordering: .sequentiallyConsistent) != 0 {
                 spins += 1
                 if spins > 4096 { sched_yield() }
             }
-            job = nil
+            job = ErasedBody()
         }
         busy.store(false, ordering: .releasing)
     }
@@ -196,7 +196,7 @@ final class PoolCore: @unchecked Sendable {
                 current = original
                 continue
             }
-            job!(Int(index)..<Int(end), thread)
+            ErasedBody.invoke(job, Int(index), Int(end), thread)
             completed.add(Int(end - index), ordering: .releasing)
             current = ticket.load(ordering: .acquiring)
         }
@@ -261,4 +261,35 @@ final class PoolCore: @unchecked Sendable {
         pthread_key_create(&key, nil)
         return key
     }()
+}
+
+/// A non-escaping chunk body, `(Range<Int>, Int) -> Void`, reinterpreted as its two machine words
+/// (function, context) so that worker threads can call it while the dispatching caller waits.
+///
+/// Why: handing the closure over as a closure value needs `withoutActuallyEscaping`, whose
+/// escapable wrapper is a heap-allocated thunk — one allocation per dispatch. A non-escaping
+/// closure is passed as exactly these two words (its context lives on the caller's stack and is
+/// never retained), so reinterpreting a thin function's parameter between the two forms moves it
+/// without any allocation, retain or copy. Valid only while the dispatching call is running.
+struct ErasedBody {
+    typealias Body = (Range<Int>, Int) -> Void
+
+    var function: UnsafeRawPointer?
+    var context: UnsafeRawPointer?
+
+    /// The words of `body`; they must not be used after the call that received `body` returns.
+    static let erase = unsafeBitCast(
+        identity as @convention(thin) (ErasedBody) -> ErasedBody,
+        to: (@convention(thin) (Body) -> ErasedBody).self)
+
+    /// Calls the erased body on `lower..<upper` with the running thread's index.
+    static let invoke = unsafeBitCast(
+        call as @convention(thin) (Body, Int, Int, Int) -> Void,
+        to: (@convention(thin) (ErasedBody, Int, Int, Int) -> Void).self)
+
+    private static func identity(_ words: ErasedBody) -> ErasedBody { words }
+
+    private static func call(_ body: Body, _ lower: Int, _ upper: Int, _ thread: Int) {
+        body(lower..<upper, thread)
+    }
 }

@@ -1,6 +1,7 @@
 import XCTest
 import Synchronization
 import SwiftletTensor
+import SwiftletTestSupport
 
 final class ComputePoolTests: XCTestCase {
     func testEveryIndexRunsExactlyOnceOverManyDispatches() {
@@ -59,6 +60,28 @@ final class ComputePoolTests: XCTestCase {
         usleep(5_000)  // longer than the ~1 ms idle period: the worker parks
         pool.parallelFor(4) { i in sum.add(i, ordering: .relaxed) }
         XCTAssertEqual(sum.load(ordering: .relaxed), 12)
+    }
+
+    func testMultiThreadedDispatchDoesNotAllocate() throws {
+        guard AllocationCounter.available else { throw XCTSkip("runtime allocation hook unavailable") }
+        let pool = ComputePool(threadCount: 2)
+        let values = UnsafeMutablePointer<Int>.allocate(capacity: 256)
+        defer { values.deallocate() }
+        values.initialize(repeating: 0, count: 256)
+        let offset = Int.random(in: 1...9)  // a captured value, so every body has a real context
+        for _ in 0..<100 { pool.parallelFor(256) { i in values[i] += offset } }  // warm up
+        let dispatches = 2_000
+        let allocations = AllocationCounter.fewestAllocations {
+            for _ in 0..<dispatches {
+                pool.parallelFor(256) { i in values[i] += offset }
+                pool.parallelFor(256) { i, thread in values[i] += thread < 2 ? 1 : 1_000 }
+                pool.parallelChunks(256, chunk: 16) { range, _ in for i in range { values[i] -= offset + 1 } }
+                pool.parallelFor(4) { _ in pool.parallelFor(8) { _ in } }  // nested: runs serially
+            }
+        }
+        print("ALLOCATIONS \(allocations) in \(4 * dispatches) dispatches on a 2-thread pool (fewest of 3 rounds)")
+        XCTAssertEqual(allocations, 0)
+        XCTAssertEqual((0..<256).reduce(0) { $0 + values[$1] }, 256 * 100 * offset)  // every body ran
     }
 
     func testSharedPoolUsesConfiguredThreads() {
