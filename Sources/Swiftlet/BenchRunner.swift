@@ -1,4 +1,5 @@
 import Foundation
+import SwiftletTensor
 
 /// One llama-bench style test: `pp<prompt>` (a batch of `prompt` tokens from an empty cache) or
 /// `tg<generate>` (`generate` tokens decoded one at a time from an empty cache), on `threads`
@@ -272,15 +273,3 @@ public final class LlamaBench {
     }
 }
 
-/// A small deterministic generator for benchmark token ids (reproducible runs).
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -40,7 +40,7 @@ enum TinyBERT {
     /// Writes `config.json` and `model.safetensors`; `edit` may change the tensor list first.
     static func write(to dir: URL, edit: (inout [SafetensorsWriter.Tensor]) -> Void = { _ in }) throws {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var tensors = BERTWeights.tensorNames(config: config).map { name, shape in
             let count = shape.reduce(1, *)
             let isNormWeight = name.hasSuffix("LayerNorm.weight")
@@ -58,17 +58,7 @@ enum TinyBERT {
     }
 }
 
-/// Deterministic test numbers (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
     /// Uniform in [-1, 1).
     mutating func nextSigned() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
 }
@@ -110,7 +100,7 @@ final class BERTTests: XCTestCase {
     func testPackedBatchMatchesReference() throws {
         try TinyBERT.write(to: dir)
         let encoder = try BERTEncoder(directory: dir)
-        var rng = SplitMix(seed: 11)
+        var rng = SplitMix64(seed: 11)
         let lengths = [5, 1, 24, 3, 17, 2]
         let batch = lengths.map { n in (0..<n).map { _ in Int32(rng.next() % 50) } }
         let ws = BERTWorkspace()
