@@ -3,7 +3,7 @@
 # small tests, checked against the committed baseline Benchmarks/Baselines/smoke.json.
 #
 #   scripts/bench-smoke.sh            run and check: exit 1 when a test's t/s falls more than
-#                                     BENCH_TOLERANCE percent (default 30) below the baseline, or
+#                                     BENCH_TOLERANCE percent (default 50) below the baseline, or
 #                                     the peak RSS exceeds file + KV cache + 64 MiB
 #   scripts/bench-smoke.sh --update   run and rewrite the baseline (do it on a quiet machine)
 #
@@ -14,7 +14,7 @@ MODELS=${SWIFTLET_MODELS_DIR:-$PWD/Models/cache}
 MODEL=$MODELS/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
 BASELINE=Benchmarks/Baselines/smoke.json
 SWIFTLET=${SWIFTLET:-.build-cli/release/swiftlet}
-TOLERANCE=${BENCH_TOLERANCE:-30}
+TOLERANCE=${BENCH_TOLERANCE:-50}
 
 if [ ! -f "$MODEL" ]; then
     echo "bench-smoke: $MODEL missing (run make models)"
