@@ -26,7 +26,7 @@ P=${P:-512} N=${N:-128} R=${R:-3} ROUNDS=${ROUNDS:-2}
 SWIFTLET=${SWIFTLET:-.build-cli/release/swiftlet}
 OUT=${OUT:-.build/bench-compare}
 mkdir -p "$OUT"
-[ -x "$SWIFTLET" ] || swift build -c release --product swiftlet >&2
+[ -x "$SWIFTLET" ] || swift build -c release --scratch-path .build-cli --product swiftlet >&2
 
 run_peer() { "$PEER" -m "$1" -p "$P" -n "$N" -t "$2" -r "$R" -o json > "$3" 2> "$3.log"; }
 run_ours() { "$SWIFTLET" bench -m "$1" -p "$P" -n "$N" -t "$2" -r "$R" -o json --no-extras > "$3" 2> "$3.log"; }
