@@ -49,6 +49,20 @@ final class TinyModelTests: XCTestCase {
         }
     }
 
+    /// Past the batched attention's 64-query blocks (and Gemma's 5-token window): a 150-token
+    /// prefill equals decoding the same tokens one at a time.
+    func testLongPrefillAcrossQueryBlocksEqualsDecode() throws {
+        let long = (0..<150).map { ($0 * 37 + 11) % 50 }
+        for arch in Architecture.allCases {
+            let full = try allLogits(TinyModel.transformer(arch, contextLength: 160), long)
+            let stepper = try TinyModel.transformer(arch, contextLength: 160)
+            for (i, t) in long.enumerated() {
+                let row = try Array(stepper.decode(t, at: i))
+                assertClose(row, full[i], tolerance: 1e-4, "\(arch) decode step \(i)")
+            }
+        }
+    }
+
     /// The f16 cache: decode equals prefill, and both stay close to the f32 results.
     func testF16CacheMatchesF32() throws {
         for arch in Architecture.allCases {
