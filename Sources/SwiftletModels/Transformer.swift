@@ -104,6 +104,14 @@ public final class Transformer: @unchecked Sendable {
     static let ropeTablePositions = 8192
     /// One-thread pool for products run inside a `pool` dispatch.
     let serialPool = ComputePool(threadCount: 1)
+    /// Debugging: when set, receives named intermediate activations of the forward pass
+    /// (`attn_norm-3`, `Qcur-3`, …, llama.cpp's graph names) to compare against a reference.
+    var activationTap: ((String, UnsafeBufferPointer<Float>) -> Void)?
+
+    @inline(__always)
+    func tap(_ name: @autoclosure () -> String, _ p: UnsafePointer<Float>, _ count: Int) {
+        if let activationTap { activationTap(name(), UnsafeBufferPointer(start: p, count: count)) }
+    }
 
     public init(config: TransformerConfig, weights: TransformerWeights, contextLength: Int,
                 maxBatch: Int = 512, cacheType: KVCacheType = .f32, pool: ComputePool = .shared) throws {

@@ -53,7 +53,7 @@ final class ReferenceLogitsTests: XCTestCase {
 
     func check(_ model: RealModel, fixture: String) throws {
         let url = try model.url()
-        let transformer = try Transformer.load(url: url, contextLength: 1024)
+        let transformer = try Transformer.load(url: url, contextLength: 1024, cacheType: ProcessInfo.processInfo.environment["SWIFTLET_REF_KV"] == "f16" ? .f16 : .f32)
         var a = Agreement()
         for prompt in try Self.prompts(fixture) {
             XCTAssertEqual(prompt.positions.count, prompt.ids.count)
@@ -70,6 +70,11 @@ final class ReferenceLogitsTests: XCTestCase {
                     }
                     let kl = Self.klDivergence(ref, logits, ourLSE: lse)
                     a.klSum += kl; a.klMax = max(a.klMax, kl)
+                    if let dump = ProcessInfo.processInfo.environment["SWIFTLET_REF_DUMP"] {
+                        let line = "\(model) \(i) \(kl) \(lse - ref.logSumExp) \(ref.top.map { logits[$0.id] - $0.logit }.prefix(5))\n"
+                        if let h = FileHandle(forWritingAtPath: dump) { h.seekToEndOfFile(); h.write(line.data(using: .utf8)!); h.closeFile() }
+                        else { FileManager.default.createFile(atPath: dump, contents: line.data(using: .utf8)) }
+                    }
                     a.lseMax = max(a.lseMax, abs(lse - ref.logSumExp))
                 }
             }
