@@ -132,24 +132,40 @@ static float dot_q3_K_generic(int n, const void *w, const void *a) {
     }
     return s;
 }
-static float dot_q4_K_generic(int n, const void *w, const void *a) {
-    const blk_q4_K *x = w; const blk_q8_K *y = a; float s = 0;
+/// Q4_K in llama.cpp's x86 repacked-kernel order: `grouped` (a token in a whole group of 4, gemm)
+/// accumulates per 64 weights, otherwise (gemv) per 256. Products and FMAs as separate steps.
+static float dot_q4_K_ordered(int n, const void *w, const void *a, int grouped) {
+    const blk_q4_K *x = w; const blk_q8_K *y = a;
+    float acc = 0, accm = 0;
     uint8_t sc[8], mn[8];
     for (int b = 0; b < n / QKK; ++b) {
         k4_scales_mins(x[b].scales, sc, mn);
+        const float dd = h2f(x[b].d) * y[b].d;
+        const float dm = h2f(x[b].dmin) * y[b].d;
         int scaled = 0, mins = 0;
-        for (int sb = 0; sb < 8; ++sb) {
-            const uint8_t *q = x[b].qs + 32 * (sb / 2);
-            const int8_t *ya = y[b].qs + 32 * sb;
-            int isum = 0;
-            for (int i = 0; i < 32; ++i) isum += ((sb & 1) ? q[i] >> 4 : q[i] & 0xF) * ya[i];
-            scaled += sc[sb] * isum;
-            mins += mn[sb] * (y[b].bsums[2 * sb] + y[b].bsums[2 * sb + 1]);
+        for (int k = 0; k < 4; ++k) {
+            for (int sb = 2 * k; sb < 2 * k + 2; ++sb) {
+                const uint8_t *q = x[b].qs + 32 * (sb / 2);
+                const int8_t *ya = y[b].qs + 32 * sb;
+                int isum = 0;
+                for (int i = 0; i < 32; ++i) isum += ((sb & 1) ? q[i] >> 4 : q[i] & 0xF) * ya[i];
+                scaled += sc[sb] * isum;
+                mins += mn[sb] * (y[b].bsums[2 * sb] + y[b].bsums[2 * sb + 1]);
+            }
+            if (grouped) {
+                acc = fmaf((float)scaled, dd, acc);
+                accm = fmaf((float)mins, dm, accm);
+                scaled = 0; mins = 0;
+            }
         }
-        s += y[b].d * (h2f(x[b].d) * (float)scaled - h2f(x[b].dmin) * (float)mins);
+        if (!grouped) {
+            acc = fmaf((float)scaled, dd, acc);
+            accm = fmaf((float)mins, dm, accm);
+        }
     }
-    return s;
+    return acc - accm;
 }
+static float dot_q4_K_generic(int n, const void *w, const void *a) { return dot_q4_K_ordered(n, w, a, 0); }
 static float dot_q5_K_generic(int n, const void *w, const void *a) {
     const blk_q5_K *x = w; const blk_q8_K *y = a; float s = 0;
     uint8_t sc[8], mn[8];
@@ -171,25 +187,42 @@ static float dot_q5_K_generic(int n, const void *w, const void *a) {
     }
     return s;
 }
-static float dot_q6_K_generic(int n, const void *w, const void *a) {
-    const blk_q6_K *x = w; const blk_q8_K *y = a; float s = 0;
+/// Q6_K in ggml_vec_dot_q6_K_q8_K's AVX2 order: 8 integer lanes per super-block (lane k: weights
+/// 4k..4k+3 of every 32, scaled, minus 32 · Σ bsum·scale of sub-blocks 2k and 2k+1), each lane
+/// accumulated by an FMA across super-blocks, then the lanes summed ((0+4)+(2+6))+((1+5)+(3+7)).
+/// With `tiled`, the order of llama.cpp's tiled k-quant matmul (8 or more tokens): per super-block
+/// y = fma((float)S · d, da, y) with S the exact integer dot.
+static float dot_q6_K_ordered(int n, const void *w, const void *a, int tiled) {
+    const blk_q6_K *x = w; const blk_q8_K *y = a;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, out = 0;
     for (int b = 0; b < n / QKK; ++b) {
-        int scaled = 0;
-        for (int sb = 0; sb < 16; ++sb) {
-            int isum = 0;
-            for (int i = 0; i < 16; ++i) {
-                int k = 16 * sb + i, h = k / 128, c = (k % 128) / 32, l = k % 32;
-                uint8_t qlb = x[b].ql[64 * h + l + ((c & 1) ? 32 : 0)];
-                int low = c < 2 ? qlb & 0xF : qlb >> 4;
-                int high = (x[b].qh[32 * h + l] >> (2 * c)) & 3;
-                isum += ((low | (high << 4)) - 32) * y[b].qs[k];
-            }
-            scaled += x[b].scales[sb] * isum;
+        const float d = y[b].d * h2f(x[b].d);
+        int lane[8];
+        for (int k = 0; k < 8; ++k)
+            lane[k] = -32 * (y[b].bsums[2 * k] * x[b].scales[2 * k] + y[b].bsums[2 * k + 1] * x[b].scales[2 * k + 1]);
+        for (int e = 0; e < QKK; ++e) {
+            const int h = e / 128, c = (e % 128) / 32, l = e % 32;
+            const uint8_t qlb = x[b].ql[64 * h + l + ((c & 1) ? 32 : 0)];
+            const int low = c < 2 ? qlb & 0xF : qlb >> 4;
+            const int high = (x[b].qh[32 * h + l] >> (2 * c)) & 3;
+            const int scale = x[b].scales[8 * h + 2 * c + (l >= 16)];
+            lane[(l / 4) % 8] += scale * (low | (high << 4)) * y[b].qs[e];
         }
-        s += y[b].d * h2f(x[b].d) * (float)scaled;
+        if (tiled) {
+            int total = 0;
+            for (int k = 0; k < 8; ++k) total += lane[k];
+            const float r = (float)total * h2f(x[b].d);
+            out = fmaf(r, y[b].d, out);
+        } else {
+            for (int k = 0; k < 8; ++k) acc[k] = fmaf(d, (float)lane[k], acc[k]);
+        }
     }
-    return s;
+    if (tiled) return out;
+    const float s04 = acc[0] + acc[4], s15 = acc[1] + acc[5], s26 = acc[2] + acc[6], s37 = acc[3] + acc[7];
+    const float even = s04 + s26, odd = s15 + s37;
+    return even + odd;
 }
+static float dot_q6_K_generic(int n, const void *w, const void *a) { return dot_q6_K_ordered(n, w, a, 0); }
 static float dot_iq4_xs_generic(int n, const void *w, const void *a) {
     const blk_iq4_xs *x = w; const blk_q8_K *y = a; float s = 0;
     for (int b = 0; b < n / QKK; ++b) {
@@ -232,9 +265,14 @@ static int gemm_generic(int type, int n, const void *w, size_t w_stride, int nro
                         const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     row_dot_fn dot = generic_dot(type);
     if (!dot) return -1;
+    // Q4_K: tokens in whole groups of 4 take the gemm order; Q6_K: 8 or more tokens the tiled one.
+    const int grouped_end = ntok - ntok % 4;
     for (int r = 0; r < nrows; ++r)
-        for (int t = 0; t < ntok; ++t)
-            y[(size_t)t * y_stride + r] = dot(n, (const char *)w + (size_t)r * w_stride, (const char *)a + (size_t)t * a_stride);
+        for (int t = 0; t < ntok; ++t) {
+            const char *wr = (const char *)w + (size_t)r * w_stride, *at = (const char *)a + (size_t)t * a_stride;
+            y[(size_t)t * y_stride + r] = type == T_Q4_K ? dot_q4_K_ordered(n, wr, at, t < grouped_end)
+                                        : type == T_Q6_K ? dot_q6_K_ordered(n, wr, at, ntok >= 8) : dot(n, wr, at);
+        }
     return 0;
 }
 
@@ -258,13 +296,20 @@ static void quantize_q8_0_generic(const float *x, void *out, int n, int with_sum
     }
 }
 
-static void quantize_q8_K_generic(const float *x, void *out, int n) {
+/// quantize_row_q8_K_ref: the sign of the block's first largest-magnitude value sets the scale's
+/// sign. With `grouped` (llama.cpp's 4-row quantize_mat_q8_K, used for tokens in whole groups of
+/// 4 of a repacked Q4_K matmul) the scale is negative whenever +max occurs, whatever comes first.
+static void quantize_q8_K_generic(const float *x, void *out, int n, int grouped) {
     blk_q8_K *y = out;
     for (int b = 0; b < n / QKK; ++b) {
         const float *xb = x + QKK * b;
         float max = 0, amax = 0;
         for (int j = 0; j < QKK; ++j) { float ax = fabsf(xb[j]); if (ax > amax) { amax = ax; max = xb[j]; } }
         if (amax == 0) { memset(&y[b], 0, sizeof(blk_q8_K)); continue; }
+        if (grouped) {
+            max = -amax;
+            for (int j = 0; j < QKK; ++j) if (xb[j] == amax) { max = amax; break; }
+        }
         const float iscale = -127.f / max;
         for (int j = 0; j < QKK; ++j) { int v = (int)nearbyintf(iscale * xb[j]); y[b].qs[j] = (int8_t)(v > 127 ? 127 : v); }
         for (int j = 0; j < 16; ++j) {
@@ -333,7 +378,7 @@ int swiftlet_qk_quantize_act(int variant, int act_type, const float *x, void *ou
         switch (act_type) {
         case T_Q8_0: quantize_q8_x_avx2(x, out, n, 0); return 0;
         case T_Q8_1: quantize_q8_x_avx2(x, out, n, 1); return 0;
-        case T_Q8_K: quantize_q8_K_avx2(x, out, n); return 0;
+        case T_Q8_K: quantize_q8_K_avx2(x, out, n, 0); return 0;
         default: return -1;
         }
     }
@@ -341,8 +386,25 @@ int swiftlet_qk_quantize_act(int variant, int act_type, const float *x, void *ou
     switch (act_type) {
     case T_Q8_0: quantize_q8_0_generic(x, out, n, 0); return 0;
     case T_Q8_1: quantize_q8_0_generic(x, out, n, 1); return 0;
-    case T_Q8_K: quantize_q8_K_generic(x, out, n); return 0;
+    case T_Q8_K: quantize_q8_K_generic(x, out, n, 0); return 0;
     default: return -1;
+    }
+}
+
+int swiftlet_qk_quantize_row(int variant, int weight_type, const float *x, void *out, int n, int token, int ntok) {
+    if (weight_type == T_Q4_K && token < ntok - ntok % 4) {
+        if (!swiftlet_qk_variant_supported(variant)) return -1;
+#if defined(__x86_64__) || defined(__i386__)
+        if (variant != SWIFTLET_QK_GENERIC) { quantize_q8_K_avx2(x, out, n, 1); return 0; }
+#endif
+        quantize_q8_K_generic(x, out, n, 1);
+        return 0;
+    }
+    switch (weight_type) {
+    case T_F32: case T_F16: case T_BF16: memcpy(out, x, (size_t)n * sizeof(float)); return 0;
+    case T_Q4_0: case T_Q5_0: case T_Q8_0: case T_IQ4_NL: return swiftlet_qk_quantize_act(variant, T_Q8_0, x, out, n);
+    case T_Q4_1: case T_Q5_1: return swiftlet_qk_quantize_act(variant, T_Q8_1, x, out, n);
+    default: return generic_dot(weight_type) ? swiftlet_qk_quantize_act(variant, T_Q8_K, x, out, n) : -1;
     }
 }
 

@@ -56,98 +56,7 @@ QK_INLINE float QK_FN(half)(uint16_t h) { return _cvtsh_ss(h); }
 
 // MARK: k-quants against Q8_K
 
-/// Σ over 32 bytes of u·s (u unsigned, s signed), pairs scaled by the 16 int16 lanes of `scale`.
-QK_INLINE __m256i QK_FN(dot_scaled)(__m256i u, __m256i s, __m256i scale) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale);
-}
-
-QK_INLINE void QK_FN(rows_q4_K)(const int is5, const int NT, int n, const uint8_t *w,
-                                const uint8_t *a, size_t a_stride, float *out) {
-    const size_t wsize = is5 ? sizeof(blk_q5_K) : sizeof(blk_q4_K);
-    __m256 acc[4];
-    float msum[4] = {0, 0, 0, 0};
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m16 = _mm256_set1_epi8(0x10);
-    for (int b = 0; b < n / QKK; ++b) {
-        const uint8_t *wb = w + (size_t)b * wsize;
-        uint16_t hd, hm; memcpy(&hd, wb, 2); memcpy(&hm, wb + 2, 2);
-        const float d = QK_FN(half)(hd), dmin = QK_FN(half)(hm);
-        uint8_t sc[8], mn[8];
-        k4_scales_mins(wb + 4, sc, mn);
-        const uint8_t *qs = wb + (is5 ? 48 : 16);
-        __m256i hbits = is5 ? _mm256_loadu_si256((const __m256i *)(wb + 16)) : _mm256_setzero_si256();
-        __m256i isum[4];
-        for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
-        for (int k = 0; k < 4; ++k) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
-            __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            if (is5) {
-                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hbits, 4), m16));
-                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hbits, 3), m16));
-                hbits = _mm256_srli_epi16(hbits, 2);
-            }
-            const __m256i s0 = _mm256_set1_epi16(sc[2 * k]), s1 = _mm256_set1_epi16(sc[2 * k + 1]);
-            for (int t = 0; t < NT; ++t) {
-                const int8_t *aq = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 64 * k;
-                const __m256i a0 = _mm256_loadu_si256((const __m256i *)aq), a1 = _mm256_loadu_si256((const __m256i *)(aq + 32));
-                isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(QK_FN(dot_scaled)(lo, a0, s0), QK_FN(dot_scaled)(hi, a1, s1)));
-            }
-        }
-        for (int t = 0; t < NT; ++t) {
-            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
-            int mins = 0;
-            for (int j = 0; j < 8; ++j) mins += mn[j] * (ab->bsums[2 * j] + ab->bsums[2 * j + 1]);
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
-            msum[t] -= dmin * ab->d * (float)mins;
-        }
-    }
-    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]) + msum[t];
-}
-
-QK_INLINE void QK_FN(rows_q6_K)(const int NT, int n, const uint8_t *w,
-                                const uint8_t *a, size_t a_stride, float *out) {
-    __m256 acc[4];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03), m30 = _mm256_set1_epi8(0x30), m0c = _mm256_set1_epi8(0x0C);
-    for (int b = 0; b < n / QKK; ++b) {
-        const blk_q6_K *wb = (const blk_q6_K *)w + b;
-        const float d = QK_FN(half)(wb->d);
-        __m256i isum[4];
-        int offs[4] = {0, 0, 0, 0};
-        for (int t = 0; t < NT; ++t) {
-            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
-            int o = 0;
-            for (int j = 0; j < 16; ++j) o += wb->scales[j] * ab->bsums[j];
-            offs[t] = o;
-            isum[t] = _mm256_setzero_si256();
-        }
-        for (int h = 0; h < 2; ++h) {
-            const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h));
-            const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h + 32));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(wb->qh + 32 * h));
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m0c), 2));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
-            for (int c = 0; c < 4; ++c) {
-                const int8_t *s = wb->scales + 8 * h + 2 * c;
-                const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
-                for (int t = 0; t < NT; ++t) {
-                    const int8_t *aq = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 128 * h + 32 * c;
-                    isum[t] = _mm256_add_epi32(isum[t], QK_FN(dot_scaled)(q[c], _mm256_loadu_si256((const __m256i *)aq), sv));
-                }
-            }
-        }
-        for (int t = 0; t < NT; ++t) {
-            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
-            // Levels are stored +32: subtract 32 · Σ scale · Σa per sub-block.
-            isum[t] = _mm256_sub_epi32(isum[t], _mm256_setr_epi32(32 * offs[t], 0, 0, 0, 0, 0, 0, 0));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
-        }
-    }
-    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]);
-}
+#include "quant_dot_kquants_x86.h"
 
 QK_INLINE void QK_FN(rows_q2_K)(const int NT, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
@@ -284,12 +193,12 @@ QK_INLINE void QK_FN(rows_float)(const int type, const int NT, int n, const uint
 // MARK: driver
 
 /// One weight row against NT tokens, NT a constant in each expansion so the token loops unroll.
-QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, int n, const uint8_t *w,
+QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, const int tiled, int n, const uint8_t *w,
                                  const uint8_t *a, size_t a_stride, float *out) {
     switch (type) {
-    case T_Q4_K: QK_FN(rows_q4_K)(0, NT, n, w, a, a_stride, out); break;
-    case T_Q5_K: QK_FN(rows_q4_K)(1, NT, n, w, a, a_stride, out); break;
-    case T_Q6_K: QK_FN(rows_q6_K)(NT, n, w, a, a_stride, out); break;
+    case T_Q4_K: QK_FN(rows_q4_K)(NT, n, w, a, a_stride, out); break;
+    case T_Q5_K: QK_FN(rows_q5_K)(NT, n, w, a, a_stride, out); break;
+    case T_Q6_K: QK_FN(rows_q6_K)(NT, tiled, n, w, a, a_stride, out); break;
     case T_Q2_K: QK_FN(rows_q2_K)(NT, n, w, a, a_stride, out); break;
     case T_Q3_K: QK_FN(rows_q3_K)(NT, n, w, a, a_stride, out); break;
     case T_IQ4_XS: QK_FN(rows_iq4_xs)(NT, n, w, a, a_stride, out); break;
@@ -303,6 +212,7 @@ QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, int n, const uint
 QK_INLINE void QK_FN(gemm_type)(const int type, int n, const uint8_t *w, size_t w_stride, int nrows,
                                 const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     float out[4];
+    const int tiled = ntok >= 8;   // Q6_K: llama.cpp's tiled matmul order (see rows_q6_K)
     const int tile = ntok <= 4 ? nrows : (int)(w_stride >= 32768 ? 1 : 32768 / w_stride);
     for (int r0 = 0; r0 < nrows; r0 += tile) {
         const int r1 = nrows - r0 < tile ? nrows : r0 + tile;
@@ -313,10 +223,10 @@ QK_INLINE void QK_FN(gemm_type)(const int type, int n, const uint8_t *w, size_t 
             for (int r = r0; r < r1; ++r) {
                 const uint8_t *wr = w + (size_t)r * w_stride;
                 switch (nt) {
-                case 1: QK_FN(row_tokens)(type, 1, n, wr, at, a_stride, out); break;
-                case 2: QK_FN(row_tokens)(type, 2, n, wr, at, a_stride, out); break;
-                case 3: QK_FN(row_tokens)(type, 3, n, wr, at, a_stride, out); break;
-                default: QK_FN(row_tokens)(type, 4, n, wr, at, a_stride, out); break;
+                case 1: QK_FN(row_tokens)(type, 1, tiled, n, wr, at, a_stride, out); break;
+                case 2: QK_FN(row_tokens)(type, 2, tiled, n, wr, at, a_stride, out); break;
+                case 3: QK_FN(row_tokens)(type, 3, tiled, n, wr, at, a_stride, out); break;
+                default: QK_FN(row_tokens)(type, 4, tiled, n, wr, at, a_stride, out); break;
                 }
                 for (int t = 0; t < nt; ++t) yt[(size_t)t * y_stride + r] = out[t];
             }
@@ -369,32 +279,6 @@ static QK_TARGET void QK_FN(quantize_q8_x)(const float *x, void *out, int n, int
             s4 = _mm_hadd_epi32(s4, s4); s4 = _mm_hadd_epi32(s4, s4);
             uint16_t hs = f2h(d * (float)_mm_cvtsi128_si32(s4)); memcpy(o + 2, &hs, 2);
         }
-    }
-}
-
-static QK_TARGET void QK_FN(quantize_q8_K)(const float *x, void *out, int n) {
-    blk_q8_K *y = out;
-    for (int b = 0; b < n / QKK; ++b) {
-        const float *xb = x + QKK * b;
-        float max = 0, amax = 0;
-        for (int j = 0; j < QKK; ++j) { float ax = fabsf(xb[j]); if (ax > amax) { amax = ax; max = xb[j]; } }
-        if (amax == 0) { memset(&y[b], 0, sizeof(blk_q8_K)); continue; }
-        const float iscale = -127.f / max;
-        const __m256 is = _mm256_set1_ps(iscale);
-        for (int j = 0; j < QKK; j += 32) {
-            __m256i iv[4];
-            for (int i = 0; i < 4; ++i)
-                iv[i] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(is, _mm256_loadu_ps(xb + j + 8 * i)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)), _mm256_set1_epi32(127));
-            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(iv[0], iv[1]), _mm256_packs_epi32(iv[2], iv[3]));
-            p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-            _mm256_storeu_si256((__m256i *)(y[b].qs + j), p);
-        }
-        for (int j = 0; j < 16; ++j) {
-            int s = 0;
-            for (int i = 0; i < 16; ++i) s += y[b].qs[16 * j + i];
-            y[b].bsums[j] = (int16_t)s;
-        }
-        y[b].d = 1 / iscale;
     }
 }
 

@@ -1,3 +1,4 @@
+import CSwiftletKernels
 import SwiftletTensor
 
 // Scalar reference dot products of a weight row (block format) with an activation row quantized
@@ -80,16 +81,18 @@ func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: Unsafe
                     scaled += q3KScale(sb, wb + 96) * isum
                 }
                 sum += da * loadHalf(wb, 108) * Float(scaled)
-            case .q4_K, .q5_K:
+            case .q4_K:
+                return referenceDotQ4K(n, w, a, grouped: false)
+            case .q5_K:
                 var scaled = 0, mins = 0
                 for sb in 0..<8 {
                     let (s, m) = kQuantScaleMin(sb, wb + 4)
                     var isum = 0
                     for i in 0..<32 {
                         let k = 32 * sb + i
-                        let byte = (type == .q4_K ? 16 : 48) + 32 * (sb / 2) + i
+                        let byte = 48 + 32 * (sb / 2) + i
                         var q = Int(sb % 2 == 0 ? loadU8(wb, byte) & 0xf : loadU8(wb, byte) >> 4)
-                        if type == .q5_K { q += Int((loadU8(wb, 16 + i) >> UInt8(sb)) & 1) << 4 }
+                        q += Int((loadU8(wb, 16 + i) >> UInt8(sb)) & 1) << 4
                         isum += q * Int(loadI8(aq, k))
                     }
                     scaled += Int(s) * isum
@@ -97,21 +100,7 @@ func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: Unsafe
                 }
                 sum += da * (loadHalf(wb, 0) * Float(scaled) - loadHalf(wb, 2) * Float(mins))
             case .q6_K:
-                var scaled = 0
-                for sb in 0..<16 {
-                    var isum = 0
-                    for i in 0..<16 {
-                        let k = 16 * sb + i
-                        // Element k: half h = k/128, quarter c = (k%128)/32, l = k%32.
-                        let h = k / 128, c = (k % 128) / 32, l = k % 32
-                        let qlByte = loadU8(wb, 64 * h + l + (c % 2 == 1 ? 32 : 0))
-                        let low = c < 2 ? qlByte & 0xf : qlByte >> 4
-                        let high = (loadU8(wb, 128 + 32 * h + l) >> UInt8(2 * c)) & 3
-                        isum += (Int(low | (high << 4)) - 32) * Int(loadI8(aq, k))
-                    }
-                    scaled += Int(loadI8(wb, 192 + sb)) * isum
-                }
-                sum += da * loadHalf(wb, 208) * Float(scaled)
+                return referenceDotQ6K(n, w, a, tiled: false)
             default: // .iq4_xs
                 let d = loadHalf(wb, 0)
                 let scalesH = Int(loadU16(wb, 2))
@@ -204,5 +193,153 @@ func referenceQuantizeQ8(_ x: UnsafePointer<Float>, _ n: Int, into out: UnsafeMu
         }
         ob.storeBytes(of: HalfPrecision.f16(from: d), as: UInt16.self)
         if withSum { ob.storeBytes(of: HalfPrecision.f16(from: d * Float(sum)), toByteOffset: 2, as: UInt16.self) }
+    }
+}
+
+// MARK: - Q4_K / Q6_K in llama.cpp's x86 float order (bit-exact oracles)
+
+/// Q4_K · Q8_K as llama.cpp's repacked 8x8 kernels compute it on x86: integer sums
+/// Σ scale·dot and Σ min·bsum, each chained into a float by an FMA with (d·da) resp. (dmin·da),
+/// per super-block (gemv: tokens outside whole groups of 4) or per 64 weights (`grouped`, gemm:
+/// tokens in whole groups of 4); the result is acc − accMin.
+func referenceDotQ4K(_ n: Int, _ w: UnsafeRawPointer, _ a: UnsafeRawPointer, grouped: Bool) -> Float {
+    var acc: Float = 0, accMin: Float = 0
+    for b in 0..<(n / 256) {
+        let wb = w + 144 * b, ab = a + 292 * b
+        let da = ab.loadUnaligned(as: Float.self)
+        let dd = loadHalf(wb, 0) * da, dm = loadHalf(wb, 2) * da
+        var scaled = 0, mins = 0
+        for chunk in 0..<4 {
+            for sb in (2 * chunk)..<(2 * chunk + 2) {
+                let (s, m) = kQuantScaleMin(sb, wb + 4)
+                var isum = 0
+                for i in 0..<32 {
+                    let byte = loadU8(wb, 16 + 32 * chunk + i)
+                    isum += Int(sb % 2 == 0 ? byte & 0xf : byte >> 4) * Int(loadI8(ab, 4 + 32 * sb + i))
+                }
+                let bsums = Int(ab.loadUnaligned(fromByteOffset: 260 + 4 * sb, as: Int16.self))
+                    + Int(ab.loadUnaligned(fromByteOffset: 262 + 4 * sb, as: Int16.self))
+                scaled += Int(s) * isum
+                mins += Int(m) * bsums
+            }
+            if grouped {
+                acc = acc.addingProduct(Float(scaled), dd)
+                accMin = accMin.addingProduct(Float(mins), dm)
+                scaled = 0; mins = 0
+            }
+        }
+        if !grouped {
+            acc = acc.addingProduct(Float(scaled), dd)
+            accMin = accMin.addingProduct(Float(mins), dm)
+        }
+    }
+    return acc - accMin
+}
+
+/// Q6_K · Q8_K as llama.cpp computes it on x86. Fewer than 8 tokens (ggml_vec_dot_q6_K_q8_K, AVX2):
+/// 8 integer lanes per super-block (lane k: weights 4k..4k+3 of every 32 with their stored +32
+/// levels, scaled, minus 32·Σ bsum·scale of sub-blocks 2k and 2k+1), each lane chained by
+/// fma(da·d, lane, acc) over super-blocks, then ((0+4)+(2+6))+((1+5)+(3+7)). With `tiled` (its
+/// tiled k-quant matmul, 8 or more tokens): y = fma(Float(S)·d, da, y) per super-block, S the
+/// exact integer dot.
+func referenceDotQ6K(_ n: Int, _ w: UnsafeRawPointer, _ a: UnsafeRawPointer, tiled: Bool) -> Float {
+    var lanesAcc = [Float](repeating: 0, count: 8)
+    var y: Float = 0
+    for b in 0..<(n / 256) {
+        let wb = w + 210 * b, ab = a + 292 * b
+        let da = ab.loadUnaligned(as: Float.self), d = loadHalf(wb, 208)
+        @inline(__always) func scale(_ j: Int) -> Int { Int(loadI8(wb, 192 + j)) }
+        @inline(__always) func bsum(_ j: Int) -> Int { Int(ab.loadUnaligned(fromByteOffset: 260 + 2 * j, as: Int16.self)) }
+        var lanes = (0..<8).map { k in -32 * (bsum(2 * k) * scale(2 * k) + bsum(2 * k + 1) * scale(2 * k + 1)) }
+        for e in 0..<256 {
+            let h = e / 128, c = (e % 128) / 32, l = e % 32
+            let qlByte = loadU8(wb, 64 * h + l + (c % 2 == 1 ? 32 : 0))
+            let low = c < 2 ? qlByte & 0xf : qlByte >> 4
+            let high = (loadU8(wb, 128 + 32 * h + l) >> UInt8(2 * c)) & 3
+            lanes[l / 4] += scale(8 * h + 2 * c + (l >= 16 ? 1 : 0)) * Int(low | (high << 4)) * Int(loadI8(ab, 4 + e))
+        }
+        if tiled {
+            y = y.addingProduct(Float(lanes.reduce(0, +)) * d, da)
+        } else {
+            let dd = da * d
+            for k in 0..<8 { lanesAcc[k] = lanesAcc[k].addingProduct(dd, Float(lanes[k])) }
+        }
+    }
+    if tiled { return y }
+    let even = (lanesAcc[0] + lanesAcc[4]) + (lanesAcc[2] + lanesAcc[6])
+    let odd = (lanesAcc[1] + lanesAcc[5]) + (lanesAcc[3] + lanesAcc[7])
+    return even + odd
+}
+
+/// Q8_K activation quantization (quantize_row_q8_K_ref). With `grouped`, the sign rule of
+/// llama.cpp's 4-row quantize_mat_q8_K (tokens in whole groups of 4 of a Q4_K product): the
+/// scale is negative whenever +max occurs in the block, not by the first largest magnitude.
+func referenceQuantizeQ8K(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutableRawPointer, grouped: Bool) {
+    for b in 0..<(count / 256) {
+        let xb = x + 256 * b, p = y + 292 * b
+        var max: Float = 0, amax: Float = 0
+        for j in 0..<256 where abs(xb[j]) > amax { amax = abs(xb[j]); max = xb[j] }
+        if amax == 0 {
+            p.initializeMemory(as: UInt8.self, repeating: 0, count: 292)
+            continue
+        }
+        if grouped { max = (0..<256).contains { xb[$0] == amax } ? amax : -amax }
+        let iscale = -127 / max
+        for j in 0..<256 { p.storeBytes(of: Int8(Swift.min(127, nearestInt(iscale * xb[j]))), toByteOffset: 4 + j, as: Int8.self) }
+        for j in 0..<16 {
+            var sum = 0
+            for i in 0..<16 { sum += Int(loadI8(p, 4 + 16 * j + i)) }
+            p.storeBytes(of: Int16(sum), toByteOffset: 260 + 2 * j, as: Int16.self)
+        }
+        p.storeBytes(of: 1 / iscale, toByteOffset: 0, as: Float.self)
+    }
+}
+
+extension QuantKernels {
+    /// Prepares activation row `token` of a `tokens`-row product with `weightType` weights the way
+    /// llama.cpp's CPU backend does (for Q4_K, rows in whole groups of 4 use its 4-row quantizer's
+    /// sign rule), by the C kernel `kernel`.
+    public static func quantizeActivationRow(weightType: GGMLType, _ x: UnsafePointer<Float>, count: Int,
+                                             token: Int, tokens: Int, into out: UnsafeMutableRawPointer,
+                                             kernel: QuantKernel = .best) {
+        _ = swiftlet_qk_quantize_row(kernel.rawValue, Int32(weightType.rawValue), x, out, Int32(count), Int32(token), Int32(tokens))
+    }
+
+    /// The Swift reference of ``quantizeActivationRow(weightType:_:count:token:tokens:into:kernel:)``
+    /// for the k-quant weight types.
+    public static func referenceQuantizeActivationRow(weightType: GGMLType, _ x: UnsafePointer<Float>, count: Int,
+                                                      token: Int, tokens: Int, into out: UnsafeMutableRawPointer) {
+        precondition(weightType.activationType == .q8_K, "referenceQuantizeActivationRow: k-quant weights only")
+        referenceQuantizeQ8K(x, count: count, into: out, grouped: weightType == .q4_K && token < tokens - tokens % 4)
+    }
+
+    /// `y[t * rows + r] = Σ w_r · a_t` for `tokens` activation rows (`activationStride` bytes
+    /// apart, already in the paired type) by the C kernel `kernel`, with llama.cpp's per-token-count
+    /// float order for Q4_K / Q6_K (see ``referenceMatmul(_:count:weights:rows:activations:activationStride:tokens:)``).
+    public static func matmul(_ type: GGMLType, count: Int, weights: UnsafeRawPointer, rows: Int,
+                              activations: UnsafeRawPointer, activationStride: Int, tokens: Int,
+                              into y: UnsafeMutablePointer<Float>, kernel: QuantKernel = .best) {
+        let rowBytes = type.rowBytes(count) ?? 0
+        _ = swiftlet_qk_gemm(kernel.rawValue, Int32(type.rawValue), Int32(count), weights, rowBytes, Int32(rows),
+                             activations, activationStride, Int32(tokens), y, rows)
+    }
+
+    /// The Swift oracle of ``matmul(_:count:weights:rows:activations:activationStride:tokens:into:kernel:)``
+    /// for Q4_K and Q6_K: Q4_K tokens in whole groups of 4 take llama.cpp's gemm order, the rest
+    /// its gemv order; Q6_K takes its tiled order for 8 or more tokens, its vec_dot order below.
+    public static func referenceMatmul(_ type: GGMLType, count: Int, weights: UnsafeRawPointer, rows: Int,
+                                       activations: UnsafeRawPointer, activationStride: Int, tokens: Int) -> [Float] {
+        precondition(type == .q4_K || type == .q6_K, "referenceMatmul: Q4_K / Q6_K only")
+        let rowBytes = type.rowBytes(count)!
+        var y = [Float](repeating: 0, count: rows * tokens)
+        for t in 0..<tokens {
+            let act = activations + t * activationStride
+            for r in 0..<rows {
+                let w = weights + r * rowBytes
+                y[t * rows + r] = type == .q4_K ? referenceDotQ4K(count, w, act, grouped: t < tokens - tokens % 4)
+                    : referenceDotQ6K(count, w, act, tiled: tokens >= 8)
+            }
+        }
+        return y
     }
 }

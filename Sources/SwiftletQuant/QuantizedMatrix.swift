@@ -71,12 +71,13 @@ public struct QuantizedMatrix: @unchecked Sendable {
         } else {
             let out = scratch.baseAddress!
             actStride = needed / tokens
-            let actType = Int32(type.activationType.rawValue), variant = kernel.rawValue, cols = cols
+            // Per weight type and token index as llama.cpp quantizes (swiftlet_qk_quantize_row).
+            let typeID = Int32(type.rawValue), variant = kernel.rawValue, cols = cols
             if tokens == 1 {
-                swiftlet_qk_quantize_act(variant, actType, x, out, Int32(cols))
+                swiftlet_qk_quantize_row(variant, typeID, x, out, Int32(cols), 0, 1)
             } else {
                 pool.parallelFor(tokens) { t in
-                    swiftlet_qk_quantize_act(variant, actType, x + t * cols, out + t * actStride, Int32(cols))
+                    swiftlet_qk_quantize_row(variant, typeID, x + t * cols, out + t * actStride, Int32(cols), Int32(t), Int32(tokens))
                 }
             }
             act = UnsafeRawPointer(out)

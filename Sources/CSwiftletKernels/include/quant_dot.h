@@ -25,10 +25,21 @@ int swiftlet_qk_has_type(int type);
 /// unknown type.
 int swiftlet_qk_quantize_act(int variant, int act_type, const float *x, void *out, int n);
 
+/// Prepares activation row `token` (of `ntok` rows multiplied together) for weights of GGML type
+/// `weight_type`, as llama.cpp's CPU backend does: F32 copy for float weights, else the paired
+/// Q8 type; for Q4_K (repacked by llama.cpp on x86), rows in whole groups of 4 take the sign rule
+/// of its 4-row quantizer quantize_mat_q8_K (differs from quantize_row_q8_K only in blocks holding
+/// both +max and -max). Returns 0, or -1 for an unhandled type or variant.
+int swiftlet_qk_quantize_row(int variant, int weight_type, const float *x, void *out, int n, int token, int ntok);
+
 /// y[t * y_stride + r] = dot(row r of w, activation row t) for r < nrows, t < ntok, where rows
 /// of `w` (type `type`, `n` weights each) are `w_stride` bytes apart and activation rows (the
 /// paired type) are `a_stride` bytes apart. Weight blocks are read once per group of up to
-/// 4 tokens. Returns 0, or -1 when the type or variant is not handled.
+/// 4 tokens. Q4_K and Q6_K reproduce llama.cpp's x86 float operation order bit for bit; for Q4_K
+/// tokens in whole groups of 4 (t < ntok - ntok % 4) take its gemm order, the rest its gemv order;
+/// for Q6_K, ntok >= 8 takes its tiled-matmul order, fewer its vec_dot order. So call with all
+/// tokens of the product at once. Returns 0, or -1 when the type or variant is
+/// not handled.
 int swiftlet_qk_gemm(int variant, int type, int n,
                      const void *w, size_t w_stride, int nrows,
                      const void *a, size_t a_stride, int ntok,

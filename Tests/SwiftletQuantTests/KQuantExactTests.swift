@@ -1,0 +1,117 @@
+import Foundation
+import SwiftletFormats
+import SwiftletQuant
+import SwiftletTestSupport
+import XCTest
+
+/// Q4_K / Q6_K products and the Q8_K activation quantizer in llama.cpp's x86 float order:
+/// every C variant equals the Swift oracle bit for bit on random data, and both equal outputs
+/// dumped from llama.cpp on Gemma 3 270M (Tests/Fixtures/kquant-llama, see SOURCE.md there).
+final class KQuantExactTests: XCTestCase {
+    static func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
+
+    /// Quantizes `tokens` rows of `x` for `type` weights with the C kernel `kernel`, or the Swift
+    /// reference when `kernel` is nil.
+    static func activations(_ type: GGMLType, _ x: [Float], cols: Int, tokens: Int, kernel: QuantKernel?) -> [UInt8] {
+        let stride = type.activationType.rowBytes(cols)!
+        var out = [UInt8](repeating: 0, count: stride * tokens)
+        x.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBytes { ob in
+                for t in 0..<tokens {
+                    let src = xb.baseAddress! + t * cols, dst = ob.baseAddress! + t * stride
+                    if let kernel {
+                        QuantKernels.quantizeActivationRow(weightType: type, src, count: cols, token: t, tokens: tokens, into: dst, kernel: kernel)
+                    } else {
+                        QuantKernels.referenceQuantizeActivationRow(weightType: type, src, count: cols, token: t, tokens: tokens, into: dst)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    static func product(_ type: GGMLType, weights: UnsafeRawBufferPointer, rows: Int, cols: Int,
+                        act: [UInt8], tokens: Int, kernel: QuantKernel?) -> [Float] {
+        let stride = type.activationType.rowBytes(cols)!
+        return act.withUnsafeBytes { ab in
+            if let kernel {
+                var y = [Float](repeating: .nan, count: rows * tokens)
+                QuantKernels.matmul(type, count: cols, weights: weights.baseAddress!, rows: rows, activations: ab.baseAddress!,
+                                    activationStride: stride, tokens: tokens, into: &y, kernel: kernel)
+                return y
+            }
+            return QuantKernels.referenceMatmul(type, count: cols, weights: weights.baseAddress!, rows: rows,
+                                                activations: ab.baseAddress!, activationStride: stride, tokens: tokens)
+        }
+    }
+
+    func testKernelsEqualOracleBitForBit() throws {
+        let cols = 1024, rows = 11
+        for type in [GGMLType.q4_K, .q6_K] {
+            let weights = try QuantKernelTests.quantized(type, QuantKernelTests.randomFloats(rows * cols, seed: 40 + UInt64(type.rawValue)))
+            // 1-7 tokens: Q4_K gemv / gemm groups, Q6_K vec_dot; 8 and 9: Q6_K tiled.
+            for tokens in [1, 3, 4, 7, 9] {
+                var x = QuantKernelTests.randomFloats(tokens * cols, seed: 77 + UInt64(tokens))
+                // A block holding +max after -max: the 4-row quantizer picks the other sign.
+                x[5] = -9; x[200] = 9
+                let refAct = Self.activations(type, x, cols: cols, tokens: tokens, kernel: nil)
+                let ref = weights.withUnsafeBytes { Self.product(type, weights: $0, rows: rows, cols: cols, act: refAct, tokens: tokens, kernel: nil) }
+                for kernel in QuantKernel.supported {
+                    let act = Self.activations(type, x, cols: cols, tokens: tokens, kernel: kernel)
+                    XCTAssertEqual(act, refAct, "\(type) \(kernel) \(tokens) tokens: Q8_K bytes")
+                    let y = weights.withUnsafeBytes { Self.product(type, weights: $0, rows: rows, cols: cols, act: refAct, tokens: tokens, kernel: kernel) }
+                    XCTAssertEqual(Self.bits(y), Self.bits(ref), "\(type) \(kernel) \(tokens) tokens")
+                }
+            }
+        }
+    }
+
+    func testGroupedQuantizerSignRule() {
+        var x = [Float](repeating: 0.5, count: 256)
+        x[3] = -2; x[100] = 2   // -max first: the row quantizer takes a positive scale, the 4-row one negative
+        let single = Self.activations(.q4_K, x, cols: 256, tokens: 1, kernel: nil)
+        let grouped = Self.activations(.q4_K, x + x + x + x, cols: 256, tokens: 4, kernel: nil)
+        let dSingle = single.withUnsafeBytes { $0.loadUnaligned(as: Float.self) }
+        let dGrouped = grouped.withUnsafeBytes { $0.loadUnaligned(as: Float.self) }
+        XCTAssertGreaterThan(dSingle, 0)
+        XCTAssertEqual(dGrouped, -dSingle)
+        XCTAssertEqual(Array(grouped[4..<260]).map { Int8(bitPattern: $0) }, Array(single[4..<260]).map { -Int8(bitPattern: $0) })
+    }
+
+    /// llama.cpp's own outputs: Q4_K blk.2.attn_output for 1 token (gemv) and 7 (gemm 4 + gemv 3),
+    /// Q6_K blk.0.ffn_down for 1 token (vec_dot) and 8 (tiled), first 8 rows.
+    func testMatchesLlamaCppOutputs() throws {
+        let gguf = try GGUFFile(url: RealModel.gemma3.url())
+        let cases: [(tensor: String, type: GGMLType, cols: Int, tokens: [Int], prefix: String)] = [
+            ("blk.2.attn_output.weight", .q4_K, 1024, [1, 7], "q4k"),
+            ("blk.0.ffn_down.weight", .q6_K, 2048, [1, 8], "q6k"),
+        ]
+        let rows = 8
+        for c in cases {
+            let info = try XCTUnwrap(gguf.tensor(named: c.tensor))
+            XCTAssertEqual(info.type, c.type)
+            XCTAssertEqual(info.rowLength, c.cols)
+            let weights = UnsafeRawBufferPointer(rebasing: gguf.data(for: info)[0..<(rows * c.type.rowBytes(c.cols)!)])
+            for tokens in c.tokens {
+                let x = try Self.floats("\(c.prefix)_in_t\(tokens).f32")
+                let expected = try Self.floats("\(c.prefix)_out_t\(tokens).f32")
+                XCTAssertEqual(x.count, tokens * c.cols)
+                XCTAssertEqual(expected.count, tokens * rows)
+                let refAct = Self.activations(c.type, x, cols: c.cols, tokens: tokens, kernel: nil)
+                XCTAssertEqual(Self.bits(Self.product(c.type, weights: weights, rows: rows, cols: c.cols, act: refAct, tokens: tokens, kernel: nil)),
+                               Self.bits(expected), "\(c.tensor) \(tokens) tokens: Swift oracle vs llama.cpp")
+                for kernel in QuantKernel.supported {
+                    let act = Self.activations(c.type, x, cols: c.cols, tokens: tokens, kernel: kernel)
+                    let y = Self.product(c.type, weights: weights, rows: rows, cols: c.cols, act: act, tokens: tokens, kernel: kernel)
+                    XCTAssertEqual(Self.bits(y), Self.bits(expected), "\(c.tensor) \(tokens) tokens \(kernel) vs llama.cpp")
+                }
+            }
+        }
+    }
+
+    static func floats(_ name: String) throws -> [Float] {
+        let url = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/kquant-llama").appendingPathComponent(name)
+        let data = try Data(contentsOf: url)
+        return data.withUnsafeBytes { raw in (0..<(data.count / 4)).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+    }
+}
