@@ -162,7 +162,8 @@ void swiftlet_gc_swiglu(const float *gate, const float *up, float *out, long n) 
 #ifdef GC_X86
     if (has_avx512()) swiglu_avx512(gate, up, out, n, &i);
 #endif
-    for (; i + 16 <= n; ++i) {
+    const long chunked = n & ~15L;   // whole 16-lane chunks use ggml's expf
+    for (; i < chunked; ++i) {
         const float x = gate[i];
         out[i] = (x / (1.0f + swiftlet_gc_expf(0.0f - x))) * up[i];
     }
