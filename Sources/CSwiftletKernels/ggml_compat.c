@@ -133,7 +133,26 @@ static int has_avx512(void) { return 0; }
 // MARK: - RMSNorm, SwiGLU, GeGLU
 
 void swiftlet_gc_rms_norm(const float *x, const float *w, long n, long rows, float eps, float *out) {
-    for (long r = 0; r < rows; ++r) {
+    // Each row's sum is one sequential chain of double adds (ggml's order); four rows at a time
+    // keep four independent chains in flight.
+    long r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *x0 = x + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (long i = 0; i < n; ++i) {
+            s0 += (double)(x0[i] * x0[i]); s1 += (double)(x1[i] * x1[i]);
+            s2 += (double)(x2[i] * x2[i]); s3 += (double)(x3[i] * x3[i]);
+        }
+        const double sums[4] = {s0, s1, s2, s3};
+        for (int k = 0; k < 4; ++k) {
+            const float mean = (float)(sums[k] / (double)n);
+            const float scale = 1.0f / sqrtf(mean + eps);
+            const float *xr = x + (r + k) * n;
+            float *o = out + (r + k) * n;
+            for (long i = 0; i < n; ++i) o[i] = (xr[i] * scale) * w[i];
+        }
+    }
+    for (; r < rows; ++r) {
         const float *xr = x + r * n;
         float *o = out + r * n;
         double sum = 0;
@@ -162,7 +181,8 @@ void swiftlet_gc_swiglu(const float *gate, const float *up, float *out, long n) 
 #ifdef GC_X86
     if (has_avx512()) swiglu_avx512(gate, up, out, n, &i);
 #endif
-    for (; i + 16 <= n; ++i) {
+    const long chunked = n & ~15L;   // whole 16-lane chunks use ggml's expf
+    for (; i < chunked; ++i) {
         const float x = gate[i];
         out[i] = (x / (1.0f + swiftlet_gc_expf(0.0f - x))) * up[i];
     }
@@ -185,9 +205,29 @@ static void build_gelu_table(void) {
     }
 }
 
+#ifdef GC_X86
+GC_512 static long geglu_avx512(const float *gate, const float *up, float *out, long n) {
+    long i = 0;
+    const __m512 lo = _mm512_set1_ps(-10.0f), hi = _mm512_set1_ps(10.0f);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 x = _mm512_loadu_ps(gate + i), u = _mm512_loadu_ps(up + i);
+        const __m512i idx = _mm512_cvtepu16_epi32(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+        __m512 g = _mm512_mul_ps(_mm512_i32gather_ps(idx, gelu_table, 4), u);
+        g = _mm512_mask_mov_ps(g, _mm512_cmp_ps_mask(x, hi, _CMP_GE_OQ), _mm512_mul_ps(x, u));
+        g = _mm512_mask_mov_ps(g, _mm512_cmp_ps_mask(x, lo, _CMP_LE_OQ), _mm512_setzero_ps());
+        _mm512_storeu_ps(out + i, g);
+    }
+    return i;
+}
+#endif
+
 void swiftlet_gc_geglu(const float *gate, const float *up, float *out, long n) {
     pthread_once(&gelu_once, build_gelu_table);
-    for (long i = 0; i < n; ++i) {
+    long i = 0;
+#ifdef GC_X86
+    if (has_avx512()) i = geglu_avx512(gate, up, out, n);
+#endif
+    for (; i < n; ++i) {
         const float x = gate[i];
         if (x <= -10.0f) {
             out[i] = 0.0f;
