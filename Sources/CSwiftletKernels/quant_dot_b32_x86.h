@@ -66,9 +66,11 @@ QK_INLINE __m512i QK_FN(levels2_b32)(const int kind, const uint8_t *w0, const ui
 QK_INLINE float QK_FN(hsum256)(__m256 v) { return QK_FN(hsum)(v); }
 
 /// One tile: rows w[0..2P) (row 2p+1 may repeat row 2p) × T tokens; out[r * T + t].
+/// `prefetch` (or NULL): weights of a later tile, fetched a block's share per block — a tile reads
+/// 2P short row streams at once, which the hardware prefetcher does not pick up in time.
 QK_INLINE void QK_FN(tile_b32)(const int kind, const int P, const int T, const int nb,
                                const uint8_t *const *w, const uint8_t *a, size_t a_stride,
-                               const QK_FN(b32_pack) *pk, float *out) {
+                               const QK_FN(b32_pack) *pk, const uint8_t *prefetch, float *out) {
     const int wsize = B32_WSIZE(kind), with_min = B32_WITH_MIN(kind), offset = B32_OFFSET(kind);
     const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
     const int R = 2 * P, NS = (R * T + 15) / 16;   // summs vectors: lane l ↔ (t = l / R, r = l % R)
@@ -94,6 +96,8 @@ QK_INLINE void QK_FN(tile_b32)(const int kind, const int P, const int T, const i
     }
     for (int b = 0; b < nb; ++b) {
         const size_t wo = (size_t)b * wsize;
+        if (prefetch)
+            for (int o = 0; o < R * wsize; o += 64) _mm_prefetch((const char *)prefetch + (size_t)b * R * wsize + o, _MM_HINT_T0);
         // Headers of the 2P rows: (d, m) pairs as fp16 → f32 lanes [d0 m0 d1 m1 ...].
         int32_t hv[4] = {0, 0, 0, 0};
         for (int r = 0; r < R; ++r) memcpy(&hv[r], w[r] + wo, 4);
@@ -166,7 +170,8 @@ QK_INLINE void QK_FN(rows_pack_b32)(const int kind, const int T, int nb, const u
     int r = 0;
     for (; r + 4 <= nrows; r += 4) {
         for (int i = 0; i < 4; ++i) rows[i] = w + (size_t)(r + i) * w_stride;
-        QK_FN(tile_b32)(kind, 2, T, nb, rows, a, a_stride, pk, out);
+        const uint8_t *ahead = r + 12 <= nrows ? w + (size_t)(r + 8) * w_stride : NULL;   // two tiles ahead
+        QK_FN(tile_b32)(kind, 2, T, nb, rows, a, a_stride, pk, ahead, out);
         for (int i = 0; i < 4; ++i)
             for (int t = 0; t < T; ++t) y[(size_t)t * y_stride + r + i] = out[i * T + t];
     }
@@ -174,7 +179,7 @@ QK_INLINE void QK_FN(rows_pack_b32)(const int kind, const int T, int nb, const u
         const int two = r + 1 < nrows;
         rows[0] = w + (size_t)r * w_stride;
         rows[1] = two ? rows[0] + w_stride : rows[0];
-        QK_FN(tile_b32)(kind, 1, T, nb, rows, a, a_stride, pk, out);
+        QK_FN(tile_b32)(kind, 1, T, nb, rows, a, a_stride, pk, NULL, out);
         for (int i = 0; i < 1 + two; ++i)
             for (int t = 0; t < T; ++t) y[(size_t)t * y_stride + r + i] = out[i * T + t];
     }
