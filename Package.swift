@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "SwiftletQuantTests", dependencies: ["SwiftletQuant", "SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletFormatsTests", dependencies: ["SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletTokenizersTests", dependencies: ["SwiftletTokenizers", "SwiftletFormats", "SwiftletTestSupport"]),
-        .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletTestSupport"]),
+        .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletTestSupport", "CSwiftletKernels"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -23,73 +23,68 @@ static float dot_bf16_generic(int n, const void *w, const void *a) {
     for (int i = 0; i < n; ++i) s += bf2f(x[i]) * y[i];
     return s;
 }
-static float dot_q4_0_generic(int n, const void *w, const void *a) {
-    const blk_q4_0 *x = w; const blk_q8_0 *y = a; float s = 0;
-    for (int b = 0; b < n / QK; ++b) {
-        int isum = 0;
-        for (int j = 0; j < 16; ++j)
-            isum += ((x[b].qs[j] & 0xF) - 8) * y[b].qs[j] + ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + 16];
-        s += h2f(x[b].d) * h2f(y[b].d) * (float)isum;
+// The 32-weight block formats follow llama.cpp's x86 order exactly (vec_dot_*_q8_* and tinyBLAS
+// agree): per block the combined scale d = d_w · d_a (exact in f32: two 11-bit mantissas), eight
+// int32 lane sums of 4 consecutive products, each accumulated as acc[i] = fma(d, lane_i, acc[i])
+// in block order; then hsum ((acc[i] + acc[i+4]), pairs 0+2 / 1+3, then those two) and, for
+// Q4_1 / Q5_1, + Σ fma(m_w, s_a) accumulated separately. Explicit fmaf, one operation per
+// statement, so no compiler contraction changes the order.
+
+/// Level j (0..31, element order) of a 32-weight block, as the signed value it stands for
+/// (Q4_1 / Q5_1: the unsigned level, their min is applied separately).
+static int level_b32(int type, const uint8_t *wb, int j) {
+    const int hi = j >= 16, k = j & 15;
+    switch (type) {
+    case T_Q4_0: return ((hi ? wb[2 + k] >> 4 : wb[2 + k] & 0xF)) - 8;
+    case T_Q4_1: return hi ? wb[4 + k] >> 4 : wb[4 + k] & 0xF;
+    case T_Q5_0: {
+        uint32_t qh; memcpy(&qh, wb + 2, 4);
+        return ((hi ? wb[6 + k] >> 4 : wb[6 + k] & 0xF) | (int)(((qh >> j) & 1) << 4)) - 16;
     }
-    return s;
-}
-static float dot_q4_1_generic(int n, const void *w, const void *a) {
-    const blk_q4_1 *x = w; const blk_q8_1 *y = a; float s = 0;
-    for (int b = 0; b < n / QK; ++b) {
-        int isum = 0;
-        for (int j = 0; j < 16; ++j)
-            isum += (x[b].qs[j] & 0xF) * y[b].qs[j] + (x[b].qs[j] >> 4) * y[b].qs[j + 16];
-        s += h2f(x[b].d) * h2f(y[b].d) * (float)isum + h2f(x[b].m) * h2f(y[b].s);
+    case T_Q5_1: {
+        uint32_t qh; memcpy(&qh, wb + 4, 4);
+        return (hi ? wb[8 + k] >> 4 : wb[8 + k] & 0xF) | (int)(((qh >> j) & 1) << 4);
     }
-    return s;
+    case T_Q8_0: return (int8_t)wb[2 + j];
+    default: return kvalues_iq4[hi ? wb[2 + k] >> 4 : wb[2 + k] & 0xF];   // IQ4_NL
+    }
 }
-static float dot_q5_0_generic(int n, const void *w, const void *a) {
-    const blk_q5_0 *x = w; const blk_q8_0 *y = a; float s = 0;
+
+/// The horizontal sum of 8 lanes in the order of ggml's hsum_float_8.
+static float hsum8_ordered(const float *acc) {
+    const float s0 = acc[0] + acc[4], s1 = acc[1] + acc[5], s2 = acc[2] + acc[6], s3 = acc[3] + acc[7];
+    const float t0 = s0 + s2, t1 = s1 + s3;
+    return t0 + t1;
+}
+
+static float dot_b32_generic(int type, int n, const void *w, const void *a) {
+    const int wsize = type == T_Q4_1 ? 20 : type == T_Q5_0 ? 22 : type == T_Q5_1 ? 24 : type == T_Q8_0 ? 34 : 18;
+    const int with_min = type == T_Q4_1 || type == T_Q5_1;
+    const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, summs = 0;
     for (int b = 0; b < n / QK; ++b) {
-        uint32_t qh; memcpy(&qh, x[b].qh, 4);
-        int isum = 0;
-        for (int j = 0; j < 16; ++j) {
-            int q0 = ((x[b].qs[j] & 0xF) | (((qh >> j) & 1) << 4)) - 16;
-            int q1 = ((x[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
-            isum += q0 * y[b].qs[j] + q1 * y[b].qs[j + 16];
+        const uint8_t *wb = (const uint8_t *)w + (size_t)b * wsize, *ab = (const uint8_t *)a + (size_t)b * asize;
+        uint16_t wd, ad; memcpy(&wd, wb, 2); memcpy(&ad, ab, 2);
+        const float d = h2f(wd) * h2f(ad);
+        for (int i = 0; i < 8; ++i) {
+            int lane = 0;
+            for (int j = 4 * i; j < 4 * i + 4; ++j) lane += level_b32(type, wb, j) * (int8_t)ab[aq + j];
+            acc[i] = fmaf(d, (float)lane, acc[i]);
         }
-        s += h2f(x[b].d) * h2f(y[b].d) * (float)isum;
-    }
-    return s;
-}
-static float dot_q5_1_generic(int n, const void *w, const void *a) {
-    const blk_q5_1 *x = w; const blk_q8_1 *y = a; float s = 0;
-    for (int b = 0; b < n / QK; ++b) {
-        uint32_t qh; memcpy(&qh, x[b].qh, 4);
-        int isum = 0;
-        for (int j = 0; j < 16; ++j) {
-            int q0 = (x[b].qs[j] & 0xF) | (((qh >> j) & 1) << 4);
-            int q1 = (x[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
-            isum += q0 * y[b].qs[j] + q1 * y[b].qs[j + 16];
+        if (with_min) {
+            uint16_t wm, as; memcpy(&wm, wb + 2, 2); memcpy(&as, ab + 2, 2);
+            summs = fmaf(h2f(wm), h2f(as), summs);
         }
-        s += h2f(x[b].d) * h2f(y[b].d) * (float)isum + h2f(x[b].m) * h2f(y[b].s);
     }
-    return s;
+    const float s = hsum8_ordered(acc);
+    return with_min ? s + summs : s;
 }
-static float dot_q8_0_generic(int n, const void *w, const void *a) {
-    const blk_q8_0 *x = w; const blk_q8_0 *y = a; float s = 0;
-    for (int b = 0; b < n / QK; ++b) {
-        int isum = 0;
-        for (int j = 0; j < 32; ++j) isum += x[b].qs[j] * y[b].qs[j];
-        s += h2f(x[b].d) * h2f(y[b].d) * (float)isum;
-    }
-    return s;
-}
-static float dot_iq4_nl_generic(int n, const void *w, const void *a) {
-    const blk_iq4_nl *x = w; const blk_q8_0 *y = a; float s = 0;
-    for (int b = 0; b < n / QK; ++b) {
-        int isum = 0;
-        for (int j = 0; j < 16; ++j)
-            isum += kvalues_iq4[x[b].qs[j] & 0xF] * y[b].qs[j] + kvalues_iq4[x[b].qs[j] >> 4] * y[b].qs[j + 16];
-        s += h2f(x[b].d) * h2f(y[b].d) * (float)isum;
-    }
-    return s;
-}
+static float dot_q4_0_generic(int n, const void *w, const void *a) { return dot_b32_generic(T_Q4_0, n, w, a); }
+static float dot_q4_1_generic(int n, const void *w, const void *a) { return dot_b32_generic(T_Q4_1, n, w, a); }
+static float dot_q5_0_generic(int n, const void *w, const void *a) { return dot_b32_generic(T_Q5_0, n, w, a); }
+static float dot_q5_1_generic(int n, const void *w, const void *a) { return dot_b32_generic(T_Q5_1, n, w, a); }
+static float dot_q8_0_generic(int n, const void *w, const void *a) { return dot_b32_generic(T_Q8_0, n, w, a); }
+static float dot_iq4_nl_generic(int n, const void *w, const void *a) { return dot_b32_generic(T_IQ4_NL, n, w, a); }
 static float dot_q8_K_generic(int n, const void *w, const void *a) {
     const blk_q8_K *x = w; const blk_q8_K *y = a; float s = 0;
     for (int b = 0; b < n / QKK; ++b) {
@@ -283,6 +278,8 @@ static int gemm_generic(int type, int n, const void *w, size_t w_stride, int nro
 
 // MARK: - Activation quantizers (generic)
 
+// As ggml's x86 quantize_row_q8_0 / q8_1: d = amax / 127, but the multiplier is 127 / amax (not
+// 1 / d), products rounded to nearest even; Q8_1's s = fp16(d · Σq).
 static void quantize_q8_0_generic(const float *x, void *out, int n, int with_sum) {
     char *o = out;
     const size_t bs = with_sum ? sizeof(blk_q8_1) : sizeof(blk_q8_0);
@@ -290,12 +287,12 @@ static void quantize_q8_0_generic(const float *x, void *out, int n, int with_sum
         const float *xb = x + QK * b;
         float amax = 0;
         for (int j = 0; j < QK; ++j) amax = fmaxf(amax, fabsf(xb[j]));
-        const float d = amax / 127.f, id = d != 0 ? 1.f / d : 0.f;
+        const float d = amax / 127.f, id = amax != 0 ? 127.f / amax : 0.f;
         int8_t *qs = (int8_t *)(o + (with_sum ? 4 : 2));
         int sum = 0;
         for (int j = 0; j < QK; ++j) { int v = (int)nearbyintf(xb[j] * id); qs[j] = (int8_t)v; sum += v; }
         uint16_t hd = f2h(d); memcpy(o, &hd, 2);
-        if (with_sum) { uint16_t hs = f2h((float)sum * d); memcpy(o + 2, &hs, 2); }
+        if (with_sum) { uint16_t hs = f2h(d * (float)sum); memcpy(o + 2, &hs, 2); }
     }
 }
 

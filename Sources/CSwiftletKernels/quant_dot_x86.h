@@ -52,93 +52,7 @@ QK_INLINE float QK_FN(half)(uint16_t h) { return _cvtsh_ss(h); }
 
 // MARK: 32-weight blocks against Q8_0 / Q8_1
 
-/// The weight block's 32 levels as bytes: signed for the symmetric kinds, unsigned (0..31) for
-/// Q4_1 / Q5_1 whose min is applied separately.
-QK_INLINE __m256i QK_FN(levels_b32)(const int kind, const uint8_t *wb, __m128i table) {
-    switch (kind) {
-#if QK_VNNI
-    // Kept unsigned: the offset is subtracted after the dot product (see rows_b32).
-    case K_Q4_0: return QK_FN(nibbles)(wb + 2);
-    case K_Q5_0: return _mm256_or_si256(QK_FN(nibbles)(wb + 6), QK_FN(bit4_from_bits)(wb + 2));
-#else
-    case K_Q4_0: return _mm256_sub_epi8(QK_FN(nibbles)(wb + 2), _mm256_set1_epi8(8));
-    case K_Q5_0: return _mm256_sub_epi8(_mm256_or_si256(QK_FN(nibbles)(wb + 6), QK_FN(bit4_from_bits)(wb + 2)), _mm256_set1_epi8(16));
-#endif
-    case K_Q4_1: return QK_FN(nibbles)(wb + 4);
-    case K_Q5_1: return _mm256_or_si256(QK_FN(nibbles)(wb + 8), QK_FN(bit4_from_bits)(wb + 4));
-    case K_Q8_0: return _mm256_loadu_si256((const __m256i *)(wb + 2));
-    default: return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), QK_FN(nibbles)(wb + 2));
-    }
-}
-
-/// Two f16 at p → lanes 0 and 1 of a float vector (block headers: d, then m or s).
-QK_INLINE __m128 QK_FN(half2)(const uint8_t *p) {
-    int32_t v; memcpy(&v, p, 4);
-    return _mm_cvtph_ps(_mm_cvtsi32_si128(v));
-}
-
-/// Integer dot of a block's levels with 32 activations. Unsigned levels (Q4_1, Q5_1, and with VNNI
-/// Q4_0 / Q5_0 whose offset 8 / 16 is removed as offset · Σa by a second vpdpbusd) multiply
-/// directly; signed ones use |w| · sign(a, w).
-QK_INLINE __m256i QK_FN(dot_b32)(const int kind, __m256i q, __m256i av) {
-    if (kind == K_Q4_1 || kind == K_Q5_1) return QK_FN(dot_us)(q, av);
-#if QK_VNNI
-    if (kind == K_Q4_0 || kind == K_Q5_0)
-        return _mm256_sub_epi32(QK_FN(dot_us)(q, av), QK_FN(dot_us)(_mm256_set1_epi8(kind == K_Q4_0 ? 8 : 16), av));
-#endif
-    return QK_FN(dot_ss)(q, av);
-}
-
-QK_INLINE void QK_FN(rows_b32)(const int kind, const int NT, int n, const uint8_t *w,
-                               const uint8_t *a, size_t a_stride, float *out) {
-    const int wsize = kind == K_Q4_0 || kind == K_IQ4_NL ? 18 : kind == K_Q4_1 ? 20 : kind == K_Q5_0 ? 22 : kind == K_Q5_1 ? 24 : 34;
-    const int with_min = kind == K_Q4_1 || kind == K_Q5_1;
-    const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
-    const __m128i table = _mm_loadu_si128((const __m128i *)kvalues_iq4);
-    // Two accumulators per token (even / odd blocks) break the FMA latency chain.
-    __m256 acc[4][2];
-    __m128 msum[4][2];   // lane 1: Σ m_w · s_a (Q4_1 / Q5_1)
-    for (int t = 0; t < NT; ++t)
-        for (int u = 0; u < 2; ++u) { acc[t][u] = _mm256_setzero_ps(); msum[t][u] = _mm_setzero_ps(); }
-    const int nb = n / QK;
-    int b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        for (int u = 0; u < 2; ++u) {
-            const uint8_t *wb = w + (size_t)(b + u) * wsize;
-            const __m256i q = QK_FN(levels_b32)(kind, wb, table);
-            const __m128 ws = QK_FN(half2)(wb);
-            for (int t = 0; t < NT; ++t) {
-                const uint8_t *ab = a + (size_t)t * a_stride + (size_t)(b + u) * asize;
-                const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
-                const __m256i p = QK_FN(dot_b32)(kind, q, av);
-                const __m128 prod = _mm_mul_ps(ws, QK_FN(half2)(ab));   // [dw·da, mw·sa]
-                acc[t][u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), acc[t][u]);
-                if (with_min) msum[t][u] = _mm_add_ps(msum[t][u], prod);
-            }
-        }
-    }
-    for (; b < nb; ++b) {
-        const uint8_t *wb = w + (size_t)b * wsize;
-        const __m256i q = QK_FN(levels_b32)(kind, wb, table);
-        const __m128 ws = QK_FN(half2)(wb);
-        for (int t = 0; t < NT; ++t) {
-            const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * asize;
-            const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
-            const __m256i p = QK_FN(dot_b32)(kind, q, av);
-            const __m128 prod = _mm_mul_ps(ws, QK_FN(half2)(ab));
-            acc[t][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcastss_ps(prod), acc[t][0]);
-            if (with_min) msum[t][0] = _mm_add_ps(msum[t][0], prod);
-        }
-    }
-    for (int t = 0; t < NT; ++t) {
-        float s = QK_FN(hsum)(_mm256_add_ps(acc[t][0], acc[t][1]));
-        if (with_min) {
-            const __m128 m = _mm_add_ps(msum[t][0], msum[t][1]);
-            s += _mm_cvtss_f32(_mm_shuffle_ps(m, m, 1));
-        }
-        out[t] = s;
-    }
-}
+#include "quant_dot_b32_x86.h"
 
 // MARK: k-quants against Q8_K
 
@@ -282,12 +196,6 @@ QK_INLINE void QK_FN(rows_float)(const int type, const int NT, int n, const uint
 QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, const int tiled, int n, const uint8_t *w,
                                  const uint8_t *a, size_t a_stride, float *out) {
     switch (type) {
-    case T_Q4_0: QK_FN(rows_b32)(K_Q4_0, NT, n, w, a, a_stride, out); break;
-    case T_Q4_1: QK_FN(rows_b32)(K_Q4_1, NT, n, w, a, a_stride, out); break;
-    case T_Q5_0: QK_FN(rows_b32)(K_Q5_0, NT, n, w, a, a_stride, out); break;
-    case T_Q5_1: QK_FN(rows_b32)(K_Q5_1, NT, n, w, a, a_stride, out); break;
-    case T_Q8_0: QK_FN(rows_b32)(K_Q8_0, NT, n, w, a, a_stride, out); break;
-    case T_IQ4_NL: QK_FN(rows_b32)(K_IQ4_NL, NT, n, w, a, a_stride, out); break;
     case T_Q4_K: QK_FN(rows_q4_K)(NT, n, w, a, a_stride, out); break;
     case T_Q5_K: QK_FN(rows_q5_K)(NT, n, w, a, a_stride, out); break;
     case T_Q6_K: QK_FN(rows_q6_K)(NT, tiled, n, w, a, a_stride, out); break;
@@ -338,7 +246,10 @@ static QK_TARGET int QK_FN(gemm)(int type, int n, const void *w, size_t w_stride
                                  const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     switch (type) {
 #define QK_CASE(T) case T: QK_FN(gemm_type)(T, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride); return 0;
-    QK_CASE(T_Q4_0) QK_CASE(T_Q4_1) QK_CASE(T_Q5_0) QK_CASE(T_Q5_1) QK_CASE(T_Q8_0) QK_CASE(T_IQ4_NL)
+#define QK_CASE_B32(T, K) case T: return QK_FN(gemm_b32)(K, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
+    QK_CASE_B32(T_Q4_0, K_Q4_0) QK_CASE_B32(T_Q4_1, K_Q4_1) QK_CASE_B32(T_Q5_0, K_Q5_0)
+    QK_CASE_B32(T_Q5_1, K_Q5_1) QK_CASE_B32(T_Q8_0, K_Q8_0) QK_CASE_B32(T_IQ4_NL, K_IQ4_NL)
+#undef QK_CASE_B32
     QK_CASE(T_Q4_K) QK_CASE(T_Q5_K) QK_CASE(T_Q6_K) QK_CASE(T_Q2_K) QK_CASE(T_Q3_K) QK_CASE(T_IQ4_XS) QK_CASE(T_F32) QK_CASE(T_F16) QK_CASE(T_BF16)
 #undef QK_CASE
     default: return -1;
@@ -359,7 +270,8 @@ static QK_TARGET void QK_FN(quantize_q8_x)(const float *x, void *out, int n, int
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
         const float amax = _mm_cvtss_f32(m4);
-        const float d = amax / 127.f, id = d != 0 ? 1.f / d : 0.f;
+        // As ggml: multiplier 127 / amax (not 1 / d), then round to nearest even.
+        const float d = amax / 127.f, id = amax != 0 ? 127.f / amax : 0.f;
         const __m256 idv = _mm256_set1_ps(id);
         __m256i iv[4];
         for (int i = 0; i < 4; ++i) iv[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], idv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
@@ -373,7 +285,7 @@ static QK_TARGET void QK_FN(quantize_q8_x)(const float *x, void *out, int n, int
             __m256i s = _mm256_add_epi32(_mm256_add_epi32(iv[0], iv[1]), _mm256_add_epi32(iv[2], iv[3]));
             __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
             s4 = _mm_hadd_epi32(s4, s4); s4 = _mm_hadd_epi32(s4, s4);
-            uint16_t hs = f2h((float)_mm_cvtsi128_si32(s4) * d); memcpy(o + 2, &hs, 2);
+            uint16_t hs = f2h(d * (float)_mm_cvtsi128_si32(s4)); memcpy(o + 2, &hs, 2);
         }
     }
 }

@@ -82,13 +82,14 @@ public final class LanguageModel: Sendable {
 
     /// Loads a GGUF model (memory-mapped: weights are read in place).
     /// - Parameter contextLength: KV-cache positions; default the model's trained context capped at 4096.
-    /// - Parameter cacheType: `.f16` halves the KV cache (as llama.cpp's default).
-    public static func load(_ url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f32) async throws -> LanguageModel {
+    /// - Parameter cacheType: `.f16` (the default, as llama.cpp's) reproduces llama.cpp's attention bit
+    ///   for bit; `.f32` keeps full precision at twice the memory.
+    public static func load(_ url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16) async throws -> LanguageModel {
         try LanguageModel(url: url, contextLength: contextLength, cacheType: cacheType)
     }
 
     /// Synchronous form of ``load(_:contextLength:)``.
-    public init(url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f32) throws {
+    public init(url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16) throws {
         let file = try GGUFFile(url: url)
         let transformer = try Transformer.load(gguf: file, contextLength: contextLength, cacheType: cacheType)
         tokenizer = try Tokenizers.load(gguf: file)

@@ -1,4 +1,5 @@
 import SwiftletTensor
+import CSwiftletKernels
 
 extension Transformer {
     /// Query rows per block of batched attention: bounds the score scratch to
@@ -6,15 +7,37 @@ extension Transformer {
     /// heads × blocks work items to balance.
     static let attentionBlockRows = 64
 
-    /// Causal attention of a batch (prefill) as two matrix products per
-    /// (head, block of queries): S = scale · Q·Kᵀ over the keys the block can see, masked row
-    /// softmax, then O = S·V. Same result as the per-query path in `attention` up to summation
-    /// order (an f16 cache is widened per block, with queries and weights rounded to f16 as in
-    /// the reference path). Blocks run in parallel; each product runs on its thread alone.
-    func batchedAttention(layer: Int, tokens: Int, start: Int, window: Int) {
+    /// Attention over the f16 cache, bit-identical to llama.cpp without flash attention
+    /// (`swiftlet_gc_attention_f16`): llama.cpp takes a batch of two or more tokens through
+    /// tinyBLAS and a single token through `ggml_vec_dot_f16`, whose summation orders differ, so
+    /// the order follows the number of tokens evaluated together. Heads × blocks of queries run in
+    /// parallel.
+    func attentionF16(layer: Int, tokens: Int, start: Int, window: Int, scale: Float) {
         let c = config, s = state, cache = self.cache
         let headDim = c.headDim, groupSize = c.headCount / c.kvHeadCount
-        let scale = c.attentionScale, blockRows = Self.attentionBlockRows
+        let blockRows = Self.attentionBlockRows
+        let blocks = (tokens + blockRows - 1) / blockRows
+        let batched: Int32 = tokens >= 2 ? 1 : 0
+        pool.parallelFor(c.headCount * blocks) { item, thread in
+            let h = item / blocks, block = item % blocks
+            let firstRow = block * blockRows, rows = min(blockRows, tokens - firstRow)
+            let kvHead = h / groupSize
+            let base = cache.headOffset(layer: layer, head: kvHead)
+            swiftlet_gc_attention_f16(s.q + firstRow * c.qDim + h * headDim, c.qDim, Int32(rows), Int32(start + firstRow),
+                                      Int32(headDim), cache.keys16 + base, cache.valuesT16 + base, cache.paddedCapacity,
+                                      Int32(window), scale, batched, s.attentionScratch + thread * s.attentionScratchStride,
+                                      s.attention + firstRow * c.qDim + h * headDim, c.qDim)
+        }
+    }
+
+    /// Causal attention of a batch (prefill) over the f32 cache as two matrix products per
+    /// (head, block of queries): S = scale · Q·Kᵀ over the keys the block can see, masked row
+    /// softmax, then O = S·V. Same result as the per-query path in `attention` up to summation
+    /// order. Blocks run in parallel; each product runs on its thread alone.
+    func batchedAttention(layer: Int, tokens: Int, start: Int, window: Int, scale: Float) {
+        let c = config, s = state, cache = self.cache
+        let headDim = c.headDim, groupSize = c.headCount / c.kvHeadCount
+        let blockRows = Self.attentionBlockRows
         let blocks = (tokens + blockRows - 1) / blockRows
         let serial = serialPool
         pool.parallelFor(c.headCount * blocks) { item, thread in
@@ -29,24 +52,8 @@ extension Transformer {
             let keyCount = keyEnd - keyStart
             let scores = s.attentionScratch + thread * s.attentionScratchStride
             let query = s.q + firstRow * c.qDim + h * headDim
-            // Keys and values from `keyStart` on, as f32 rows.
-            let keys: UnsafePointer<Float>, values: UnsafePointer<Float>
-            if cache.type == .f32 {
-                keys = UnsafePointer(cache.keys + cache.headOffset(layer: layer, head: kvHead) + keyStart * headDim)
-                values = UnsafePointer(cache.values + cache.headOffset(layer: layer, head: kvHead) + keyStart * headDim)
-            } else {
-                // Widen the visible f16 rows; round the queries to f16 as the reference path does.
-                let k32 = s.attentionScratch16 + thread * 2 * s.attentionScratch16Stride
-                let v32 = k32 + s.attentionScratch16Stride
-                let k16 = cache.keys16 + cache.headOffset(layer: layer, head: kvHead) + keyStart * headDim
-                let v16 = cache.values16 + cache.headOffset(layer: layer, head: kvHead) + keyStart * headDim
-                for i in 0..<(keyCount * headDim) { k32[i] = Float(k16[i]); v32[i] = Float(v16[i]) }
-                for r in 0..<rows {
-                    let q = query + r * c.qDim
-                    for d in 0..<headDim { q[d] = Float(Float16(q[d])) }
-                }
-                keys = UnsafePointer(k32); values = UnsafePointer(v32)
-            }
+            let keys = UnsafePointer(cache.keys + cache.headOffset(layer: layer, head: kvHead) + keyStart * headDim)
+            let values = UnsafePointer(cache.values + cache.headOffset(layer: layer, head: kvHead) + keyStart * headDim)
             BLAS.sgemm(transA: false, transB: true, m: rows, n: keyCount, k: headDim, alpha: scale,
                        a: query, lda: c.qDim, b: keys, ldb: headDim,
                        beta: 0, c: scores, ldc: keyCount, pool: serial)
@@ -58,7 +65,6 @@ extension Transformer {
                 if lo > 0 { row.update(repeating: 0, count: lo) }
                 VectorOps.softmax(row + lo, count: hi - lo)
                 if hi < keyCount { (row + hi).update(repeating: 0, count: keyCount - hi) }
-                if cache.type == .f16 { for j in lo..<hi { row[j] = Float(Float16(row[j])) } }
             }
             BLAS.sgemm(transA: false, transB: false, m: rows, n: headDim, k: keyCount, alpha: 1,
                        a: scores, lda: keyCount, b: values, ldb: headDim,

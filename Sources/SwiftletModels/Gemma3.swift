@@ -1,5 +1,6 @@
 import SwiftletTensor
 import SwiftletFormats
+import CSwiftletKernels
 
 /// Gemma 3 (Gemma Team 2025): embeddings scaled by √d; each block is
 /// RMSNorm → attention with RMSNorm on each query/key head (QK-norm) → RMSNorm → residual →
@@ -43,8 +44,10 @@ extension Transformer {
         rmsNorm(s.q, weight: w.queryNorm!, rows: n * c.headCount, width: c.headDim, into: s.q)
         rmsNorm(s.k, weight: w.keyNorm!, rows: n * c.kvHeadCount, width: c.headDim, into: s.k)
         applyRoPE(tokens: n, start: start, local: local)
+        // Gemma scales the queries (as llama.cpp's graph does, before their f16 rounding).
+        VectorOps.scale(s.q, by: c.attentionScale, count: n * c.qDim)
         cache.store(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
-        attention(layer: layer, tokens: n, start: start, window: local ? c.slidingWindow : 0)
+        attention(layer: layer, tokens: n, start: start, window: local ? c.slidingWindow : 0, scale: 1)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)
         rmsNorm(s.xb2, weight: w.postAttentionNorm!, rows: n, width: c.dim, into: s.xb2)
         addResidual(s.xb2, tokens: n)
@@ -53,8 +56,7 @@ extension Transformer {
         rmsNorm(s.x, weight: w.ffnNorm, rows: n, width: c.dim, into: s.xb)
         linear(w.wGate, s.xb, tokens: n, into: s.gate)
         linear(w.wUp, s.xb, tokens: n, into: s.up)
-        VectorOps.geluTanh(s.gate, count: n * c.ffnDim)
-        VectorOps.mul(s.gate, s.up, out: s.gate, count: n * c.ffnDim)
+        swiftlet_gc_geglu(s.gate, s.up, s.gate, n * c.ffnDim)   // ggml's f16 GELU table, bit for bit
         linear(w.wDown, s.gate, tokens: n, into: s.xb2)
         rmsNorm(s.xb2, weight: w.postFFNNorm!, rows: n, width: c.dim, into: s.xb2)
         addResidual(s.xb2, tokens: n)

@@ -1,5 +1,6 @@
 import SwiftletTensor
 import SwiftletFormats
+import CSwiftletKernels
 
 /// Llama (Touvron et al. 2023), as used by SmolLM2: pre-norm blocks of
 /// RMSNorm → grouped-query attention with rotary positions → residual →
@@ -31,7 +32,7 @@ extension Transformer {
         applyRoPE(tokens: n, start: start, local: false)
         tap("Qrope-\(layer)", s.q, n * c.qDim); tap("Krope-\(layer)", s.k, n * c.kvDim)
         cache.store(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
-        attention(layer: layer, tokens: n, start: start, window: 0)
+        attention(layer: layer, tokens: n, start: start, window: 0, scale: c.attentionScale)
         tap("kqv_out-\(layer)", s.attention, n * c.qDim)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)
         tap("attn_out-\(layer)", s.xb2, n * c.dim)
@@ -44,7 +45,7 @@ extension Transformer {
         linear(w.wGate, s.xb, tokens: n, into: s.gate)
         linear(w.wUp, s.xb, tokens: n, into: s.up)
         tap("ffn_gate-\(layer)", s.gate, n * c.ffnDim); tap("ffn_up-\(layer)", s.up, n * c.ffnDim)
-        VectorOps.swiglu(gate: s.gate, up: s.up, out: s.gate, count: n * c.ffnDim)
+        swiftlet_gc_swiglu(s.gate, s.up, s.gate, n * c.ffnDim)   // ggml's exp, bit for bit
         tap("ffn_swiglu-\(layer)", s.gate, n * c.ffnDim)
         linear(w.wDown, s.gate, tokens: n, into: s.xb2)
         tap("ffn_out-\(layer)", s.xb2, n * c.dim)

@@ -10,7 +10,7 @@ extension Transformer {
     ///   - contextLength: positions of the KV cache; `nil` uses the model's trained context,
     ///     capped at 4096 to bound memory.
     public static func load(gguf file: GGUFFile, contextLength: Int? = nil, maxBatch: Int = 512,
-                            cacheType: KVCacheType = .f32, pool: ComputePool = .shared) throws -> Transformer {
+                            cacheType: KVCacheType = .f16, pool: ComputePool = .shared) throws -> Transformer {
         var tensors: [String: WeightTensor] = [:]
         for info in file.tensors {
             let data = file.data(for: info)
@@ -32,7 +32,7 @@ extension Transformer {
 
     /// Opens (memory-maps) the GGUF file at `url` and builds its transformer.
     public static func load(url: URL, contextLength: Int? = nil, maxBatch: Int = 512,
-                            cacheType: KVCacheType = .f32) throws -> Transformer {
+                            cacheType: KVCacheType = .f16) throws -> Transformer {
         try load(gguf: GGUFFile(url: url), contextLength: contextLength, maxBatch: maxBatch, cacheType: cacheType)
     }
 }

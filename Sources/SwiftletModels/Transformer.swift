@@ -1,5 +1,6 @@
 import SwiftletTensor
 import SwiftletQuant
+import CSwiftletKernels
 import Foundation
 
 /// Which positions of an evaluated batch produce logits.
@@ -30,13 +31,10 @@ final class RunState {
     let up: UnsafeMutablePointer<Float>      // [maxBatch, ffnDim]
     /// Attention scores, one row of `contextLength` per query head.
     let scores: UnsafeMutablePointer<Float>
-    /// Per-thread score blocks of batched attention, `attentionScratchStride` floats apart.
+    /// Per-thread score blocks of attention, `attentionScratchStride` floats apart: a block of
+    /// queries × every position it may see (plus a chunk of padding for the f16 kernels).
     let attentionScratch: UnsafeMutablePointer<Float>
     let attentionScratchStride: Int
-    /// With an f16 cache: per-thread f32 copies of one head's keys then values,
-    /// `2 · attentionScratch16Stride` floats apart.
-    let attentionScratch16: UnsafeMutablePointer<Float>
-    let attentionScratch16Stride: Int
     /// Logits of up to `logitRows` tokens `[logitRows, vocab]`.
     let logits: UnsafeMutablePointer<Float>
     let logitRows: Int
@@ -60,10 +58,8 @@ final class RunState {
         attention = make(maxBatch * c.qDim)
         gate = make(maxBatch * c.ffnDim); up = make(maxBatch * c.ffnDim)
         scores = make(c.headCount * contextLength)
-        attentionScratchStride = min(Transformer.attentionBlockRows, maxBatch) * contextLength
+        attentionScratchStride = min(Transformer.attentionBlockRows, maxBatch) * (contextLength + 128)
         attentionScratch = make(max(threads, 1) * attentionScratchStride)
-        attentionScratch16Stride = cacheType == .f16 && maxBatch > 1 ? contextLength * c.headDim : 0
-        attentionScratch16 = make(max(threads, 1) * 2 * attentionScratch16Stride)
         logits = make(logitRows * c.vocabSize)
         self.all = all
 
@@ -114,7 +110,7 @@ public final class Transformer: @unchecked Sendable {
     }
 
     public init(config: TransformerConfig, weights: TransformerWeights, contextLength: Int,
-                maxBatch: Int = 512, cacheType: KVCacheType = .f32, pool: ComputePool = .shared) throws {
+                maxBatch: Int = 512, cacheType: KVCacheType = .f16, pool: ComputePool = .shared) throws {
         try config.validate()
         guard contextLength > 0, maxBatch > 0 else {
             throw SwiftletError.invalidArgument("context length \(contextLength) and batch \(maxBatch) must be positive")
@@ -236,11 +232,8 @@ public final class Transformer: @unchecked Sendable {
     @inline(__always)
     func rmsNorm(_ input: UnsafePointer<Float>, weight: UnsafeMutableBufferPointer<Float>, rows: Int, width: Int,
                  into out: UnsafeMutablePointer<Float>) {
-        let w = UnsafePointer(weight.baseAddress!)
-        for r in 0..<rows {
-            VectorOps.rmsNorm(input + r * width, weight: w, count: width, eps: config.normEpsilon,
-                              weightOffset: 0, out: out + r * width)
-        }
+        // ggml's summation order (in double), so results match llama.cpp bit for bit.
+        swiftlet_gc_rms_norm(input, weight.baseAddress!, width, rows, config.normEpsilon, out)
     }
 
     /// `x += delta` over `tokens` residual rows.
@@ -264,12 +257,17 @@ public final class Transformer: @unchecked Sendable {
     /// Causal multi-head attention of the `tokens` queries in `state.q` over the cached keys and
     /// values of layer `layer` (which already hold this batch), into `state.attention`.
     /// `window` > 0 limits each query to the `window` most recent positions, itself included.
-    func attention(layer: Int, tokens: Int, start: Int, window: Int) {
+    /// `scale` multiplies the scores (1 when the architecture scales the queries itself).
+    func attention(layer: Int, tokens: Int, start: Int, window: Int, scale: Float) {
         let c = config, s = state, cache = self.cache
         let headDim = c.headDim, groupSize = c.headCount / c.kvHeadCount
-        let scale = c.attentionScale, ctx = contextLength
+        let ctx = contextLength
+        if cache.type == .f16 {
+            attentionF16(layer: layer, tokens: tokens, start: start, window: window, scale: scale)
+            return
+        }
         if tokens > 1 {
-            batchedAttention(layer: layer, tokens: tokens, start: start, window: window)
+            batchedAttention(layer: layer, tokens: tokens, start: start, window: window, scale: scale)
             return
         }
         pool.parallelFor(c.headCount) { h in
@@ -284,30 +282,12 @@ public final class Transformer: @unchecked Sendable {
                 let query = s.q + t * c.qDim + h * headDim
                 let out = s.attention + t * c.qDim + h * headDim
                 out.update(repeating: 0, count: headDim)
-                if cache.type == .f32 {
-                    for j in 0..<count {
-                        scores[j] = VectorOps.dot(query, keys + (first + j) * headDim, count: headDim) * scale
-                    }
-                    VectorOps.softmax(scores, count: count)
-                    for j in 0..<count {
-                        VectorOps.axpy(scores[j], values + (first + j) * headDim, out, count: headDim)
-                    }
-                } else {
-                    // Scalar f16 path (a reference, not yet a fast kernel).
-                    let keys16 = cache.keys16 + cache.headOffset(layer: layer, head: kvHead)
-                    let values16 = cache.values16 + cache.headOffset(layer: layer, head: kvHead)
-                    for d in 0..<headDim { query[d] = Float(Float16(query[d])) }
-                    for j in 0..<count {
-                        let k = keys16 + (first + j) * headDim
-                        var dot: Float = 0
-                        for d in 0..<headDim { dot += query[d] * Float(k[d]) }
-                        scores[j] = dot * scale
-                    }
-                    VectorOps.softmax(scores, count: count)
-                    for j in 0..<count {
-                        let p = Float(Float16(scores[j])), v = values16 + (first + j) * headDim
-                        for d in 0..<headDim { out[d] += p * Float(v[d]) }
-                    }
+                for j in 0..<count {
+                    scores[j] = VectorOps.dot(query, keys + (first + j) * headDim, count: headDim) * scale
+                }
+                VectorOps.softmax(scores, count: count)
+                for j in 0..<count {
+                    VectorOps.axpy(scores[j], values + (first + j) * headDim, out, count: headDim)
                 }
             }
         }

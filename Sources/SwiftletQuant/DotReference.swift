@@ -3,7 +3,8 @@ import SwiftletTensor
 
 // Scalar reference dot products of a weight row (block format) with an activation row quantized
 // to the weight's paired type (as in ggml's `vec_dot_*`): the oracle for the C kernels.
-// Integer sums per (sub-)block, then float scaling per block.
+// Integer sums per (sub-)block, then float scaling per block. The 32-weight block formats follow
+// llama.cpp's x86 float order exactly (see `referenceDotBlock32`).
 
 extension GGMLType {
     /// The activation block type a weight of this type is multiplied with (ggml's `vec_dot_type`):
@@ -36,52 +37,8 @@ func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: Unsafe
                 : type == .f16 ? loadHalf(w, 2 * i) : HalfPrecision.float(fromBF16: loadU16(w, 2 * i))
             sum += wi * x[i]
         }
-    case .q4_0, .q5_0, .q8_0, .iq4_nl:
-        // Activation: Q8_0 blocks {f16 d; i8 q[32]}.
-        let bytes = type.traits.typeSize
-        for b in 0..<(n / 32) {
-            let wb = w + bytes * b, ab = a + 34 * b
-            var isum = 0
-            for j in 0..<32 {
-                let wq: Int
-                switch type {
-                case .q4_0:
-                    let q = loadU8(wb, 2 + j % 16)
-                    wq = Int(j < 16 ? q & 0xf : q >> 4) - 8
-                case .q5_0:
-                    let q = loadU8(wb, 6 + j % 16)
-                    let qh = wb.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
-                    wq = Int((j < 16 ? q & 0xf : q >> 4) | UInt8(((qh >> UInt32(j)) & 1) << 4)) - 16
-                case .q8_0:
-                    wq = Int(loadI8(wb, 2 + j))
-                default:
-                    let q = loadU8(wb, 2 + j % 16)
-                    wq = Int(iq4nlValues[Int(j < 16 ? q & 0xf : q >> 4)])
-                }
-                isum += wq * Int(loadI8(ab, 2 + j))
-            }
-            sum += loadHalf(wb, 0) * loadHalf(ab, 0) * Float(isum)
-        }
-    case .q4_1, .q5_1:
-        // Activation: Q8_1 blocks {f16 d; f16 s = d·Σq; i8 q[32]}.
-        let bytes = type.traits.typeSize
-        for b in 0..<(n / 32) {
-            let wb = w + bytes * b, ab = a + 36 * b
-            var isum = 0
-            for j in 0..<32 {
-                let wq: Int
-                if type == .q4_1 {
-                    let q = loadU8(wb, 4 + j % 16)
-                    wq = Int(j < 16 ? q & 0xf : q >> 4)
-                } else {
-                    let q = loadU8(wb, 8 + j % 16)
-                    let qh = wb.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
-                    wq = Int((j < 16 ? q & 0xf : q >> 4) | UInt8(((qh >> UInt32(j)) & 1) << 4))
-                }
-                isum += wq * Int(loadI8(ab, 4 + j))
-            }
-            sum += loadHalf(wb, 0) * loadHalf(ab, 0) * Float(isum) + loadHalf(wb, 2) * loadHalf(ab, 2)
-        }
+    case .q4_0, .q5_0, .q8_0, .iq4_nl, .q4_1, .q5_1:
+        return referenceDotBlock32(type, n, w, a)
     case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q8_K:
         // Activation: Q8_K blocks {f32 d; i8 q[256]; i16 bsums[16]}. Dequantized weight levels
         // are integer level × sub-block scale (− min × sub-block min scale).
@@ -164,6 +121,79 @@ func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: Unsafe
         return .nan
     }
     return sum
+}
+
+/// The signed level (Q4_1 / Q5_1: the unsigned level) of element `j` of a 32-weight block.
+@inline(__always)
+private func block32Level(_ type: GGMLType, _ wb: UnsafeRawPointer, _ j: Int) -> Int {
+    let k = j % 16, high = j >= 16
+    @inline(__always) func nibble(_ offset: Int) -> UInt8 {
+        let q = loadU8(wb, offset + k)
+        return high ? q >> 4 : q & 0xf
+    }
+    switch type {
+    case .q4_0: return Int(nibble(2)) - 8
+    case .q4_1: return Int(nibble(4))
+    case .q5_0:
+        let qh = wb.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
+        return Int(nibble(6) | UInt8(((qh >> UInt32(j)) & 1) << 4)) - 16
+    case .q5_1:
+        let qh = wb.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        return Int(nibble(8) | UInt8(((qh >> UInt32(j)) & 1) << 4))
+    case .q8_0: return Int(loadI8(wb, 2 + j))
+    default: return Int(iq4nlValues[Int(nibble(2))])   // .iq4_nl
+    }
+}
+
+/// Dot product of a 32-weight block row with its Q8_0 / Q8_1 activation row, in the float order
+/// of llama.cpp's x86 kernels (`ggml_vec_dot_*_q8_*` with AVX2 / AVX-512, and tinyBLAS, which
+/// agree), so the result is bit-identical to llama.cpp's:
+/// per block, d = d_w · d_a (exact in f32); eight lane sums of 4 consecutive products, each
+/// accumulated as `acc[i] = fma(d, lane_i, acc[i])` in block order; then ggml's hsum
+/// `((acc0+acc4) + (acc2+acc6)) + ((acc1+acc5) + (acc3+acc7))`; Q4_1 / Q5_1 then add
+/// `Σ fma(m_w, s_a)` accumulated on its own (GCC fuses that product into an FMA).
+func referenceDotBlock32(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: UnsafeRawPointer) -> Float {
+    let withMin = type == .q4_1 || type == .q5_1
+    let wBytes = type.traits.typeSize, aBytes = withMin ? 36 : 34, aq = withMin ? 4 : 2
+    var acc = [Float](repeating: 0, count: 8)
+    var summs: Float = 0
+    for b in 0..<(n / 32) {
+        let wb = w + wBytes * b, ab = a + aBytes * b
+        let d = loadHalf(wb, 0) * loadHalf(ab, 0)
+        for i in 0..<8 {
+            var lane = 0
+            for j in (4 * i)..<(4 * i + 4) { lane += block32Level(type, wb, j) * Int(loadI8(ab, aq + j)) }
+            acc[i] = acc[i].addingProduct(d, Float(lane))
+        }
+        if withMin { summs = summs.addingProduct(loadHalf(wb, 2), loadHalf(ab, 2)) }
+    }
+    let s0 = acc[0] + acc[4], s1 = acc[1] + acc[5], s2 = acc[2] + acc[6], s3 = acc[3] + acc[7]
+    let t0 = s0 + s2, t1 = s1 + s3
+    let sum = t0 + t1
+    return withMin ? sum + summs : sum
+}
+
+/// Quantizes `n` activations (a multiple of 32) to Q8_0 (`withSum` false) or Q8_1 blocks as
+/// llama.cpp's x86 `quantize_row_q8_0` / `quantize_row_q8_1` do: d = amax / 127, multiplier
+/// 127 / amax (not 1 / d), round to nearest even; Q8_1's s = fp16(d · Σq). The oracle for the C
+/// activation quantizers.
+func referenceQuantizeQ8(_ x: UnsafePointer<Float>, _ n: Int, into out: UnsafeMutableRawPointer, withSum: Bool) {
+    let blockBytes = withSum ? 36 : 34, qOffset = withSum ? 4 : 2
+    for b in 0..<(n / 32) {
+        let xb = x + 32 * b, ob = out + blockBytes * b
+        var amax: Float = 0
+        for j in 0..<32 { amax = max(amax, abs(xb[j])) }
+        let d = amax / 127
+        let id: Float = amax != 0 ? 127 / amax : 0
+        var sum = 0
+        for j in 0..<32 {
+            let q = Int((xb[j] * id).rounded(.toNearestOrEven))
+            ob.storeBytes(of: Int8(truncatingIfNeeded: q), toByteOffset: qOffset + j, as: Int8.self)
+            sum += q
+        }
+        ob.storeBytes(of: HalfPrecision.f16(from: d), as: UInt16.self)
+        if withSum { ob.storeBytes(of: HalfPrecision.f16(from: d * Float(sum)), toByteOffset: 2, as: UInt16.self) }
+    }
 }
 
 // MARK: - Q4_K / Q6_K in llama.cpp's x86 float order (bit-exact oracles)

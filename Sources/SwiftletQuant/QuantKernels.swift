@@ -60,6 +60,18 @@ public enum QuantKernels {
         return out
     }
 
+    /// The Swift scalar reference of ``quantizeActivations(weightType:_:count:into:kernel:)`` for
+    /// the Q8_0 / Q8_1 activation types (llama.cpp's x86 rounding); returns false for other types.
+    public static func referenceQuantizeActivations(weightType: GGMLType, _ x: UnsafePointer<Float>, count: Int,
+                                                    into out: UnsafeMutableRawPointer) -> Bool {
+        switch weightType.activationType {
+        case .q8_0: SwiftletQuant.referenceQuantizeQ8(x, count, into: out, withSum: false)
+        case .q8_1: SwiftletQuant.referenceQuantizeQ8(x, count, into: out, withSum: true)
+        default: return false
+        }
+        return true
+    }
+
     /// The Swift scalar reference of ``dot(_:count:weights:activations:kernel:)`` (the test oracle).
     public static func referenceDot(_ type: GGMLType, count: Int, weights: UnsafeRawPointer, activations: UnsafeRawPointer) -> Float {
         SwiftletQuant.referenceDot(type, count, weights, activations)

@@ -27,12 +27,16 @@ final class TinyModelTests: XCTestCase {
             let c = TinyModel.config(arch)
             let (tensors, storage) = TinyModel.tensors(c)
             let m = try Transformer(config: c, weights: TransformerWeights(config: c, tensors: tensors, storageOwner: storage),
-                                    contextLength: 32)
+                                    contextLength: 32, cacheType: .f32)
             let ours = try allLogits(m, tokens)
             let expected = Oracle.logits(c, OracleWeights(tensors), tokens: tokens)
             for i in tokens.indices { assertClose(ours[i], expected[i], tolerance: 2e-3, "\(arch) position \(i)") }
         }
     }
+
+    /// Gemma's GELU goes through llama.cpp's f16 table, whose 2⁻¹¹ steps turn a last-bit
+    /// difference in summation order (batched vs single-token attention) into up to ~5e-4.
+    private func orderTolerance(_ arch: Architecture) -> Float { arch == .gemma3 ? 1e-3 : 1e-4 }
 
     /// Decoding one token at a time through the KV cache gives the same logits as one batched
     /// prefill of the whole sequence, and as prefills split into uneven batches.
@@ -42,10 +46,10 @@ final class TinyModelTests: XCTestCase {
             let stepper = try TinyModel.transformer(arch)
             for (i, t) in tokens.enumerated() {
                 let row = try Array(stepper.decode(t, at: i))
-                assertClose(row, full[i], tolerance: 1e-4, "\(arch) decode step \(i)")
+                assertClose(row, full[i], tolerance: orderTolerance(arch), "\(arch) decode step \(i)")
             }
             let batched = try allLogits(TinyModel.transformer(arch, maxBatch: 5), tokens)
-            for i in tokens.indices { assertClose(batched[i], full[i], tolerance: 1e-4, "\(arch) batch-5 position \(i)") }
+            for i in tokens.indices { assertClose(batched[i], full[i], tolerance: orderTolerance(arch), "\(arch) batch-5 position \(i)") }
         }
     }
 
@@ -58,7 +62,7 @@ final class TinyModelTests: XCTestCase {
             let stepper = try TinyModel.transformer(arch, contextLength: 160)
             for (i, t) in long.enumerated() {
                 let row = try Array(stepper.decode(t, at: i))
-                assertClose(row, full[i], tolerance: 1e-4, "\(arch) decode step \(i)")
+                assertClose(row, full[i], tolerance: orderTolerance(arch), "\(arch) decode step \(i)")
             }
         }
     }
@@ -70,7 +74,7 @@ final class TinyModelTests: XCTestCase {
             let full = try allLogits(TinyModel.transformer(arch, cacheType: .f16), tokens)
             let stepper = try TinyModel.transformer(arch, cacheType: .f16)
             for (i, t) in tokens.enumerated() {
-                assertClose(try Array(stepper.decode(t, at: i)), full[i], tolerance: 1e-4, "\(arch) f16 decode step \(i)")
+                assertClose(try Array(stepper.decode(t, at: i)), full[i], tolerance: orderTolerance(arch), "\(arch) f16 decode step \(i)")
                 assertClose(full[i], reference[i], tolerance: 0.05, "\(arch) f16 vs f32 position \(i)")
             }
         }

@@ -6,4 +6,5 @@
 #include "gemm_f32.h"
 #include "vector_f32.h"
 #include "quant_dot.h"
+#include "ggml_compat.h"
 #endif

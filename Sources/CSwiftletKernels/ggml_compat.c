@@ -1,0 +1,487 @@
+// Operations that reproduce llama.cpp's CPU results bit for bit; see include/ggml_compat.h.
+// Fused multiply-adds are written out (fmaf / _mm512_fmadd_ps) exactly where ggml's compiled code
+// has them; nothing else may be contracted.
+#pragma STDC FP_CONTRACT OFF
+
+#include "ggml_compat.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define GC_X86 1
+#define GC_512 __attribute__((target("avx512f,avx512dq,fma,f16c")))
+#endif
+
+// MARK: - Scalar building blocks (the oracle)
+
+/// f32 → f16 bits, round to nearest even (portable; x86 paths use F16C).
+static inline uint16_t f2h(float f) {
+    uint32_t x; memcpy(&x, &f, 4);
+    const uint32_t sign = (x >> 16) & 0x8000, a = x & 0x7fffffffu;
+    if (a >= 0x7f800000u) return (uint16_t)(sign | (a > 0x7f800000u ? 0x7e00 : 0x7c00));
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00);            // rounds past 65504
+    if (a < 0x38800000u) {                                              // f16 subnormal or zero
+        float m; memcpy(&m, &a, 4);
+        return (uint16_t)(sign | (uint32_t)nearbyintf(m * 0x1p24f));   // exact scaling, RNE
+    }
+    return (uint16_t)(sign | ((a - (112u << 23) + 0xfffu + ((a >> 13) & 1u)) >> 13));
+}
+
+static inline float h2f(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    if (e == 0) { const float v = (float)m * 0x1p-24f; return sign ? -v : v; }
+    const uint32_t bits = sign | (e == 31 ? 0x7f800000u | (m << 13) : ((e + 112) << 23) | (m << 13));
+    float f; memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline float f16_round(float x) { return h2f(f2h(x)); }
+
+/// The order of ggml's 16-lane horizontal sum (GCC's _mm512_reduce_add_ps; tinyBLAS's hsum):
+/// halves, then quarters, then pairs (0,2)(1,3), then the last two.
+static inline float reduce16(const float *v) {
+    float l[8], m[4];
+    for (int i = 0; i < 8; ++i) l[i] = v[i] + v[i + 8];
+    for (int i = 0; i < 4; ++i) m[i] = l[i] + l[i + 4];
+    const float n0 = m[0] + m[2], n1 = m[1] + m[3];
+    return n0 + n1;
+}
+
+float swiftlet_gc_expf(float x) {
+    const float r = 0x1.8p23f;
+    const float z = fmaf(x, 0x1.715476p+0f, r);
+    const float n = z - r;
+    if (fabsf(n) > 192) return n <= 0 ? 0.0f : INFINITY;
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    const float u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                         u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    return ldexpf(j, (int)n);
+}
+
+static int portable_only;
+void swiftlet_gc_select(int portable) { __atomic_store_n(&portable_only, portable, __ATOMIC_RELAXED); }
+
+#ifdef GC_X86
+static int has_avx512(void) {
+    static int cached = -1;
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        __builtin_cpu_init();
+        c = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma")
+            && __builtin_cpu_supports("f16c");
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c && !__atomic_load_n(&portable_only, __ATOMIC_RELAXED);
+}
+
+GC_512 static inline __m512 exp512(__m512 x) {
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __mmask16 d = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    const __m512 res = _mm512_scalef_ps(j, n);
+    if (!d) return res;
+    const __m512 alt = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ),
+                                            _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+    return _mm512_mask_blend_ps(d, res, alt);
+}
+
+/// r[i] = reduce16(v[i]) for 16 vectors at once, with reduce16's pairing: halves, quarters,
+/// then the (0,2)(1,3) pairs, then the last two — as a transposing add network.
+GC_512 static inline __m512 reduce16x16(const __m512 *v) {
+    __m512 s1[8], s2[4], s3[2];
+    for (int p = 0; p < 8; ++p) {
+        const __m512 a = v[2 * p], b = v[2 * p + 1];
+        s1[p] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    }
+    for (int p = 0; p < 4; ++p) {
+        const __m512 a = s1[2 * p], b = s1[2 * p + 1];
+        s2[p] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+    for (int p = 0; p < 2; ++p) {
+        const __m512 a = s2[2 * p], b = s2[2 * p + 1];
+        s3[p] = _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    }
+    const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(s3[0], s3[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_ps(s3[0], s3[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    // Lane 4q + k now holds vector 4k + q.
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    return _mm512_permutexvar_ps(order, r);
+}
+
+GC_512 static inline __m512 load_h16(const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+#else
+static int has_avx512(void) { return 0; }
+#endif
+
+// MARK: - RMSNorm, SwiGLU, GeGLU
+
+void swiftlet_gc_rms_norm(const float *x, const float *w, long n, long rows, float eps, float *out) {
+    // Each row's sum is one sequential chain of double adds (ggml's order); four rows at a time
+    // keep four independent chains in flight.
+    long r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *x0 = x + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (long i = 0; i < n; ++i) {
+            s0 += (double)(x0[i] * x0[i]); s1 += (double)(x1[i] * x1[i]);
+            s2 += (double)(x2[i] * x2[i]); s3 += (double)(x3[i] * x3[i]);
+        }
+        const double sums[4] = {s0, s1, s2, s3};
+        for (int k = 0; k < 4; ++k) {
+            const float mean = (float)(sums[k] / (double)n);
+            const float scale = 1.0f / sqrtf(mean + eps);
+            const float *xr = x + (r + k) * n;
+            float *o = out + (r + k) * n;
+            for (long i = 0; i < n; ++i) o[i] = (xr[i] * scale) * w[i];
+        }
+    }
+    for (; r < rows; ++r) {
+        const float *xr = x + r * n;
+        float *o = out + r * n;
+        double sum = 0;
+        for (long i = 0; i < n; ++i) sum += (double)(xr[i] * xr[i]);
+        const float mean = (float)(sum / (double)n);
+        const float scale = 1.0f / sqrtf(mean + eps);
+        for (long i = 0; i < n; ++i) o[i] = (xr[i] * scale) * w[i];
+    }
+}
+
+#ifdef GC_X86
+GC_512 static void swiglu_avx512(const float *g, const float *u, float *o, long n, long *done) {
+    long i = 0;
+    const __m512 one = _mm512_set1_ps(1);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 x = _mm512_loadu_ps(g + i);
+        const __m512 silu = _mm512_div_ps(x, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+        _mm512_storeu_ps(o + i, _mm512_mul_ps(silu, _mm512_loadu_ps(u + i)));
+    }
+    *done = i;
+}
+#endif
+
+void swiftlet_gc_swiglu(const float *gate, const float *up, float *out, long n) {
+    long i = 0;
+#ifdef GC_X86
+    if (has_avx512()) swiglu_avx512(gate, up, out, n, &i);
+#endif
+    const long chunked = n & ~15L;   // whole 16-lane chunks use ggml's expf
+    for (; i < chunked; ++i) {
+        const float x = gate[i];
+        out[i] = (x / (1.0f + swiftlet_gc_expf(0.0f - x))) * up[i];
+    }
+    for (; i < n; ++i) {   // ggml's scalar tail uses libm expf
+        const float x = gate[i];
+        out[i] = (x / (1.0f + expf(-x))) * up[i];
+    }
+}
+
+static float gelu_table[1 << 16];
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+
+static void build_gelu_table(void) {
+    const float a = 0.044715f, s = 0.79788456080286535587989211986876f;
+    for (int i = 0; i < (1 << 16); ++i) {
+        const float x = h2f((uint16_t)i);
+        // GCC fuses a·x·x + 1 into one FMA when it builds ggml's table.
+        const float inner = fmaf(a * x, x, 1.0f);
+        gelu_table[i] = f16_round(0.5f * x * (1.0f + tanhf(s * x * inner)));
+    }
+}
+
+#ifdef GC_X86
+GC_512 static long geglu_avx512(const float *gate, const float *up, float *out, long n) {
+    long i = 0;
+    const __m512 lo = _mm512_set1_ps(-10.0f), hi = _mm512_set1_ps(10.0f);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 x = _mm512_loadu_ps(gate + i), u = _mm512_loadu_ps(up + i);
+        const __m512i idx = _mm512_cvtepu16_epi32(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+        __m512 g = _mm512_mul_ps(_mm512_i32gather_ps(idx, gelu_table, 4), u);
+        g = _mm512_mask_mov_ps(g, _mm512_cmp_ps_mask(x, hi, _CMP_GE_OQ), _mm512_mul_ps(x, u));
+        g = _mm512_mask_mov_ps(g, _mm512_cmp_ps_mask(x, lo, _CMP_LE_OQ), _mm512_setzero_ps());
+        _mm512_storeu_ps(out + i, g);
+    }
+    return i;
+}
+#endif
+
+void swiftlet_gc_geglu(const float *gate, const float *up, float *out, long n) {
+    pthread_once(&gelu_once, build_gelu_table);
+    long i = 0;
+#ifdef GC_X86
+    if (has_avx512()) i = geglu_avx512(gate, up, out, n);
+#endif
+    for (; i < n; ++i) {
+        const float x = gate[i];
+        if (x <= -10.0f) {
+            out[i] = 0.0f;
+        } else if (x >= 10.0f) {
+            out[i] = x * up[i];
+        } else {
+            out[i] = gelu_table[f2h(x)] * up[i];
+        }
+    }
+}
+
+#ifdef GC_X86
+GC_512 static long round_f16_avx512(float *x, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    return i;
+}
+#endif
+
+void swiftlet_gc_round_f16(float *x, long n) {
+    long i = 0;
+#ifdef GC_X86
+    if (has_avx512()) i = round_f16_avx512(x, n);
+#endif
+    for (; i < n; ++i) x[i] = f16_round(x[i]);
+}
+
+// MARK: - Attention over an f16 cache
+
+/// tinyBLAS order: c = reduce16(lane l: Σ over k ≡ l (mod 16), ascending, fma(a_k, b_k)).
+static float dot_tinyblas(const uint16_t *a, const float *b, long k) {
+    float acc[16] = {0};
+    for (long i = 0; i < k; i += 16)
+        for (int l = 0; l < 16; ++l) acc[l] = fmaf(h2f(a[i + l]), b[i + l], acc[l]);
+    return reduce16(acc);
+}
+
+/// ggml_vec_dot_f16 order: four 16-lane accumulators over 64-element steps, combined (0+2),
+/// (1+3), then (0+1), reduced, widened to double; leftovers added in double.
+static float dot_vec_f16(const uint16_t *a, const float *b, long k) {
+    float acc[4][16] = {{0}};
+    const long np = k & ~63L;
+    for (long i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; ++j)
+            for (int l = 0; l < 16; ++l) acc[j][l] = fmaf(h2f(a[i + 16 * j + l]), b[i + 16 * j + l], acc[j][l]);
+    for (int l = 0; l < 16; ++l) { acc[0][l] = acc[0][l] + acc[2][l]; acc[1][l] = acc[1][l] + acc[3][l]; }
+    for (int l = 0; l < 16; ++l) acc[0][l] = acc[0][l] + acc[1][l];
+    double sum = (double)reduce16(acc[0]);
+    for (long i = np; i < k; ++i) sum += (double)(h2f(a[i]) * b[i]);
+    return (float)sum;
+}
+
+#ifdef GC_X86
+GC_512 static double exp_chunks_avx512(float *w, long count, float max) {
+    double sum = 0;
+    for (long j = 0; j < count; j += 16) {
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(w + j), _mm512_set1_ps(max)));
+        _mm512_storeu_ps(w + j, e);
+        sum += (double)reduce16(w + j);
+    }
+    return sum;
+}
+#endif
+
+/// ggml's soft_max of one row of `count` (a multiple of 16) scores already scaled and masked
+/// (−∞), the chunks aligned as in llama.cpp's row; the weights end rounded to f16.
+static void softmax_row(float *w, long count, int simd) {
+    float max = -INFINITY;
+    for (long j = 0; j < count; ++j) max = w[j] > max ? w[j] : max;
+    double sum = 0;
+#ifdef GC_X86
+    if (simd) {
+        sum = exp_chunks_avx512(w, count, max);
+    } else
+#endif
+    {
+        (void)simd;
+        for (long j = 0; j < count; j += 16) {
+            for (int l = 0; l < 16; ++l) w[j + l] = swiftlet_gc_expf(w[j + l] - max);
+            sum += (double)reduce16(w + j);
+        }
+    }
+    const float inv = (float)(1.0 / sum);
+    for (long j = 0; j < count; ++j) w[j] = w[j] * inv;
+    swiftlet_gc_round_f16(w, count);
+}
+
+#ifdef GC_X86
+// Scores of 4 query rows × 4 keys (tinyBLAS order), via 16 accumulators.
+GC_512 static void scores_tile_tinyblas(const float *const q[4], const uint16_t *const k[4], int head_dim,
+                                        float out[16]) {
+    __m512 acc[16];
+    for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
+    for (int d = 0; d < head_dim; d += 16) {
+        __m512 kv[4];
+        for (int c = 0; c < 4; ++c) kv[c] = load_h16(k[c] + d);
+        for (int r = 0; r < 4; ++r) {
+            const __m512 qv = _mm512_loadu_ps(q[r] + d);
+            for (int c = 0; c < 4; ++c) acc[4 * r + c] = _mm512_fmadd_ps(kv[c], qv, acc[4 * r + c]);
+        }
+    }
+    _mm512_storeu_ps(out, reduce16x16(acc));
+}
+
+// Out of 4 rows × 4 head dims (tinyBLAS order over positions j0..j1).
+GC_512 static void values_tile_tinyblas(const float *const p[4], const uint16_t *const vt[4], long count,
+                                        float out[16]) {
+    __m512 acc[16];
+    for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
+    for (long j = 0; j < count; j += 16) {
+        __m512 vv[4];
+        for (int c = 0; c < 4; ++c) vv[c] = load_h16(vt[c] + j);
+        for (int r = 0; r < 4; ++r) {
+            const __m512 pv = _mm512_loadu_ps(p[r] + j);
+            for (int c = 0; c < 4; ++c) acc[4 * r + c] = _mm512_fmadd_ps(vv[c], pv, acc[4 * r + c]);
+        }
+    }
+    _mm512_storeu_ps(out, reduce16x16(acc));
+}
+
+// ggml_vec_dot_f16 of 16 f16 rows (a[i], `len` long, a multiple of 64) with one f32 row b.
+GC_512 static void dots16_vec_f16(const uint16_t *const a[16], const float *b, long len, float out[16]) {
+    __m512 red[16];
+    for (int i = 0; i < 16; ++i) {
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (long j = 0; j < len; j += 64) {
+            s0 = _mm512_fmadd_ps(load_h16(a[i] + j), _mm512_loadu_ps(b + j), s0);
+            s1 = _mm512_fmadd_ps(load_h16(a[i] + j + 16), _mm512_loadu_ps(b + j + 16), s1);
+            s2 = _mm512_fmadd_ps(load_h16(a[i] + j + 32), _mm512_loadu_ps(b + j + 32), s2);
+            s3 = _mm512_fmadd_ps(load_h16(a[i] + j + 48), _mm512_loadu_ps(b + j + 48), s3);
+        }
+        red[i] = _mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3));
+    }
+    _mm512_storeu_ps(out, reduce16x16(red));
+}
+#endif
+
+void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos, int head_dim,
+                               const uint16_t *keys, const uint16_t *values_t, long vt_stride,
+                               int window, float scale, int batched, float *scratch,
+                               float *out, long out_stride) {
+    const int simd = has_avx512() && head_dim % 64 == 0;
+    // Positions the rows can see, widened to whole chunks: llama.cpp's score rows start at
+    // position 0, so chunk and lane boundaries are absolute; fully masked chunks add exactly 0.
+    const int align = batched ? 16 : 64;
+    const int last = first_pos + rows;   // exclusive
+    int k0 = window > 0 ? first_pos - window + 1 : 0;
+    if (k0 < 0) k0 = 0;
+    k0 -= k0 % align;
+    const int k1 = (last + align - 1) / align * align;
+    const long width = k1 - k0;
+    for (int r = 0; r < rows; ++r) swiftlet_gc_round_f16(q + r * q_stride, head_dim);
+
+    // Scores, scaled and masked.
+    for (int r = 0; r < rows; ++r) {
+        float *s = scratch + r * width;
+        const int pos = first_pos + r;
+        const int lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+        if (simd) continue;   // SIMD paths below
+        {
+            for (int j = k0; j < k1; ++j) {
+                if (j < lo || j > pos) { s[j - k0] = -INFINITY; continue; }
+                const float *qr = q + r * q_stride;
+                const uint16_t *kr = keys + (long)j * head_dim;
+                const float dot = batched ? dot_tinyblas(kr, qr, head_dim) : dot_vec_f16(kr, qr, head_dim);
+                s[j - k0] = dot * scale;
+            }
+        }
+    }
+#ifdef GC_X86
+    if (simd && !batched) {
+        for (int r = 0; r < rows; ++r) {
+            const int pos = first_pos + r;
+            const int lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+            float *s = scratch + r * width;
+            for (int j0 = k0; j0 < k1; j0 += 16) {
+                if (j0 + 15 < lo || j0 > pos) {
+                    for (int c = 0; c < 16; ++c) s[j0 - k0 + c] = -INFINITY;
+                    continue;
+                }
+                const uint16_t *kp[16];
+                for (int c = 0; c < 16; ++c) kp[c] = keys + (long)(j0 + c) * head_dim;
+                float dots[16];
+                dots16_vec_f16(kp, q + r * q_stride, head_dim, dots);
+                for (int c = 0; c < 16; ++c) {
+                    const int j = j0 + c;
+                    s[j - k0] = (j >= lo && j <= pos) ? dots[c] * scale : -INFINITY;
+                }
+            }
+        }
+    }
+    if (simd && batched) {
+        for (int r0 = 0; r0 < rows; r0 += 4) {
+            const float *qp[4];
+            for (int i = 0; i < 4; ++i) qp[i] = q + (r0 + i < rows ? r0 + i : rows - 1) * q_stride;
+            const int maxPos = first_pos + (r0 + 3 < rows ? r0 + 3 : rows - 1);
+            const int minPos = first_pos + r0;
+            const int minLo = window > 0 && minPos - window + 1 > 0 ? minPos - window + 1 : 0;
+            for (int j0 = k0; j0 < k1; j0 += 4) {
+                float tile[16];
+                const int visible = j0 + 3 >= minLo && j0 <= maxPos;
+                if (visible) {
+                    const uint16_t *kp[4];
+                    for (int c = 0; c < 4; ++c) kp[c] = keys + (long)(j0 + c) * head_dim;
+                    scores_tile_tinyblas(qp, kp, head_dim, tile);
+                }
+                for (int i = 0; i < 4 && r0 + i < rows; ++i) {
+                    const int pos = first_pos + r0 + i;
+                    const int lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+                    float *s = scratch + (r0 + i) * width + (j0 - k0);
+                    for (int c = 0; c < 4; ++c) {
+                        const int j = j0 + c;
+                        s[c] = (visible && j >= lo && j <= pos) ? tile[4 * i + c] * scale : -INFINITY;
+                    }
+                }
+            }
+        }
+    }
+#endif
+    for (int r = 0; r < rows; ++r) softmax_row(scratch + r * width, width, simd);
+
+    // out = Vᵀ · p over [k0, k1).
+    for (int r0 = 0; r0 < rows; r0 += (simd ? 4 : 1)) {
+#ifdef GC_X86
+        if (simd && batched) {
+            const float *pp[4];
+            for (int i = 0; i < 4; ++i) pp[i] = scratch + (r0 + i < rows ? r0 + i : rows - 1) * width;
+            for (int d0 = 0; d0 < head_dim; d0 += 4) {
+                const uint16_t *vp[4];
+                for (int c = 0; c < 4; ++c) vp[c] = values_t + (long)(d0 + c) * vt_stride + k0;
+                float tile[16];
+                values_tile_tinyblas(pp, vp, width, tile);
+                for (int i = 0; i < 4 && r0 + i < rows; ++i)
+                    for (int c = 0; c < 4; ++c) out[(r0 + i) * out_stride + d0 + c] = tile[4 * i + c];
+            }
+            continue;
+        }
+        if (simd && !batched) {
+            for (int i = 0; i < 4 && r0 + i < rows; ++i) {
+                const float *p = scratch + (r0 + i) * width;
+                for (int d0 = 0; d0 < head_dim; d0 += 16) {
+                    const uint16_t *vp[16];
+                    for (int c = 0; c < 16; ++c) vp[c] = values_t + (long)(d0 + c) * vt_stride + k0;
+                    dots16_vec_f16(vp, p, width, out + (r0 + i) * out_stride + d0);
+                }
+            }
+            continue;
+        }
+#endif
+        const float *p = scratch + r0 * width;
+        for (int d = 0; d < head_dim; ++d) {
+            const uint16_t *v = values_t + (long)d * vt_stride + k0;
+            out[r0 * out_stride + d] = batched ? dot_tinyblas(v, p, width) : dot_vec_f16(v, p, width);
+        }
+    }
+}

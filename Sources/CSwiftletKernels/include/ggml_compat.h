@@ -1,0 +1,60 @@
+#ifndef SWIFTLET_GGML_COMPAT_H
+#define SWIFTLET_GGML_COMPAT_H
+// Operations that reproduce llama.cpp's CPU results bit for bit (ggml built with GCC, -O3
+// -march=native on an AVX-512 x86-64). A quantized model is chaotic at the ulp level: one flipped
+// int8 rounding of an activation moves every later tensor by ~1e-3, so matching llama.cpp's
+// logits needs the same float operations in the same order, not just "close" arithmetic.
+// Every function here has a portable scalar path that follows the same order (the oracle); the
+// AVX-512 paths must equal it bit for bit (tests check both).
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// out = x · (1/√(mean(x²) + eps)) · w, with ggml's order: Σ (float)(x·x) summed in double,
+/// mean rounded to float, scale = 1/sqrtf(mean + eps), out = (x·scale)·w.
+/// `rows` rows of `n`, rows `n` apart; in place allowed.
+void swiftlet_gc_rms_norm(const float *x, const float *w, long n, long rows, float eps, float *out);
+
+/// ggml's vectorised expf (a degree-5 polynomial after a 2^n range reduction, ~1.5 ulp),
+/// as compiled for AVX-512.
+float swiftlet_gc_expf(float x);
+
+/// out = silu(gate) · up with silu(x) = x / (1 + expf(−x)) using swiftlet_gc_expf on whole
+/// 16-lane chunks and libm expf on the tail, as ggml_vec_swiglu_f32. out may alias.
+void swiftlet_gc_swiglu(const float *gate, const float *up, float *out, long n);
+
+/// out = gelu(gate) · up with ggml's GELU_FP16 table: gelu(x) = f16(gelu_tanh(f16(x))) for
+/// −10 < x < 10, 0 below, x above (ggml_vec_geglu_f32). out may alias.
+void swiftlet_gc_geglu(const float *gate, const float *up, float *out, long n);
+
+/// Rounds n floats to the nearest f16 and back (round to nearest even), in place.
+void swiftlet_gc_round_f16(float *x, long n);
+
+/// Causal attention of one query head over an f16 cache, as llama.cpp computes it without flash
+/// attention: scores = (K·q) · scale with q rounded to f16, ggml's soft_max (ggml expf, sum in
+/// double over 16-wide chunks), weights rounded to f16, out = Vᵀ·p. `batched` selects the
+/// float order: llama.cpp runs batches of ≥ 2 tokens through llamafile's tinyBLAS (one 16-lane
+/// accumulator per product, lanes indexed by absolute position) and single tokens through
+/// ggml_vec_dot_f16 (four 16-lane accumulators over 64-element steps).
+///
+/// - q: `rows` query rows, `q_stride` floats apart (rounded to f16 in place).
+/// - keys: this head's keys, `head_dim` halves per position, position 0 first.
+/// - values_t: this head's values transposed: row d holds position p at `d * vt_stride + p`.
+/// - Query row r sits at position `first_pos + r` and sees positions
+///   `max(0, pos − window + 1) … pos` (window 0 = unlimited).
+/// - scratch: `rows * (first_pos + rows + 16)` floats.
+/// - out: row r at `out + r * out_stride`, `head_dim` floats.
+void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos, int head_dim,
+                               const uint16_t *keys, const uint16_t *values_t, long vt_stride,
+                               int window, float scale, int batched, float *scratch,
+                               float *out, long out_stride);
+
+/// Forces the portable path (1) or the best available (0), process-wide, for tests.
+void swiftlet_gc_select(int portable);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,305 @@
+// x86 kernels for the 32-weight block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL) against
+// Q8_0 / Q8_1 activations. Included by quant_dot_x86.h in each variant. Private to CSwiftletKernels.
+//
+// Every (row, token) output is computed in llama.cpp's order (ggml_vec_dot_*_q8_* and tinyBLAS
+// agree), so results are bit-identical to it and to the generic C oracle: one 8-lane f32
+// accumulator, per block acc = fma(d_w·d_a, float(lane sums of 4 products), acc) in block order,
+// then ggml's hsum; Q4_1 / Q5_1 add Σ fma(m_w, s_a) after the hsum. Integer lane sums are exact
+// however they are formed, and d_w·d_a is exact in f32 (two fp16 mantissas), so only the float
+// accumulation order matters, and it is kept per (row, token) while many of them run at once.
+
+/// Bytes of one weight block of each kind.
+#define B32_WSIZE(kind) ((kind) == K_Q4_0 || (kind) == K_IQ4_NL ? 18 : (kind) == K_Q4_1 ? 20 : (kind) == K_Q5_0 ? 22 : (kind) == K_Q5_1 ? 24 : 34)
+#define B32_WITH_MIN(kind) ((kind) == K_Q4_1 || (kind) == K_Q5_1)
+
+#if QK_VNNI
+// MARK: AVX-512 VNNI tile kernel
+//
+// A tile is 2P weight rows × T tokens. Each 512-bit accumulator holds two rows (lanes 0-7 and
+// 8-15) for one token, so a weight block of two rows is unpacked once into one register and each
+// activation block is broadcast to both halves. vpdpbusd needs unsigned weights: levels are
+// stored with an offset (Q4_0 +8, Q5_0 +16, Q8_0 / IQ4_NL +128) and the lane sums start from
+// −offset·Σa, precomputed once per token group (the "pack") with the f32 activation scales.
+
+/// The offset added to the signed levels of a kind so they are unsigned bytes (0: already unsigned).
+#define B32_OFFSET(kind) ((kind) == K_Q4_0 ? 8 : (kind) == K_Q5_0 ? 16 : (kind) == K_Q8_0 || (kind) == K_IQ4_NL ? 128 : 0)
+
+/// Activation data of a group of tokens, per (block b, token t) at index b * stride + t.
+typedef struct {
+    const int32_t *neg;   // 8 int32 each: −offset · (sum of 4 consecutive activations)
+    const float *da;      // activation scale d
+    const float *sa;      // Q8_1 s = d · Σq (Q4_1 / Q5_1)
+    int stride;
+} QK_FN(b32_pack);
+
+/// The unsigned levels (plus offset) of one block of two rows: row 0 in bytes 0-31, row 1 in 32-63.
+QK_INLINE __m512i QK_FN(levels2_b32)(const int kind, const uint8_t *w0, const uint8_t *w1) {
+    if (kind == K_Q8_0) {
+        const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w0 + 2))),
+                                             _mm256_loadu_si256((const __m256i *)(w1 + 2)), 1);
+        return _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80));
+    }
+    const int qs = kind == K_Q4_1 ? 4 : kind == K_Q5_0 ? 6 : kind == K_Q5_1 ? 8 : 2;
+    // 128-bit lanes: [qs0, qs0, qs1, qs1], shifted by 0 / 4 to give low / high nibbles.
+    const __m256i l0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(w0 + qs)));
+    const __m256i l1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(w1 + qs)));
+    __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(l0), l1, 1);
+    const __m512i shifts = _mm512_set_epi64(4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL, 0, 0,
+                                            4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL, 0, 0);
+    x = _mm512_and_si512(_mm512_srlv_epi16(x, shifts), _mm512_set1_epi8(0x0F));
+    if (kind == K_Q5_0 || kind == K_Q5_1) {
+        const int qh = kind == K_Q5_0 ? 2 : 4;
+        uint32_t h0, h1; memcpy(&h0, w0 + qh, 4); memcpy(&h1, w1 + qh, 4);
+        const __mmask64 bits = (__mmask64)h0 | ((__mmask64)h1 << 32);
+        x = _mm512_mask_add_epi8(x, bits, x, _mm512_set1_epi8(0x10));
+    }
+    if (kind == K_IQ4_NL) {
+        // kvalues + 128 as unsigned bytes.
+        const __m512i table = _mm512_broadcast_i32x4(_mm_setr_epi8((char)1, (char)24, (char)45, (char)63, (char)79, (char)93, (char)106, (char)118,
+                                                                   (char)129, (char)141, (char)153, (char)166, (char)181, (char)197, (char)217, (char)241));
+        x = _mm512_shuffle_epi8(table, x);
+    }
+    return x;
+}
+
+/// ggml's hsum_float_8 of an 8-lane accumulator.
+QK_INLINE float QK_FN(hsum256)(__m256 v) { return QK_FN(hsum)(v); }
+
+/// One tile: rows w[0..2P) (row 2p+1 may repeat row 2p) × T tokens; out[r * T + t].
+QK_INLINE void QK_FN(tile_b32)(const int kind, const int P, const int T, const int nb,
+                               const uint8_t *const *w, const uint8_t *a, size_t a_stride,
+                               const QK_FN(b32_pack) *pk, float *out) {
+    const int wsize = B32_WSIZE(kind), with_min = B32_WITH_MIN(kind), offset = B32_OFFSET(kind);
+    const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
+    const int R = 2 * P, NS = (R * T + 15) / 16;   // summs vectors: lane l ↔ (t = l / R, r = l % R)
+    __m512 acc[2][8];
+    __m512 summs[4];
+    for (int p = 0; p < P; ++p)
+        for (int t = 0; t < T; ++t) acc[p][t] = _mm512_setzero_ps();
+    for (int s = 0; s < NS; ++s) summs[s] = _mm512_setzero_ps();
+    // Permutations of the converted row scales: pair p → [d_2p ×8, d_2p+1 ×8]; min r → lane r % R.
+    __m512i dperm[2];
+    for (int p = 0; p < P; ++p)
+        dperm[p] = _mm512_set_epi32(4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2,
+                                    4 * p, 4 * p, 4 * p, 4 * p, 4 * p, 4 * p, 4 * p, 4 * p);
+    __m512i mperm = _mm512_setzero_si512(), sperm[4];
+    if (with_min) {
+        int idx[16];
+        for (int l = 0; l < 16; ++l) idx[l] = 2 * (l % R) + 1;
+        mperm = _mm512_loadu_si512(idx);
+        for (int s = 0; s < NS; ++s) {
+            for (int l = 0; l < 16; ++l) idx[l] = (16 * s + l) / R < T ? (16 * s + l) / R : 0;
+            sperm[s] = _mm512_loadu_si512(idx);
+        }
+    }
+    for (int b = 0; b < nb; ++b) {
+        const size_t wo = (size_t)b * wsize;
+        // Headers of the 2P rows: (d, m) pairs as fp16 → f32 lanes [d0 m0 d1 m1 ...].
+        int32_t hv[4] = {0, 0, 0, 0};
+        for (int r = 0; r < R; ++r) memcpy(&hv[r], w[r] + wo, 4);
+        const __m128i hdr = _mm_setr_epi32(hv[0], hv[1], hv[2], hv[3]);
+        const __m512 hf = _mm512_castps256_ps512(_mm256_cvtph_ps(hdr));
+        __m512i q[2];
+        __m512 dw[2];
+        for (int p = 0; p < P; ++p) {
+            q[p] = QK_FN(levels2_b32)(kind, w[2 * p] + wo, w[2 * p + 1] + wo);
+            dw[p] = _mm512_permutexvar_ps(dperm[p], hf);
+        }
+        const int32_t *neg = pk->neg + 8 * (size_t)b * pk->stride;
+        const float *da = pk->da + (size_t)b * pk->stride;
+        for (int t = 0; t < T; ++t) {
+            const __m512i av = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a + (size_t)t * a_stride + (size_t)b * asize + aq)));
+            const __m512i init = offset ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(neg + 8 * t))) : _mm512_setzero_si512();
+            const __m512 dat = _mm512_set1_ps(da[t]);
+            for (int p = 0; p < P; ++p) {
+                const __m512i lanes = _mm512_dpbusd_epi32(init, q[p], av);
+                const __m512 d = _mm512_mul_ps(dw[p], dat);
+                acc[p][t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(lanes), acc[p][t]);
+            }
+        }
+        if (with_min) {
+            const __m512 m = _mm512_permutexvar_ps(mperm, hf);
+            const __m512 sv = _mm512_castps256_ps512(_mm256_loadu_ps(pk->sa + (size_t)b * pk->stride));
+            for (int s = 0; s < NS; ++s)
+                summs[s] = _mm512_fmadd_ps(m, _mm512_permutexvar_ps(sperm[s], sv), summs[s]);
+        }
+    }
+    float sm[64];
+    if (with_min)
+        for (int s = 0; s < NS; ++s) _mm512_storeu_ps(sm + 16 * s, summs[s]);
+    for (int p = 0; p < P; ++p)
+        for (int t = 0; t < T; ++t) {
+            float s0 = QK_FN(hsum256)(_mm512_castps512_ps256(acc[p][t]));
+            float s1 = QK_FN(hsum256)(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[p][t]), 1)));
+            if (with_min) { s0 += sm[t * R + 2 * p]; s1 += sm[t * R + 2 * p + 1]; }
+            out[(2 * p) * T + t] = s0;
+            out[(2 * p + 1) * T + t] = s1;
+        }
+}
+
+/// The pack of tokens [0, T) into buffers of stride T.
+QK_INLINE void QK_FN(make_pack_b32)(const int kind, int nb, int T, const uint8_t *a, size_t a_stride,
+                                    int32_t *neg, float *da, float *sa) {
+    const int with_min = B32_WITH_MIN(kind), offset = B32_OFFSET(kind);
+    const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
+    const __m256i off = _mm256_set1_epi8((char)offset);
+    for (int b = 0; b < nb; ++b)
+        for (int t = 0; t < T; ++t) {
+            const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * asize;
+            uint16_t h; memcpy(&h, ab, 2);
+            da[b * T + t] = _cvtsh_ss(h);
+            if (with_min) { memcpy(&h, ab + 2, 2); sa[b * T + t] = _cvtsh_ss(h); }
+            if (offset) {
+                const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), off, _mm256_loadu_si256((const __m256i *)(ab + aq)));
+                _mm256_storeu_si256((__m256i *)(neg + 8 * ((size_t)b * T + t)), _mm256_sub_epi32(_mm256_setzero_si256(), s));
+            }
+        }
+}
+
+/// Rows [0, nrows) against the T tokens of a pack: tiles of 4 rows, then pairs (the last row of
+/// an odd count is computed twice and stored once).
+QK_INLINE void QK_FN(rows_pack_b32)(const int kind, const int T, int nb, const uint8_t *w, size_t w_stride, int nrows,
+                                    const uint8_t *a, size_t a_stride, const QK_FN(b32_pack) *pk,
+                                    float *y, size_t y_stride) {
+    float out[4 * 8];
+    const uint8_t *rows[4];
+    int r = 0;
+    for (; r + 4 <= nrows; r += 4) {
+        for (int i = 0; i < 4; ++i) rows[i] = w + (size_t)(r + i) * w_stride;
+        QK_FN(tile_b32)(kind, 2, T, nb, rows, a, a_stride, pk, out);
+        for (int i = 0; i < 4; ++i)
+            for (int t = 0; t < T; ++t) y[(size_t)t * y_stride + r + i] = out[i * T + t];
+    }
+    for (; r < nrows; r += 2) {
+        const int two = r + 1 < nrows;
+        rows[0] = w + (size_t)r * w_stride;
+        rows[1] = two ? rows[0] + w_stride : rows[0];
+        QK_FN(tile_b32)(kind, 1, T, nb, rows, a, a_stride, pk, out);
+        for (int i = 0; i < 1 + two; ++i)
+            for (int t = 0; t < T; ++t) y[(size_t)t * y_stride + r + i] = out[i * T + t];
+    }
+}
+
+/// Stack budget of the pack (bytes): 8 lane sums + 2 floats per (block, token).
+#define B32_PACK_BYTES 24576
+
+QK_INLINE int QK_FN(gemm_b32_kind)(const int kind, int n, const uint8_t *w, size_t w_stride, int nrows,
+                                   const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    const int nb = n / QK, with_min = B32_WITH_MIN(kind);
+    const size_t asize = with_min ? 36 : 34;
+    (void)asize;
+    int group = 8;
+    while (group > 1 && (size_t)nb * group * 40 > B32_PACK_BYTES) group /= 2;
+    if ((size_t)nb * group * 40 > B32_PACK_BYTES) return -1;
+    // +8 floats of slack: the Q8_1 s loads read 8 floats at a time.
+    _Alignas(64) int32_t neg[B32_PACK_BYTES / 40 * 8];
+    _Alignas(64) float da[B32_PACK_BYTES / 40 + 8], sa[B32_PACK_BYTES / 40 + 8];
+    for (int t0 = 0; t0 < ntok; t0 += group) {
+        const int g = ntok - t0 < group ? ntok - t0 : group;
+        const uint8_t *at = a + (size_t)t0 * a_stride;
+        float *yt = y + (size_t)t0 * y_stride;
+        QK_FN(make_pack_b32)(kind, nb, g, at, a_stride, neg, da, sa);
+        // Sub-groups of 8 / 4 / 2 / 1 tokens over the same pack (stride g).
+        for (int t1 = 0; t1 < g;) {
+            const int left = g - t1, T = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const QK_FN(b32_pack) pk = {neg + 8 * t1, da + t1, sa + t1, g};
+            const uint8_t *as = at + (size_t)t1 * a_stride;
+            float *ys = yt + (size_t)t1 * y_stride;
+            switch (T) {
+            case 8: QK_FN(rows_pack_b32)(kind, 8, nb, w, w_stride, nrows, as, a_stride, &pk, ys, y_stride); break;
+            case 4: QK_FN(rows_pack_b32)(kind, 4, nb, w, w_stride, nrows, as, a_stride, &pk, ys, y_stride); break;
+            case 2: QK_FN(rows_pack_b32)(kind, 2, nb, w, w_stride, nrows, as, a_stride, &pk, ys, y_stride); break;
+            default: QK_FN(rows_pack_b32)(kind, 1, nb, w, w_stride, nrows, as, a_stride, &pk, ys, y_stride); break;
+            }
+            t1 += T;
+        }
+    }
+    return 0;
+}
+
+#else
+// MARK: AVX2 kernel: one weight row × up to 4 tokens, 256-bit
+
+/// The weight block's 32 levels as bytes: signed for the symmetric kinds, unsigned (0..31) for
+/// Q4_1 / Q5_1 whose min is applied separately.
+QK_INLINE __m256i QK_FN(levels_b32)(const int kind, const uint8_t *wb, __m128i table) {
+    switch (kind) {
+    case K_Q4_0: return _mm256_sub_epi8(QK_FN(nibbles)(wb + 2), _mm256_set1_epi8(8));
+    case K_Q5_0: return _mm256_sub_epi8(_mm256_or_si256(QK_FN(nibbles)(wb + 6), QK_FN(bit4_from_bits)(wb + 2)), _mm256_set1_epi8(16));
+    case K_Q4_1: return QK_FN(nibbles)(wb + 4);
+    case K_Q5_1: return _mm256_or_si256(QK_FN(nibbles)(wb + 8), QK_FN(bit4_from_bits)(wb + 4));
+    case K_Q8_0: return _mm256_loadu_si256((const __m256i *)(wb + 2));
+    default: return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), QK_FN(nibbles)(wb + 2));
+    }
+}
+
+QK_INLINE void QK_FN(rows_b32)(const int kind, const int NT, int n, const uint8_t *w,
+                               const uint8_t *a, size_t a_stride, float *out) {
+    const int wsize = B32_WSIZE(kind), with_min = B32_WITH_MIN(kind);
+    const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
+    const __m128i table = _mm_loadu_si128((const __m128i *)kvalues_iq4);
+    __m256 acc[4];
+    float summs[4] = {0, 0, 0, 0};
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < n / QK; ++b) {
+        const uint8_t *wb = w + (size_t)b * wsize;
+        const __m256i q = QK_FN(levels_b32)(kind, wb, table);
+        // Unsigned levels multiply directly; signed ones as |w| · sign(a, w).
+        const __m256i u = with_min ? q : _mm256_sign_epi8(q, q);
+        uint16_t h; memcpy(&h, wb, 2);
+        const float dw = QK_FN(half)(h);
+        float mw = 0;
+        if (with_min) { memcpy(&h, wb + 2, 2); mw = QK_FN(half)(h); }
+        for (int t = 0; t < NT; ++t) {
+            const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * asize;
+            const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
+            const __m256i lanes = QK_FN(dot_us)(u, with_min ? av : _mm256_sign_epi8(av, q));
+            memcpy(&h, ab, 2);
+            const float d = dw * QK_FN(half)(h);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc[t]);
+            if (with_min) { memcpy(&h, ab + 2, 2); summs[t] = fmaf(mw, QK_FN(half)(h), summs[t]); }
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        const float s = QK_FN(hsum)(acc[t]);
+        out[t] = with_min ? s + summs[t] : s;
+    }
+}
+
+QK_INLINE int QK_FN(gemm_b32_kind)(const int kind, int n, const uint8_t *w, size_t w_stride, int nrows,
+                                   const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    float out[4];
+    for (int t0 = 0; t0 < ntok; t0 += 4) {
+        const int nt = ntok - t0 < 4 ? ntok - t0 : 4;
+        const uint8_t *at = a + (size_t)t0 * a_stride;
+        float *yt = y + (size_t)t0 * y_stride;
+        for (int r = 0; r < nrows; ++r) {
+            const uint8_t *wr = w + (size_t)r * w_stride;
+            switch (nt) {
+            case 1: QK_FN(rows_b32)(kind, 1, n, wr, at, a_stride, out); break;
+            case 2: QK_FN(rows_b32)(kind, 2, n, wr, at, a_stride, out); break;
+            case 3: QK_FN(rows_b32)(kind, 3, n, wr, at, a_stride, out); break;
+            default: QK_FN(rows_b32)(kind, 4, n, wr, at, a_stride, out); break;
+            }
+            for (int t = 0; t < nt; ++t) yt[(size_t)t * y_stride + r] = out[t];
+        }
+    }
+    return 0;
+}
+#endif
+
+/// swiftlet_qk_gemm for a 32-weight block kind; -1 when it is left to the generic kernel.
+static QK_TARGET int QK_FN(gemm_b32)(const int kind, int n, const void *w, size_t w_stride, int nrows,
+                                     const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    switch (kind) {
+#define B32_CASE(K) case K: return QK_FN(gemm_b32_kind)(K, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
+    B32_CASE(K_Q4_0) B32_CASE(K_Q4_1) B32_CASE(K_Q5_0) B32_CASE(K_Q5_1) B32_CASE(K_Q8_0) B32_CASE(K_IQ4_NL)
+#undef B32_CASE
+    default: return -1;
+    }
+}
+
+#undef B32_WSIZE
+#undef B32_WITH_MIN
+#undef B32_OFFSET
+#undef B32_PACK_BYTES

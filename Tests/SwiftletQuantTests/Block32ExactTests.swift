@@ -1,0 +1,159 @@
+import Foundation
+import SwiftletFormats
+import SwiftletQuant
+import SwiftletTensor
+import SwiftletTestSupport
+import XCTest
+
+/// The 32-weight block kernels (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL) and the Q8_0 / Q8_1
+/// activation quantizers are bit-identical to llama.cpp: every C variant equals the Swift oracle
+/// (which follows llama.cpp's float order) on random data, for every tile shape of the batched
+/// kernel; and real-model products equal outputs captured from llama.cpp itself
+/// (Tests/Fixtures/llama-matmul, see SOURCE.md there).
+final class Block32ExactTests: XCTestCase {
+    static let types: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl]
+
+    func testActivationQuantizersMatchReferenceBytes() {
+        var x = QuantKernelTests.randomFloats(32 * 40, seed: 11)
+        // Edge blocks: all zero; a value exactly halfway after scaling; huge and tiny magnitudes.
+        for j in 0..<32 { x[j] = 0 }
+        for j in 0..<32 { x[32 + j] = Float(j - 16) * 0.5 }
+        for j in 0..<32 { x[64 + j] = Float(j % 7) * 3.0e4 - 9.0e4 }
+        for j in 0..<32 { x[96 + j] = Float(j + 1) * 1.0e-9 }
+        for type in [GGMLType.q4_0, .q4_1] {
+            let bytes = QuantKernels.activationRowBytes(weightType: type, cols: x.count)!
+            var expected = [UInt8](repeating: 0, count: bytes)
+            x.withUnsafeBufferPointer { xb in
+                expected.withUnsafeMutableBytes {
+                    XCTAssertTrue(QuantKernels.referenceQuantizeActivations(weightType: type, xb.baseAddress!, count: x.count, into: $0.baseAddress!))
+                }
+            }
+            for kernel in QuantKernel.supported {
+                var got = [UInt8](repeating: 0xAA, count: bytes)
+                x.withUnsafeBufferPointer { xb in
+                    got.withUnsafeMutableBytes { QuantKernels.quantizeActivations(weightType: type, xb.baseAddress!, count: x.count, into: $0.baseAddress!, kernel: kernel) }
+                }
+                XCTAssertEqual(got, expected, "\(type.activationType) \(kernel)")
+            }
+        }
+    }
+
+    /// Every output of `QuantizedMatrix.matmul` / `matvec` (all variants, row counts and token
+    /// counts that hit every tile shape and tail) equals the oracle's bits.
+    func testKernelsEqualOracleBitExactly() throws {
+        let pool = ComputePool(threadCount: 2)
+        for type in Self.types {
+            for (rows, cols, tokens) in [(13, 96, 11), (6, 640, 17), (4, 32, 3)] {
+                let weights = try QuantKernelTests.quantized(type, QuantKernelTests.randomFloats(rows * cols, seed: 31 + UInt64(type.rawValue)))
+                let x = QuantKernelTests.randomFloats(tokens * cols, seed: 77 + UInt64(cols))
+                let rowBytes = QuantKernels.activationRowBytes(weightType: type, cols: cols)!
+                var act = [UInt8](repeating: 0, count: rowBytes * tokens)
+                x.withUnsafeBufferPointer { xb in
+                    act.withUnsafeMutableBytes { a in
+                        for t in 0..<tokens {
+                            _ = QuantKernels.referenceQuantizeActivations(weightType: type, xb.baseAddress! + t * cols, count: cols, into: a.baseAddress! + t * rowBytes)
+                        }
+                    }
+                }
+                var expected = [Float](repeating: 0, count: tokens * rows)
+                let wRow = type.rowBytes(cols)!
+                weights.withUnsafeBytes { wb in
+                    act.withUnsafeBytes { ab in
+                        for t in 0..<tokens {
+                            for r in 0..<rows {
+                                expected[t * rows + r] = QuantKernels.referenceDot(type, count: cols, weights: wb.baseAddress! + r * wRow,
+                                                                                   activations: ab.baseAddress! + t * rowBytes)
+                            }
+                        }
+                    }
+                }
+                try weights.withUnsafeBytes { wb in
+                    var m = try QuantizedMatrix(type: type, rows: rows, cols: cols, data: wb)
+                    var scratch = [UInt8](repeating: 0, count: QuantizedMatrix.activationScratchBytes(type: type, cols: cols, tokens: tokens))
+                    for kernel in QuantKernel.supported {
+                        m.kernel = kernel
+                        var y = [Float](repeating: .nan, count: tokens * rows)
+                        scratch.withUnsafeMutableBytes { m.matmul(x, tokens: tokens, into: &y, scratch: $0, pool: pool) }
+                        XCTAssertEqual(y.map(\.bitPattern), expected.map(\.bitPattern), "\(type) \(kernel) \(rows)x\(cols) × \(tokens) tokens")
+                        var yv = [Float](repeating: .nan, count: rows)
+                        scratch.withUnsafeMutableBytes { m.matvec(Array(x[cols..<(2 * cols)]), into: &yv, scratch: $0, pool: pool) }
+                        XCTAssertEqual(yv.map(\.bitPattern), Array(expected[rows..<(2 * rows)]).map(\.bitPattern), "\(type) \(kernel) matvec")
+                    }
+                }
+            }
+        }
+    }
+
+    /// A row longer than the batched kernel's activation pack takes the generic path: same bits.
+    func testLongRowsEqualOracle() throws {
+        let cols = 32 * 800, tokens = 2
+        for type in [GGMLType.q5_0, .q4_1] {
+            let weights = try QuantKernelTests.quantized(type, QuantKernelTests.randomFloats(cols, seed: 5))
+            let x = QuantKernelTests.randomFloats(tokens * cols, seed: 6)
+            let rowBytes = QuantKernels.activationRowBytes(weightType: type, cols: cols)!
+            var act = [UInt8](repeating: 0, count: rowBytes * tokens)
+            x.withUnsafeBufferPointer { xb in
+                act.withUnsafeMutableBytes { a in
+                    for t in 0..<tokens { QuantKernels.quantizeActivations(weightType: type, xb.baseAddress! + t * cols, count: cols, into: a.baseAddress! + t * rowBytes) }
+                }
+            }
+            try weights.withUnsafeBytes { wb in
+                var m = try QuantizedMatrix(type: type, rows: 1, cols: cols, data: wb)
+                var scratch = [UInt8](repeating: 0, count: QuantizedMatrix.activationScratchBytes(type: type, cols: cols, tokens: tokens))
+                act.withUnsafeBytes { ab in
+                    for kernel in QuantKernel.supported {
+                        m.kernel = kernel
+                        var y = [Float](repeating: .nan, count: tokens)
+                        scratch.withUnsafeMutableBytes { m.matmul(x, tokens: tokens, into: &y, scratch: $0, pool: .shared) }
+                        for t in 0..<tokens {
+                            let ref = QuantKernels.referenceDot(type, count: cols, weights: wb.baseAddress!, activations: ab.baseAddress! + t * rowBytes)
+                            XCTAssertEqual(y[t].bitPattern, ref.bitPattern, "\(type) \(kernel) token \(t)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Real weights × llama.cpp's own input rows give llama.cpp's own output rows, bit for bit.
+    func testRealModelProductsEqualLlamaCpp() throws {
+        let dir = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/llama-matmul")
+        let manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("cases.json"))) as? [String: Any])
+        let cases = try XCTUnwrap(manifest["cases"] as? [[String: Any]])
+        XCTAssertEqual(cases.count, 4)
+        func floats(_ name: String) throws -> [Float] {
+            let data = try Data(contentsOf: dir.appendingPathComponent(name))
+            return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        var files: [String: GGUFFile] = [:]
+        for c in cases {
+            let model = try XCTUnwrap(RealModel(rawValue: c["model"] as? String == "gemma3" ? RealModel.gemma3.rawValue : RealModel.smollm2.rawValue))
+            let gguf = try files[model.rawValue] ?? GGUFFile(url: try model.url())
+            files[model.rawValue] = gguf
+            let name = try XCTUnwrap(c["weight"] as? String)
+            let tokens = try XCTUnwrap(c["tokens"] as? Int), cols = try XCTUnwrap(c["cols"] as? Int), rows = try XCTUnwrap(c["rows"] as? Int)
+            let info = try XCTUnwrap(gguf.tensor(named: name), name)
+            XCTAssertEqual(info.type.description, c["type"] as? String)
+            XCTAssertEqual(info.rowLength, cols)
+            let x = try floats(try XCTUnwrap(c["input"] as? String)), expected = try floats(try XCTUnwrap(c["output"] as? String))
+            XCTAssertEqual(x.count, tokens * cols); XCTAssertEqual(expected.count, tokens * rows)
+            let data = gguf.data(for: info)
+            let slice = UnsafeRawBufferPointer(rebasing: data[0..<(rows * info.type.rowBytes(cols)!)])
+            var m = try QuantizedMatrix(type: info.type, rows: rows, cols: cols, data: slice)
+            var scratch = [UInt8](repeating: 0, count: QuantizedMatrix.activationScratchBytes(type: info.type, cols: cols, tokens: tokens))
+            for kernel in QuantKernel.supported {
+                m.kernel = kernel
+                var y = [Float](repeating: .nan, count: tokens * rows)
+                scratch.withUnsafeMutableBytes { m.matmul(x, tokens: tokens, into: &y, scratch: $0, pool: .shared) }
+                let diff = zip(y, expected).filter { $0.bitPattern != $1.bitPattern }.count
+                XCTAssertEqual(diff, 0, "\(name) \(kernel) batched: \(diff) of \(y.count) outputs differ from llama.cpp")
+                for t in 0..<tokens {
+                    var yv = [Float](repeating: .nan, count: rows)
+                    scratch.withUnsafeMutableBytes { m.matvec(Array(x[(t * cols)..<((t + 1) * cols)]), into: &yv, scratch: $0, pool: .shared) }
+                    let d = zip(yv, expected[(t * rows)..<((t + 1) * rows)]).filter { $0.bitPattern != $1.bitPattern }.count
+                    XCTAssertEqual(d, 0, "\(name) \(kernel) matvec token \(t): \(d) of \(rows) outputs differ from llama.cpp")
+                }
+            }
+        }
+    }
+}
