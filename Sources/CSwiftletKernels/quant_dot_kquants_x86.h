@@ -242,3 +242,220 @@ static QK_TARGET void QK_FN(quantize_q8_K)(const float *x, void *out, int n, int
         y[b].d = 1 / iscale;
     }
 }
+
+#if QK_VNNI
+// MARK: Q4_K prefill with weight rows in lanes (AVX-512 VNNI)
+//
+// For 4 or more tokens a tile of 16 weight rows is unpacked once into bytes laid out 16 rows × 4
+// weights per 512-bit vector, so vpdpbusd puts each row's partial dot in its own lane: the per-row
+// float chains (the same llama.cpp order as rows_q4_K) then run 16 rows wide with no horizontal
+// sums. The unpack is shared by every token group.
+
+enum { Q4K_TILE_ROWS = 16, Q4K_TILE_MAX_COLS = 4096 };
+
+typedef struct {
+    uint8_t q[Q4K_TILE_MAX_COLS * Q4K_TILE_ROWS];        // [super-block][sub-block][4-weight group][row][4]
+    int32_t scale[Q4K_TILE_MAX_COLS / 32][Q4K_TILE_ROWS]; // [super-block · 8 + sub-block][row]
+    int32_t min[Q4K_TILE_MAX_COLS / 32][Q4K_TILE_ROWS];
+    float d[Q4K_TILE_MAX_COLS / 256][Q4K_TILE_ROWS], dmin[Q4K_TILE_MAX_COLS / 256][Q4K_TILE_ROWS];
+} QK_CAT(q4K_tile, QK_VARIANT);
+
+static QK_TARGET void QK_FN(q4K_unpack)(QK_CAT(q4K_tile, QK_VARIANT) *tile, int nb, const uint8_t *w, size_t w_stride) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int r = 0; r < Q4K_TILE_ROWS; ++r) {
+        for (int b = 0; b < nb; ++b) {
+            const blk_q4_K *wb = (const blk_q4_K *)(w + (size_t)r * w_stride) + b;
+            uint8_t sc[8], mn[8];
+            k4_scales_mins(wb->scales, sc, mn);
+            for (int sb = 0; sb < 8; ++sb) { tile->scale[8 * b + sb][r] = sc[sb]; tile->min[8 * b + sb][r] = mn[sb]; }
+            tile->d[b][r] = QK_FN(half)(wb->d);
+            tile->dmin[b][r] = QK_FN(half)(wb->dmin);
+            for (int k = 0; k < 4; ++k) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * k));
+                uint32_t lo[8], hi[8];
+                _mm256_storeu_si256((__m256i *)lo, _mm256_and_si256(q, m4));
+                _mm256_storeu_si256((__m256i *)hi, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+                uint32_t *dlo = (uint32_t *)(tile->q + (size_t)(8 * b + 2 * k) * 8 * 64) + r;
+                uint32_t *dhi = (uint32_t *)(tile->q + (size_t)(8 * b + 2 * k + 1) * 8 * 64) + r;
+                for (int g = 0; g < 8; ++g) { dlo[16 * g] = lo[g]; dhi[16 * g] = hi[g]; }
+            }
+        }
+    }
+}
+
+/// NT tokens against an unpacked tile: `grouped` in llama.cpp's gemm order, else its gemv order.
+QK_INLINE void QK_FN(q4K_lanes)(const int NT, const int grouped, const QK_CAT(q4K_tile, QK_VARIANT) *tile, int nb,
+                                const uint8_t *a, size_t a_stride, float *y, size_t y_stride) {
+    __m512 acc[4], accm[4];
+    for (int t = 0; t < NT; ++t) { acc[t] = _mm512_setzero_ps(); accm[t] = _mm512_setzero_ps(); }
+    for (int b = 0; b < nb; ++b) {
+        const blk_q8_K *ab[4];
+        __m512 dd[4], dm[4];
+        const __m512 dw = _mm512_loadu_ps(tile->d[b]), dmw = _mm512_loadu_ps(tile->dmin[b]);
+        __m512i isum[4], msum[4];
+        for (int t = 0; t < NT; ++t) {
+            ab[t] = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            const __m512 da = _mm512_set1_ps(ab[t]->d);
+            dd[t] = _mm512_mul_ps(dw, da);
+            dm[t] = _mm512_mul_ps(dmw, da);
+            isum[t] = _mm512_setzero_si512(); msum[t] = _mm512_setzero_si512();
+        }
+        for (int k = 0; k < 4; ++k) {
+            __m512i chunk[4];
+            for (int t = 0; t < NT; ++t) chunk[t] = _mm512_setzero_si512();
+            for (int sb = 2 * k; sb < 2 * k + 2; ++sb) {
+                const uint8_t *wq = tile->q + (size_t)(8 * b + sb) * 8 * 64;
+                __m512i W[8];
+                for (int g = 0; g < 8; ++g) W[g] = _mm512_loadu_si512((const void *)(wq + 64 * g));
+                const __m512i sc = _mm512_loadu_si512((const void *)tile->scale[8 * b + sb]);
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t *aq = ab[t]->qs + 32 * sb;
+                    __m512i r0 = _mm512_setzero_si512(), r1 = _mm512_setzero_si512();
+                    for (int g = 0; g < 8; g += 2) {
+                        int32_t a0, a1; memcpy(&a0, aq + 4 * g, 4); memcpy(&a1, aq + 4 * g + 4, 4);
+                        r0 = _mm512_dpbusd_epi32(r0, W[g], _mm512_set1_epi32(a0));
+                        r1 = _mm512_dpbusd_epi32(r1, W[g + 1], _mm512_set1_epi32(a1));
+                    }
+                    chunk[t] = _mm512_add_epi32(chunk[t], _mm512_mullo_epi32(_mm512_add_epi32(r0, r1), sc));
+                }
+            }
+            const __m512i mn0 = _mm512_loadu_si512((const void *)tile->min[8 * b + 2 * k]);
+            const __m512i mn1 = _mm512_loadu_si512((const void *)tile->min[8 * b + 2 * k + 1]);
+            for (int t = 0; t < NT; ++t) {
+                const int16_t *bs = ab[t]->bsums + 4 * k;
+                const __m512i m = _mm512_add_epi32(_mm512_mullo_epi32(mn0, _mm512_set1_epi32(bs[0] + bs[1])),
+                                                   _mm512_mullo_epi32(mn1, _mm512_set1_epi32(bs[2] + bs[3])));
+                if (grouped) {
+                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(chunk[t]), dd[t], acc[t]);
+                    accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), dm[t], accm[t]);
+                } else {
+                    isum[t] = _mm512_add_epi32(isum[t], chunk[t]);
+                    msum[t] = _mm512_add_epi32(msum[t], m);
+                }
+            }
+        }
+        if (!grouped)
+            for (int t = 0; t < NT; ++t) {
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), dd[t], acc[t]);
+                accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum[t]), dm[t], accm[t]);
+            }
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + (size_t)t * y_stride, _mm512_sub_ps(acc[t], accm[t]));
+}
+
+/// Rows in whole tiles of 16 (all tokens); returns how many rows it did (0 when not applicable).
+static QK_TARGET int QK_FN(gemm_q4K_tiles)(int n, const uint8_t *w, size_t w_stride, int nrows,
+                                          const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    if (n > Q4K_TILE_MAX_COLS || ntok < 4 || nrows < Q4K_TILE_ROWS) return 0;
+    QK_CAT(q4K_tile, QK_VARIANT) tile;
+    const int nb = n / QKK;
+    int r0 = 0;
+    for (; r0 + Q4K_TILE_ROWS <= nrows; r0 += Q4K_TILE_ROWS) {
+        QK_FN(q4K_unpack)(&tile, nb, w + (size_t)r0 * w_stride, w_stride);
+        for (int t0 = 0; t0 < ntok; t0 += 4) {
+            const uint8_t *at = a + (size_t)t0 * a_stride;
+            float *yt = y + (size_t)t0 * y_stride + r0;
+            switch (ntok - t0 < 4 ? ntok - t0 : 4) {
+            case 1: QK_FN(q4K_lanes)(1, 0, &tile, nb, at, a_stride, yt, y_stride); break;
+            case 2: QK_FN(q4K_lanes)(2, 0, &tile, nb, at, a_stride, yt, y_stride); break;
+            case 3: QK_FN(q4K_lanes)(3, 0, &tile, nb, at, a_stride, yt, y_stride); break;
+            default: QK_FN(q4K_lanes)(4, 1, &tile, nb, at, a_stride, yt, y_stride); break;
+            }
+        }
+    }
+    return r0;
+}
+
+// MARK: Q6_K prefill (8 or more tokens) with weight rows in lanes (AVX-512 VNNI)
+//
+// Same tiling as Q4_K; the 6-bit levels are unpacked to bytes 0..63 (the +32 offset removed as
+// 32 · bsum per 16-weight sub-block). Float order: llama.cpp's tiled matmul (see rows_q6_K).
+
+typedef struct {
+    uint8_t q[Q4K_TILE_MAX_COLS * Q4K_TILE_ROWS];        // [super-block][sub-block of 16][4-weight group][row][4]
+    int32_t scale[Q4K_TILE_MAX_COLS / 16][Q4K_TILE_ROWS]; // [super-block · 16 + sub-block][row]
+    float d[Q4K_TILE_MAX_COLS / 256][Q4K_TILE_ROWS];
+} QK_CAT(q6K_tile, QK_VARIANT);
+
+static QK_TARGET void QK_FN(q6K_unpack)(QK_CAT(q6K_tile, QK_VARIANT) *tile, int nb, const uint8_t *w, size_t w_stride) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03), m30 = _mm256_set1_epi8(0x30), m0c = _mm256_set1_epi8(0x0C);
+    for (int r = 0; r < Q4K_TILE_ROWS; ++r) {
+        for (int b = 0; b < nb; ++b) {
+            const blk_q6_K *wb = (const blk_q6_K *)(w + (size_t)r * w_stride) + b;
+            tile->d[b][r] = QK_FN(half)(wb->d);
+            for (int s = 0; s < 16; ++s) tile->scale[16 * b + s][r] = wb->scales[s];
+            for (int h = 0; h < 2; ++h) {
+                const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h));
+                const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h + 32));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(wb->qh + 32 * h));
+                __m256i q[4];
+                q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+                q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m0c), 2));
+                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+                for (int c = 0; c < 4; ++c) {
+                    uint32_t v[8];
+                    _mm256_storeu_si256((__m256i *)v, q[c]);
+                    // Weights 128h + 32c + 4j..: sub-block 8h + 2c + j/4, group j % 4.
+                    uint32_t *dst = (uint32_t *)(tile->q + (size_t)(16 * b + 8 * h + 2 * c) * 4 * 64) + r;
+                    for (int j = 0; j < 8; ++j) dst[16 * j] = v[j];
+                }
+            }
+        }
+    }
+}
+
+/// NT tokens against an unpacked Q6_K tile, llama.cpp's tiled-matmul order.
+QK_INLINE void QK_FN(q6K_lanes)(const int NT, const QK_CAT(q6K_tile, QK_VARIANT) *tile, int nb,
+                                const uint8_t *a, size_t a_stride, float *y, size_t y_stride) {
+    __m512 acc[4];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; ++b) {
+        const blk_q8_K *ab[4];
+        __m512i S[4];
+        for (int t = 0; t < NT; ++t) { ab[t] = (const blk_q8_K *)(a + (size_t)t * a_stride) + b; S[t] = _mm512_setzero_si512(); }
+        for (int s = 0; s < 16; ++s) {
+            const uint8_t *wq = tile->q + (size_t)(16 * b + s) * 4 * 64;
+            const __m512i W0 = _mm512_loadu_si512((const void *)wq), W1 = _mm512_loadu_si512((const void *)(wq + 64));
+            const __m512i W2 = _mm512_loadu_si512((const void *)(wq + 128)), W3 = _mm512_loadu_si512((const void *)(wq + 192));
+            const __m512i sc = _mm512_loadu_si512((const void *)tile->scale[16 * b + s]);
+            for (int t = 0; t < NT; ++t) {
+                const int8_t *aq = ab[t]->qs + 16 * s;
+                int32_t a0, a1, a2, a3; memcpy(&a0, aq, 4); memcpy(&a1, aq + 4, 4); memcpy(&a2, aq + 8, 4); memcpy(&a3, aq + 12, 4);
+                __m512i r0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(-32 * ab[t]->bsums[s]), W0, _mm512_set1_epi32(a0));
+                __m512i r1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W1, _mm512_set1_epi32(a1));
+                r0 = _mm512_dpbusd_epi32(r0, W2, _mm512_set1_epi32(a2));
+                r1 = _mm512_dpbusd_epi32(r1, W3, _mm512_set1_epi32(a3));
+                S[t] = _mm512_add_epi32(S[t], _mm512_mullo_epi32(_mm512_add_epi32(r0, r1), sc));
+            }
+        }
+        const __m512 dw = _mm512_loadu_ps(tile->d[b]);
+        for (int t = 0; t < NT; ++t)
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(S[t]), dw), _mm512_set1_ps(ab[t]->d), acc[t]);
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + (size_t)t * y_stride, acc[t]);
+}
+
+/// Rows in whole tiles of 16 for 8 or more tokens; returns how many rows it did.
+static QK_TARGET int QK_FN(gemm_q6K_tiles)(int n, const uint8_t *w, size_t w_stride, int nrows,
+                                          const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    if (n > Q4K_TILE_MAX_COLS || ntok < 8 || nrows < Q4K_TILE_ROWS) return 0;
+    QK_CAT(q6K_tile, QK_VARIANT) tile;
+    const int nb = n / QKK;
+    int r0 = 0;
+    for (; r0 + Q4K_TILE_ROWS <= nrows; r0 += Q4K_TILE_ROWS) {
+        QK_FN(q6K_unpack)(&tile, nb, w + (size_t)r0 * w_stride, w_stride);
+        for (int t0 = 0; t0 < ntok; t0 += 4) {
+            const uint8_t *at = a + (size_t)t0 * a_stride;
+            float *yt = y + (size_t)t0 * y_stride + r0;
+            switch (ntok - t0 < 4 ? ntok - t0 : 4) {
+            case 1: QK_FN(q6K_lanes)(1, &tile, nb, at, a_stride, yt, y_stride); break;
+            case 2: QK_FN(q6K_lanes)(2, &tile, nb, at, a_stride, yt, y_stride); break;
+            case 3: QK_FN(q6K_lanes)(3, &tile, nb, at, a_stride, yt, y_stride); break;
+            default: QK_FN(q6K_lanes)(4, &tile, nb, at, a_stride, yt, y_stride); break;
+            }
+        }
+    }
+    return r0;
+}
+#endif

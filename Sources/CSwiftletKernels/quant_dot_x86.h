@@ -212,6 +212,14 @@ QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, const int tiled, 
 /// L1/L2 while every token group passes over it.
 QK_INLINE void QK_FN(gemm_type)(const int type, int n, const uint8_t *w, size_t w_stride, int nrows,
                                 const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+#if QK_VNNI
+    // Prefill: whole tiles of 16 rows with rows in lanes; the rest below.
+    if (type == T_Q4_K || type == T_Q6_K) {
+        const int done = type == T_Q4_K ? QK_FN(gemm_q4K_tiles)(n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride)
+                                        : QK_FN(gemm_q6K_tiles)(n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
+        w += (size_t)done * w_stride; y += done; nrows -= done;
+    }
+#endif
     float out[4];
     const int tiled = ntok >= 8;   // Q6_K: llama.cpp's tiled matmul order (see rows_q6_K)
     const int tile = ntok <= 4 ? nrows : (int)(w_stride >= 32768 ? 1 : 32768 / w_stride);
