@@ -193,8 +193,10 @@ QK_INLINE void QK_FN(rows_pack_b32)(const int kind, const int T, int nb, const u
     }
 }
 
-/// Stack budget of the pack (bytes): 8 lane sums + 2 floats per (block, token).
-#define B32_PACK_BYTES 24576
+/// Stack budget of the pack (bytes): 8 lane sums + 2 floats per (block, token). Groups of 8
+/// tokens for rows up to 4896 weights, fewer tokens per group for longer rows; rows longer than
+/// 39296 weights go to the generic kernel.
+#define B32_PACK_BYTES 49152
 
 QK_INLINE int QK_FN(gemm_b32_kind)(const int kind, int n, const uint8_t *w, size_t w_stride, int nrows,
                                    const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
