@@ -9,7 +9,7 @@ final class ActivationDumpTests: XCTestCase {
         let env = ProcessInfo.processInfo.environment
         guard let dir = env["SWIFTLET_DUMP_DIR"], let idsText = env["SWIFTLET_DUMP_IDS"] else { throw XCTSkip("no dump requested") }
         let model: RealModel = env["SWIFTLET_DUMP_MODEL"] == "gemma3" ? .gemma3 : .smollm2
-        let t = try Transformer.load(url: try model.url(), contextLength: 1024, cacheType: env["SWIFTLET_REF_KV"] == "f16" ? .f16 : .f32)
+        let t = try Transformer.load(url: try model.url(), contextLength: 1024, cacheType: env["SWIFTLET_REF_KV"] == "f32" ? .f32 : .f16)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         t.activationTap = { name, buf in
             let data = Data(buffer: buf)

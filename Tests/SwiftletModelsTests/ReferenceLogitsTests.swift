@@ -53,7 +53,7 @@ final class ReferenceLogitsTests: XCTestCase {
 
     func check(_ model: RealModel, fixture: String) throws {
         let url = try model.url()
-        let transformer = try Transformer.load(url: url, contextLength: 1024, cacheType: ProcessInfo.processInfo.environment["SWIFTLET_REF_KV"] == "f16" ? .f16 : .f32)
+        let transformer = try Transformer.load(url: url, contextLength: 1024)   // f16 cache, as llama.cpp
         var a = Agreement()
         for prompt in try Self.prompts(fixture) {
             XCTAssertEqual(prompt.positions.count, prompt.ids.count)
@@ -70,11 +70,6 @@ final class ReferenceLogitsTests: XCTestCase {
                     }
                     let kl = Self.klDivergence(ref, logits, ourLSE: lse)
                     a.klSum += kl; a.klMax = max(a.klMax, kl)
-                    if let dump = ProcessInfo.processInfo.environment["SWIFTLET_REF_DUMP"] {
-                        let line = "\(model) \(i) \(kl) \(lse - ref.logSumExp) \(ref.top.map { logits[$0.id] - $0.logit }.prefix(5))\n"
-                        if let h = FileHandle(forWritingAtPath: dump) { h.seekToEndOfFile(); h.write(line.data(using: .utf8)!); h.closeFile() }
-                        else { FileManager.default.createFile(atPath: dump, contents: line.data(using: .utf8)) }
-                    }
                     a.lseMax = max(a.lseMax, abs(lse - ref.logSumExp))
                 }
             }
@@ -96,16 +91,14 @@ final class ReferenceLogitsTests: XCTestCase {
             }
         }
         print("REFERENCE \(model): \(a)")
-        // Thresholds at llama.cpp's own reproducibility. The activations are quantized to Q8 before
-        // every weight matmul, so a 1-ulp difference anywhere (summation order, an exp
-        // approximation, f16 vs f32 KV cache) can flip an int8 rounding and move later logits.
-        // Measured with the same llama.cpp build against these fixtures: evaluating the prompts
-        // token by token instead of in one 512-token batch gives mean KL 0.0032 and 11/569
-        // confident argmax changes (SmolLM2); an F32 instead of F16 KV cache gives 0.0038, 12/569
-        // (SmolLM2) and 0.0053, 21/566 (Gemma 3).
-        XCTAssertLessThan(a.meanKL, 0.008, "\(model): \(a)")
-        XCTAssertLessThanOrEqual(Double(a.argmaxMismatches), 0.05 * Double(a.confidentPositions), "\(model): \(a)")
-        XCTAssertGreaterThanOrEqual(Double(a.greedyChecked - a.greedyMismatches), 0.9 * Double(a.greedyChecked), "\(model): \(a)")
+        // Issue #5's bar. Swiftlet reproduces llama.cpp's float operations in llama.cpp's order
+        // (Sources/CSwiftletKernels/ggml_compat.c, the quantized kernels), so the logits agree to
+        // the fixture's printed precision: measured mean KL ~1e-13, |Δ logsumexp| ≤ 2e-6.
+        XCTAssertLessThan(a.meanKL, 1e-3, "\(model): \(a)")
+        XCTAssertEqual(a.argmaxMismatches, 0, "\(model): \(a)")
+        XCTAssertEqual(a.greedyMismatches, 0, "\(model): \(a)")
+        // Guard the bit-exactness itself: any change of summation order shows up here first.
+        XCTAssertLessThan(a.lseMax, 1e-4, "\(model): \(a)")
     }
 
     func testSmolLM2MatchesLlamaCpp() throws { try check(.smollm2, fixture: "llama-smollm2.json") }
