@@ -21,6 +21,11 @@
 // stored with an offset (Q4_0 +8, Q5_0 +16, Q8_0 / IQ4_NL +128) and the lane sums start from
 // −offset·Σa, precomputed once per token group (the "pack") with the f32 activation scales.
 
+/// Row pairs per tile (2 or 3: 16 or 24 of the 32 vector registers hold accumulators).
+#ifndef B32_P
+#define B32_P 2
+#endif
+
 /// The offset added to the signed levels of a kind so they are unsigned bytes (0: already unsigned).
 #define B32_OFFSET(kind) ((kind) == K_Q4_0 ? 8 : (kind) == K_Q5_0 ? 16 : (kind) == K_Q8_0 || (kind) == K_IQ4_NL ? 128 : 0)
 
@@ -66,41 +71,48 @@ QK_INLINE __m512i QK_FN(levels2_b32)(const int kind, const uint8_t *w0, const ui
 QK_INLINE float QK_FN(hsum256)(__m256 v) { return QK_FN(hsum)(v); }
 
 /// One tile: rows w[0..2P) (row 2p+1 may repeat row 2p) × T tokens; out[r * T + t].
+/// `prefetch` (or NULL): weights of a later tile, fetched a block's share per block — a tile reads
+/// 2P short row streams at once, which the hardware prefetcher does not pick up in time.
 QK_INLINE void QK_FN(tile_b32)(const int kind, const int P, const int T, const int nb,
                                const uint8_t *const *w, const uint8_t *a, size_t a_stride,
-                               const QK_FN(b32_pack) *pk, float *out) {
+                               const QK_FN(b32_pack) *pk, const uint8_t *prefetch, float *out) {
     const int wsize = B32_WSIZE(kind), with_min = B32_WITH_MIN(kind), offset = B32_OFFSET(kind);
     const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
     const int R = 2 * P, NS = (R * T + 15) / 16;   // summs vectors: lane l ↔ (t = l / R, r = l % R)
-    __m512 acc[2][8];
+    __m512 acc[B32_P][8];
     __m512 summs[4];
     for (int p = 0; p < P; ++p)
         for (int t = 0; t < T; ++t) acc[p][t] = _mm512_setzero_ps();
     for (int s = 0; s < NS; ++s) summs[s] = _mm512_setzero_ps();
     // Permutations of the converted row scales: pair p → [d_2p ×8, d_2p+1 ×8]; min r → lane r % R.
-    __m512i dperm[2];
+    __m512i dperm[B32_P];
     for (int p = 0; p < P; ++p)
         dperm[p] = _mm512_set_epi32(4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2,
                                     4 * p, 4 * p, 4 * p, 4 * p, 4 * p, 4 * p, 4 * p, 4 * p);
-    __m512i mperm = _mm512_setzero_si512(), sperm[4];
-    if (with_min) {
-        int idx[16];
-        for (int l = 0; l < 16; ++l) idx[l] = 2 * (l % R) + 1;
-        mperm = _mm512_loadu_si512(idx);
+    // Summs lane 16s + l ↔ (t, r) = ((16s + l) / R, (16s + l) % R): m from the headers, s from the pack.
+    __m512i mperm[4], sperm[4];
+    if (with_min)
         for (int s = 0; s < NS; ++s) {
-            for (int l = 0; l < 16; ++l) idx[l] = (16 * s + l) / R < T ? (16 * s + l) / R : 0;
-            sperm[s] = _mm512_loadu_si512(idx);
+            int mi[16], si[16];
+            for (int l = 0; l < 16; ++l) {
+                const int g = 16 * s + l;
+                mi[l] = 2 * (g % R) + 1;
+                si[l] = g / R < T ? g / R : 0;
+            }
+            mperm[s] = _mm512_loadu_si512(mi);
+            sperm[s] = _mm512_loadu_si512(si);
         }
-    }
     for (int b = 0; b < nb; ++b) {
         const size_t wo = (size_t)b * wsize;
+        if (prefetch)
+            for (int o = 0; o < R * wsize; o += 64) _mm_prefetch((const char *)prefetch + (size_t)b * R * wsize + o, _MM_HINT_T0);
         // Headers of the 2P rows: (d, m) pairs as fp16 → f32 lanes [d0 m0 d1 m1 ...].
-        int32_t hv[4] = {0, 0, 0, 0};
+        int32_t hv[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (int r = 0; r < R; ++r) memcpy(&hv[r], w[r] + wo, 4);
-        const __m128i hdr = _mm_setr_epi32(hv[0], hv[1], hv[2], hv[3]);
-        const __m512 hf = _mm512_castps256_ps512(_mm256_cvtph_ps(hdr));
-        __m512i q[2];
-        __m512 dw[2];
+        const __m512 hf = R <= 4 ? _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_setr_epi32(hv[0], hv[1], hv[2], hv[3])))
+                                 : _mm512_cvtph_ps(_mm256_setr_epi32(hv[0], hv[1], hv[2], hv[3], hv[4], hv[5], hv[6], hv[7]));
+        __m512i q[B32_P];
+        __m512 dw[B32_P];
         for (int p = 0; p < P; ++p) {
             q[p] = QK_FN(levels2_b32)(kind, w[2 * p] + wo, w[2 * p + 1] + wo);
             dw[p] = _mm512_permutexvar_ps(dperm[p], hf);
@@ -118,10 +130,9 @@ QK_INLINE void QK_FN(tile_b32)(const int kind, const int P, const int T, const i
             }
         }
         if (with_min) {
-            const __m512 m = _mm512_permutexvar_ps(mperm, hf);
             const __m512 sv = _mm512_castps256_ps512(_mm256_loadu_ps(pk->sa + (size_t)b * pk->stride));
             for (int s = 0; s < NS; ++s)
-                summs[s] = _mm512_fmadd_ps(m, _mm512_permutexvar_ps(sperm[s], sv), summs[s]);
+                summs[s] = _mm512_fmadd_ps(_mm512_permutexvar_ps(mperm[s], hf), _mm512_permutexvar_ps(sperm[s], sv), summs[s]);
         }
     }
     float sm[64];
@@ -161,27 +172,31 @@ QK_INLINE void QK_FN(make_pack_b32)(const int kind, int nb, int T, const uint8_t
 QK_INLINE void QK_FN(rows_pack_b32)(const int kind, const int T, int nb, const uint8_t *w, size_t w_stride, int nrows,
                                     const uint8_t *a, size_t a_stride, const QK_FN(b32_pack) *pk,
                                     float *y, size_t y_stride) {
-    float out[4 * 8];
-    const uint8_t *rows[4];
+    float out[2 * B32_P * 8];
+    const uint8_t *rows[2 * B32_P];
+    const int R = 2 * B32_P;
     int r = 0;
-    for (; r + 4 <= nrows; r += 4) {
-        for (int i = 0; i < 4; ++i) rows[i] = w + (size_t)(r + i) * w_stride;
-        QK_FN(tile_b32)(kind, 2, T, nb, rows, a, a_stride, pk, out);
-        for (int i = 0; i < 4; ++i)
+    for (; r + R <= nrows; r += R) {
+        for (int i = 0; i < R; ++i) rows[i] = w + (size_t)(r + i) * w_stride;
+        const uint8_t *ahead = r + 3 * R <= nrows ? w + (size_t)(r + 2 * R) * w_stride : NULL;   // two tiles ahead
+        QK_FN(tile_b32)(kind, B32_P, T, nb, rows, a, a_stride, pk, ahead, out);
+        for (int i = 0; i < R; ++i)
             for (int t = 0; t < T; ++t) y[(size_t)t * y_stride + r + i] = out[i * T + t];
     }
     for (; r < nrows; r += 2) {
         const int two = r + 1 < nrows;
         rows[0] = w + (size_t)r * w_stride;
         rows[1] = two ? rows[0] + w_stride : rows[0];
-        QK_FN(tile_b32)(kind, 1, T, nb, rows, a, a_stride, pk, out);
+        QK_FN(tile_b32)(kind, 1, T, nb, rows, a, a_stride, pk, NULL, out);
         for (int i = 0; i < 1 + two; ++i)
             for (int t = 0; t < T; ++t) y[(size_t)t * y_stride + r + i] = out[i * T + t];
     }
 }
 
-/// Stack budget of the pack (bytes): 8 lane sums + 2 floats per (block, token).
-#define B32_PACK_BYTES 24576
+/// Stack budget of the pack (bytes): 8 lane sums + 2 floats per (block, token). Groups of 8
+/// tokens for rows up to 4896 weights, fewer tokens per group for longer rows; rows longer than
+/// 39296 weights go to the generic kernel.
+#define B32_PACK_BYTES 49152
 
 QK_INLINE int QK_FN(gemm_b32_kind)(const int kind, int n, const uint8_t *w, size_t w_stride, int nrows,
                                    const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {

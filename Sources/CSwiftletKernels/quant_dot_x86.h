@@ -1,7 +1,8 @@
 // x86 SIMD kernels, included twice by quant_dot.c: once with QK_TARGET = AVX2+FMA (VNNI 0) and
 // once with AVX-512 VNNI (VNNI 1). 256-bit vectors: one 32-weight block per register.
 // Each kernel computes one weight row against NT ≤ 4 activation rows so a weight block is loaded
-// and unpacked once per group of tokens. Private to CSwiftletKernels.
+// and unpacked once per group of tokens; the 32-weight block formats have their own tiled
+// kernels (quant_dot_b32_x86.h). Private to CSwiftletKernels.
 
 #define QK_CAT2(a, b) a##_##b
 #define QK_CAT(a, b) QK_CAT2(a, b)

@@ -58,7 +58,9 @@ public struct QuantizedMatrix: @unchecked Sendable {
     }
 
     /// `Y[t, r] = Σ_c W[r, c] · X[t, c]` for `tokens` rows of X (row-major `[tokens, cols]`), Y
-    /// row-major `[tokens, rows]` (prefill: each weight block is read once per 4 tokens).
+    /// row-major `[tokens, rows]` (prefill: each weight block is read once per group of tokens).
+    /// For the 32-weight block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL) every output is
+    /// bit-identical to llama.cpp's on x86, whatever the token count or kernel variant.
     public func matmul(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
                        scratch: UnsafeMutableRawBufferPointer, pool: ComputePool = .shared) {
         guard tokens > 0, rows > 0 else { return }

@@ -84,30 +84,37 @@ final class Block32ExactTests: XCTestCase {
         }
     }
 
-    /// A row longer than the batched kernel's activation pack takes the generic path: same bits.
+    /// Long rows: smaller token groups (200 blocks: groups of 4 tokens), and past the batched
+    /// kernel's activation pack the generic path (1300 blocks): same bits.
     func testLongRowsEqualOracle() throws {
-        let cols = 32 * 800, tokens = 2
-        for type in [GGMLType.q5_0, .q4_1] {
-            let weights = try QuantKernelTests.quantized(type, QuantKernelTests.randomFloats(cols, seed: 5))
-            let x = QuantKernelTests.randomFloats(tokens * cols, seed: 6)
-            let rowBytes = QuantKernels.activationRowBytes(weightType: type, cols: cols)!
-            var act = [UInt8](repeating: 0, count: rowBytes * tokens)
-            x.withUnsafeBufferPointer { xb in
-                act.withUnsafeMutableBytes { a in
-                    for t in 0..<tokens { QuantKernels.quantizeActivations(weightType: type, xb.baseAddress! + t * cols, count: cols, into: a.baseAddress! + t * rowBytes) }
-                }
+        for (type, blocks, rows, tokens) in [(GGMLType.q5_0, 200, 5, 9), (.q4_1, 200, 5, 9), (.q5_0, 1300, 1, 2), (.q4_1, 1300, 1, 2)] {
+            try checkLongRows(type, cols: 32 * blocks, rows: rows, tokens: tokens)
+        }
+    }
+
+    private func checkLongRows(_ type: GGMLType, cols: Int, rows: Int, tokens: Int) throws {
+        let weights = try QuantKernelTests.quantized(type, QuantKernelTests.randomFloats(rows * cols, seed: 5))
+        let x = QuantKernelTests.randomFloats(tokens * cols, seed: 6)
+        let rowBytes = QuantKernels.activationRowBytes(weightType: type, cols: cols)!
+        var act = [UInt8](repeating: 0, count: rowBytes * tokens)
+        x.withUnsafeBufferPointer { xb in
+            act.withUnsafeMutableBytes { a in
+                for t in 0..<tokens { QuantKernels.quantizeActivations(weightType: type, xb.baseAddress! + t * cols, count: cols, into: a.baseAddress! + t * rowBytes) }
             }
-            try weights.withUnsafeBytes { wb in
-                var m = try QuantizedMatrix(type: type, rows: 1, cols: cols, data: wb)
-                var scratch = [UInt8](repeating: 0, count: QuantizedMatrix.activationScratchBytes(type: type, cols: cols, tokens: tokens))
-                act.withUnsafeBytes { ab in
-                    for kernel in QuantKernel.supported {
-                        m.kernel = kernel
-                        var y = [Float](repeating: .nan, count: tokens)
-                        scratch.withUnsafeMutableBytes { m.matmul(x, tokens: tokens, into: &y, scratch: $0, pool: .shared) }
-                        for t in 0..<tokens {
-                            let ref = QuantKernels.referenceDot(type, count: cols, weights: wb.baseAddress!, activations: ab.baseAddress! + t * rowBytes)
-                            XCTAssertEqual(y[t].bitPattern, ref.bitPattern, "\(type) \(kernel) token \(t)")
+        }
+        let wRow = type.rowBytes(cols)!
+        try weights.withUnsafeBytes { wb in
+            var m = try QuantizedMatrix(type: type, rows: rows, cols: cols, data: wb)
+            var scratch = [UInt8](repeating: 0, count: QuantizedMatrix.activationScratchBytes(type: type, cols: cols, tokens: tokens))
+            act.withUnsafeBytes { ab in
+                for kernel in QuantKernel.supported {
+                    m.kernel = kernel
+                    var y = [Float](repeating: .nan, count: tokens * rows)
+                    scratch.withUnsafeMutableBytes { m.matmul(x, tokens: tokens, into: &y, scratch: $0, pool: .shared) }
+                    for t in 0..<tokens {
+                        for r in 0..<rows {
+                            let ref = QuantKernels.referenceDot(type, count: cols, weights: wb.baseAddress! + r * wRow, activations: ab.baseAddress! + t * rowBytes)
+                            XCTAssertEqual(y[t * rows + r].bitPattern, ref.bitPattern, "\(type) \(cols) weights \(kernel) [\(t), \(r)]")
                         }
                     }
                 }
