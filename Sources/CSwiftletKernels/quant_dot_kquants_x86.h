@@ -344,7 +344,8 @@ QK_INLINE void QK_FN(q4K_lanes)(const int NT, const int grouped, const QK_CAT(q4
 }
 
 /// Rows in whole tiles of 16 (all tokens); returns how many rows it did (0 when not applicable).
-static QK_TARGET int QK_FN(gemm_q4K_tiles)(int n, const uint8_t *w, size_t w_stride, int nrows,
+/// Not inlined: the tile (82 KB) lives on the stack only during the call.
+static QK_TARGET __attribute__((noinline)) int QK_FN(gemm_q4K_tiles)(int n, const uint8_t *w, size_t w_stride, int nrows,
                                           const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     if (n > Q4K_TILE_MAX_COLS || ntok < 4 || nrows < Q4K_TILE_ROWS) return 0;
     QK_CAT(q4K_tile, QK_VARIANT) tile;
@@ -437,7 +438,7 @@ QK_INLINE void QK_FN(q6K_lanes)(const int NT, const QK_CAT(q6K_tile, QK_VARIANT)
 }
 
 /// Rows in whole tiles of 16 for 8 or more tokens; returns how many rows it did.
-static QK_TARGET int QK_FN(gemm_q6K_tiles)(int n, const uint8_t *w, size_t w_stride, int nrows,
+static QK_TARGET __attribute__((noinline)) int QK_FN(gemm_q6K_tiles)(int n, const uint8_t *w, size_t w_stride, int nrows,
                                           const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     if (n > Q4K_TILE_MAX_COLS || ntok < 8 || nrows < Q4K_TILE_ROWS) return 0;
     QK_CAT(q6K_tile, QK_VARIANT) tile;
