@@ -186,13 +186,14 @@ QK_INLINE __m512 QK_FN(headers_b32)(const int R, const uint8_t *const *w, size_t
 }
 
 /// The tile's block scales d_w[r] · d_a[t] at out[r * T + t], for the block at byte offset wo
-/// (`da`: that block's activation scales).
-QK_INLINE void QK_FN(scales_b32)(const int R, const int NS, const uint8_t *const *w, size_t wo, const float *da,
-                                 const __m512i *wperm, const __m512i *aperm, float *out) {
+/// (`da`: that block's activation scales); returns the converted headers.
+QK_INLINE __m512 QK_FN(scales_b32)(const int R, const int NS, const uint8_t *const *w, size_t wo, const float *da,
+                                   const __m512i *wperm, const __m512i *aperm, float *out) {
     const __m512 hf = QK_FN(headers_b32)(R, w, wo);
     const __m512 dav = _mm512_castps256_ps512(_mm256_loadu_ps(da));
     for (int s = 0; s < NS; ++s)
         _mm512_store_ps(out + 16 * s, _mm512_mul_ps(_mm512_permutexvar_ps(wperm[s], hf), _mm512_permutexvar_ps(aperm[s], dav)));
+    return hf;
 }
 
 /// Batched tile of R ≤ 4 rows × T tokens (R · T ≤ 24) with one 256-bit accumulator per (row,
@@ -222,12 +223,12 @@ QK_INLINE void QK_FN(tile_b32_y)(const int kind, const int R, const int T, const
     // Block scales of the tile, one block ahead: the header gather → convert → permute → multiply
     // → store chain is long, so it runs while the previous block's products are accumulated.
     _Alignas(64) float dprod[2][32];
-    QK_FN(scales_b32)(R, NS, w, 0, pk->da, wperm, aperm, dprod[0]);
+    __m512 hf = QK_FN(scales_b32)(R, NS, w, 0, pk->da, wperm, aperm, dprod[0]), hf_next = hf;
     for (int b = 0; b < nb; ++b) {
         const size_t wo = (size_t)b * wsize;
         if (prefetch)
             for (int o = 0; o < R * wsize; o += 64) _mm_prefetch((const char *)prefetch + (size_t)b * R * wsize + o, _MM_HINT_T0);
-        if (b + 1 < nb) QK_FN(scales_b32)(R, NS, w, wo + wsize, pk->da + (size_t)(b + 1) * pk->stride, wperm, aperm, dprod[(b + 1) & 1]);
+        if (b + 1 < nb) hf_next = QK_FN(scales_b32)(R, NS, w, wo + wsize, pk->da + (size_t)(b + 1) * pk->stride, wperm, aperm, dprod[(b + 1) & 1]);
         // Keep the products in memory: the FMAs below take them as broadcast memory operands
         // (the compiler would otherwise rebuild each broadcast with shuffles).
         __asm__ __volatile__("" : : "r"(dprod) : "memory");
@@ -248,11 +249,11 @@ QK_INLINE void QK_FN(tile_b32_y)(const int kind, const int R, const int T, const
             }
         }
         if (with_min) {
-            const __m512 hf = QK_FN(headers_b32)(R, w, wo);
             const __m512 sv = _mm512_castps256_ps512(_mm256_loadu_ps(pk->sa + (size_t)b * pk->stride));
             for (int s = 0; s < NS; ++s)
                 summs[s] = _mm512_fmadd_ps(_mm512_permutexvar_ps(mperm[s], hf), _mm512_permutexvar_ps(aperm[s], sv), summs[s]);
         }
+        hf = hf_next;
     }
     float sm[32];
     if (with_min)
