@@ -6,7 +6,8 @@ struct SwiftletCommand: ParsableCommand {
         commandName: "swiftlet",
         abstract: "On-device model inference: generate, embed, quantize, benchmark.",
         subcommands: [InfoCommand.self, TokenizeCommand.self, EmbedCommand.self, SimilarityCommand.self,
-                      GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, BenchCommand.self]
+                      GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, BenchCommand.self,
+                      DumpActivationsCommand.self]
     )
 }
 SwiftletCommand.main()

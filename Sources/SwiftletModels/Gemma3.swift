@@ -38,27 +38,35 @@ extension Transformer {
 
         // Attention with QK-norm and a post-attention norm.
         rmsNorm(s.x, weight: w.attentionNorm, rows: n, width: c.dim, into: s.xb)
+        tap("attn_norm-\(layer)", s.xb, n * c.dim)
         linear(w.wq, s.xb, tokens: n, into: s.q)
         linear(w.wk, s.xb, tokens: n, into: s.k)
         linear(w.wv, s.xb, tokens: n, into: s.v)
         rmsNorm(s.q, weight: w.queryNorm!, rows: n * c.headCount, width: c.headDim, into: s.q)
         rmsNorm(s.k, weight: w.keyNorm!, rows: n * c.kvHeadCount, width: c.headDim, into: s.k)
+        tap("Qcur_normed-\(layer)", s.q, n * c.qDim); tap("Kcur_normed-\(layer)", s.k, n * c.kvDim)
         applyRoPE(tokens: n, start: start, local: local)
         // Gemma scales the queries (as llama.cpp's graph does, before their f16 rounding).
         VectorOps.scale(s.q, by: c.attentionScale, count: n * c.qDim)
         cache.store(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
         attention(layer: layer, tokens: n, start: start, window: local ? c.slidingWindow : 0, scale: 1)
+        tap("kqv_out-\(layer)", s.attention, n * c.qDim)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)
         rmsNorm(s.xb2, weight: w.postAttentionNorm!, rows: n, width: c.dim, into: s.xb2)
+        tap("attn_post_norm-\(layer)", s.xb2, n * c.dim)
         addResidual(s.xb2, tokens: n)
+        tap("sa_out-\(layer)", s.x, n * c.dim)
 
         // GeGLU feed-forward with a post-FFN norm.
         rmsNorm(s.x, weight: w.ffnNorm, rows: n, width: c.dim, into: s.xb)
         linear(w.wGate, s.xb, tokens: n, into: s.gate)
         linear(w.wUp, s.xb, tokens: n, into: s.up)
         swiftlet_gc_geglu(s.gate, s.up, s.gate, n * c.ffnDim)   // ggml's f16 GELU table, bit for bit
+        tap("ffn_geglu-\(layer)", s.gate, n * c.ffnDim)
         linear(w.wDown, s.gate, tokens: n, into: s.xb2)
         rmsNorm(s.xb2, weight: w.postFFNNorm!, rows: n, width: c.dim, into: s.xb2)
+        tap("ffn_post_norm-\(layer)", s.xb2, n * c.dim)
         addResidual(s.xb2, tokens: n)
+        tap("l_out-\(layer)", s.x, n * c.dim)
     }
 }

@@ -100,9 +100,11 @@ public final class Transformer: @unchecked Sendable {
     static let ropeTablePositions = 8192
     /// One-thread pool for products run inside a `pool` dispatch.
     let serialPool = ComputePool(threadCount: 1)
-    /// Debugging: when set, receives named intermediate activations of the forward pass
-    /// (`attn_norm-3`, `Qcur-3`, …, llama.cpp's graph names) to compare against a reference.
-    var activationTap: ((String, UnsafeBufferPointer<Float>) -> Void)?
+    /// Debugging: when set, receives the named intermediate activations of the forward pass
+    /// (`attn_norm-3`, `Qcur-3`, `kqv_out-3`, …, named as in llama.cpp's graph; rows of all
+    /// tokens of the step) to compare with a reference implementation tensor by tensor
+    /// (`swiftlet dump-activations`). Costs one branch per op when unset.
+    public var activationTap: ((String, UnsafeBufferPointer<Float>) -> Void)?
 
     @inline(__always)
     func tap(_ name: @autoclosure () -> String, _ p: UnsafePointer<Float>, _ count: Int) {

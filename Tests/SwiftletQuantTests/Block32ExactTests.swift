@@ -43,7 +43,7 @@ final class Block32ExactTests: XCTestCase {
     func testKernelsEqualOracleBitExactly() throws {
         let pool = ComputePool(threadCount: 2)
         for type in Self.types {
-            for (rows, cols, tokens) in [(13, 96, 11), (6, 640, 17), (4, 32, 3)] {
+            for (rows, cols, tokens) in [(13, 96, 11), (6, 640, 17), (4, 32, 3), (7, 64, 7), (5, 96, 12)] {
                 let weights = try QuantKernelTests.quantized(type, QuantKernelTests.randomFloats(rows * cols, seed: 31 + UInt64(type.rawValue)))
                 let x = QuantKernelTests.randomFloats(tokens * cols, seed: 77 + UInt64(cols))
                 let rowBytes = QuantKernels.activationRowBytes(weightType: type, cols: cols)!
