@@ -18,33 +18,37 @@
 // Single tokens: tiles of 2P weight rows, each 512-bit accumulator holding two rows (lanes 0-7 and
 // 8-15), so a weight block of two rows is unpacked once into one register and the activation
 // block is broadcast to both halves. Batches: tiles of 3-4 rows × 2-8 tokens with 256-bit
-// accumulators whose block scales come from memory (tile_b32_y), measured ~5-15% faster. vpdpbusd needs unsigned weights: levels are
-// stored with an offset (Q4_0 +8, Q5_0 +16, Q8_0 / IQ4_NL +128) and the lane sums start from
-// −offset·Σa, precomputed once per token group (the "pack") with the f32 activation scales.
+// accumulators whose block scales come from memory (tile_b32_y), measured ~5-15% faster.
+// vpdpbusd multiplies unsigned by signed bytes. Q4_1 / Q5_1 levels are unsigned and multiply the
+// activations directly. The signed kinds instead take the activations + 128 (unsigned, prepared
+// once per token group in the "pack" with the f32 activation scales) and start each lane sum from
+// −128 · (sum of the 4 weights), formed once per weight block: Σ (a + 128) w − 128 Σ w = Σ a w.
 
 /// Row pairs per tile (2 or 3: 16 or 24 of the 32 vector registers hold accumulators).
 #ifndef B32_P
 #define B32_P 2
 #endif
 
-/// The offset added to the signed levels of a kind so they are unsigned bytes (0: already unsigned).
-#define B32_OFFSET(kind) ((kind) == K_Q4_0 ? 8 : (kind) == K_Q5_0 ? 16 : (kind) == K_Q8_0 || (kind) == K_IQ4_NL ? 128 : 0)
+/// 1 for the kinds with signed levels (all but Q4_1 / Q5_1).
+#define B32_SIGNED(kind) (!B32_WITH_MIN(kind))
+
+/// IQ4_NL's 16 levels as a 128-bit table.
+#define B32_IQ4NL_TABLE _mm_loadu_si128((const __m128i *)kvalues_iq4)
 
 /// Activation data of a group of tokens, per (block b, token t) at index b * stride + t.
 typedef struct {
-    const int32_t *neg;   // 8 int32 each: −offset · (sum of 4 consecutive activations)
+    const uint8_t *ax;    // 32 bytes each: the activations + 128 (signed weight kinds)
     const float *da;      // activation scale d
     const float *sa;      // Q8_1 s = d · Σq (Q4_1 / Q5_1)
     int stride;
 } QK_FN(b32_pack);
 
-/// The unsigned levels (plus offset) of one block of two rows: row 0 in bytes 0-31, row 1 in 32-63.
+/// The levels of one block of two rows (row 0 in bytes 0-31, row 1 in 32-63): signed bytes,
+/// unsigned for Q4_1 / Q5_1.
 QK_INLINE __m512i QK_FN(levels2_b32)(const int kind, const uint8_t *w0, const uint8_t *w1) {
-    if (kind == K_Q8_0) {
-        const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w0 + 2))),
-                                             _mm256_loadu_si256((const __m256i *)(w1 + 2)), 1);
-        return _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80));
-    }
+    if (kind == K_Q8_0)
+        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w0 + 2))),
+                                  _mm256_loadu_si256((const __m256i *)(w1 + 2)), 1);
     const int qs = kind == K_Q4_1 ? 4 : kind == K_Q5_0 ? 6 : kind == K_Q5_1 ? 8 : 2;
     // 128-bit lanes: [qs0, qs0, qs1, qs1], shifted by 0 / 4 to give low / high nibbles.
     const __m256i l0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(w0 + qs)));
@@ -53,19 +57,20 @@ QK_INLINE __m512i QK_FN(levels2_b32)(const int kind, const uint8_t *w0, const ui
     const __m512i shifts = _mm512_set_epi64(4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL, 0, 0,
                                             4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL, 0, 0);
     x = _mm512_and_si512(_mm512_srlv_epi16(x, shifts), _mm512_set1_epi8(0x0F));
-    if (kind == K_Q5_0 || kind == K_Q5_1) {
-        const int qh = kind == K_Q5_0 ? 2 : 4;
-        uint32_t h0, h1; memcpy(&h0, w0 + qh, 4); memcpy(&h1, w1 + qh, 4);
-        const __mmask64 bits = (__mmask64)h0 | ((__mmask64)h1 << 32);
-        x = _mm512_mask_add_epi8(x, bits, x, _mm512_set1_epi8(0x10));
+    switch (kind) {
+    case K_Q4_0: return _mm512_sub_epi8(x, _mm512_set1_epi8(8));
+    case K_Q5_0: {
+        // Level − 16: the nibble where the high bit is set, nibble − 16 where it is not.
+        uint32_t h0, h1; memcpy(&h0, w0 + 2, 4); memcpy(&h1, w1 + 2, 4);
+        return _mm512_mask_sub_epi8(x, ~((__mmask64)h0 | ((__mmask64)h1 << 32)), x, _mm512_set1_epi8(16));
     }
-    if (kind == K_IQ4_NL) {
-        // kvalues + 128 as unsigned bytes.
-        const __m512i table = _mm512_broadcast_i32x4(_mm_setr_epi8((char)1, (char)24, (char)45, (char)63, (char)79, (char)93, (char)106, (char)118,
-                                                                   (char)129, (char)141, (char)153, (char)166, (char)181, (char)197, (char)217, (char)241));
-        x = _mm512_shuffle_epi8(table, x);
+    case K_Q5_1: {
+        uint32_t h0, h1; memcpy(&h0, w0 + 4, 4); memcpy(&h1, w1 + 4, 4);
+        return _mm512_mask_add_epi8(x, (__mmask64)h0 | ((__mmask64)h1 << 32), x, _mm512_set1_epi8(16));
     }
-    return x;
+    case K_IQ4_NL: return _mm512_shuffle_epi8(_mm512_broadcast_i32x4(B32_IQ4NL_TABLE), x);
+    default: return x;   // Q4_1
+    }
 }
 
 /// ggml's hsum_float_8 of an 8-lane accumulator.
@@ -77,7 +82,7 @@ QK_INLINE float QK_FN(hsum256)(__m256 v) { return QK_FN(hsum)(v); }
 QK_INLINE void QK_FN(tile_b32)(const int kind, const int P, const int T, const int nb,
                                const uint8_t *const *w, const uint8_t *a, size_t a_stride,
                                const QK_FN(b32_pack) *pk, const uint8_t *prefetch, float *out) {
-    const int wsize = B32_WSIZE(kind), with_min = B32_WITH_MIN(kind), offset = B32_OFFSET(kind);
+    const int wsize = B32_WSIZE(kind), with_min = B32_WITH_MIN(kind), sgn = B32_SIGNED(kind);
     const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
     const int R = 2 * P, NS = (R * T + 15) / 16;   // summs vectors: lane l ↔ (t = l / R, r = l % R)
     __m512 acc[B32_P][8];
@@ -112,20 +117,22 @@ QK_INLINE void QK_FN(tile_b32)(const int kind, const int P, const int T, const i
         for (int r = 0; r < R; ++r) memcpy(&hv[r], w[r] + wo, 4);
         const __m512 hf = R <= 4 ? _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_setr_epi32(hv[0], hv[1], hv[2], hv[3])))
                                  : _mm512_cvtph_ps(_mm256_setr_epi32(hv[0], hv[1], hv[2], hv[3], hv[4], hv[5], hv[6], hv[7]));
-        __m512i q[B32_P];
+        __m512i q[B32_P], init[B32_P];
         __m512 dw[B32_P];
         for (int p = 0; p < P; ++p) {
             q[p] = QK_FN(levels2_b32)(kind, w[2 * p] + wo, w[2 * p + 1] + wo);
+            init[p] = sgn ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), q[p]))
+                          : _mm512_setzero_si512();
             dw[p] = _mm512_permutexvar_ps(dperm[p], hf);
         }
-        const int32_t *neg = pk->neg + 8 * (size_t)b * pk->stride;
+        const uint8_t *ax = pk->ax + 32 * (size_t)b * pk->stride;
         const float *da = pk->da + (size_t)b * pk->stride;
         for (int t = 0; t < T; ++t) {
-            const __m512i av = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a + (size_t)t * a_stride + (size_t)b * asize + aq)));
-            const __m512i init = offset ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(neg + 8 * t))) : _mm512_setzero_si512();
+            const uint8_t *ap = sgn ? ax + 32 * t : a + (size_t)t * a_stride + (size_t)b * asize + aq;
+            const __m512i av = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)ap));
             const __m512 dat = _mm512_set1_ps(da[t]);
             for (int p = 0; p < P; ++p) {
-                const __m512i lanes = _mm512_dpbusd_epi32(init, q[p], av);
+                const __m512i lanes = sgn ? _mm512_dpbusd_epi32(init[p], av, q[p]) : _mm512_dpbusd_epi32(init[p], q[p], av);
                 const __m512 d = _mm512_mul_ps(dw[p], dat);
                 acc[p][t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(lanes), acc[p][t]);
             }
@@ -149,23 +156,26 @@ QK_INLINE void QK_FN(tile_b32)(const int kind, const int P, const int T, const i
         }
 }
 
-/// The unsigned levels (plus offset) of one block of one row (256-bit).
+/// The levels of one block of one row (256-bit), signed as levels2_b32.
 QK_INLINE __m256i QK_FN(levels1_b32)(const int kind, const uint8_t *wb) {
-    if (kind == K_Q8_0) return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(wb + 2)), _mm256_set1_epi8((char)0x80));
+    if (kind == K_Q8_0) return _mm256_loadu_si256((const __m256i *)(wb + 2));
     const int qs = kind == K_Q4_1 ? 4 : kind == K_Q5_0 ? 6 : kind == K_Q5_1 ? 8 : 2;
     const __m256i l = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(wb + qs)));
-    __m256i x = _mm256_and_si256(_mm256_srlv_epi16(l, _mm256_setr_epi64x(0, 0, 4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL)),
-                                 _mm256_set1_epi8(0x0F));
-    if (kind == K_Q5_0 || kind == K_Q5_1) {
-        uint32_t h; memcpy(&h, wb + (kind == K_Q5_0 ? 2 : 4), 4);
-        x = _mm256_mask_add_epi8(x, (__mmask32)h, x, _mm256_set1_epi8(0x10));
+    const __m256i x = _mm256_and_si256(_mm256_srlv_epi16(l, _mm256_setr_epi64x(0, 0, 4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL)),
+                                       _mm256_set1_epi8(0x0F));
+    switch (kind) {
+    case K_Q4_0: return _mm256_sub_epi8(x, _mm256_set1_epi8(8));
+    case K_Q5_0: {
+        uint32_t h; memcpy(&h, wb + 2, 4);
+        return _mm256_mask_sub_epi8(x, ~(__mmask32)h, x, _mm256_set1_epi8(16));
     }
-    if (kind == K_IQ4_NL) {
-        const __m256i table = _mm256_broadcastsi128_si256(_mm_setr_epi8((char)1, (char)24, (char)45, (char)63, (char)79, (char)93, (char)106, (char)118,
-                                                                        (char)129, (char)141, (char)153, (char)166, (char)181, (char)197, (char)217, (char)241));
-        x = _mm256_shuffle_epi8(table, x);
+    case K_Q5_1: {
+        uint32_t h; memcpy(&h, wb + 4, 4);
+        return _mm256_mask_add_epi8(x, (__mmask32)h, x, _mm256_set1_epi8(16));
     }
-    return x;
+    case K_IQ4_NL: return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(B32_IQ4NL_TABLE), x);
+    default: return x;   // Q4_1
+    }
 }
 
 /// Batched tile of R ≤ 4 rows × T tokens (R · T ≤ 24) with one 256-bit accumulator per (row,
@@ -175,7 +185,7 @@ QK_INLINE __m256i QK_FN(levels1_b32)(const int kind, const uint8_t *wb) {
 QK_INLINE void QK_FN(tile_b32_y)(const int kind, const int R, const int T, const int nb,
                                  const uint8_t *const *w, const uint8_t *a, size_t a_stride,
                                  const QK_FN(b32_pack) *pk, const uint8_t *prefetch, float *out) {
-    const int wsize = B32_WSIZE(kind), with_min = B32_WITH_MIN(kind), offset = B32_OFFSET(kind);
+    const int wsize = B32_WSIZE(kind), with_min = B32_WITH_MIN(kind), sgn = B32_SIGNED(kind);
     const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
     const int NS = (R * T + 15) / 16;   // lane 16s + l ↔ (r, t) = ((16s + l) / T, (16s + l) % T)
     __m256 acc[4][8];
@@ -206,14 +216,18 @@ QK_INLINE void QK_FN(tile_b32_y)(const int kind, const int R, const int T, const
         // Keep the products in memory: the FMAs below take them as broadcast memory operands
         // (the compiler would otherwise rebuild each broadcast with shuffles).
         __asm__ __volatile__("" : : "r"(dprod) : "memory");
-        __m256i q[4];
-        for (int r = 0; r < R; ++r) q[r] = QK_FN(levels1_b32)(kind, w[r] + wo);
-        const int32_t *neg = pk->neg + 8 * (size_t)b * pk->stride;
+        __m256i q[4], init[4];
+        for (int r = 0; r < R; ++r) {
+            q[r] = QK_FN(levels1_b32)(kind, w[r] + wo);
+            init[r] = sgn ? _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), q[r]))
+                          : _mm256_setzero_si256();
+        }
+        const uint8_t *ax = pk->ax + 32 * (size_t)b * pk->stride;
         for (int t = 0; t < T; ++t) {
-            const __m256i av = _mm256_loadu_si256((const __m256i *)(a + (size_t)t * a_stride + (size_t)b * asize + aq));
+            const uint8_t *ap = sgn ? ax + 32 * t : a + (size_t)t * a_stride + (size_t)b * asize + aq;
+            const __m256i av = _mm256_loadu_si256((const __m256i *)ap);
             for (int r = 0; r < R; ++r) {
-                const __m256i init = offset ? _mm256_loadu_si256((const __m256i *)(neg + 8 * t)) : _mm256_setzero_si256();
-                const __m256i lanes = _mm256_dpbusd_epi32(init, q[r], av);
+                const __m256i lanes = sgn ? _mm256_dpbusd_epi32(init[r], av, q[r]) : _mm256_dpbusd_epi32(init[r], q[r], av);
                 acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(dprod[r * T + t]), acc[r][t]);
             }
         }
@@ -235,20 +249,18 @@ QK_INLINE void QK_FN(tile_b32_y)(const int kind, const int R, const int T, const
 
 /// The pack of tokens [0, T) into buffers of stride T.
 QK_INLINE void QK_FN(make_pack_b32)(const int kind, int nb, int T, const uint8_t *a, size_t a_stride,
-                                    int32_t *neg, float *da, float *sa) {
-    const int with_min = B32_WITH_MIN(kind), offset = B32_OFFSET(kind);
+                                    uint8_t *ax, float *da, float *sa) {
+    const int with_min = B32_WITH_MIN(kind), sgn = B32_SIGNED(kind);
     const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
-    const __m256i off = _mm256_set1_epi8((char)offset);
     for (int b = 0; b < nb; ++b)
         for (int t = 0; t < T; ++t) {
             const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * asize;
             uint16_t h; memcpy(&h, ab, 2);
             da[b * T + t] = _cvtsh_ss(h);
             if (with_min) { memcpy(&h, ab + 2, 2); sa[b * T + t] = _cvtsh_ss(h); }
-            if (offset) {
-                const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), off, _mm256_loadu_si256((const __m256i *)(ab + aq)));
-                _mm256_storeu_si256((__m256i *)(neg + 8 * ((size_t)b * T + t)), _mm256_sub_epi32(_mm256_setzero_si256(), s));
-            }
+            if (sgn)
+                _mm256_storeu_si256((__m256i *)(ax + 32 * ((size_t)b * T + t)),
+                                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(ab + aq)), _mm256_set1_epi8((char)0x80)));
         }
 }
 
@@ -288,7 +300,7 @@ QK_INLINE void QK_FN(rows_pack_b32)(const int kind, const int T, int nb, const u
     }
 }
 
-/// Stack budget of the pack (bytes): 8 lane sums + 2 floats per (block, token). Groups of 8
+/// Stack budget of the pack (bytes): 32 activation bytes + 2 floats per (block, token). Groups of 8
 /// tokens for rows up to 4896 weights, fewer tokens per group for longer rows; rows longer than
 /// 39296 weights go to the generic kernel.
 #define B32_PACK_BYTES 49152
@@ -302,17 +314,17 @@ QK_INLINE int QK_FN(gemm_b32_kind)(const int kind, int n, const uint8_t *w, size
     while (group > 1 && (size_t)nb * group * 40 > B32_PACK_BYTES) group /= 2;
     if ((size_t)nb * group * 40 > B32_PACK_BYTES) return -1;
     // +8 floats of slack: the Q8_1 s loads read 8 floats at a time.
-    _Alignas(64) int32_t neg[B32_PACK_BYTES / 40 * 8];
+    _Alignas(64) uint8_t ax[B32_PACK_BYTES / 40 * 32];
     _Alignas(64) float da[B32_PACK_BYTES / 40 + 8], sa[B32_PACK_BYTES / 40 + 8];
     for (int t0 = 0; t0 < ntok; t0 += group) {
         const int g = ntok - t0 < group ? ntok - t0 : group;
         const uint8_t *at = a + (size_t)t0 * a_stride;
         float *yt = y + (size_t)t0 * y_stride;
-        QK_FN(make_pack_b32)(kind, nb, g, at, a_stride, neg, da, sa);
+        QK_FN(make_pack_b32)(kind, nb, g, at, a_stride, ax, da, sa);
         // Sub-groups of 8 / 4 / 2 / 1 tokens over the same pack (stride g).
         for (int t1 = 0; t1 < g;) {
             const int left = g - t1, T = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-            const QK_FN(b32_pack) pk = {neg + 8 * t1, da + t1, sa + t1, g};
+            const QK_FN(b32_pack) pk = {ax + 32 * t1, da + t1, sa + t1, g};
             const uint8_t *as = at + (size_t)t1 * a_stride;
             float *ys = yt + (size_t)t1 * y_stride;
             switch (T) {
@@ -411,5 +423,6 @@ static QK_TARGET int QK_FN(gemm_b32)(const int kind, int n, const void *w, size_
 
 #undef B32_WSIZE
 #undef B32_WITH_MIN
-#undef B32_OFFSET
+#undef B32_SIGNED
+#undef B32_IQ4NL_TABLE
 #undef B32_PACK_BYTES

@@ -1,4 +1,5 @@
 import SwiftletTensor
+import SwiftletQuant
 import SwiftletFormats
 import CSwiftletKernels
 
@@ -39,9 +40,8 @@ extension Transformer {
         // Attention with QK-norm and a post-attention norm.
         rmsNorm(s.x, weight: w.attentionNorm, rows: n, width: c.dim, into: s.xb)
         tap("attn_norm-\(layer)", s.xb, n * c.dim)
-        linear(w.wq, s.xb, tokens: n, into: s.q)
-        linear(w.wk, s.xb, tokens: n, into: s.k)
-        linear(w.wv, s.xb, tokens: n, into: s.v)
+        QuantizedMatrix.matmul(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
+                               scratch: s.scratch, pool: pool)
         rmsNorm(s.q, weight: w.queryNorm!, rows: n * c.headCount, width: c.headDim, into: s.q)
         rmsNorm(s.k, weight: w.keyNorm!, rows: n * c.kvHeadCount, width: c.headDim, into: s.k)
         tap("Qcur_normed-\(layer)", s.q, n * c.qDim); tap("Kcur_normed-\(layer)", s.k, n * c.kvDim)
@@ -59,8 +59,8 @@ extension Transformer {
 
         // GeGLU feed-forward with a post-FFN norm.
         rmsNorm(s.x, weight: w.ffnNorm, rows: n, width: c.dim, into: s.xb)
-        linear(w.wGate, s.xb, tokens: n, into: s.gate)
-        linear(w.wUp, s.xb, tokens: n, into: s.up)
+        QuantizedMatrix.matmul(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
+                               scratch: s.scratch, pool: pool)
         swiftlet_gc_geglu(s.gate, s.up, s.gate, n * c.ffnDim)   // ggml's f16 GELU table, bit for bit
         tap("ffn_geglu-\(layer)", s.gate, n * c.ffnDim)
         linear(w.wDown, s.gate, tokens: n, into: s.xb2)

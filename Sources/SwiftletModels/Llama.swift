@@ -1,4 +1,5 @@
 import SwiftletTensor
+import SwiftletQuant
 import SwiftletFormats
 import CSwiftletKernels
 
@@ -25,9 +26,8 @@ extension Transformer {
         tap("inp-\(layer)", s.x, n * c.dim)
         rmsNorm(s.x, weight: w.attentionNorm, rows: n, width: c.dim, into: s.xb)
         tap("attn_norm-\(layer)", s.xb, n * c.dim)
-        linear(w.wq, s.xb, tokens: n, into: s.q)
-        linear(w.wk, s.xb, tokens: n, into: s.k)
-        linear(w.wv, s.xb, tokens: n, into: s.v)
+        QuantizedMatrix.matmul(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
+                               scratch: s.scratch, pool: pool)
         tap("Qcur-\(layer)", s.q, n * c.qDim); tap("Kcur-\(layer)", s.k, n * c.kvDim); tap("Vcur-\(layer)", s.v, n * c.kvDim)
         applyRoPE(tokens: n, start: start, local: false)
         tap("Qrope-\(layer)", s.q, n * c.qDim); tap("Krope-\(layer)", s.k, n * c.kvDim)
@@ -42,8 +42,8 @@ extension Transformer {
         // Feed-forward: x += W_down · (SiLU(W_gate·h) ⊙ W_up·h), h = RMSNorm(x)
         rmsNorm(s.x, weight: w.ffnNorm, rows: n, width: c.dim, into: s.xb)
         tap("ffn_norm-\(layer)", s.xb, n * c.dim)
-        linear(w.wGate, s.xb, tokens: n, into: s.gate)
-        linear(w.wUp, s.xb, tokens: n, into: s.up)
+        QuantizedMatrix.matmul(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
+                               scratch: s.scratch, pool: pool)
         tap("ffn_gate-\(layer)", s.gate, n * c.ffnDim); tap("ffn_up-\(layer)", s.up, n * c.ffnDim)
         swiftlet_gc_swiglu(s.gate, s.up, s.gate, n * c.ffnDim)   // ggml's exp, bit for bit
         tap("ffn_swiglu-\(layer)", s.gate, n * c.ffnDim)
