@@ -178,6 +178,23 @@ QK_INLINE __m256i QK_FN(levels1_b32)(const int kind, const uint8_t *wb) {
     }
 }
 
+/// The block headers (d, m) of R ≤ 4 rows at byte offset wo, as f32 lanes [d0 m0 d1 m1 ...].
+QK_INLINE __m512 QK_FN(headers_b32)(const int R, const uint8_t *const *w, size_t wo) {
+    int32_t hv[4] = {0, 0, 0, 0};
+    for (int r = 0; r < R; ++r) memcpy(&hv[r], w[r] + wo, 4);
+    return _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_setr_epi32(hv[0], hv[1], hv[2], hv[3])));
+}
+
+/// The tile's block scales d_w[r] · d_a[t] at out[r * T + t], for the block at byte offset wo
+/// (`da`: that block's activation scales).
+QK_INLINE void QK_FN(scales_b32)(const int R, const int NS, const uint8_t *const *w, size_t wo, const float *da,
+                                 const __m512i *wperm, const __m512i *aperm, float *out) {
+    const __m512 hf = QK_FN(headers_b32)(R, w, wo);
+    const __m512 dav = _mm512_castps256_ps512(_mm256_loadu_ps(da));
+    for (int s = 0; s < NS; ++s)
+        _mm512_store_ps(out + 16 * s, _mm512_mul_ps(_mm512_permutexvar_ps(wperm[s], hf), _mm512_permutexvar_ps(aperm[s], dav)));
+}
+
 /// Batched tile of R ≤ 4 rows × T tokens (R · T ≤ 24) with one 256-bit accumulator per (row,
 /// token). The tile's block scales d_w·d_a are formed by two 512-bit products per block and
 /// stored, so each FMA takes its scale as a broadcast memory operand: one operation fewer per
@@ -202,20 +219,19 @@ QK_INLINE void QK_FN(tile_b32_y)(const int kind, const int R, const int T, const
         wperm[s] = _mm512_loadu_si512(wi); mperm[s] = _mm512_loadu_si512(mi); aperm[s] = _mm512_loadu_si512(ai);
         summs[s] = _mm512_setzero_ps();
     }
-    _Alignas(64) float dprod[32];
+    // Block scales of the tile, one block ahead: the header gather → convert → permute → multiply
+    // → store chain is long, so it runs while the previous block's products are accumulated.
+    _Alignas(64) float dprod[2][32];
+    QK_FN(scales_b32)(R, NS, w, 0, pk->da, wperm, aperm, dprod[0]);
     for (int b = 0; b < nb; ++b) {
         const size_t wo = (size_t)b * wsize;
         if (prefetch)
             for (int o = 0; o < R * wsize; o += 64) _mm_prefetch((const char *)prefetch + (size_t)b * R * wsize + o, _MM_HINT_T0);
-        int32_t hv[4] = {0, 0, 0, 0};
-        for (int r = 0; r < R; ++r) memcpy(&hv[r], w[r] + wo, 4);
-        const __m512 hf = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_setr_epi32(hv[0], hv[1], hv[2], hv[3])));
-        const __m512 dav = _mm512_castps256_ps512(_mm256_loadu_ps(pk->da + (size_t)b * pk->stride));
-        for (int s = 0; s < NS; ++s)
-            _mm512_store_ps(dprod + 16 * s, _mm512_mul_ps(_mm512_permutexvar_ps(wperm[s], hf), _mm512_permutexvar_ps(aperm[s], dav)));
+        if (b + 1 < nb) QK_FN(scales_b32)(R, NS, w, wo + wsize, pk->da + (size_t)(b + 1) * pk->stride, wperm, aperm, dprod[(b + 1) & 1]);
         // Keep the products in memory: the FMAs below take them as broadcast memory operands
         // (the compiler would otherwise rebuild each broadcast with shuffles).
         __asm__ __volatile__("" : : "r"(dprod) : "memory");
+        const float *dp = dprod[b & 1];
         __m256i q[4], init[4];
         for (int r = 0; r < R; ++r) {
             q[r] = QK_FN(levels1_b32)(kind, w[r] + wo);
@@ -228,10 +244,11 @@ QK_INLINE void QK_FN(tile_b32_y)(const int kind, const int R, const int T, const
             const __m256i av = _mm256_loadu_si256((const __m256i *)ap);
             for (int r = 0; r < R; ++r) {
                 const __m256i lanes = sgn ? _mm256_dpbusd_epi32(init[r], av, q[r]) : _mm256_dpbusd_epi32(init[r], q[r], av);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(dprod[r * T + t]), acc[r][t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(dp[r * T + t]), acc[r][t]);
             }
         }
         if (with_min) {
+            const __m512 hf = QK_FN(headers_b32)(R, w, wo);
             const __m512 sv = _mm512_castps256_ps512(_mm256_loadu_ps(pk->sa + (size_t)b * pk->stride));
             for (int s = 0; s < NS; ++s)
                 summs[s] = _mm512_fmadd_ps(_mm512_permutexvar_ps(mperm[s], hf), _mm512_permutexvar_ps(aperm[s], sv), summs[s]);
