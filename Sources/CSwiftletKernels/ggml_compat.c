@@ -371,6 +371,8 @@ void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos,
                                int window, float scale, int batched, float *scratch,
                                float *out, long out_stride) {
     const int simd = has_avx512() && head_dim % 64 == 0;
+    // tinyBLAS declines rows that are not whole 16-lane vectors; llama.cpp then uses vec_dot.
+    const int tiny_scores = batched && head_dim % 16 == 0;
     // Positions the rows can see, widened to whole chunks: llama.cpp's score rows start at
     // position 0, so chunk and lane boundaries are absolute; fully masked chunks add exactly 0.
     const int align = batched ? 16 : 64;
@@ -393,7 +395,7 @@ void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos,
                 if (j < lo || j > pos) { s[j - k0] = -INFINITY; continue; }
                 const float *qr = q + r * q_stride;
                 const uint16_t *kr = keys + (long)j * head_dim;
-                const float dot = batched ? dot_tinyblas(kr, qr, head_dim) : dot_vec_f16(kr, qr, head_dim);
+                const float dot = tiny_scores ? dot_tinyblas(kr, qr, head_dim) : dot_vec_f16(kr, qr, head_dim);
                 s[j - k0] = dot * scale;
             }
         }

@@ -56,7 +56,8 @@ extension QuantizedMatrix {
             if chunk < ca { w = a; y = ya; index = chunk; count = ca }
             else if chunk < ca + cb { w = b; y = yb; index = chunk - ca; count = cb }
             else { w = mc; y = outc; index = chunk - ca - cb; count = cc }
-            let perChunk = (w.rows + count - 1) / count
+            var perChunk = (w.rows + count - 1) / count
+            if tokens >= 4 && perChunk > 16 { perChunk = (perChunk + 15) / 16 * 16 }   // whole k-quant prefill tiles, as matmul
             let r0 = index * perChunk, r1 = min(w.rows, r0 + perChunk)
             guard r0 < r1 else { return }
             swiftlet_qk_gemm(variant, typeID, n, w.data.baseAddress! + r0 * w.rowBytes, w.rowBytes, Int32(r1 - r0),

@@ -60,7 +60,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// `Y[t, r] = Σ_c W[r, c] · X[t, c]` for `tokens` rows of X (row-major `[tokens, cols]`), Y
     /// row-major `[tokens, rows]` (prefill: each weight block is read once per group of tokens).
     /// For the 32-weight block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL) every output is
-    /// bit-identical to llama.cpp's on x86, whatever the token count or kernel variant.
+    /// bit-identical to llama.cpp's on x86, whatever the token count or kernel variant; so are
+    /// Q4_K and Q6_K (llama.cpp's order depends on the token count: pass all tokens at once).
     public func matmul(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
                        scratch: UnsafeMutableRawBufferPointer, pool: ComputePool = .shared) {
         guard tokens > 0, rows > 0 else { return }
@@ -88,7 +89,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let typeID = Int32(type.rawValue), variant = kernel.rawValue, n = Int32(cols)
         // A modest number of chunks (a few per thread) balances load without per-row dispatch.
         let chunks = min(rows, 4 * pool.threadCount)
-        let perChunk = (rows + chunks - 1) / chunks
+        var perChunk = (rows + chunks - 1) / chunks
+        if tokens >= 4 && perChunk > 16 { perChunk = (perChunk + 15) / 16 * 16 }   // whole k-quant prefill tiles
         pool.parallelFor(chunks) { c in
             let r0 = c * perChunk, r1 = min(rows, r0 + perChunk)
             guard r0 < r1 else { return }
