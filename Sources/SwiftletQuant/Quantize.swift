@@ -276,23 +276,8 @@ func quantizeUnchecked(_ type: GGMLType, _ x: UnsafePointer<Float>, count: Int, 
             if is1 { storeHalf(p, 2, Float(sum) * d) }
         }
     case .q8_K:
-        for b in 0..<blocks {
-            let xb = x + 256 * b, p = y + 292 * b
-            var max: Float = 0, amax: Float = 0
-            for j in 0..<256 where abs(xb[j]) > amax { amax = abs(xb[j]); max = xb[j] }
-            if amax == 0 {
-                p.initializeMemory(as: UInt8.self, repeating: 0, count: 292)
-                continue
-            }
-            let iscale = -127 / max
-            for j in 0..<256 { storeU8(p, 4 + j, UInt8(truncatingIfNeeded: Swift.min(127, nearestInt(iscale * xb[j])))) }
-            for j in 0..<16 {
-                var sum = 0
-                for i in 0..<16 { sum += Int(loadI8(p, 4 + 16 * j + i)) }
-                p.storeBytes(of: Int16(sum), toByteOffset: 260 + 2 * j, as: Int16.self)
-            }
-            p.storeBytes(of: 1 / iscale, toByteOffset: 0, as: Float.self)
-        }
+        // The activation quantizer's oracle is ggml's quantize_row_q8_K_ref itself.
+        referenceQuantizeQ8K(x, count: count, into: y, grouped: false)
     case .q2_K, .q4_K, .q5_K:
         quantizeKQuantWithMins(type, x, blocks: blocks, into: y)
     case .q3_K:
