@@ -256,6 +256,55 @@ void swiftlet_gc_round_f16(float *x, long n) {
     for (; i < n; ++i) x[i] = f16_round(x[i]);
 }
 
+// MARK: - RoPE
+
+#ifdef GC_X86
+GC_512 static long rope_neox_avx512(float *x, long pairs, const float *c, const float *s) {
+    long i = 0;
+    for (; i + 16 <= pairs; i += 16) {
+        const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + pairs + i);
+        const __m512 cv = _mm512_loadu_ps(c + i), sv = _mm512_loadu_ps(s + i);
+        _mm512_storeu_ps(x + i, _mm512_fmadd_ps(x0, cv, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(x1, sv))));
+        _mm512_storeu_ps(x + pairs + i, _mm512_fmadd_ps(x0, sv, _mm512_mul_ps(x1, cv)));
+    }
+    return i;
+}
+
+// fmaf inlines to one instruction only where FMA is enabled.
+__attribute__((target("fma"))) static void rope_pairs_fma(float *x, long i, long pairs, long stride, long offset,
+                                                          const float *c, const float *s) {
+    for (; i < pairs; ++i) {
+        float *p0 = x + i * stride, *p1 = p0 + offset;
+        const float x0 = *p0, x1 = *p1;
+        *p0 = fmaf(x0, c[i], -(x1 * s[i]));
+        *p1 = fmaf(x0, s[i], x1 * c[i]);
+    }
+}
+#endif
+
+static void rope_pairs(float *x, long i, long pairs, long stride, long offset, const float *c, const float *s) {
+    for (; i < pairs; ++i) {
+        float *p0 = x + i * stride, *p1 = p0 + offset;
+        const float x0 = *p0, x1 = *p1;
+        *p0 = fmaf(x0, c[i], -(x1 * s[i]));
+        *p1 = fmaf(x0, s[i], x1 * c[i]);
+    }
+}
+
+void swiftlet_gc_rope(float *x, long pairs, const float *cos_theta, const float *sin_theta, int neox) {
+    // Interleaved pairs are (2i, 2i+1): stride 2, partner +1. Halves: stride 1, partner +pairs.
+    const long stride = neox ? 1 : 2, offset = neox ? pairs : 1;
+    long i = 0;
+#ifdef GC_X86
+    if (has_avx512()) {
+        if (neox) i = rope_neox_avx512(x, pairs, cos_theta, sin_theta);
+        rope_pairs_fma(x, i, pairs, stride, offset, cos_theta, sin_theta);
+        return;
+    }
+#endif
+    rope_pairs(x, i, pairs, stride, offset, cos_theta, sin_theta);
+}
+
 // MARK: - Attention over an f16 cache
 
 /// tinyBLAS order: c = reduce16(lane l: Σ over k ≡ l (mod 16), ascending, fma(a_k, b_k)).

@@ -1,3 +1,4 @@
+import CSwiftletKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -98,36 +99,11 @@ public enum RoPE {
     }
 
     /// x0·cos − x1·sin and x0·sin + x1·cos with the x0 product fused (FMA), as GCC compiles
-    /// ggml's rotation: bit-identical to llama.cpp.
+    /// ggml's rotation: bit-identical to llama.cpp (`swiftlet_gc_rope`, which keeps the FMA an
+    /// instruction rather than a libm call).
     @usableFromInline @inline(__always)
     static func rotate(_ x: UnsafeMutablePointer<Float>, pairs: Int, cos cosines: UnsafePointer<Float>,
                        sin sines: UnsafePointer<Float>, convention: RoPEConvention) {
-        switch convention {
-        case .interleaved:
-            for i in 0..<pairs {
-                let x0 = x[2 * i], x1 = x[2 * i + 1]
-                let c = cosines[i], s = sines[i]
-                x[2 * i] = (-(x1 * s)).addingProduct(x0, c)
-                x[2 * i + 1] = (x1 * c).addingProduct(x0, s)
-            }
-        case .neox:
-            let lo = x, hi = x + pairs
-            var i = 0
-            while i + 16 <= pairs {
-                let x0 = load16(lo + i), x1 = load16(hi + i)
-                let c = load16(cosines + i)
-                let s = load16(sines + i)
-                store16((-(x1 * s)).addingProduct(x0, c), lo + i)
-                store16((x1 * c).addingProduct(x0, s), hi + i)
-                i += 16
-            }
-            while i < pairs {
-                let x0 = lo[i], x1 = hi[i]
-                let c = cosines[i], s = sines[i]
-                lo[i] = (-(x1 * s)).addingProduct(x0, c)
-                hi[i] = (x1 * c).addingProduct(x0, s)
-                i += 1
-            }
-        }
+        swiftlet_gc_rope(x, pairs, cosines, sines, convention == .neox ? 1 : 0)
     }
 }

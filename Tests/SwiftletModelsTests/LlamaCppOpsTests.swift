@@ -30,20 +30,22 @@ final class LlamaCppOpsTests: XCTestCase {
     }
 
     func testRoPEMatchesLlamaCpp() throws {
-        // SmolLM2 (adjacent pairs, base 100 000): K of 3 heads × 33 positions.
-        var k = try Self.fixture("smollm2_k_prerope")
-        let table = try RoPE.Table(ropeDim: 64, base: 100_000, maxPositions: 64)
-        k.withUnsafeMutableBufferPointer { p in
-            for t in 0..<33 { table.apply(p.baseAddress! + t * 192, heads: 3, headDim: 64, position: t, convention: .interleaved) }
+        try forBothPaths { path in
+            // SmolLM2 (adjacent pairs, base 100 000): K of 3 heads × 33 positions.
+            var k = try Self.fixture("smollm2_k_prerope")
+            let table = try RoPE.Table(ropeDim: 64, base: 100_000, maxPositions: 64)
+            k.withUnsafeMutableBufferPointer { p in
+                for t in 0..<33 { table.apply(p.baseAddress! + t * 192, heads: 3, headDim: 64, position: t, convention: .interleaved) }
+            }
+            XCTAssertEqual(differing(k, try Self.fixture("smollm2_k")), 0, "SmolLM2 RoPE (\(path))")
+            // Gemma 3 (halves, base 10 000 on a sliding layer): Q head 0 × 17 positions.
+            var q = try Self.fixture("gemma3_q_normed")
+            let local = try RoPE.Table(ropeDim: 256, base: 10_000, maxPositions: 32)
+            q.withUnsafeMutableBufferPointer { p in
+                for t in 0..<17 { local.apply(p.baseAddress! + t * 256, heads: 1, headDim: 256, position: t, convention: .neox) }
+            }
+            XCTAssertEqual(differing(q, try Self.fixture("gemma3_q")), 0, "Gemma 3 RoPE (\(path))")
         }
-        XCTAssertEqual(differing(k, try Self.fixture("smollm2_k")), 0, "SmolLM2 RoPE")
-        // Gemma 3 (halves, base 10 000 on a sliding layer): Q head 0 × 17 positions.
-        var q = try Self.fixture("gemma3_q_normed")
-        let local = try RoPE.Table(ropeDim: 256, base: 10_000, maxPositions: 32)
-        q.withUnsafeMutableBufferPointer { p in
-            for t in 0..<17 { local.apply(p.baseAddress! + t * 256, heads: 1, headDim: 256, position: t, convention: .neox) }
-        }
-        XCTAssertEqual(differing(q, try Self.fixture("gemma3_q")), 0, "Gemma 3 RoPE")
     }
 
     func testRMSNormMatchesLlamaCpp() throws {

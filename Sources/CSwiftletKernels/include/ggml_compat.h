@@ -29,6 +29,11 @@ void swiftlet_gc_swiglu(const float *gate, const float *up, float *out, long n);
 /// −10 < x < 10, 0 below, x above (ggml_vec_geglu_f32). out may alias.
 void swiftlet_gc_geglu(const float *gate, const float *up, float *out, long n);
 
+/// Rotates `pairs` pairs of one head in place, as ggml's RoPE (rotate_pairs, compiled by GCC
+/// with the x0 products fused): x0' = fma(x0, c, −x1·s), x1' = fma(x0, s, x1·c). Pair i is
+/// (x[2i], x[2i+1]) when `neox` is 0 and (x[i], x[i + pairs]) when it is 1; cos/sin per pair.
+void swiftlet_gc_rope(float *x, long pairs, const float *cos_theta, const float *sin_theta, int neox);
+
 /// Rounds n floats to the nearest f16 and back (round to nearest even), in place.
 void swiftlet_gc_round_f16(float *x, long n);
 
