@@ -47,7 +47,7 @@ extension QuantizedMatrix {
         let (mc, outc) = third ?? (b, yb)
         let rowsC = third == nil ? 0 : mc.rows
         let totalRows = a.rows + b.rows + rowsC
-        let target = (tokens == 1 ? 1 : 4) * pool.threadCount   // as in matmul
+        let target = (tokens == 1 ? 1 : 2) * pool.threadCount   // as in matmul
         func share(_ rows: Int) -> Int { rows == 0 ? 0 : min(rows, max(1, (target * rows + totalRows - 1) / totalRows)) }
         let ca = share(a.rows), cb = share(b.rows), cc = share(rowsC)
         let n = Int32(cols)
