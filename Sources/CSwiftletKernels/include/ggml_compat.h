@@ -49,7 +49,9 @@ void swiftlet_gc_round_f16(float *x, long n);
 /// - values_t: this head's values transposed: row d holds position p at `d * vt_stride + p`.
 /// - Query row r sits at position `first_pos + r` and sees positions
 ///   `max(0, pos − window + 1) … pos` (window 0 = unlimited).
-/// - scratch: `rows * (first_pos + rows + 16)` floats.
+/// - keys and values_t must be readable (finite, e.g. zero) up to the next multiple of 64
+///   positions past `first_pos + rows`: whole chunks are read and weighted by 0.
+/// - scratch: `rows * (first_pos + rows + 64)` floats.
 /// - out: row r at `out + r * out_stride`, `head_dim` floats.
 void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos, int head_dim,
                                const uint16_t *keys, const uint16_t *values_t, long vt_stride,
