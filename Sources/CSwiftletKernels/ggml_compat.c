@@ -258,6 +258,17 @@ void swiftlet_gc_round_f16(float *x, long n) {
 
 // MARK: - RoPE
 
+/// ggml's pair rotation from pair `i` on; pair k is x[k·stride] and x[k·stride + offset].
+static inline __attribute__((always_inline)) void rope_pairs(float *x, long i, long pairs, long stride, long offset,
+                                                             const float *c, const float *s) {
+    for (; i < pairs; ++i) {
+        float *p0 = x + i * stride, *p1 = p0 + offset;
+        const float x0 = *p0, x1 = *p1;
+        *p0 = fmaf(x0, c[i], -(x1 * s[i]));
+        *p1 = fmaf(x0, s[i], x1 * c[i]);
+    }
+}
+
 #ifdef GC_X86
 GC_512 static long rope_neox_avx512(float *x, long pairs, const float *c, const float *s) {
     long i = 0;
@@ -270,26 +281,12 @@ GC_512 static long rope_neox_avx512(float *x, long pairs, const float *c, const 
     return i;
 }
 
-// fmaf inlines to one instruction only where FMA is enabled.
+// The same loop where fmaf inlines to one instruction.
 __attribute__((target("fma"))) static void rope_pairs_fma(float *x, long i, long pairs, long stride, long offset,
                                                           const float *c, const float *s) {
-    for (; i < pairs; ++i) {
-        float *p0 = x + i * stride, *p1 = p0 + offset;
-        const float x0 = *p0, x1 = *p1;
-        *p0 = fmaf(x0, c[i], -(x1 * s[i]));
-        *p1 = fmaf(x0, s[i], x1 * c[i]);
-    }
+    rope_pairs(x, i, pairs, stride, offset, c, s);
 }
 #endif
-
-static void rope_pairs(float *x, long i, long pairs, long stride, long offset, const float *c, const float *s) {
-    for (; i < pairs; ++i) {
-        float *p0 = x + i * stride, *p1 = p0 + offset;
-        const float x0 = *p0, x1 = *p1;
-        *p0 = fmaf(x0, c[i], -(x1 * s[i]));
-        *p1 = fmaf(x0, s[i], x1 * c[i]);
-    }
-}
 
 void swiftlet_gc_rope(float *x, long pairs, const float *cos_theta, const float *sin_theta, int neox) {
     // Interleaved pairs are (2i, 2i+1): stride 2, partner +1. Halves: stride 1, partner +pairs.
@@ -433,20 +430,17 @@ void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos,
     const long width = k1 - k0;
     for (int r = 0; r < rows; ++r) swiftlet_gc_round_f16(q + r * q_stride, head_dim);
 
-    // Scores, scaled and masked.
-    for (int r = 0; r < rows; ++r) {
+    // Scores, scaled and masked (portable path; the SIMD paths follow).
+    for (int r = 0; r < rows && !simd; ++r) {
         float *s = scratch + r * width;
         const int pos = first_pos + r;
         const int lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
-        if (simd) continue;   // SIMD paths below
-        {
-            for (int j = k0; j < k1; ++j) {
-                if (j < lo || j > pos) { s[j - k0] = -INFINITY; continue; }
-                const float *qr = q + r * q_stride;
-                const uint16_t *kr = keys + (long)j * head_dim;
-                const float dot = tiny_scores ? dot_tinyblas(kr, qr, head_dim) : dot_vec_f16(kr, qr, head_dim);
-                s[j - k0] = dot * scale;
-            }
+        for (int j = k0; j < k1; ++j) {
+            if (j < lo || j > pos) { s[j - k0] = -INFINITY; continue; }
+            const float *qr = q + r * q_stride;
+            const uint16_t *kr = keys + (long)j * head_dim;
+            const float dot = tiny_scores ? dot_tinyblas(kr, qr, head_dim) : dot_vec_f16(kr, qr, head_dim);
+            s[j - k0] = dot * scale;
         }
     }
 #ifdef GC_X86

@@ -65,39 +65,51 @@ public struct QuantizedMatrix: @unchecked Sendable {
     public func matmul(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
                        scratch: UnsafeMutableRawBufferPointer, pool: ComputePool = .shared) {
         guard tokens > 0, rows > 0 else { return }
+        let (act, actStride) = prepareActivations(x, tokens: tokens, scratch: scratch, pool: pool)
+        let chunks = min(rows, Self.chunksPerThread(tokens: tokens) * pool.threadCount)
+        let perChunk = rowsPerChunk(chunks: chunks, tokens: tokens)
+        pool.parallelFor(chunks) { c in
+            multiply(rows: min(rows, c * perChunk) ..< min(rows, (c + 1) * perChunk), act, actStride, tokens: tokens, into: y)
+        }
+    }
+
+    /// The activations in this type's paired format (quantized into `scratch`, per weight type
+    /// and token index as llama.cpp quantizes them), or `x` itself for float weights; and the
+    /// bytes between rows.
+    func prepareActivations(_ x: UnsafePointer<Float>, tokens: Int, scratch: UnsafeMutableRawBufferPointer,
+                            pool: ComputePool) -> (UnsafeRawPointer, Int) {
         let needed = Self.activationScratchBytes(type: type, cols: cols, tokens: tokens)
         precondition(scratch.count >= needed, "QuantizedMatrix.matmul: scratch holds \(scratch.count) bytes, needs \(needed)")
-        let act: UnsafeRawPointer
-        let actStride: Int
-        if needed == 0 {
-            act = UnsafeRawPointer(x); actStride = 4 * cols
+        if needed == 0 { return (UnsafeRawPointer(x), 4 * cols) }
+        let out = scratch.baseAddress!, actStride = needed / tokens
+        let typeID = Int32(type.rawValue), variant = kernel.rawValue, cols = cols
+        if tokens == 1 {
+            swiftlet_qk_quantize_row(variant, typeID, x, out, Int32(cols), 0, 1)
         } else {
-            let out = scratch.baseAddress!
-            actStride = needed / tokens
-            // Per weight type and token index as llama.cpp quantizes (swiftlet_qk_quantize_row).
-            let typeID = Int32(type.rawValue), variant = kernel.rawValue, cols = cols
-            if tokens == 1 {
-                swiftlet_qk_quantize_row(variant, typeID, x, out, Int32(cols), 0, 1)
-            } else {
-                pool.parallelFor(tokens) { t in
-                    swiftlet_qk_quantize_row(variant, typeID, x + t * cols, out + t * actStride, Int32(cols), Int32(t), Int32(tokens))
-                }
+            pool.parallelFor(tokens) { t in
+                swiftlet_qk_quantize_row(variant, typeID, x + t * cols, out + t * actStride, Int32(cols), Int32(t), Int32(tokens))
             }
-            act = UnsafeRawPointer(out)
         }
-        let rows = rows, rowBytes = rowBytes, base = data.baseAddress!
-        let typeID = Int32(type.rawValue), variant = kernel.rawValue, n = Int32(cols)
-        // Prefill: two chunks per thread balance the load (pp512 +5-6 % on both models against
-        // four). Decode: one contiguous slice per thread, which the hardware prefetchers stream
-        // best (tg128 +12 % on SmolLM2 against four).
-        let chunks = min(rows, (tokens == 1 ? 1 : 2) * pool.threadCount)
-        var perChunk = (rows + chunks - 1) / chunks
-        if tokens >= 4 && perChunk > 16 { perChunk = (perChunk + 15) / 16 * 16 }   // whole k-quant prefill tiles
-        pool.parallelFor(chunks) { c in
-            let r0 = c * perChunk, r1 = min(rows, r0 + perChunk)
-            guard r0 < r1 else { return }
-            swiftlet_qk_gemm(variant, typeID, n, base + r0 * rowBytes, rowBytes, Int32(r1 - r0),
-                             act, actStride, Int32(tokens), y + r0, rows)
-        }
+        return (UnsafeRawPointer(out), actStride)
+    }
+
+    /// Row chunks per pool thread. Prefill: two balance the load (pp512 +5-6 % on both models
+    /// against four). Decode: one contiguous slice per thread, which the hardware prefetchers
+    /// stream best (tg128 +12 % on SmolLM2 against four).
+    static func chunksPerThread(tokens: Int) -> Int { tokens == 1 ? 1 : 2 }
+
+    /// Rows per chunk when the rows are cut into `chunks`: whole 16-row k-quant prefill tiles.
+    func rowsPerChunk(chunks: Int, tokens: Int) -> Int {
+        let perChunk = (rows + chunks - 1) / chunks
+        return tokens >= 4 && perChunk > 16 ? (perChunk + 15) / 16 * 16 : perChunk
+    }
+
+    /// `y[t, r]` for the rows in `range` (empty allowed) from prepared activations.
+    @inline(__always)
+    func multiply(rows range: Range<Int>, _ act: UnsafeRawPointer, _ actStride: Int, tokens: Int,
+                  into y: UnsafeMutablePointer<Float>) {
+        guard !range.isEmpty else { return }
+        swiftlet_qk_gemm(kernel.rawValue, Int32(type.rawValue), Int32(cols), data.baseAddress! + range.lowerBound * rowBytes,
+                         rowBytes, Int32(range.count), act, actStride, Int32(tokens), y + range.lowerBound, rows)
     }
 }
