@@ -60,6 +60,8 @@ public struct GenerationChunk: Sendable {
     public var tokenIDs: [Int]
     /// Set on the final chunk only.
     public var statistics: GenerationStatistics?
+    /// On the final chunk of a chat with tools: the tool calls parsed from the whole reply.
+    public var toolCalls: [ToolCall] = []
 }
 
 /// A text-generation model loaded from a GGUF file: tokenizer, transformer, sampler.
@@ -76,7 +78,7 @@ public final class LanguageModel: Sendable {
     public let tokenizer: any Tokenizer
     /// Hyperparameters read from the file.
     public let config: TransformerConfig
-    /// The chat template family of the file, or why it has none usable.
+    /// The file's chat template (or its architecture's default), or why it cannot be used.
     public let chatTemplate: Result<ChatTemplate, SwiftletError>
     private let engine: Engine
 
@@ -118,11 +120,15 @@ public final class LanguageModel: Sendable {
 
     /// Streams the continuation of an already tokenized prompt.
     public func generate(tokens: [Int], parameters: GenerationParameters = GenerationParameters()) -> AsyncThrowingStream<GenerationChunk, Error> {
+        generate(tokens: tokens, parameters: parameters, toolCallFormat: nil)
+    }
+
+    private func generate(tokens: [Int], parameters: GenerationParameters, toolCallFormat: ToolCallFormat?) -> AsyncThrowingStream<GenerationChunk, Error> {
         let (stream, continuation) = AsyncThrowingStream<GenerationChunk, Error>.makeStream()
         let cancelled = CancellationFlag()
         continuation.onTermination = { _ in cancelled.cancel() }
         let job = GenerationJob(engine: engine, tokenizer: tokenizer, prompt: tokens, parameters: parameters,
-                                cancelled: cancelled, continuation: continuation)
+                                toolCallFormat: toolCallFormat, cancelled: cancelled, continuation: continuation)
         let thread = Thread { job.run() }
         thread.stackSize = 1 << 22
         thread.start()
@@ -130,9 +136,15 @@ public final class LanguageModel: Sendable {
     }
 
     /// Streams the assistant's reply to `messages`, formatted with the model's chat template.
-    public func chat(_ messages: [ChatMessage], parameters: GenerationParameters = GenerationParameters()) throws -> AsyncThrowingStream<GenerationChunk, Error> {
-        let prompt = try formatChat(messages)
-        return generate(tokens: tokenizer.encode(prompt, addSpecial: true, parseSpecial: true).map(Int.init), parameters: parameters)
+    /// With `tools`, the template presents them to the model and the final chunk carries the
+    /// tool calls parsed from the reply (in the format the template prompts for); answer each with
+    /// a ``ChatMessage/tool(_:name:toolCallID:)`` message and call `chat` again.
+    public func chat(_ messages: [ChatMessage], tools: [ToolDefinition] = [], context: [String: JinjaValue] = [:],
+                     parameters: GenerationParameters = GenerationParameters()) throws -> AsyncThrowingStream<GenerationChunk, Error> {
+        let prompt = try formatChat(messages, tools: tools, context: context)
+        let tokens = tokenizer.encode(prompt, addSpecial: true, parseSpecial: true).map(Int.init)
+        let format = tools.isEmpty ? nil : try chatTemplate.get().toolCallFormat ?? .hermes
+        return generate(tokens: tokens, parameters: parameters, toolCallFormat: format)
     }
 
     /// Perplexity of `text` measured as llama-perplexity does (see `Perplexity`): the text is
@@ -150,9 +162,16 @@ public final class LanguageModel: Sendable {
         }
     }
 
-    /// The prompt text for `messages` followed by the assistant's turn opening.
-    public func formatChat(_ messages: [ChatMessage]) throws -> String {
-        try chatTemplate.get().render(messages: messages, addGenerationPrompt: true)
+    /// The prompt text for `messages` followed by the assistant's turn opening. The template
+    /// sees the model's BOS/EOS text; a BOS it writes first is dropped when the tokenizer adds
+    /// one itself (as llama.cpp does), so the prompt never starts with two.
+    public func formatChat(_ messages: [ChatMessage], tools: [ToolDefinition] = [], context: [String: JinjaValue] = [:]) throws -> String {
+        let bos = tokenizer.bosID.map { tokenizer.piece($0) } ?? ""
+        let eos = tokenizer.eosID.map { tokenizer.piece($0) } ?? ""
+        let text = try chatTemplate.get().render(messages: messages, tools: tools, addGenerationPrompt: true,
+                                                 bosToken: bos, eosToken: eos, context: context)
+        if tokenizer.addsBOS, !bos.isEmpty, text.hasPrefix(bos) { return String(text.dropFirst(bos.count)) }
+        return text
     }
 }
 
@@ -186,6 +205,7 @@ struct GenerationJob: @unchecked Sendable {
     let tokenizer: any Tokenizer
     let prompt: [Int]
     let parameters: GenerationParameters
+    let toolCallFormat: ToolCallFormat?
     let cancelled: CancellationFlag
     let continuation: AsyncThrowingStream<GenerationChunk, Error>.Continuation
 
@@ -218,6 +238,7 @@ struct GenerationJob: @unchecked Sendable {
         var firstTokenTime = 0.0
         var decodeStart = start
         var reason = StopReason.maxTokens
+        var reply = ""
 
         while generated.count < p.maxTokens {
             if cancelled.isCancelled { reason = .cancelled; break }
@@ -226,6 +247,7 @@ struct GenerationJob: @unchecked Sendable {
             if p.stopAtEndOfGeneration && tokenizer.isEndOfGeneration(Int32(token)) { reason = .endOfGeneration; break }
             generated.append(token)
             let (newText, hitStop) = text.append(detokenizer.append(Int32(token)))
+            if toolCallFormat != nil { reply += newText }
             continuation.yield(GenerationChunk(text: newText, tokenIDs: [token], statistics: nil))
             if hitStop { reason = .stopString; break }
             if generated.count == p.maxTokens { break }
@@ -236,7 +258,9 @@ struct GenerationJob: @unchecked Sendable {
             promptSeconds: promptSeconds, generationSeconds: generated.isEmpty ? 0 : seconds(since: decodeStart),
             timeToFirstToken: firstTokenTime, stopReason: reason)
         let tail = reason == .stopString ? "" : text.append(detokenizer.finish()).0 + text.flush()
-        continuation.yield(GenerationChunk(text: tail, tokenIDs: [], statistics: stats))
+        var last = GenerationChunk(text: tail, tokenIDs: [], statistics: stats)
+        if let toolCallFormat { last.toolCalls = ToolCallParser.parse(reply + tail, format: toolCallFormat).calls }
+        continuation.yield(last)
         continuation.finish()
     }
 }

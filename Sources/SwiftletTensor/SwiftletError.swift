@@ -29,6 +29,9 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
     case io(path: String, reason: String)
     /// A run-time backend (BLAS library, CPU feature) is unavailable.
     case backendUnavailable(String)
+    /// A Jinja template (a chat template) failed to parse or render; `line` and `column` are
+    /// 1-based positions in the template source.
+    case template(kind: TemplateErrorKind, message: String, line: Int, column: Int)
 
     public var description: String {
         switch self {
@@ -46,6 +49,23 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .contextOverflow(requested, limit): return "context overflow: \(requested) tokens requested, context holds \(limit)"
         case let .io(path, reason): return "\(path): \(reason)"
         case let .backendUnavailable(s): return "backend unavailable: \(s)"
+        case let .template(kind, message, line, column): return "template \(kind.rawValue) error at \(line):\(column): \(message)"
         }
     }
+}
+
+/// What went wrong in a template (see ``SwiftletError/template(kind:message:line:column:)``).
+public enum TemplateErrorKind: String, Sendable, Equatable {
+    /// The source is not valid template syntax (or names an unknown filter or test).
+    case syntax
+    /// An operation got a value of the wrong type (`'a' + 1`, calling a string, …).
+    case type
+    /// An attribute or variable of an undefined value was used.
+    case undefined
+    /// The template called `raise_exception(message)`.
+    case raised
+    /// A bound was hit: recursion depth, output size or loop iterations.
+    case limit
+    /// The template used an operation the sandbox forbids (mutating a list or dict).
+    case security
 }

@@ -3,155 +3,153 @@ import SwiftletTensor
 
 /// One message of a conversation.
 public struct ChatMessage: Sendable, Equatable, Hashable {
-    /// `system`, `user` or `assistant`.
+    /// `system`, `user`, `assistant` or `tool`.
     public var role: String
     public var content: String
-    public init(role: String, content: String) { self.role = role; self.content = content }
+    /// Calls an assistant message made (templates see them as `tool_calls`).
+    public var toolCalls: [ToolCall]
+    /// For a `tool` message: the id of the call it answers, when the call had one.
+    public var toolCallID: String?
+    /// For a `tool` message: the name of the function that produced it.
+    public var name: String?
+
+    public init(role: String, content: String, toolCalls: [ToolCall] = [], toolCallID: String? = nil, name: String? = nil) {
+        self.role = role; self.content = content; self.toolCalls = toolCalls; self.toolCallID = toolCallID; self.name = name
+    }
 
     public static func system(_ content: String) -> ChatMessage { ChatMessage(role: "system", content: content) }
     public static func user(_ content: String) -> ChatMessage { ChatMessage(role: "user", content: content) }
-    public static func assistant(_ content: String) -> ChatMessage { ChatMessage(role: "assistant", content: content) }
+    public static func assistant(_ content: String, toolCalls: [ToolCall] = []) -> ChatMessage {
+        ChatMessage(role: "assistant", content: content, toolCalls: toolCalls)
+    }
+    /// The result of a tool call, sent back to the model.
+    public static func tool(_ content: String, name: String? = nil, toolCallID: String? = nil) -> ChatMessage {
+        ChatMessage(role: "tool", content: content, toolCallID: toolCallID, name: name)
+    }
+
+    /// The dictionary a chat template sees, as OpenAI-style clients send it: an assistant
+    /// message that only calls tools has `content: null`.
+    public var templateValue: JinjaValue {
+        var o = JinjaObject()
+        o["role"] = .string(role)
+        o["content"] = content.isEmpty && !toolCalls.isEmpty ? JinjaValue.none : JinjaValue.string(content)
+        if !toolCalls.isEmpty { o["tool_calls"] = .array(toolCalls.map(\.templateValue)) }
+        if let toolCallID { o["tool_call_id"] = .string(toolCallID) }
+        if let name { o["name"] = .string(name) }
+        return .object(o)
+    }
 }
 
-/// Renders a conversation into a prompt the way a model's chat template does.
+/// Renders a conversation into a prompt with the model's own chat template
+/// (`tokenizer.chat_template`, a Jinja template run by ``JinjaTemplate`` as transformers'
+/// `apply_chat_template` runs it).
 ///
-/// The family is recognized from the template text (`tokenizer.chat_template`): ChatML
-/// (`<|im_start|>`, SmolLM2, Qwen …, including a default system message written into the
-/// template), Gemma (`<start_of_turn>`), Llama 3 (`<|start_header_id|>`). An unrecognized
-/// template is an error, never a guess. The rendered text holds no BOS: `encode` with
-/// `addSpecial` adds it when the model wants one; encode the prompt with `parseSpecial: true`.
+/// A model without a template gets the default of its architecture (``defaultTemplate(architecture:)``):
+/// Gemma's turn format for `gemma*`, ChatML for every other architecture (llama.cpp's fallback).
+/// Encode the prompt with `parseSpecial: true`; when the tokenizer adds BOS itself, drop a BOS
+/// the template wrote at the start (``LanguageModel`` does both).
 public struct ChatTemplate: Sendable, Equatable {
-    public enum Family: Sendable, Equatable {
-        /// `<|im_start|>role\ncontent<|im_end|>\n`; `defaultSystem` is inserted when the
-        /// conversation does not start with a system message.
-        case chatML(defaultSystem: String?)
-        /// `<start_of_turn>user|model\ncontent<end_of_turn>\n`; a system message is prepended
-        /// to the first user turn; turns must alternate (as Gemma 3's Hugging Face template).
-        case gemma
-        /// `<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>`.
-        case llama3
+    /// The Jinja source.
+    public let source: String
+    private let template: JinjaTemplate
+
+    /// Parses a Jinja chat template (syntax errors are thrown here, with line and column).
+    public init(template source: String, limits: JinjaLimits = JinjaLimits()) throws {
+        self.source = source
+        template = try JinjaTemplate(source, limits: limits)
     }
 
-    public let family: Family
-
-    public init(family: Family) { self.family = family }
-
-    /// Recognizes the family of a Jinja chat template.
-    public init(template: String) throws {
-        if template.contains("<|im_start|>") {
-            family = .chatML(defaultSystem: ChatTemplate.defaultChatMLSystem(in: template))
-        } else if template.contains("<start_of_turn>") {
-            family = .gemma
-        } else if template.contains("<|start_header_id|>") && !template.contains("Cutting Knowledge Date") {
-            // Llama 3.0's template; 3.1+ add a dated system preamble and tools (not supported).
-            family = .llama3
-        } else {
-            throw SwiftletError.unsupportedTokenizer(
-                "chat template not recognized (supported families: ChatML, Gemma, Llama 3): \(template.prefix(120).debugDescription)")
-        }
-    }
-
-    /// The template of a vocabulary's `tokenizer.chat_template`; when the file has none, the
-    /// family of its architecture (Gemma GGUFs often ship without one).
+    /// The template of a vocabulary's `tokenizer.chat_template`, or the default of its architecture.
     public init(vocabulary: TokenizerVocabulary) throws {
-        if let template = vocabulary.chatTemplate {
-            try self.init(template: template)
-        } else if let arch = vocabulary.architecture, arch.hasPrefix("gemma") {
-            self.init(family: .gemma)
-        } else {
-            throw SwiftletError.unsupportedTokenizer(
-                "the model has no tokenizer.chat_template and architecture '\(vocabulary.architecture ?? "?")' has no known default")
-        }
+        try self.init(template: vocabulary.chatTemplate ?? ChatTemplate.defaultTemplate(architecture: vocabulary.architecture))
     }
 
-    /// The chat template of a GGUF file (see `init(vocabulary:)`).
+    /// The chat template of a GGUF file (see ``init(vocabulary:)``).
     public init(gguf: GGUFFile) throws {
-        if let template = try gguf.stringIfPresent("tokenizer.chat_template") {
-            try self.init(template: template)
-        } else {
-            try self.init(vocabulary: TokenizerVocabulary(model: "", tokens: [], architecture: gguf.architecture))
-        }
+        try self.init(template: try gguf.stringIfPresent("tokenizer.chat_template")
+            ?? ChatTemplate.defaultTemplate(architecture: gguf.architecture))
+    }
+
+    public static func == (a: ChatTemplate, b: ChatTemplate) -> Bool { a.source == b.source }
+
+    /// ChatML: `<|im_start|>role\ncontent<|im_end|>\n` per message (llama.cpp's default).
+    public static let chatMLTemplate = """
+        {%- for message in messages -%}
+        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' -}}
+        {%- endfor -%}
+        {%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}
+        """
+
+    /// Gemma: `<start_of_turn>user|model\ncontent<end_of_turn>\n`; a system message prefixes the
+    /// first user turn, contents are trimmed and turns must alternate (as Gemma 3's own template).
+    public static let gemmaTemplate = """
+        {{- bos_token -}}
+        {%- if messages and messages[0].role == 'system' -%}
+        {%- set prefix = messages[0].content + '\\n\\n' -%}{%- set turns = messages[1:] -%}
+        {%- else -%}{%- set prefix = '' -%}{%- set turns = messages -%}{%- endif -%}
+        {%- for message in turns -%}
+        {%- set role = 'model' if message.role in ['assistant', 'model'] else message.role -%}
+        {%- if role not in ['user', 'model'] or (role == 'user') != (loop.index0 % 2 == 0) -%}
+        {{- raise_exception('Gemma chat: roles must alternate user/assistant after an optional system message') -}}
+        {%- endif -%}
+        {{- '<start_of_turn>' + role + '\\n' + (prefix if loop.first else '') + message.content | trim + '<end_of_turn>\\n' -}}
+        {%- endfor -%}
+        {%- if add_generation_prompt -%}{{- '<start_of_turn>model\\n' -}}{%- endif -%}
+        """
+
+    /// The template used when a model file has none.
+    public static func defaultTemplate(architecture: String?) -> String {
+        if let architecture, architecture.hasPrefix("gemma") { return gemmaTemplate }
+        return chatMLTemplate
     }
 
     /// The prompt text of `messages`; with `addGenerationPrompt`, followed by the opening of
-    /// the assistant's turn.
-    public func render(messages: [ChatMessage], addGenerationPrompt: Bool) throws -> String {
-        var out = ""
-        switch family {
-        case .chatML(let defaultSystem):
-            if let defaultSystem, messages.first?.role != "system" {
-                out += "<|im_start|>system\n\(defaultSystem)<|im_end|>\n"
-            }
-            for m in messages { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
-            if addGenerationPrompt { out += "<|im_start|>assistant\n" }
-        case .gemma:
-            var rest = messages[...]
-            var prefix = ""
-            if let first = rest.first, first.role == "system" {
-                prefix = first.content + "\n\n"
-                rest = rest.dropFirst()
-            }
-            for (i, m) in rest.enumerated() {
-                // Gemma's template raises unless turns alternate user, model, user, …
-                let isUser = m.role == "user"
-                guard isUser == (i % 2 == 0), isUser || m.role == "assistant" || m.role == "model" else {
-                    throw SwiftletError.invalidArgument(
-                        "Gemma chat: roles must alternate user/assistant after an optional system message (message \(i): '\(m.role)')")
-                }
-                let role = isUser ? "user" : "model"
-                out += "<start_of_turn>\(role)\n" + (i == 0 ? prefix : "") + ChatTemplate.trimmed(m.content) + "<end_of_turn>\n"
-            }
-            if addGenerationPrompt { out += "<start_of_turn>model\n" }
-        case .llama3:
-            for m in messages {
-                out += "<|start_header_id|>\(m.role)<|end_header_id|>\n\n\(ChatTemplate.trimmed(m.content))<|eot_id|>"
-            }
-            if addGenerationPrompt { out += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
-        }
-        return out
+    /// the assistant's turn. `tools` are passed as the template's `tools` (none when empty);
+    /// `context` adds variables (such as `enable_thinking`).
+    public func render(messages: [ChatMessage], tools: [ToolDefinition] = [], addGenerationPrompt: Bool,
+                       bosToken: String = "", eosToken: String = "", context: [String: JinjaValue] = [:],
+                       date: JinjaDate? = nil) throws -> String {
+        try render(messages: .array(messages.map(\.templateValue)),
+                   tools: tools.isEmpty ? nil : .array(tools.map(\.templateValue)),
+                   addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken,
+                   context: context, date: date)
     }
 
-    /// Jinja's `trim`: strips leading and trailing whitespace.
-    static func trimmed(_ s: String) -> String {
-        var scalars = Substring(s).unicodeScalars[...]
-        while let f = scalars.first, f.properties.isWhitespace { scalars = scalars.dropFirst() }
-        while let l = scalars.last, l.properties.isWhitespace { scalars = scalars.dropLast() }
-        return String(String.UnicodeScalarView(scalars))
+    /// Renders messages and tools given as template values (for example parsed from JSON with
+    /// ``JinjaJSON/parse(_:)``), with the variables transformers passes: `messages`, `tools`,
+    /// `documents`, `add_generation_prompt`, `bos_token`, `eos_token`, and `context`.
+    public func render(messages: JinjaValue, tools: JinjaValue?, addGenerationPrompt: Bool,
+                       bosToken: String = "", eosToken: String = "", context: [String: JinjaValue] = [:],
+                       date: JinjaDate? = nil) throws -> String {
+        var variables = context
+        variables["messages"] = ChatTemplate.aliasingReasoning(messages)
+        variables["tools"] = tools ?? JinjaValue.none
+        variables["documents"] = variables["documents"] ?? JinjaValue.none
+        variables["add_generation_prompt"] = .bool(addGenerationPrompt)
+        variables["bos_token"] = .string(bosToken)
+        variables["eos_token"] = .string(eosToken)
+        return try template.render(variables, date: date)
     }
 
-    /// The text of a literal `'<|im_start|>system\n…<|im_end|>` in the template, if any.
-    static func defaultChatMLSystem(in template: String) -> String? {
-        // The newline inside the Jinja literal may be written as an escape or be a real one.
-        for quote in ["'", "\""] {
-            for opener in ["<|im_start|>system\\n", "<|im_start|>system\n"] {
-            guard let start = template.range(of: quote + opener) else { continue }
-            let after = template[start.upperBound...]
-            guard let end = after.range(of: "<|im_end|>") else { continue }
-            let literal = after[..<end.lowerBound]
-            if literal.contains(quote) || literal.contains("{") { continue }  // not one plain literal
-            return unescapeJinjaString(String(literal))
-            }
-        }
-        return nil
-    }
+    /// The tool-call format the template prompts for, if it mentions one.
+    public var toolCallFormat: ToolCallFormat? { ToolCallFormat.recognize(template: source) }
 
-    private static func unescapeJinjaString(_ s: String) -> String {
-        var out = ""
-        var escaped = false
-        for c in s {
-            if escaped {
-                switch c {
-                case "n": out.append("\n")
-                case "t": out.append("\t")
-                default: out.append(c)
-                }
-                escaped = false
-            } else if c == "\\" {
-                escaped = true
-            } else {
-                out.append(c)
-            }
-        }
-        return out
+    /// transformers copies a message's reasoning (`reasoning_content`, `thinking` or
+    /// `reasoning`) under `thinking` (first) and `reasoning_content` (last), as templates read either.
+    static func aliasingReasoning(_ messages: JinjaValue) -> JinjaValue {
+        guard case .array(let list) = messages else { return messages }
+        return .array(list.map { message in
+            guard case .object(let o) = message,
+                  let reasoning = ["reasoning_content", "thinking", "reasoning"].lazy.compactMap({ key -> JinjaValue? in
+                      guard let v = o[key], v != .none else { return nil }
+                      return v
+                  }).first else { return message }
+            var aliased = JinjaObject()
+            aliased["thinking"] = reasoning
+            for (k, v) in o { aliased[k] = v }
+            aliased["thinking"] = o["thinking"] ?? reasoning
+            aliased["reasoning_content"] = reasoning
+            return .object(aliased)
+        })
     }
 }

@@ -12,12 +12,12 @@ final class ChatAndStreamingTests: XCTestCase {
         return (entry["prompt"] as! String, (entry["ids"] as! [NSNumber]).map { $0.int32Value })
     }
 
-    /// Gemma 3's GGUF has no chat template: the family comes from the architecture, and one user
+    /// Gemma 3's GGUF has no chat template: the default comes from the architecture, and one user
     /// turn renders to the reference prompt, whose ids llama.cpp produced.
     func testGemmaChatTemplateRendersReferencePrompt() throws {
         let file = try GGUFFile(url: RealModel.gemma3.url())
         let template = try ChatTemplate(gguf: file)
-        XCTAssertEqual(template.family, .gemma)
+        XCTAssertEqual(template.source, ChatTemplate.gemmaTemplate)
         let reference = try referencePrompt("llama-gemma3.json", containing: "<start_of_turn>")
         let prompt = try template.render(messages: [.user("Write a haiku about the sea.")], addGenerationPrompt: true)
         XCTAssertEqual(prompt, reference.text)
@@ -28,7 +28,7 @@ final class ChatAndStreamingTests: XCTestCase {
     /// Multi-turn Gemma rendering, worked out by hand from Gemma 3's Hugging Face template:
     /// the system text prefixes the first user turn, contents are trimmed, assistant is "model".
     func testGemmaMultiTurnFollowsTheTemplate() throws {
-        let template = ChatTemplate(family: .gemma)
+        let template = try ChatTemplate(template: ChatTemplate.defaultTemplate(architecture: "gemma3"))
         let text = try template.render(messages: [.system("Be brief."), .user("Hi"), .assistant(" Hello! "), .user("Bye")],
                                        addGenerationPrompt: true)
         XCTAssertEqual(text, "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n"
@@ -40,10 +40,9 @@ final class ChatAndStreamingTests: XCTestCase {
     func testSmolLM2ChatTemplate() throws {
         let file = try GGUFFile(url: RealModel.smollm2.url())
         let template = try ChatTemplate(gguf: file)
-        guard case .chatML(let system?) = template.family else { return XCTFail("\(template.family)") }
-        XCTAssertTrue(system.hasPrefix("You are a helpful AI assistant named SmolLM"))
         let reference = try referencePrompt("llama-smollm2.json", containing: "<|im_start|>")
         let prompt = try template.render(messages: [.user("What is the boiling point of water?")], addGenerationPrompt: true)
+        let system = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
         XCTAssertEqual(prompt, "<|im_start|>system\n\(system)<|im_end|>\n" + reference.text)
         let withSystem = try template.render(messages: [.system("S"), .user("What is the boiling point of water?")],
                                              addGenerationPrompt: true)
@@ -51,7 +50,7 @@ final class ChatAndStreamingTests: XCTestCase {
     }
 
     func testUnknownTemplateAndPreTokenizerAreErrors() {
-        XCTAssertThrowsError(try ChatTemplate(template: "{% for m in messages %}[[{{ m.content }}]]{% endfor %}"))
+        XCTAssertThrowsError(try ChatTemplate(template: "{% for m in messages %}[[{{ m.content }}]]{% endfo %}"))
         XCTAssertThrowsError(try BPETokenizer(vocabulary: TokenizerVocabulary(model: "gpt2", pre: "mystery", tokens: ["a"]))) {
             guard case SwiftletError.unsupportedTokenizer = $0 else { return XCTFail("\($0)") }
         }
