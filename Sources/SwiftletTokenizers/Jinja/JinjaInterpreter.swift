@@ -40,7 +40,7 @@ public struct JinjaLimits: Sendable, Equatable {
     /// Deepest nesting of macro calls.
     public var maximumCallDepth: Int
 
-    public init(maximumOutputBytes: Int = 16 << 20, maximumLoopIterations: Int = 1_000_000, maximumCallDepth: Int = 100) {
+    public init(maximumOutputBytes: Int = 16 << 20, maximumLoopIterations: Int = 200_000, maximumCallDepth: Int = 100) {
         self.maximumOutputBytes = maximumOutputBytes
         self.maximumLoopIterations = maximumLoopIterations
         self.maximumCallDepth = maximumCallDepth

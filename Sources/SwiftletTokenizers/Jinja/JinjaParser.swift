@@ -510,7 +510,7 @@ struct JinjaParser {
         } else {
             node = try parsePrimary()
         }
-        node = try parsePostfix(node)
+        node = try parsePostfix(node, from: location)
         if withFilter { node = try parseFilterExpression(node) }
         return node
     }
@@ -568,7 +568,8 @@ struct JinjaParser {
         }
     }
 
-    private mutating func parsePostfix(_ base: JinjaExpression) throws -> JinjaExpression {
+    /// Attribute, subscript and call suffixes; a call is located at the start of its callee.
+    private mutating func parsePostfix(_ base: JinjaExpression, from start: JinjaLocation) throws -> JinjaExpression {
         var node = base
         while true {
             let location = current.location
@@ -583,7 +584,7 @@ struct JinjaParser {
                 index += 1
                 node = try parseSubscript(node, at: location)
             } else if isOp("(") {
-                node = .call(node, try parseCallArguments(), location)
+                node = .call(node, try parseCallArguments(), start)
             } else {
                 return node
             }
@@ -651,8 +652,9 @@ struct JinjaParser {
                 if isOp("(") {
                     args = try parseCallArguments()
                 } else if startsTestArgument() {
+                    let argumentStart = current.location
                     var argument = try parsePrimary()
-                    argument = try parsePostfix(argument)
+                    argument = try parsePostfix(argument, from: argumentStart)
                     args.positional = [argument]
                 }
                 node = .test(node, name, args, negated: negated, location)
