@@ -37,14 +37,15 @@ final class TrainerTests: XCTestCase {
 
     func testLossFallsAndValidationIsReported() throws {
         var c = Self.smallConfiguration()
-        c.maxSteps = 40; c.evaluationInterval = 20; c.warmupSteps = 4
+        c.maxSteps = 100; c.evaluationInterval = 50; c.warmupSteps = 5
         let trainer = try Trainer(configuration: c, vocabulary: .byteLevel(), text: Self.corpus)
         let first = trainer.validationLoss()
         XCTAssertEqual(Double(first), log(257), accuracy: 0.1, "an untrained model is near uniform")
         var reports: [StepReport] = []
         for _ in 0..<c.maxSteps { reports.append(trainer.trainStep()) }
         let last = trainer.validationLoss()
-        XCTAssertLessThan(Double(last), trainer.dataset.unigramEntropy + 0.4, "validation loss \(last)")
+        XCTAssertLessThan(Double(last), trainer.dataset.unigramEntropy + 0.3, "validation loss \(last)")
+        print("validation loss \(first) -> \(last), unigram entropy \(trainer.dataset.unigramEntropy)")
         XCTAssertLessThan(reports.last!.loss, reports.first!.loss - 2)
         XCTAssertTrue(reports.allSatisfy { $0.tokensPerSecond > 0 && $0.gradientNorm.isFinite })
     }
