@@ -44,5 +44,5 @@ let package = Package(
         .testTarget(name: "SwiftletTrainTests", dependencies: ["SwiftletTrain", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletTestSupport", "CSwiftletKernels"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )
