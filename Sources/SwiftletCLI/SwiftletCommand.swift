@@ -8,6 +8,7 @@ struct SwiftletCommand: AsyncParsableCommand {
         abstract: "On-device model inference: generate, embed, quantize, benchmark.",
         subcommands: [InfoCommand.self, TokenizeCommand.self, EmbedCommand.self, SimilarityCommand.self,
                       GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, BenchCommand.self,
-                      DumpActivationsCommand.self]
+                      DumpActivationsCommand.self, QuantizeCommand.self, DequantizeCommand.self,
+                      TrainCommand.self]
     )
 }
