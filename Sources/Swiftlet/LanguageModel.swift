@@ -15,17 +15,24 @@ public struct GenerationParameters: Sendable, Equatable {
     public var stopStrings: [String]
     /// Stop at the model's end-of-sequence / end-of-turn tokens.
     public var stopAtEndOfGeneration: Bool
+    /// Restricts the output to a grammar, JSON Schema, regex or list of choices (see
+    /// ``GenerationConstraint``); `nil` = free text.
+    public var constraint: GenerationConstraint?
 
     public init(maxTokens: Int = 256, sampling: SamplingParameters = SamplingParameters(),
-                stopStrings: [String] = [], stopAtEndOfGeneration: Bool = true) {
+                stopStrings: [String] = [], stopAtEndOfGeneration: Bool = true,
+                constraint: GenerationConstraint? = nil) {
         self.maxTokens = maxTokens; self.sampling = sampling
         self.stopStrings = stopStrings; self.stopAtEndOfGeneration = stopAtEndOfGeneration
+        self.constraint = constraint
     }
 }
 
 /// Why generation ended.
 public enum StopReason: String, Sendable, Codable {
     case endOfGeneration, stopString, maxTokens, cancelled
+    /// The constraint allowed no token at all (the grammar cannot continue from here).
+    case constraintRejectedAllTokens
 }
 
 /// Timing and counts of one generation.
@@ -161,6 +168,16 @@ final class Engine: @unchecked Sendable {
     private let lock = NSLock()
     private let session: GenerationSession
     let contextLength: Int
+    /// Token texts prepared for grammar matching on first use; read and written with the lock held.
+    private var grammarVocabulary: GrammarVocabulary?
+
+    /// The vocabulary prepared for grammars. Call only inside ``withSession(_:)``.
+    func grammarVocabularyLocked(_ tokenizer: any Tokenizer) -> GrammarVocabulary {
+        if let v = grammarVocabulary { return v }
+        let v = GrammarVocabulary(tokenizer: tokenizer)
+        grammarVocabulary = v
+        return v
+    }
 
     init(session: GenerationSession) {
         self.session = session
@@ -207,6 +224,9 @@ struct GenerationJob: @unchecked Sendable {
         if prompt.count + p.maxTokens > session.transformer.contextLength {
             throw SwiftletError.contextOverflow(requested: prompt.count + p.maxTokens, limit: session.transformer.contextLength)
         }
+        let matcher = try p.constraint.map {
+            try GrammarMatcher(grammar: $0.compiledGrammar(), vocabulary: engine.grammarVocabularyLocked(tokenizer))
+        }
         let prefill = try session.prefill(prompt)
         var logits = prefill.logits
         let promptSeconds = seconds(since: start)
@@ -221,9 +241,18 @@ struct GenerationJob: @unchecked Sendable {
 
         while generated.count < p.maxTokens {
             if cancelled.isCancelled { reason = .cancelled; break }
-            let token = session.tokens.withUnsafeBufferPointer { sampler.sample(logits, history: $0) }
+            let token: Int
+            if let matcher {
+                guard let allowed = try session.tokens.withUnsafeBufferPointer({
+                    try sampler.sample(logits, history: $0, constraint: matcher)
+                }) else { reason = .constraintRejectedAllTokens; break }
+                token = allowed
+            } else {
+                token = session.tokens.withUnsafeBufferPointer { sampler.sample(logits, history: $0) }
+            }
             if generated.isEmpty { firstTokenTime = seconds(since: start); decodeStart = DispatchTime.now().uptimeNanoseconds }
             if p.stopAtEndOfGeneration && tokenizer.isEndOfGeneration(Int32(token)) { reason = .endOfGeneration; break }
+            try matcher?.accept(token)
             generated.append(token)
             let (newText, hitStop) = text.append(detokenizer.append(Int32(token)))
             continuation.yield(GenerationChunk(text: newText, tokenIDs: [token], statistics: nil))
