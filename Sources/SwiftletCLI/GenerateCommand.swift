@@ -97,16 +97,22 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("output-format"), help: "text (stream) or json (one object at the end).")
     var outputFormat: String = "text"
     @OptionGroup var sampling: SamplingOptions
+    @Flag(name: .customLong("print-grammar"), help: "Print the GBNF grammar of --grammar/--json-schema (schemas converted) and exit.")
+    var printGrammar = false
 
     func validate() throws {
-        if (p == nil) == (promptFile == nil) { throw ValidationError("give exactly one of -p PROMPT or --prompt-file FILE") }
+        if !printGrammar && (p == nil) == (promptFile == nil) { throw ValidationError("give exactly one of -p PROMPT or --prompt-file FILE") }
         if !["text", "json"].contains(outputFormat) { throw ValidationError("--output-format is text or json") }
     }
 
     func run() throws {
-        let prompt = try p ?? String(contentsOfFile: promptFile!, encoding: .utf8)
         // A bad grammar or schema is reported before the model loads.
         _ = try sampling.constraint()?.compiledGrammar()
+        if printGrammar {
+            print(try sampling.constraint()?.grammarText() ?? "", terminator: "")
+            return
+        }
+        let prompt = try p ?? String(contentsOfFile: promptFile!, encoding: .utf8)
         let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c)
         let promptIDs = model.tokenize(prompt)
         let parameters = try sampling.parameters

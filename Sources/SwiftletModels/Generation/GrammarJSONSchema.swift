@@ -70,7 +70,7 @@ struct SchemaConverter {
         guard rules[name] == nil, let p = Self.primitives[name] else { return name }
         rules[name] = p.body
         for d in p.dependencies { primitive(d) }
-        return rules[name] ?? name
+        return name
     }
 
     /// Adds `body` under a name derived from `base` (reusing an identical rule); returns the name.
