@@ -34,6 +34,8 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidGrammar(reason: String, line: Int, column: Int)
     /// A JSON Schema cannot be turned into a grammar; `path` is the JSON pointer of the offending part.
     case invalidSchema(reason: String, path: String)
+    /// The work was cancelled (task cancellation, or the consumer of a stream went away).
+    case cancelled
 
     public var description: String {
         switch self {
@@ -53,6 +55,7 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .backendUnavailable(s): return "backend unavailable: \(s)"
         case let .invalidGrammar(reason, line, column): return "grammar error at line \(line), column \(column): \(reason)"
         case let .invalidSchema(reason, path): return "JSON schema error at \(path.isEmpty ? "/" : path): \(reason)"
+        case .cancelled: return "cancelled"
         }
     }
 }
