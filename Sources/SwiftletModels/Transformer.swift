@@ -105,6 +105,9 @@ public final class Transformer: @unchecked Sendable {
     /// tokens of the step) to compare with a reference implementation tensor by tensor
     /// (`swiftlet dump-activations`). Costs one branch per op when unset.
     public var activationTap: ((String, UnsafeBufferPointer<Float>) -> Void)?
+    /// When set, sees the input of every weight matrix product of the blocks (an importance
+    /// matrix collector). One branch per product when unset.
+    public var matmulInputObserver: (any MatmulInputObserver)?
 
     @inline(__always)
     func tap(_ name: @autoclosure () -> String, _ p: UnsafePointer<Float>, _ count: Int) {
