@@ -43,21 +43,22 @@ struct ImatrixCommand: ParsableCommand {
     var parseSpecial = false
 
     func run() throws {
-        guard let format = ImportanceMatrixFile.Format(rawValue: outputFormat) else {
+        guard ["gguf", "dat"].contains(outputFormat) else {
             throw ValidationError("--output-format must be gguf or dat, not '\(outputFormat)'")
         }
+        let legacy = outputFormat == "dat"
         guard c > 0 else { throw ValidationError("imatrix tool requires '--ctx-size' > 0") }
         if let t, !(1...256).contains(t) { throw ValidationError("-t must be in 1...256") }
-        var combined: ImportanceMatrixFile?
+        var combined: ImportanceMatrix?
         for path in inFiles {
             printError("imatrix: loading imatrix from '\(path)'")
-            let loaded = try ImportanceMatrixFile(contentsOf: URL(fileURLWithPath: path))
-            combined = try combined.map { try $0.adding(loaded, chunkSize: c) } ?? ImportanceMatrixFile().adding(loaded, chunkSize: c)
+            let loaded = try ImportanceMatrix(contentsOf: URL(fileURLWithPath: path))
+            combined = try (combined ?? ImportanceMatrix()).adding(loaded, chunkSize: c)
         }
         guard let f else {
             guard let combined else { throw ValidationError("no text (-f) and no matrices (--in-file) to combine") }
             printError("imatrix: saving \(inFiles.count > 1 ? "combined " : "")imatrix to '\(o)'")
-            try combined.write(to: URL(fileURLWithPath: o), format: format)
+            try combined.write(to: URL(fileURLWithPath: o), legacy: legacy)
             return
         }
         guard let m else { throw ValidationError("-m MODEL is required with -f") }
@@ -81,10 +82,10 @@ struct ImatrixCommand: ParsableCommand {
         if let ppl = result.perplexity, let error = result.perplexityError {
             print(String(format: "Final estimate: PPL = %.4f +/- %.5f", ppl, error))
         }
-        var file = result.file
-        if let combined { file = try combined.adding(file, chunkSize: c) }
-        try file.write(to: URL(fileURLWithPath: o), format: format)
-        printError("imatrix: stored \(file.entries.count) tensors after \(file.chunkCount) chunks in \(o)")
+        var matrix = result.matrix
+        if let combined { matrix = try combined.adding(matrix, chunkSize: c) }
+        try matrix.write(to: URL(fileURLWithPath: o), legacy: legacy)
+        printError("imatrix: stored \(matrix.entries.count) tensors after \(matrix.chunkCount) chunks in \(o)")
     }
 }
 

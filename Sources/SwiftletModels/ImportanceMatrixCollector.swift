@@ -1,6 +1,6 @@
 import Foundation
 import SwiftletTensor
-import SwiftletFormats
+import SwiftletQuant
 
 /// Accumulates an importance matrix as llama-imatrix does: for every block weight, the sum over
 /// all evaluated tokens of each input column's squared activation (`Σ x²`, summed in f32 row by
@@ -14,11 +14,11 @@ public final class ImportanceMatrixCollector: MatmulInputObserver {
 
     private struct Accumulator {
         var sums: [Float]
-        var count: Int64
+        var count: Int
     }
     private var accumulators: [MatmulWeight: Accumulator] = [:]
     /// Rows seen by the most-used tensor, for the chunk count.
-    private(set) var maxCount: Int64 = 0
+    private(set) var maxCount = 0
 
     /// Rows of the whole product llama.cpp runs when the rows seen here are one sequence's part
     /// of a multi-sequence micro-batch (the 16-row rule applies to the whole); nil: `rows`.
@@ -37,7 +37,7 @@ public final class ImportanceMatrixCollector: MatmulInputObserver {
                 for j in 0..<cols { acc[j] += x[j] * x[j] }
             }
         }
-        a.count += Int64(rows)
+        a.count += rows
         maxCount = max(maxCount, a.count)
         accumulators[weight] = a
     }
@@ -47,14 +47,14 @@ public final class ImportanceMatrixCollector: MatmulInputObserver {
         accumulators.values.allSatisfy { $0.sums.allSatisfy(\.isFinite) }
     }
 
-    /// The statistics gathered so far, in the file layout; `chunkSize` tokens per chunk.
-    public func file(datasets: [String], chunkSize: Int) -> ImportanceMatrixFile {
-        var entries: [String: ImportanceMatrixFile.Entry] = [:]
+    /// The statistics gathered so far; `chunkSize` tokens per chunk.
+    public func matrix(datasets: [String], chunkSize: Int) -> ImportanceMatrix {
+        var entries: [String: ImportanceMatrix.Entry] = [:]
         for (weight, a) in accumulators {
             entries[weight.tensorName] = .init(sums: a.sums, counts: [a.count])
         }
-        return ImportanceMatrixFile(entries: entries, datasets: datasets,
-                                    chunkCount: chunkSize > 0 ? Int(maxCount / Int64(chunkSize)) : 0, chunkSize: chunkSize)
+        return ImportanceMatrix(entries: entries, datasets: datasets,
+                                chunkCount: chunkSize > 0 ? maxCount / chunkSize : 0, chunkSize: chunkSize)
     }
 }
 
@@ -77,7 +77,7 @@ public enum ImportanceMatrixRun {
 
     /// What a run produced.
     public struct Result: Sendable {
-        public var file: ImportanceMatrixFile
+        public var matrix: ImportanceMatrix
         public var chunkCount: Int
         /// Final perplexity estimate and its standard error (nil without perplexity).
         public var perplexity: Double?
@@ -190,7 +190,7 @@ public enum ImportanceMatrixRun {
             ppl = exp(mean)
             error = variance > 0 ? exp(mean) * (variance / Double(count - 1)).squareRoot() : nil
         }
-        return Result(file: collector.file(datasets: datasets, chunkSize: contextSize), chunkCount: chunkCount,
+        return Result(matrix: collector.matrix(datasets: datasets, chunkSize: contextSize), chunkCount: chunkCount,
                       perplexity: ppl, perplexityError: error)
     }
 }
