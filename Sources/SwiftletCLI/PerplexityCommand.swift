@@ -4,7 +4,7 @@ import Swiftlet
 
 /// `swiftlet perplexity -m FILE -f TEXT -c N`: llama-perplexity's measurement (non-overlapping
 /// chunks of N tokens, BOS first where the model adds it, second half of each chunk scored).
-struct PerplexityCommand: ParsableCommand {
+struct PerplexityCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "perplexity", abstract: "Measure a model's perplexity on a text file (llama-perplexity's method).")
 
@@ -24,7 +24,7 @@ struct PerplexityCommand: ParsableCommand {
     @Flag(name: .customLong("kl-divergence"), help: "Compare the model with the log-probabilities of --kl-divergence-base.")
     var klDivergence = false
 
-    func run() throws {
+    func run() async throws {
         if let t, !(1...256).contains(t) { throw ValidationError("-t must be in 1...256") }
         if klDivergence {
             guard let base = klDivergenceBase else {
