@@ -31,8 +31,7 @@ struct ImatrixCommand: ParsableCommand {
     var b: Int = 2048
     @Option(name: [.customLong("ubatch-size"), .customShort("u")], help: "Micro-batch (llama.cpp's -ub).")
     var ub: Int = 512
-    @Option(name: [.short, .customLong("threads")], help: "Threads (default: physical cores).")
-    var t: Int?
+    @OptionGroup var threads: ThreadOptions
     @Option(name: .customLong("output-format"), help: "gguf or dat.")
     var outputFormat: String = "gguf"
     @Option(name: .customLong("in-file"), help: "An importance matrix to add (repeatable).")
@@ -48,7 +47,6 @@ struct ImatrixCommand: ParsableCommand {
         }
         let legacy = outputFormat == "dat"
         guard c > 0 else { throw ValidationError("imatrix tool requires '--ctx-size' > 0") }
-        if let t, !(1...256).contains(t) { throw ValidationError("-t must be in 1...256") }
         var combined: ImportanceMatrix?
         for path in inFiles {
             printError("imatrix: loading imatrix from '\(path)'")
@@ -66,7 +64,7 @@ struct ImatrixCommand: ParsableCommand {
         do { text = try String(contentsOfFile: f, encoding: .utf8) } catch {
             throw SwiftletError.io(path: f, reason: "cannot read the text: \(error.localizedDescription)")
         }
-        let loaded = try MeasuredModel(path: m, contextLength: c, threads: t)
+        let loaded = try MeasuredModel(path: m, contextLength: c)
         let tokens = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: parseSpecial).map(Int.init)
         printError("imatrix: \(tokens.count) tokens, computing over chunks of \(c)")
         let start = Date()
@@ -89,7 +87,7 @@ struct ImatrixCommand: ParsableCommand {
     }
 }
 
-/// A model opened for a measurement command: transformer on its own pool, tokenizer, BOS rule.
+/// A model opened for a measurement command: transformer, tokenizer, BOS rule.
 struct MeasuredModel {
     let file: GGUFFile
     let transformer: Transformer
@@ -97,10 +95,9 @@ struct MeasuredModel {
     /// The token that replaces each chunk's first token, when the model adds BOS.
     let bos: Int?
 
-    init(path: String, contextLength: Int, threads: Int?) throws {
+    init(path: String, contextLength: Int) throws {
         file = try GGUFFile(url: URL(fileURLWithPath: path))
-        let pool = threads.map { ComputePool(threadCount: $0) } ?? .shared
-        transformer = try Transformer.load(gguf: file, contextLength: contextLength, pool: pool)
+        transformer = try Transformer.load(gguf: file, contextLength: contextLength)
         tokenizer = try Tokenizers.load(gguf: file)
         bos = tokenizer.addsBOS ? tokenizer.bosID.map(Int.init) : nil
     }

@@ -16,8 +16,7 @@ struct PerplexityCommand: AsyncParsableCommand {
     var c: Int = 512
     @Option(name: .customLong("chunks"), help: "Most chunks to process (default: all).")
     var chunks: Int = -1
-    @Option(name: [.short, .customLong("threads")], help: "Threads (default: physical cores).")
-    var t: Int?
+    @OptionGroup var threads: ThreadOptions
     @Option(name: .customLong("kl-divergence-base"),
             help: "Log-probability file: written by a normal run, read by --kl-divergence (llama-perplexity's format).")
     var klDivergenceBase: String?
@@ -25,7 +24,6 @@ struct PerplexityCommand: AsyncParsableCommand {
     var klDivergence = false
 
     func run() async throws {
-        if let t, !(1...256).contains(t) { throw ValidationError("-t must be in 1...256") }
         if klDivergence {
             guard let base = klDivergenceBase else {
                 throw ValidationError("--kl-divergence needs --kl-divergence-base FILE (the base model's log-probabilities)")
@@ -39,7 +37,7 @@ struct PerplexityCommand: AsyncParsableCommand {
             return
         }
         let text = try String(contentsOfFile: f, encoding: .utf8)
-        let model = try MeasuredModel(path: m, contextLength: c, threads: t)
+        let model = try MeasuredModel(path: m, contextLength: c)
         var tokens = model.tokenizer.encode(text, addSpecial: true, parseSpecial: false).map(Int.init)
         if chunks >= 0 { tokens = Array(tokens.prefix(chunks * c)) }
         let start = Date()
@@ -61,7 +59,7 @@ struct PerplexityCommand: AsyncParsableCommand {
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw SwiftletError.io(path: path, reason: "cannot read the text: \(error.localizedDescription)")
         }
-        let model = try MeasuredModel(path: m, contextLength: c, threads: t)
+        let model = try MeasuredModel(path: m, contextLength: c)
         let tokens = model.tokenizer.encode(text, addSpecial: true, parseSpecial: false).map(Int.init)
         printError("perplexity: saving all logits to \(base)")
         let start = Date()
@@ -91,7 +89,7 @@ struct PerplexityCommand: AsyncParsableCommand {
         guard contextSize >= 2, contextSize <= 1 << 20 else {
             throw SwiftletError.malformedFile(path: base, reason: "context size \(contextSize) in the header")
         }
-        let model = try MeasuredModel(path: m, contextLength: contextSize, threads: t)
+        let model = try MeasuredModel(path: m, contextLength: contextSize)
         let start = Date()
         print("chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p")
         let result = try KLDivergence.compare(model.transformer, base: url, bos: model.bos) { chunk, chunkCount, acc in
