@@ -20,7 +20,7 @@ struct ChatCommand: AsyncParsableCommand {
 
     func run() async throws {
         let model = try await LanguageModel.load(URL(fileURLWithPath: m), contextLength: sampling.c)
-        let session = ChatSession(model, instructions: system, parameters: sampling.parameters)
+        let session = ChatSession(model, instructions: system, parameters: try sampling.parameters)
         session.tools = try tools.map { try ToolDefinition.list(fromJSON: readText($0)) } ?? []
         printError("chat with \(URL(fileURLWithPath: m).lastPathComponent) — /reset to forget, /exit or an empty line to quit")
         while true {
