@@ -15,6 +15,7 @@ struct PerplexityCommand: AsyncParsableCommand {
     var f: String
     @Option(name: [.short, .customLong("ctx-size")], help: "Tokens per chunk.")
     var c: Int = 512
+    @OptionGroup var threads: ThreadOptions
 
     func run() async throws {
         let text = try String(contentsOfFile: f, encoding: .utf8)
