@@ -138,11 +138,12 @@ struct TrainCommand: ParsableCommand {
             let total = kinds.reduce(trainer.optimizerSeconds) { $0 + $1.forward + $1.backward }
             printError("train: time per op kind over \(trainer.step - firstStep) steps (forward + backward):")
             for k in kinds {
-                printError(String(format: "  %-12@ %8.2f s  (%5.1f %%)  forward %.2f s, backward %.2f s", k.kind as NSString,
-                                  k.forward + k.backward, 100 * (k.forward + k.backward) / total, k.forward, k.backward))
+                printError("  " + k.kind.padding(toLength: 13, withPad: " ", startingAt: 0)
+                    + String(format: "%8.2f s  (%5.1f %%)  forward %.2f s, backward %.2f s", k.forward + k.backward,
+                             100 * (k.forward + k.backward) / total, k.forward, k.backward))
             }
-            printError(String(format: "  %-12@ %8.2f s  (%5.1f %%)", "AdamW+clip" as NSString, trainer.optimizerSeconds,
-                              100 * trainer.optimizerSeconds / total))
+            printError("  " + "AdamW+clip".padding(toLength: 13, withPad: " ", startingAt: 0)
+                + String(format: "%8.2f s  (%5.1f %%)", trainer.optimizerSeconds, 100 * trainer.optimizerSeconds / total))
         }
         try trainer.saveCheckpoint(to: checkpointURL)
         try trainer.exportGGUF(to: outURL, precision: ExportPrecision(rawValue: outtype)!)
