@@ -249,7 +249,7 @@ public enum Quantizer {
         let rowsPerExpert = info.shape.count > 1 ? info.shape[1] : 1
         let rowsPerChunk = Swift.max(1, 16384 / columns)
         let failure = FailureFlag()
-        try importanceBuffer(importance) { weights in
+        importanceBuffer(importance) { weights in
             pool.parallelChunks(rows, chunk: rowsPerChunk) { range, _ in
                 var r = range.lowerBound
                 while r < range.upperBound {
@@ -268,9 +268,9 @@ public enum Quantizer {
         if failure.isSet { throw SwiftletError.unsupportedTensorType("\(e.targetType) (quantize \(e.name))") }
     }
 
-    private static func importanceBuffer(_ w: [Float]?, _ body: (UnsafePointer<Float>?) throws -> Void) rethrows {
-        guard let w else { return try body(nil) }
-        try w.withUnsafeBufferPointer { try body($0.baseAddress) }
+    private static func importanceBuffer(_ w: [Float]?, _ body: (UnsafePointer<Float>?) -> Void) {
+        guard let w else { return body(nil) }
+        w.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 }
 
