@@ -72,7 +72,6 @@ final class QuantizerFixtureTests: XCTestCase {
         let legacy = try ImportanceMatrix(contentsOf: dat)
         XCTAssertTrue(legacy.isLegacy)
         XCTAssertEqual(try ImportanceMatrix(contentsOf: gguf), m)
-        XCTAssertEqual(try Data(contentsOf: gguf), try Data(contentsOf: Self.folder.appendingPathComponent("synthetic-imatrix.gguf")))
         for name in m.entries.keys {
             let a = try XCTUnwrap(m.weights(for: name)), b = try XCTUnwrap(legacy.weights(for: name))
             for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: abs(x) * 1e-6, name) }
@@ -146,15 +145,30 @@ final class QuantizerHostileInputTests: XCTestCase {
 
 /// The real models: dequantizing and requantizing reproduce llama.cpp's bytes.
 final class QuantizerRealModelTests: XCTestCase {
-    /// SmolLM2's Q4_1 tensors, dequantized to F32 and quantized again to Q4_1, are the shipped bytes.
-    func testSmolLM2Q4_1RoundTripReproducesTheShippedTensors() throws {
+    /// SmolLM2 dequantized to F32 is llama-quantize's F32 file (`--allow-requantize … F32`); that
+    /// file quantized to Q4_K_M with llama-imatrix's matrix is llama-quantize's Q4_K_M file; and
+    /// quantized to Q4_1 it gives back the shipped Q4_1 tensors byte for byte.
+    func testSmolLM2MatchesLlamaQuantize() throws {
         let model = try RealModel.smollm2.url()
+        let folder = QuantizerFixtureTests.folder
+        let expected = try String(contentsOf: folder.appendingPathComponent("expected-smollm2.tsv"), encoding: .utf8)
+            .split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let f32 = dir.appendingPathComponent("f32.gguf"), q41 = dir.appendingPathComponent("q4_1.gguf")
+        let f32 = dir.appendingPathComponent("f32.gguf")
         var dequantize = Quantizer.Options(mix: .f32)
         dequantize.allowRequantize = true
         try Quantizer.quantize(input: model, output: f32, options: dequantize)
+        try assertFile(f32, hash: expected[0][3], size: Int(expected[0][4])!)
+
+        let q4km = dir.appendingPathComponent("q4_k_m.gguf")
+        var options = Quantizer.Options(mix: .q4_K_M)
+        options.importanceMatrix = try ImportanceMatrix(contentsOf: folder.appendingPathComponent("smollm2-imatrix.gguf"))
+        options.importanceMatrixPath = "smollm2-imatrix.gguf"
+        try Quantizer.quantize(input: f32, output: q4km, options: options)
+        try assertFile(q4km, hash: expected[1][3], size: Int(expected[1][4])!)
+
+        let q41 = dir.appendingPathComponent("q4_1.gguf")
         try Quantizer.quantize(input: f32, output: q41, options: .init(mix: .q4_1))
         let shipped = try GGUFFile(url: model), ours = try GGUFFile(url: q41)
         var compared = 0
@@ -166,6 +180,20 @@ final class QuantizerRealModelTests: XCTestCase {
         }
         XCTAssertGreaterThan(compared, 200)
     }
+
+    /// llama-imatrix's own file, read and written back, is the same bytes.
+    func testImportanceMatrixRewritesLlamaImatrixFileExactly() throws {
+        let url = QuantizerFixtureTests.folder.appendingPathComponent("smollm2-imatrix.gguf")
+        let m = try ImportanceMatrix(contentsOf: url)
+        XCTAssertEqual(m.entries.count, 210)
+        XCTAssertEqual(try m.ggufWriter().serialized(), try Data(contentsOf: url))
+    }
+
+    private func assertFile(_ url: URL, hash: String, size: Int, line: UInt = #line) throws {
+        let bytes = try MappedFile(url: url).bytes
+        XCTAssertEqual(bytes.count, size, url.lastPathComponent, line: line)
+        XCTAssertEqual(String(fnv1a64(bytes), radix: 16).leftPadded(16), hash, url.lastPathComponent, line: line)
+    }
 }
 
 func temporaryDirectory() throws -> URL {
@@ -174,9 +202,10 @@ func temporaryDirectory() throws -> URL {
     return dir
 }
 
-func fnv1a64(_ data: Data) -> UInt64 {
+/// FNV-1a, 64 bits: the fixtures' whole-file checksum.
+func fnv1a64<Bytes: Sequence>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in data { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
     return h
 }
 
