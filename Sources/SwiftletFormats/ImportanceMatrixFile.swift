@@ -85,8 +85,10 @@ extension ImportanceMatrix {
         for name in entries.keys.sorted() {
             let e = entries[name]!
             guard !e.sums.isEmpty, !e.counts.isEmpty else { continue }
-            try w.addTensor(name: name + ".in_sum2", shape: [e.sums.count / e.counts.count, e.counts.count], float32: e.sums)
-            try w.addTensor(name: name + ".counts", shape: [1, e.counts.count], float32: e.counts.map { Float($0) })
+            // ggml writes a trailing dimension of 1 as no dimension.
+            let matrices = e.counts.count
+            try w.addTensor(name: name + ".in_sum2", shape: matrices > 1 ? [e.sums.count / matrices, matrices] : [e.sums.count], float32: e.sums)
+            try w.addTensor(name: name + ".counts", shape: matrices > 1 ? [1, matrices] : [1], float32: e.counts.map { Float($0) })
         }
         return w
     }
