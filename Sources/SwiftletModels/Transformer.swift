@@ -195,6 +195,7 @@ public final class Transformer: @unchecked Sendable {
             switch config.architecture {
             case .llama: llamaBlock(layer, tokens: tokens.count, start: start)
             case .gemma3: gemma3Block(layer, tokens: tokens.count, start: start)
+            case .qwen2: qwen2Block(layer, tokens: tokens.count, start: start)
             }
         }
     }
@@ -236,6 +237,15 @@ public final class Transformer: @unchecked Sendable {
                  into out: UnsafeMutablePointer<Float>) {
         // ggml's summation order (in double), so results match llama.cpp bit for bit.
         swiftlet_gc_rms_norm(input, weight.baseAddress!, width, rows, config.normEpsilon, out)
+    }
+
+    /// `rows[t] += bias` for each of `tokens` rows of `bias.count` floats (ggml_add's broadcast).
+    @inline(__always)
+    func addBias(_ bias: UnsafeMutableBufferPointer<Float>, to rows: UnsafeMutablePointer<Float>, tokens: Int) {
+        for t in 0..<tokens {
+            let row = rows + t * bias.count
+            VectorOps.add(row, bias.baseAddress!, out: row, count: bias.count)
+        }
     }
 
     /// `x += delta` over `tokens` residual rows.

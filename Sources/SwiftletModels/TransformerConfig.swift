@@ -8,6 +8,8 @@ public enum Architecture: String, CaseIterable, Sendable {
     case llama
     /// Gemma 3: QK-norm, sandwich norms, GeGLU, sliding-window / global attention, NeoX RoPE.
     case gemma3
+    /// Qwen2 / Qwen2.5: the Llama block with biases on Q/K/V, NeoX RoPE.
+    case qwen2
 
     /// Resolves a GGUF architecture name, throwing `unsupportedArchitecture` for anything else.
     public init(gguf name: String) throws {
@@ -114,6 +116,7 @@ extension TransformerConfig {
         switch try Architecture(gguf: metadata.string("general.architecture")) {
         case .llama: self = try Llama.config(metadata)
         case .gemma3: self = try Gemma3.config(metadata)
+        case .qwen2: self = try Qwen2.config(metadata)
         }
         if let declared = try metadata.intIfPresent(architecture.rawValue + ".vocab_size"), declared != vocabSize {
             throw SwiftletError.shapeMismatch(op: "load", detail: "vocab_size \(declared) but token_embd has \(vocabSize) rows")

@@ -18,6 +18,10 @@ public struct WeightTensor: @unchecked Sendable {
 public struct LayerWeights: @unchecked Sendable {
     public var attentionNorm: UnsafeMutableBufferPointer<Float>
     public var wq, wk, wv, wo: QuantizedMatrix
+    /// Qwen2: biases added to the query / key / value projections.
+    public var queryBias: UnsafeMutableBufferPointer<Float>?
+    public var keyBias: UnsafeMutableBufferPointer<Float>?
+    public var valueBias: UnsafeMutableBufferPointer<Float>?
     /// Gemma 3: RMSNorm over each query / key head.
     public var queryNorm: UnsafeMutableBufferPointer<Float>?
     public var keyNorm: UnsafeMutableBufferPointer<Float>?
@@ -104,12 +108,18 @@ public final class TransformerWeights: @unchecked Sendable {
                 wk: try matrix(n("attn_k.weight"), rows: c.kvDim, cols: c.dim),
                 wv: try matrix(n("attn_v.weight"), rows: c.kvDim, cols: c.dim),
                 wo: try matrix(n("attn_output.weight"), rows: c.dim, cols: c.qDim),
+                queryBias: nil, keyBias: nil, valueBias: nil,
                 queryNorm: nil, keyNorm: nil, postAttentionNorm: nil,
                 ffnNorm: try vector(n("ffn_norm.weight"), count: c.dim),
                 wGate: try matrix(n("ffn_gate.weight"), rows: c.ffnDim, cols: c.dim),
                 wUp: try matrix(n("ffn_up.weight"), rows: c.ffnDim, cols: c.dim),
                 wDown: try matrix(n("ffn_down.weight"), rows: c.dim, cols: c.ffnDim),
                 postFFNNorm: nil)
+            if names.attentionBiases {
+                w.queryBias = try vector(n("attn_q.bias"), count: c.qDim)
+                w.keyBias = try vector(n("attn_k.bias"), count: c.kvDim)
+                w.valueBias = try vector(n("attn_v.bias"), count: c.kvDim)
+            }
             if names.sandwichNorms {
                 w.queryNorm = try vector(n("attn_q_norm.weight"), count: c.headDim)
                 w.keyNorm = try vector(n("attn_k_norm.weight"), count: c.headDim)
@@ -145,6 +155,8 @@ struct TensorNames {
     var output = "output.weight"
     /// Q/K norms and post-attention / post-FFN norms (Gemma 3).
     var sandwichNorms = false
+    /// Biases on the Q/K/V projections (Qwen2).
+    var attentionBiases = false
 }
 
 extension Architecture {
@@ -152,6 +164,7 @@ extension Architecture {
         switch self {
         case .llama: return TensorNames()
         case .gemma3: return TensorNames(sandwichNorms: true)
+        case .qwen2: return TensorNames(attentionBiases: true)
         }
     }
 }
