@@ -11,6 +11,7 @@ import CSwiftletKernels
 enum Qwen2 {
     /// Hyperparameters from the `qwen2.*` GGUF keys.
     static func config(_ m: GGUFMetadataContainer) throws -> TransformerConfig {
+        try TransformerConfig.rejectUnknownKeys(.qwen2, m)
         var c = try TransformerConfig.common(.qwen2, m)
         c.ropeConvention = .neox
         return c

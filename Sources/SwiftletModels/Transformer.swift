@@ -125,8 +125,11 @@ public final class Transformer: @unchecked Sendable {
         cache = KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
                         type: cacheType)
         let tablePositions = min(contextLength, Self.ropeTablePositions)
-        ropeTable = try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBase, maxPositions: tablePositions)
-        ropeTableLocal = config.ropeBaseLocal == config.ropeBase ? ropeTable
+        var scaling = config.ropeScaling
+        if let factors = weights.ropeFrequencyFactors { scaling.frequencyFactors = factors }
+        ropeTable = try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBase, maxPositions: tablePositions,
+                                   scaling: scaling)
+        ropeTableLocal = config.ropeBaseLocal == config.ropeBase && scaling == RoPE.Scaling() ? ropeTable
             : try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBaseLocal, maxPositions: tablePositions)
         state = RunState(config: config, weights: weights, maxBatch: self.maxBatch, contextLength: contextLength,
                          logitRows: min(8, self.maxBatch), threads: pool.threadCount, cacheType: cacheType)
@@ -196,6 +199,8 @@ public final class Transformer: @unchecked Sendable {
             case .llama: llamaBlock(layer, tokens: tokens.count, start: start)
             case .gemma3: gemma3Block(layer, tokens: tokens.count, start: start)
             case .qwen2: qwen2Block(layer, tokens: tokens.count, start: start)
+            case .qwen3: qwen3Block(layer, tokens: tokens.count, start: start)
+            case .phi3: phi3Block(layer, tokens: tokens.count, start: start)
             }
         }
     }
