@@ -90,7 +90,6 @@ public enum RoPE {
         }
     }
 
-<<<<<<< HEAD
     /// Context-extension variants of the angles, as llama.cpp's `ggml_rope_ext` takes them: pair i
     /// turns by θ_i / factor_i (Llama 3's `rope_freqs`), interpolated by `frequencyScale` (linear
     /// scaling: 1 / factor), blended back towards θ_i / factor_i by YaRN's ramp between
@@ -121,13 +120,9 @@ public enum RoPE {
         }
     }
 
-    @usableFromInline
-    static func fillAngles(position: Int, pairs: Int, ropeDim: Int, base: Float, scaling: Scaling = Scaling(),
-=======
     /// Writes cos θ_i and sin θ_i of pairs 0..<pairs at `position`, in llama.cpp's order of
     /// operations (also used by the training graph's backward rotation).
-    public static func fillAngles(position: Int, pairs: Int, ropeDim: Int, base: Float,
->>>>>>> main
+    public static func fillAngles(position: Int, pairs: Int, ropeDim: Int, base: Float, scaling: Scaling = Scaling(),
                            cos cosines: UnsafeMutablePointer<Float>, sin sines: UnsafeMutablePointer<Float>) {
         let thetaScale = powf(base, -2 / Float(ropeDim))
         var theta = Float(position)

@@ -29,14 +29,11 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
     case io(path: String, reason: String)
     /// A run-time backend (BLAS library, CPU feature) is unavailable.
     case backendUnavailable(String)
-<<<<<<< HEAD
+    /// The work was cancelled (task cancellation, or the consumer of a stream went away).
+    case cancelled
     /// A metadata key (or value) the model sets that the runtime does not implement: refused
     /// rather than ignored, since ignoring it would compute different logits.
     case unsupportedMetadata(key: String, value: String)
-=======
-    /// The work was cancelled (task cancellation, or the consumer of a stream went away).
-    case cancelled
->>>>>>> main
 
     public var description: String {
         switch self {
@@ -54,11 +51,8 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .contextOverflow(requested, limit): return "context overflow: \(requested) tokens requested, context holds \(limit)"
         case let .io(path, reason): return "\(path): \(reason)"
         case let .backendUnavailable(s): return "backend unavailable: \(s)"
-<<<<<<< HEAD
-        case let .unsupportedMetadata(key, value): return "unsupported model metadata: \(key) = \(value) is not implemented"
-=======
         case .cancelled: return "cancelled"
->>>>>>> main
+        case let .unsupportedMetadata(key, value): return "unsupported model metadata: \(key) = \(value) is not implemented"
         }
     }
 }
