@@ -26,6 +26,7 @@ extension Transformer {
         // Attention: x += Wo · attend(RoPE(norm_q(Wq·h)), RoPE(norm_k(Wk·h)), Wv·h), h = RMSNorm(x)
         rmsNorm(s.x, weight: w.attentionNorm, rows: n, width: c.dim, into: s.xb)
         tap("attn_norm-\(layer)", s.xb, n * c.dim)
+        observeInput(layer: layer, .attentionQuery, .attentionKey, .attentionValue, input: s.xb, rows: n, cols: c.dim)
         QuantizedMatrix.matmul(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
         rmsNorm(s.q, weight: w.queryNorm!, rows: n * c.headCount, width: c.headDim, into: s.q)
@@ -36,15 +37,18 @@ extension Transformer {
         cache.store(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
         attention(layer: layer, tokens: n, start: start, window: 0, scale: c.attentionScale)
         tap("kqv_out-\(layer)", s.attention, n * c.qDim)
+        observeInput(layer: layer, .attentionOutput, input: s.attention, rows: n, cols: c.qDim)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)
         addResidual(s.xb2, tokens: n)
         tap("ffn_inp-\(layer)", s.x, n * c.dim)
 
         // Feed-forward: x += W_down · (SiLU(W_gate·h) ⊙ W_up·h), h = RMSNorm(x)
         rmsNorm(s.x, weight: w.ffnNorm, rows: n, width: c.dim, into: s.xb)
+        observeInput(layer: layer, .ffnGate, .ffnUp, input: s.xb, rows: n, cols: c.dim)
         QuantizedMatrix.matmul(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
         swiftlet_gc_swiglu(s.gate, s.up, s.gate, n * c.ffnDim)
+        observeInput(layer: layer, .ffnDown, input: s.gate, rows: n, cols: c.ffnDim)
         linear(w.wDown, s.gate, tokens: n, into: s.xb2)
         tap("ffn_out-\(layer)", s.xb2, n * c.dim)
         addResidual(s.xb2, tokens: n)
