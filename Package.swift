@@ -40,6 +40,8 @@ let package = Package(
         .testTarget(name: "SwiftletFormatsTests", dependencies: ["SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletTokenizersTests", dependencies: ["SwiftletTokenizers", "SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletTestSupport", "CSwiftletKernels"]),
+        // Hostile model files, texts and options (issue 13): typed errors and bounded costs.
+        .testTarget(name: "SwiftletHostileTests", dependencies: ["Swiftlet", "SwiftletCLI", "SwiftletTestSupport"], path: "Tests/Hostile"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -4,7 +4,8 @@ import Swiftlet
 
 /// Options shared by `generate` and `chat`.
 struct SamplingOptions: ParsableArguments {
-    @Option(name: .short, help: "Most tokens to generate.")
+    // Unconditional, so that `-n -1` (until the context is full, as in llama.cpp) is a value.
+    @Option(name: .short, parsing: .unconditional, help: "Most tokens to generate (-1 = until the context is full).")
     var n: Int = 256
     @Option(help: "Temperature (0 = greedy).")
     var temp: Float = 0.8
@@ -26,6 +27,13 @@ struct SamplingOptions: ParsableArguments {
     var stop: [String] = []
     @Option(name: [.short, .customLong("ctx-size")], help: "Context length (default: the model's, at most 4096).")
     var c: Int?
+
+    func validate() throws {
+        do { try parameters.sampling.validate() } catch let error as SwiftletError {
+            if case let .invalidArgument(what) = error { throw ValidationError(what) }
+            throw error
+        }
+    }
 
     var parameters: GenerationParameters {
         GenerationParameters(
@@ -81,7 +89,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let prompt = try p ?? String(contentsOfFile: promptFile!, encoding: .utf8)
+        let prompt = try p ?? readTextFile(promptFile!)
         let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c)
         let promptIDs = model.tokenize(prompt)
         let parameters = sampling.parameters

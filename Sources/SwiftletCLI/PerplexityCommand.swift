@@ -16,7 +16,10 @@ struct PerplexityCommand: ParsableCommand {
     var c: Int = 512
 
     func run() throws {
-        let text = try String(contentsOfFile: f, encoding: .utf8)
+        let text = try readTextFile(f)
+        // A text shorter than one chunk is refused before the context's buffers are allocated.
+        let tokens = try Tokenizers.load(gguf: GGUFFile(url: URL(fileURLWithPath: m))).encode(text).count
+        guard tokens >= c else { throw SwiftletError.invalidArgument("\(f) has \(tokens) tokens, fewer than one chunk of \(c)") }
         let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: c)
         let start = Date()
         var line = ""

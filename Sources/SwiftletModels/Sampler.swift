@@ -31,6 +31,23 @@ public struct SamplingParameters: Sendable, Equatable {
         self.frequencyPenalty = frequencyPenalty; self.penaltyWindow = penaltyWindow; self.seed = seed
     }
 
+    /// Throws ``SwiftletError/invalidArgument(_:)`` naming the first value outside its range:
+    /// a temperature or penalty that is not a finite number, top-p or min-p outside 0…1, a
+    /// repetition penalty that is not positive, a negative penalty window. (Top-k ≤ 0 and a
+    /// temperature ≤ 0 are meaningful: all tokens, greedy.)
+    public func validate() throws {
+        func require(_ ok: Bool, _ what: String) throws {
+            if !ok { throw SwiftletError.invalidArgument(what) }
+        }
+        try require(temperature.isFinite, "temperature \(temperature) is not a finite number")
+        try require((0 ... 1).contains(topP), "top-p \(topP) is outside 0...1")
+        try require((0 ... 1).contains(minP), "min-p \(minP) is outside 0...1")
+        try require(repetitionPenalty.isFinite && repetitionPenalty > 0, "repeat penalty \(repetitionPenalty) is not a positive number")
+        try require(presencePenalty.isFinite, "presence penalty \(presencePenalty) is not a finite number")
+        try require(frequencyPenalty.isFinite, "frequency penalty \(frequencyPenalty) is not a finite number")
+        try require(penaltyWindow >= 0, "penalty window \(penaltyWindow) is negative")
+    }
+
     /// Always the most likely token.
     public static let greedy = SamplingParameters(temperature: 0, topK: 1, topP: 1, minP: 0)
 
