@@ -43,5 +43,5 @@ let package = Package(
         // Hostile model files, texts and options (issue 13): typed errors and bounded costs.
         .testTarget(name: "SwiftletHostileTests", dependencies: ["Swiftlet", "SwiftletCLI", "SwiftletTestSupport"], path: "Tests/Hostile"),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )
