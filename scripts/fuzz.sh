@@ -59,7 +59,7 @@ for target in "${targets[@]}"; do
   [ -f "Fuzz/Dictionaries/$target.dict" ] && dict=(-dict="Fuzz/Dictionaries/$target.dict")
   set +e
   SWIFTLET_FUZZ_TARGET=$target SWIFTLET_FUZZ_SEEDS="$seeds" \
-    ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}" \
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}" \
     "$bin" "$corpus" "$seeds" "${dict[@]}" -max_total_time="$seconds" -max_len="$(max_len "$target")" \
       -timeout=20 -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1
   status=$?

@@ -127,7 +127,11 @@ public struct BERTConfig: Codable, Sendable, Equatable {
         // Integers are read as numbers and checked here: Foundation's decoder reports a
         // fractional number for an Int as invalid JSON without naming the key.
         func integer(_ key: CodingKeys, _ fallback: Int) throws -> Int {
-            guard let value = try c.decodeIfPresent(Double.self, forKey: key) else { return fallback }
+            let number: Double?
+            do { number = try c.decodeIfPresent(Double.self, forKey: key) } catch DecodingError.typeMismatch(_, let context) {
+                throw DecodingError.typeMismatch(Int.self, context)
+            }
+            guard let value = number else { return fallback }
             guard let exact = Int(exactly: value) else {
                 throw DecodingError.typeMismatch(Int.self, .init(codingPath: c.codingPath + [key], debugDescription: "found \(value)"))
             }

@@ -255,7 +255,7 @@ public struct WordPieceTokenizer: Sendable {
             for s in scalars {
                 if s.value < 0x80 {
                     lowered.append(s.value >= 0x41 && s.value <= 0x5A ? Unicode.Scalar(s.value + 32)! : s)
-                } else if s.properties.changesWhenLowercased {
+                } else if ScalarClass.of(s.value).contains(.changesWhenLowercased) {
                     lowered.append(contentsOf: s.properties.lowercaseMapping.unicodeScalars)
                 } else {
                     lowered.append(s)
