@@ -3,7 +3,8 @@ import PackageDescription
 
 // The module graph points one way (see README "Architecture"):
 // CBLAS, CSwiftletKernels -> SwiftletTensor -> SwiftletQuant -> SwiftletFormats
-//   -> SwiftletTokenizers -> SwiftletModels -> SwiftletTrain -> Swiftlet -> SwiftletCLI
+//   -> SwiftletTokenizers -> SwiftletModels -> Swiftlet -> SwiftletCLI
+//   (SwiftletTrain sits beside SwiftletModels, on the modules up to SwiftletTokenizers; only the CLI uses it)
 // No unsafeFlags anywhere: the package must stay usable as a dependency.
 let package = Package(
     name: "Swiftlet",
@@ -11,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "Swiftlet", targets: ["Swiftlet"]),
         .library(name: "SwiftletFormats", targets: ["SwiftletFormats"]), // also used by Fuzz/
+        .library(name: "SwiftletTrain", targets: ["SwiftletTrain"]),
         .executable(name: "swiftlet", targets: ["SwiftletCLI"]),
     ],
     dependencies: [
@@ -26,10 +28,10 @@ let package = Package(
         .target(name: "SwiftletFormats", dependencies: ["SwiftletTensor", "SwiftletQuant"]),
         .target(name: "SwiftletTokenizers", dependencies: ["SwiftletFormats"]),
         .target(name: "SwiftletModels", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "CSwiftletKernels"]),
-        .target(name: "SwiftletTrain", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats"]),
-        .target(name: "Swiftlet", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "SwiftletModels", "SwiftletTrain"]),
+        .target(name: "SwiftletTrain", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers"]),
+        .target(name: "Swiftlet", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "SwiftletModels"]),
         .executableTarget(name: "SwiftletCLI", dependencies: [
-            "Swiftlet",
+            "Swiftlet", "SwiftletTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -39,6 +41,7 @@ let package = Package(
         .testTarget(name: "SwiftletQuantTests", dependencies: ["SwiftletQuant", "SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletFormatsTests", dependencies: ["SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletTokenizersTests", dependencies: ["SwiftletTokenizers", "SwiftletFormats", "SwiftletTestSupport"]),
+        .testTarget(name: "SwiftletTrainTests", dependencies: ["SwiftletTrain", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletTestSupport", "CSwiftletKernels"]),
         // Hostile model files, texts and options (issue 13): typed errors and bounded costs.
         .testTarget(name: "SwiftletHostileTests", dependencies: ["Swiftlet", "SwiftletCLI", "SwiftletTestSupport"], path: "Tests/Hostile"),
