@@ -9,7 +9,7 @@ import PackageDescription
 // code built with `-sanitize-coverage`, and SwiftPM gives a dependency's targets no flags of
 // ours. scripts/fuzz.sh builds with `--sanitize=fuzzer --sanitize=address` (libFuzzer's `main`,
 // AddressSanitizer and LeakSanitizer everywhere); the flags here add edge coverage and
-// comparison tracing to the parser and tokenizer modules, the code under test.
+// comparison tracing to the parser, tokenizer and quantization (imatrix) modules under test.
 let address: [SwiftSetting] = [.unsafeFlags(["-sanitize=address"])]
 let covered: [SwiftSetting] = [.unsafeFlags([
     "-sanitize=fuzzer,address",
@@ -26,13 +26,13 @@ let package = Package(
         .target(name: "SwiftletTensor", dependencies: ["CBLAS", "CSwiftletKernels"],
                 path: "Sources/Library/SwiftletTensor", swiftSettings: address),
         .target(name: "SwiftletQuant", dependencies: ["SwiftletTensor", "CSwiftletKernels"],
-                path: "Sources/Library/SwiftletQuant", swiftSettings: address),
+                path: "Sources/Library/SwiftletQuant", swiftSettings: covered),
         .target(name: "SwiftletFormats", dependencies: ["SwiftletTensor", "SwiftletQuant"],
                 path: "Sources/Library/SwiftletFormats", swiftSettings: covered),
         .target(name: "SwiftletTokenizers", dependencies: ["SwiftletFormats"],
                 path: "Sources/Library/SwiftletTokenizers", swiftSettings: covered),
         // One binary, several targets: SWIFTLET_FUZZ_TARGET picks which input format it fuzzes.
-        .executableTarget(name: "SwiftletFuzz", dependencies: ["SwiftletFormats", "SwiftletTokenizers"],
+        .executableTarget(name: "SwiftletFuzz", dependencies: ["SwiftletFormats", "SwiftletQuant", "SwiftletTokenizers"],
                           path: "Sources/SwiftletFuzz", swiftSettings: covered),
     ],
     swiftLanguageModes: [.v5]

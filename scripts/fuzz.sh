@@ -5,8 +5,8 @@
 # Exit status 0 only when no target crashed, leaked, timed out or ran out of memory.
 #
 # Targets (Fuzz/Sources/SwiftletFuzz): gguf (GGUF reader + writer round trip), safetensors
-# (safetensors, config.json, tokenizer.json), bpe, spm, wordpiece (the three tokenizers on
-# arbitrary text, special-token markup included).
+# (safetensors, config.json, tokenizer.json), imatrix (llama-imatrix's GGUF and .dat files), bpe,
+# spm, wordpiece (the three tokenizers on arbitrary text, special-token markup included).
 #
 # Seeds: Fuzz/Seeds/<target> (committed, small), plus for gguf the first 2 MiB of each real GGUF
 # under $SWIFTLET_MODELS_DIR and synthetic files the target writes. The corpus libFuzzer grows is
@@ -20,7 +20,7 @@ root=$PWD
 seconds=${1:-${FUZZ_SECONDS:-60}}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || read -r -a targets <<<"${FUZZ_TARGETS:-gguf safetensors bpe spm wordpiece}"
+[ ${#targets[@]} -gt 0 ] || read -r -a targets <<<"${FUZZ_TARGETS:-gguf safetensors imatrix bpe spm wordpiece}"
 export SWIFTLET_MODELS_DIR=${SWIFTLET_MODELS_DIR:-$root/Models/cache}
 work=$root/.build-fuzz
 

@@ -2,7 +2,7 @@
 // (see `FuzzTarget`); scripts/fuzz.sh runs each in turn. libFuzzer supplies `main`.
 //
 // Environment:
-//   SWIFTLET_FUZZ_TARGET  gguf | safetensors | bpe | spm | wordpiece
+//   SWIFTLET_FUZZ_TARGET  gguf | safetensors | imatrix | bpe | spm | wordpiece
 //   SWIFTLET_MODELS_DIR   the real models (tokenizer targets build their tokenizer from them)
 //   SWIFTLET_FUZZ_SEEDS   if set, synthetic seeds of the target are written there at start-up
 import Foundation
@@ -10,7 +10,7 @@ import SwiftletFormats
 import SwiftletTokenizers
 
 enum FuzzTarget: String, CaseIterable {
-    case gguf, safetensors, bpe, spm, wordpiece
+    case gguf, safetensors, imatrix, bpe, spm, wordpiece
 }
 
 /// What the process fuzzes, fixed in `LLVMFuzzerInitialize` before the first input.
@@ -37,7 +37,7 @@ public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>?,
     let models = URL(fileURLWithPath: environment["SWIFTLET_MODELS_DIR"] ?? "Models/cache")
     do {
         switch target {
-        case .gguf, .safetensors: break
+        case .gguf, .safetensors, .imatrix: break
         case .bpe, .spm, .wordpiece: state.tokenizer = try TokenizerUnderTest(target, models: models)
         }
         if let dir = environment["SWIFTLET_FUZZ_SEEDS"] {
@@ -57,6 +57,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     switch state.target {
     case .gguf: return fuzzGGUF(input)
     case .safetensors: return fuzzHuggingFaceFiles(input)
+    case .imatrix: return fuzzImportanceMatrix(input)
     case .bpe, .spm, .wordpiece: return state.tokenizer!.run(input)
     }
 }
