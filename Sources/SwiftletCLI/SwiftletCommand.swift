@@ -1,7 +1,8 @@
 import ArgumentParser
 import Swiftlet
 
-struct SwiftletCommand: ParsableCommand {
+@main
+struct SwiftletCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftlet",
         abstract: "On-device model inference: generate, embed, quantize, benchmark.",
@@ -11,4 +12,3 @@ struct SwiftletCommand: ParsableCommand {
                       TrainCommand.self]
     )
 }
-SwiftletCommand.main()
