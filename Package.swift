@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "Swiftlet", targets: ["Swiftlet"]),
         .library(name: "SwiftletFormats", targets: ["SwiftletFormats"]), // also used by Fuzz/
         .library(name: "SwiftletTrain", targets: ["SwiftletTrain"]),
+        // llama-bench-compatible benchmarking, for the CLI and Benchmarks/ (not part of `Swiftlet`).
+        .library(name: "SwiftletBench", targets: ["SwiftletBench"]),
         .executable(name: "swiftlet", targets: ["SwiftletCLI"]),
     ],
     dependencies: [
@@ -31,7 +33,9 @@ let package = Package(
         .target(name: "SwiftletModels", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "CSwiftletKernels"]),
         .target(name: "SwiftletTrain", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers"]),
         .target(name: "Swiftlet", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "SwiftletModels"]),
+        .target(name: "SwiftletBench", dependencies: ["Swiftlet"]),
         .executableTarget(name: "SwiftletCLI", dependencies: [
+            "SwiftletBench",
             "Swiftlet", "SwiftletTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -43,7 +47,7 @@ let package = Package(
         .testTarget(name: "SwiftletFormatsTests", dependencies: ["SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletTokenizersTests", dependencies: ["SwiftletTokenizers", "SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletTrainTests", dependencies: ["SwiftletTrain", "SwiftletTestSupport"]),
-        .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletTestSupport", "CSwiftletKernels"]),
+        .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletBench", "SwiftletTestSupport", "CSwiftletKernels"]),
         // Hostile model files, texts and options (issue 13): typed errors and bounded costs.
         .testTarget(name: "SwiftletHostileTests", dependencies: ["Swiftlet", "SwiftletCLI", "SwiftletTestSupport"], path: "Tests/Hostile"),
     ],
