@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Swiftlet
 
-/// Options shared by `generate` and `chat`.
 /// `-t/--threads`, as llama.cpp's tools take it: the compute threads of the shared pool.
 struct ThreadOptions: ParsableArguments {
     @Option(name: [.short, .customLong("threads")], help: "Compute threads (default: physical cores).")
@@ -13,6 +12,7 @@ struct ThreadOptions: ParsableArguments {
     }
 }
 
+/// Options shared by `generate` and `chat`.
 struct SamplingOptions: ParsableArguments {
     // Unconditional, so that `-n -1` (until the context is full, as in llama.cpp) is a value.
     @Option(name: .short, parsing: .unconditional, help: "Most tokens to generate (-1 = until the context is full).")
@@ -33,7 +33,7 @@ struct SamplingOptions: ParsableArguments {
     var frequencyPenalty: Float = 0
     @Option(help: "Random seed (default: random).")
     var seed: UInt64?
-    @Option(name: .customLong("repeat-last-n"), help: "Last tokens the penalties look at.")
+    @Option(name: .customLong("repeat-last-n"), parsing: .unconditional, help: "Last tokens the penalties look at (-1 = all).")
     var repeatLastN: Int = 64
     @Flag(name: .customLong("ignore-eos"), help: "Keep generating past end-of-generation tokens.")
     var ignoreEOS = false

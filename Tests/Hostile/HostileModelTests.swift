@@ -104,6 +104,7 @@ final class HostileModelTests: XCTestCase {
             (SamplingParameters(presencePenalty: .nan), "presence penalty"),
             (SamplingParameters(frequencyPenalty: -.infinity), "frequency penalty"),
             (SamplingParameters(penaltyWindow: -3), "penalty window"),
+            (SamplingParameters(penaltyWindow: .min), "penalty window"),
         ]
         for (sampling, name) in cases {
             do {
@@ -116,7 +117,7 @@ final class HostileModelTests: XCTestCase {
         }
         // Meaningful edge values stay accepted.
         for sampling in [SamplingParameters(temperature: 0), SamplingParameters(temperature: -1, topK: -5, topP: 1, minP: 0),
-                         SamplingParameters(topP: 0, minP: 1)] {
+                         SamplingParameters(topP: 0, minP: 1), SamplingParameters(repetitionPenalty: 1.3, penaltyWindow: -1)] {
             let (ids, _) = try await generate(model, GenerationParameters(maxTokens: 2, sampling: sampling, stopAtEndOfGeneration: false))
             XCTAssertEqual(ids.count, 2)
         }
