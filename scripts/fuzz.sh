@@ -64,9 +64,10 @@ for target in "${targets[@]}"; do
       -timeout=20 -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1
   status=$?
   set -e
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  edges=$(grep -oE '(cov|ft): [0-9]+' "$log" | grep '^cov' | tail -1 | grep -o '[0-9]*$')
+  # (A run that died before its statistics leaves these empty; `|| true` keeps set -e quiet.)
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  edges=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -o '[0-9]*$' || true)
   corpus_size=$(find "$corpus" -type f | wc -l)
   crashes=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
   printf "fuzz: %-12s %12s %9s %8s %8s %8s  %s\n" "$target" "${execs:-?}" "${rate:-?}" "${edges:-?}" "$corpus_size" "$crashes" "$log"
