@@ -13,7 +13,7 @@ final class HostileCommandLineTests: XCTestCase {
         XCTAssertEqual(try GenerateCommand.parse(model + ["-n", "-2"]).sampling.parameters.maxTokens, -2)
         XCTAssertEqual(try GenerateCommand.parse(model + ["-n", "9223372036854775807"]).sampling.n, .max)
         XCTAssertThrowsError(try GenerateCommand.parse(model + ["-n", "9223372036854775808"]))
-        XCTAssertEqual(try GenerateCommand.parse(model + ["--repeat-last-n", "-1"]).sampling.parameters.sampling.penaltyWindow, -1)
+        XCTAssertEqual(try GenerateCommand.parse(model + ["--repeat-last-n", "-1"]).sampling.samplingParameters.penaltyWindow, -1)
         XCTAssertThrowsError(try GenerateCommand.parse(model + ["--repeat-last-n", "-2"]))
     }
 
