@@ -7,7 +7,7 @@ struct SwiftletCommand: ParsableCommand {
         abstract: "On-device model inference: generate, embed, quantize, benchmark.",
         subcommands: [InfoCommand.self, TokenizeCommand.self, EmbedCommand.self, SimilarityCommand.self,
                       GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, BenchCommand.self,
-                      DumpActivationsCommand.self]
+                      DumpActivationsCommand.self, ConvertCommand.self]
     )
 }
 SwiftletCommand.main()
