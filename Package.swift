@@ -41,5 +41,5 @@ let package = Package(
         .testTarget(name: "SwiftletTokenizersTests", dependencies: ["SwiftletTokenizers", "SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletTestSupport", "CSwiftletKernels"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

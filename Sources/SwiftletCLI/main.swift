@@ -7,7 +7,8 @@ struct SwiftletCommand: ParsableCommand {
         abstract: "On-device model inference: generate, embed, quantize, benchmark.",
         subcommands: [InfoCommand.self, TokenizeCommand.self, EmbedCommand.self, SimilarityCommand.self,
                       GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, BenchCommand.self,
-                      DumpActivationsCommand.self, ConvertCommand.self]
+                      DumpActivationsCommand.self, QuantizeCommand.self, DequantizeCommand.self,
+                      ConvertCommand.self]
     )
 }
 SwiftletCommand.main()

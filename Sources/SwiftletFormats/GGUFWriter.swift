@@ -113,11 +113,17 @@ public struct GGUFWriter: GGUFMetadataContainer {
 
     /// Everything before the data section: header, metadata, tensor infos, padding.
     public func headerBytes() throws -> Data {
+        try headerBytes(tensorLayout: tensors.map { ($0.name, $0.type, $0.shape, $0.data.count) })
+    }
+
+    /// The header for tensors whose data is written later (streamed): name, type, shape and
+    /// byte count of each, in file order. The writer's own tensors are ignored.
+    public func headerBytes(tensorLayout: [(name: String, type: GGMLType, shape: [Int], byteCount: Int)]) throws -> Data {
         let alignment = try alignment()
         var out = GGUFByteWriter()
         out.append(GGUFFile.magic)
         out.append(version)
-        out.append(UInt64(tensors.count))
+        out.append(UInt64(tensorLayout.count))
         out.append(UInt64(metadataKeys.count))
         for key in metadataKeys {
             out.appendString(key)
@@ -126,13 +132,13 @@ public struct GGUFWriter: GGUFMetadataContainer {
             out.appendValue(value)
         }
         var offset = 0
-        for t in tensors {
+        for t in tensorLayout {
             out.appendString(t.name)
             out.append(UInt32(t.shape.count))
             for d in t.shape { out.append(UInt64(d)) }
             out.append(t.type.rawValue)
             out.append(UInt64(offset))
-            offset += Self.padded(t.data.count, to: alignment)
+            offset += Self.padded(t.byteCount, to: alignment)
         }
         out.pad(to: alignment)
         return Data(out.bytes)
@@ -185,7 +191,8 @@ public struct GGUFWriter: GGUFMetadataContainer {
         }
     }
 
-    static func padded(_ n: Int, to alignment: Int) -> Int { (n + alignment - 1) / alignment * alignment }
+    /// `n` rounded up to a multiple of `alignment`.
+    public static func padded(_ n: Int, to alignment: Int) -> Int { (n + alignment - 1) / alignment * alignment }
 }
 
 /// Little-endian serialization of GGUF header structures.

@@ -185,7 +185,7 @@ private func makeQkx2Quants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ 
 /// ggml's `best_index_int8`: index of the level of the sorted `values` nearest to `x` (ties to
 /// the upper level).
 @inline(__always)
-private func bestIndexIQ4(_ x: Float) -> Int {
+func bestIndexIQ4(_ x: Float) -> Int {
     return iq4nlValues.withUnsafeBufferPointer { val -> Int in
         if x <= Float(val[0]) { return 0 }
         if x >= Float(val[15]) { return 15 }
@@ -508,7 +508,10 @@ private func quantizeQ6K(_ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeM
 
 /// IQ4_NL (one block of 32) and IQ4_XS (super-block of 8 × 32 with 6-bit scales): best scale over
 /// 15 trial inverse scales mapping the block's extreme value to the outermost levels.
-private func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeMutableRawPointer) {
+/// With `importance` (one weight per column), each value's weight is
+/// `importance · sqrt(2·mean(x²) + x²)` over its super-block instead of `x²`.
+func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeMutableRawPointer,
+                 importance: UnsafePointer<Float>? = nil) {
     let superSize = type == .iq4_xs ? 256 : 32
     let bytes = type.traits.typeSize
     let ntry = 7
@@ -520,9 +523,19 @@ private func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: In
         let xs = x + superSize * b, p = y + bytes * b
         p.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         var maxScale: Float = 0, amaxScale: Float = 0
+        var sigma2: Float = 0
+        if importance != nil {
+            for j in 0..<superSize { sigma2 += xs[j] * xs[j] }
+            sigma2 *= 2 / Float(superSize)
+        }
         for ib in 0..<(superSize / 32) {
             let xb = xs + 32 * ib
-            for j in 0..<32 { weight[j] = xb[j] * xb[j] }
+            if let importance {
+                let qw = importance + superSize * b + 32 * ib
+                for j in 0..<32 { weight[j] = qw[j] * (sigma2 + xb[j] * xb[j]).squareRoot() }
+            } else {
+                for j in 0..<32 { weight[j] = xb[j] * xb[j] }
+            }
             var amax: Float = 0, max: Float = 0
             for j in 0..<32 where abs(xb[j]) > amax { amax = abs(xb[j]); max = xb[j] }
             if amax < groupMaxEps { scales[ib] = 0; continue }

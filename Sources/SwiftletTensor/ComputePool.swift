@@ -278,18 +278,15 @@ struct ErasedBody {
     var context: UnsafeRawPointer?
 
     /// The words of `body`; they must not be used after the call that received `body` returns.
-    static let erase = unsafeBitCast(
-        identity as @convention(thin) (ErasedBody) -> ErasedBody,
-        to: (@convention(thin) (Body) -> ErasedBody).self)
+    static let erase = unsafeBitCast(identity, to: (@convention(thin) (Body) -> ErasedBody).self)
 
     /// Calls the erased body on `lower..<upper` with the running thread's index.
-    static let invoke = unsafeBitCast(
-        call as @convention(thin) (Body, Int, Int, Int) -> Void,
-        to: (@convention(thin) (ErasedBody, Int, Int, Int) -> Void).self)
+    static let invoke = unsafeBitCast(call, to: (@convention(thin) (ErasedBody, Int, Int, Int) -> Void).self)
 
-    private static func identity(_ words: ErasedBody) -> ErasedBody { words }
-
-    private static func call(_ body: Body, _ lower: Int, _ upper: Int, _ thread: Int) {
+    // Closure literals rather than function references: Swift 6 infers references to functions as
+    // `@Sendable`, and the compiler cannot yet convert those to `@convention(thin)`.
+    private static let identity: @convention(thin) (ErasedBody) -> ErasedBody = { $0 }
+    private static let call: @convention(thin) (Body, Int, Int, Int) -> Void = { body, lower, upper, thread in
         body(lower..<upper, thread)
     }
 }

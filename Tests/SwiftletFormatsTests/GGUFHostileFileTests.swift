@@ -31,11 +31,10 @@ final class GGUFHostileFileTests: XCTestCase {
     /// million parses).
     func testRealHeaderTruncatedEverywhere() throws {
         let file = try GGUFFile(url: RealModel.smollm2.url())
-        let header = file.storage.bytes
+        nonisolated(unsafe) let header = file.storage.bytes  // read-only while the workers run
         let end = file.dataOffset + 1 // includes a cut into the first tensor's data
         let exhaustive = ProcessInfo.processInfo.environment["SWIFTLET_EXHAUSTIVE"] == "1"
-        var cuts = [Int]()
-        for cut in 0 ..< end where exhaustive || cut < 32768 || cut >= end - 17408 || cut % 1009 == 0 { cuts.append(cut) }
+        let cuts = (0 ..< end).filter { exhaustive || $0 < 32768 || $0 >= end - 17408 || $0 % 1009 == 0 }
         // The header is read in place (no guard page: the mapping continues past the cut, so a
         // stray read would go unnoticed here; the synthetic tests above cover that).
         let failures = Failures()

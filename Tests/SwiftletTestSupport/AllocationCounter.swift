@@ -16,13 +16,14 @@ public enum AllocationCounter {
     /// call that races with uninstalling still forwards correctly. Behind a pointer rather than in a
     /// `static var` because the hook must not run dynamic exclusivity checks: it can be called on a
     /// thread that is tearing down its thread-local storage (that crashed the test process).
-    static let original: UnsafeMutablePointer<AllocObject?> = {
+    // nonisolated(unsafe): written only by `allocations`, which tests call from one thread at a time.
+    nonisolated(unsafe) static let original: UnsafeMutablePointer<AllocObject?> = {
         let storage = UnsafeMutablePointer<AllocObject?>.allocate(capacity: 1)
         storage.initialize(to: nil)
         return storage
     }()
     static let count = Atomic<Int>(0)
-    static let slot: UnsafeMutablePointer<AllocObject?>? = {
+    nonisolated(unsafe) static let slot: UnsafeMutablePointer<AllocObject?>? = {
         guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "_swift_allocObject") else { return nil }
         return symbol.assumingMemoryBound(to: AllocObject?.self)
     }()
@@ -31,7 +32,7 @@ public enum AllocationCounter {
     /// replaceable entry points. The runtime turns it on (for good) the first time it sees a
     /// replaced `_swift_allocObject`, and in that mode retains go through adapters that crashed
     /// later, unrelated code (XCTest, Foundation); so it is switched back off with the hook.
-    static let swizzlingEnabled: UnsafeMutablePointer<Bool>? = {
+    nonisolated(unsafe) static let swizzlingEnabled: UnsafeMutablePointer<Bool>? = {
         guard let handle = dlopen(nil, RTLD_NOW),
               let symbol = dlsym(handle, "_swift_enableSwizzlingOfAllocationAndRefCountingFunctions_forInstrumentsOnly")
         else { return nil }
