@@ -10,7 +10,7 @@ CLI_BUILD := .build-cli
 BIN := $(CLI_BUILD)/$(CONFIG)/swiftlet
 SMOLLM2 := $(MODELS_DIR)/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: run test setup deps models build bench bench-smoke clean fuzz
+.PHONY: run test setup deps models build bench bench-smoke clean fuzz examples docs
 
 ## run: set up, build release, generate with SmolLM2
 run: setup build
@@ -35,6 +35,16 @@ models:
 FUZZ_SECONDS ?= 300
 fuzz: models
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+## examples: build the example apps under Examples/ (they depend on Swiftlet by path) and run them
+examples: setup
+	$(SWIFT) build -c $(CONFIG) --package-path Examples/ChatSessions
+	Examples/ChatSessions/.build/$(CONFIG)/ChatSessions $(SMOLLM2)
+
+## docs: the DocC documentation of the Swiftlet module (warnings are errors)
+docs:
+	$(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation --target Swiftlet \
+	  --warnings-as-errors --output-path .build/docs --transform-for-static-hosting
 
 build:
 	$(SWIFT) build -c $(CONFIG) --scratch-path $(CLI_BUILD)

@@ -3,7 +3,8 @@ import PackageDescription
 
 // The module graph points one way (see README "Architecture"):
 // CBLAS, CSwiftletKernels -> SwiftletTensor -> SwiftletQuant -> SwiftletFormats
-//   -> SwiftletTokenizers -> SwiftletModels -> SwiftletTrain -> Swiftlet -> SwiftletCLI
+//   -> SwiftletTokenizers -> SwiftletModels -> Swiftlet -> SwiftletCLI
+//   (SwiftletTrain sits beside SwiftletModels, on the modules up to SwiftletTokenizers; only the CLI uses it)
 // No unsafeFlags anywhere: the package must stay usable as a dependency.
 let package = Package(
     name: "Swiftlet",
@@ -11,10 +12,14 @@ let package = Package(
     products: [
         .library(name: "Swiftlet", targets: ["Swiftlet"]),
         .library(name: "SwiftletFormats", targets: ["SwiftletFormats"]), // also used by Fuzz/
+        .library(name: "SwiftletTrain", targets: ["SwiftletTrain"]),
+        // llama-bench-compatible benchmarking, for the CLI and Benchmarks/ (not part of `Swiftlet`).
+        .library(name: "SwiftletBench", targets: ["SwiftletBench"]),
         .executable(name: "swiftlet", targets: ["SwiftletCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // OpenBLAS is loaded at run time (dlopen) so Swiftlet can choose its core type first;
@@ -26,10 +31,12 @@ let package = Package(
         .target(name: "SwiftletFormats", dependencies: ["SwiftletTensor", "SwiftletQuant"]),
         .target(name: "SwiftletTokenizers", dependencies: ["SwiftletFormats"]),
         .target(name: "SwiftletModels", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "CSwiftletKernels"]),
-        .target(name: "SwiftletTrain", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats"]),
-        .target(name: "Swiftlet", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "SwiftletModels", "SwiftletTrain"]),
+        .target(name: "SwiftletTrain", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers"]),
+        .target(name: "Swiftlet", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "SwiftletModels"]),
+        .target(name: "SwiftletBench", dependencies: ["Swiftlet"]),
         .executableTarget(name: "SwiftletCLI", dependencies: [
-            "Swiftlet",
+            "SwiftletBench",
+            "Swiftlet", "SwiftletTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -39,7 +46,8 @@ let package = Package(
         .testTarget(name: "SwiftletQuantTests", dependencies: ["SwiftletQuant", "SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletFormatsTests", dependencies: ["SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletTokenizersTests", dependencies: ["SwiftletTokenizers", "SwiftletFormats", "SwiftletTestSupport"]),
-        .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletTestSupport", "CSwiftletKernels"]),
+        .testTarget(name: "SwiftletTrainTests", dependencies: ["SwiftletTrain", "SwiftletTestSupport"]),
+        .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletBench", "SwiftletTestSupport", "CSwiftletKernels"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -30,7 +30,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "ModelBenchmarks",
-            dependencies: [.product(name: "Swiftlet", package: "Swiftlet"), .product(name: "Benchmark", package: "benchmark")],
+            dependencies: [.product(name: "Swiftlet", package: "Swiftlet"), .product(name: "SwiftletBench", package: "Swiftlet"),
+                           .product(name: "Benchmark", package: "benchmark")],
             path: "Benchmarks/ModelBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),

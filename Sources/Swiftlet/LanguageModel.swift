@@ -62,15 +62,32 @@ public struct GenerationChunk: Sendable {
     public var statistics: GenerationStatistics?
 }
 
-/// A text-generation model loaded from a GGUF file: tokenizer, transformer, sampler.
+/// How far loading a model has come.
+public struct LoadProgress: Sendable, Equatable {
+    /// Tensors whose bytes have been read (paged in from the file).
+    public var completedTensors: Int
+    public var totalTensors: Int
+    /// Bytes of tensor data read so far, and in all.
+    public var completedBytes: Int
+    public var totalBytes: Int
+
+    /// Completed share of the bytes, 0…1.
+    public var fractionCompleted: Double { totalBytes > 0 ? Double(completedBytes) / Double(totalBytes) : 1 }
+}
+
+/// A text-generation model loaded from a GGUF file: the model container that owns the weights,
+/// the tokenizer and one inference thread.
 ///
 /// ```swift
 /// let model = try await LanguageModel.load(url)
-/// for try await chunk in model.generate(prompt: "Once upon a time") { print(chunk.text, terminator: "") }
+/// let session = ChatSession(model, instructions: "Answer briefly.")
+/// print(try await session.respond(to: "Name three prime numbers."))
 /// ```
-/// Generations run one at a time on a dedicated thread; cancelling the consuming task stops
-/// the generation after the current token. The KV cache keeps the last conversation, so a
-/// prompt that extends the previous one (a chat turn) only evaluates the new tokens.
+/// Many ``ChatSession``s share one loaded model; each keeps its own KV cache and conversation.
+/// All inference runs on the model's own thread, one generation at a time in arrival order
+/// (generations from several sessions are serialized, never interleaved), so they cannot corrupt
+/// each other. Cancelling the consuming task stops a generation within one layer of prefill or one
+/// decoded token.
 public final class LanguageModel: Sendable {
     /// The model's tokenizer.
     public let tokenizer: any Tokenizer
@@ -78,32 +95,89 @@ public final class LanguageModel: Sendable {
     public let config: TransformerConfig
     /// The chat template family of the file, or why it has none usable.
     public let chatTemplate: Result<ChatTemplate, SwiftletError>
-    private let engine: Engine
+    /// Positions of each session's context window.
+    public let contextLength: Int
+    let engine: InferenceEngine
+    private let thread: InferenceThread
+    private let sessionIDs = Atomic<Int>(1)
 
-    /// Loads a GGUF model (memory-mapped: weights are read in place).
-    /// - Parameter contextLength: KV-cache positions; default the model's trained context capped at 4096.
+    /// Loads a GGUF model on a thread of its own (never blocking the caller's executor), reading
+    /// every tensor's bytes once so the first generation does not wait on the disk.
+    /// - Parameter contextLength: KV-cache positions per session; default the model's trained
+    ///   context capped at 4096.
     /// - Parameter cacheType: `.f16` (the default, as llama.cpp's) reproduces llama.cpp's attention bit
     ///   for bit; `.f32` keeps full precision at twice the memory.
-    public static func load(_ url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16) async throws -> LanguageModel {
-        try LanguageModel(url: url, contextLength: contextLength, cacheType: cacheType)
-    }
-
-    /// Synchronous form of ``load(_:contextLength:)``.
-    public init(url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16) throws {
-        let file = try GGUFFile(url: url)
-        let transformer = try Transformer.load(gguf: file, contextLength: contextLength, cacheType: cacheType)
-        tokenizer = try Tokenizers.load(gguf: file)
-        config = transformer.config
+    /// - Parameter progress: called on the loading thread as tensors are read.
+    public static func load(_ url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16,
+                            progress: (@Sendable (LoadProgress) -> Void)? = nil) async throws -> LanguageModel {
+        let thread = InferenceThread(name: "swiftlet.inference")
         do {
-            chatTemplate = .success(try ChatTemplate(gguf: file))
-        } catch let error as SwiftletError {
-            chatTemplate = .failure(error)
+            let loaded = try await thread.run {
+                try Loaded(url: url, contextLength: contextLength, cacheType: cacheType, progress: progress)
+            }
+            return LanguageModel(loaded, thread: thread)
+        } catch {
+            thread.stop()
+            throw error
         }
-        engine = Engine(session: GenerationSession(transformer: transformer))
     }
 
-    /// Positions of the context window.
-    public var contextLength: Int { engine.contextLength }
+    /// Synchronous form of ``load(_:contextLength:cacheType:progress:)`` (no page-in pass).
+    public convenience init(url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16) throws {
+        let loaded = try Loaded(url: url, contextLength: contextLength, cacheType: cacheType, progress: nil)
+        self.init(loaded, thread: InferenceThread(name: "swiftlet.inference"))
+    }
+
+    /// What loading produces, handed from the loading thread to the model.
+    private struct Loaded: @unchecked Sendable {  // the transformer moves to the engine and is used only there
+        let transformer: Transformer
+        let tokenizer: any Tokenizer
+        let chatTemplate: Result<ChatTemplate, SwiftletError>
+
+        init(url: URL, contextLength: Int?, cacheType: KVCacheType, progress: (@Sendable (LoadProgress) -> Void)?) throws {
+            let file = try GGUFFile(url: url)
+            if let progress { Self.pageIn(file, progress: progress) }
+            transformer = try Transformer.load(gguf: file, contextLength: contextLength, cacheType: cacheType)
+            tokenizer = try Tokenizers.load(gguf: file)
+            do {
+                chatTemplate = .success(try ChatTemplate(gguf: file))
+            } catch let error as SwiftletError {
+                chatTemplate = .failure(error)
+            }
+        }
+
+        /// Touches every page of every tensor, reporting progress per tensor.
+        private static func pageIn(_ file: GGUFFile, progress: @Sendable (LoadProgress) -> Void) {
+            let tensors = file.tensors
+            var report = LoadProgress(completedTensors: 0, totalTensors: tensors.count, completedBytes: 0,
+                                      totalBytes: tensors.reduce(0) { $0 + $1.byteCount })
+            progress(report)
+            var checksum: UInt8 = 0
+            for info in tensors {
+                let bytes = file.data(for: info)
+                var offset = 0
+                while offset < bytes.count { checksum &+= bytes[offset]; offset += 4096 }
+                report.completedTensors += 1
+                report.completedBytes += info.byteCount
+                progress(report)
+            }
+            withExtendedLifetime(checksum) {}
+        }
+    }
+
+    private init(_ loaded: Loaded, thread: InferenceThread) {
+        tokenizer = loaded.tokenizer
+        config = loaded.transformer.config
+        chatTemplate = loaded.chatTemplate
+        contextLength = loaded.transformer.contextLength
+        self.thread = thread
+        engine = InferenceEngine(transformer: loaded.transformer, executor: thread)
+    }
+
+    deinit { thread.stop() }
+
+    /// A new id for a session's KV cache in the engine (0 is the model's own session).
+    func makeSessionID() -> Int { sessionIDs.add(1, ordering: .relaxed).oldValue }
 
     /// Token ids of `text` as the model expects a prompt (with BOS when the model adds one,
     /// special-token markup such as `<|im_start|>` recognized).
@@ -111,43 +185,45 @@ public final class LanguageModel: Sendable {
         tokenizer.encode(text, addSpecial: true, parseSpecial: true).map(Int.init)
     }
 
-    /// Streams the continuation of `prompt`.
+    /// Streams the continuation of `prompt` in the model's own session (whose cache keeps the last
+    /// prompt, so a prompt that extends it only evaluates the new tokens).
     public func generate(prompt: String, parameters: GenerationParameters = GenerationParameters()) -> AsyncThrowingStream<GenerationChunk, Error> {
         generate(tokens: tokenize(prompt), parameters: parameters)
     }
 
     /// Streams the continuation of an already tokenized prompt.
     public func generate(tokens: [Int], parameters: GenerationParameters = GenerationParameters()) -> AsyncThrowingStream<GenerationChunk, Error> {
+        generate(tokens: tokens, parameters: parameters, session: 0, onFinish: nil)
+    }
+
+    /// Streams a generation in session `session`; `onFinish` sees the whole text of a generation
+    /// that ended normally, before the stream's last chunk is delivered.
+    func generate(tokens: [Int], parameters: GenerationParameters, session: Int,
+                  onFinish: (@Sendable (String) -> Void)?) -> AsyncThrowingStream<GenerationChunk, Error> {
         let (stream, continuation) = AsyncThrowingStream<GenerationChunk, Error>.makeStream()
         let cancelled = CancellationFlag()
         continuation.onTermination = { _ in cancelled.cancel() }
-        let job = GenerationJob(engine: engine, tokenizer: tokenizer, prompt: tokens, parameters: parameters,
-                                cancelled: cancelled, continuation: continuation)
-        let thread = Thread { job.run() }
-        thread.stackSize = 1 << 22
-        thread.start()
+        let job = GenerationJob(tokenizer: tokenizer, prompt: tokens, parameters: parameters,
+                                cancelled: cancelled, continuation: continuation, onFinish: onFinish)
+        let engine = engine
+        Task { await engine.run(job, session: session) }
         return stream
     }
 
     /// Streams the assistant's reply to `messages`, formatted with the model's chat template.
+    /// (A ``ChatSession`` keeps the history for you.)
     public func chat(_ messages: [ChatMessage], parameters: GenerationParameters = GenerationParameters()) throws -> AsyncThrowingStream<GenerationChunk, Error> {
-        let prompt = try formatChat(messages)
-        return generate(tokens: tokenizer.encode(prompt, addSpecial: true, parseSpecial: true).map(Int.init), parameters: parameters)
+        generate(tokens: tokenize(try formatChat(messages)), parameters: parameters)
     }
 
     /// Perplexity of `text` measured as llama-perplexity does (see `Perplexity`): the text is
     /// tokenized whole (BOS added when the model adds one), split into chunks of `contextSize`
     /// tokens, and the second half of each chunk is scored. `progress` sees the running estimate.
     public func perplexity(text: String, contextSize: Int,
-                           progress: (Perplexity.Estimate) -> Void = { _ in }) throws -> Perplexity.Estimate {
+                           progress: @escaping @Sendable (Perplexity.Estimate) -> Void = { _ in }) async throws -> Perplexity.Estimate {
         let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false).map(Int.init)
         let bos = tokenizer.addsBOS ? tokenizer.bosID.map(Int.init) : nil
-        return try engine.withSession { session in
-            session.reset()
-            defer { session.reset() }
-            return try Perplexity.measure(session.transformer, tokens: tokens, contextSize: contextSize, bos: bos,
-                                          progress: progress)
-        }
+        return try await engine.perplexity(tokens: tokens, contextSize: contextSize, bos: bos, progress: progress)
     }
 
     /// The prompt text for `messages` followed by the assistant's turn opening.
@@ -156,20 +232,47 @@ public final class LanguageModel: Sendable {
     }
 }
 
-/// The transformer session shared by generations, used by one at a time.
-final class Engine: @unchecked Sendable {
-    private let lock = NSLock()
-    private let session: GenerationSession
-    let contextLength: Int
+/// Owns the transformer and every session's KV cache; runs on the model's ``InferenceThread``, so
+/// all of its methods are isolated to that one thread.
+actor InferenceEngine {
+    private let transformer: Transformer
+    private let executor: InferenceThread
+    private var sessions: [Int: GenerationSession] = [:]
 
-    init(session: GenerationSession) {
-        self.session = session
-        contextLength = session.transformer.contextLength
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    init(transformer: Transformer, executor: InferenceThread) {
+        self.transformer = transformer
+        self.executor = executor
     }
 
-    func withSession<R>(_ body: (GenerationSession) throws -> R) rethrows -> R {
-        lock.lock(); defer { lock.unlock() }
-        return try body(session)
+    /// The session with id `id`, created on first use (id 0 uses the transformer's own cache).
+    private func session(_ id: Int) -> GenerationSession {
+        if let session = sessions[id] { return session }
+        let session = GenerationSession(transformer: transformer, cache: id == 0 ? nil : transformer.makeCache())
+        sessions[id] = session
+        return session
+    }
+
+    func run(_ job: GenerationJob, session id: Int) {
+        job.run(session(id))
+    }
+
+    func close(session id: Int) { sessions[id] = nil }
+
+    func reset(session id: Int) { sessions[id]?.reset() }
+
+    func savedState(session id: Int) -> Data { session(id).savedState() }
+
+    func restore(session id: Int, state: Data) throws { try session(id).restore(state: state) }
+
+    func perplexity(tokens: [Int], contextSize: Int, bos: Int?,
+                    progress: (Perplexity.Estimate) -> Void) throws -> Perplexity.Estimate {
+        let session = session(0)
+        session.reset()
+        defer { session.reset() }
+        transformer.cache = session.cache
+        return try Perplexity.measure(transformer, tokens: tokens, contextSize: contextSize, bos: bos, progress: progress)
     }
 }
 
@@ -181,17 +284,17 @@ final class CancellationFlag: Sendable {
 }
 
 /// One generation: prefill, then sample / decode until a stop condition, streaming text.
-struct GenerationJob: @unchecked Sendable {
-    let engine: Engine
+struct GenerationJob: Sendable {
     let tokenizer: any Tokenizer
     let prompt: [Int]
     let parameters: GenerationParameters
     let cancelled: CancellationFlag
     let continuation: AsyncThrowingStream<GenerationChunk, Error>.Continuation
+    let onFinish: (@Sendable (String) -> Void)?
 
-    func run() {
+    func run(_ session: GenerationSession) {
         do {
-            try engine.withSession { session in try generate(session) }
+            try generate(session)
         } catch {
             continuation.finish(throwing: error)
         }
@@ -207,13 +310,14 @@ struct GenerationJob: @unchecked Sendable {
         if prompt.count + p.maxTokens > session.transformer.contextLength {
             throw SwiftletError.contextOverflow(requested: prompt.count + p.maxTokens, limit: session.transformer.contextLength)
         }
-        let prefill = try session.prefill(prompt)
+        let prefill = try session.prefill(prompt, isCancelled: { cancelled.isCancelled })
         var logits = prefill.logits
         let promptSeconds = seconds(since: start)
         let sampler = Sampler(parameters: p.sampling, vocabSize: session.transformer.config.vocabSize)
         var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
         var text = StopStringFilter(stopStrings: p.stopStrings)
         var generated: [Int] = []
+        var reply = ""
         generated.reserveCapacity(p.maxTokens)
         var firstTokenTime = 0.0
         var decodeStart = start
@@ -226,6 +330,7 @@ struct GenerationJob: @unchecked Sendable {
             if p.stopAtEndOfGeneration && tokenizer.isEndOfGeneration(Int32(token)) { reason = .endOfGeneration; break }
             generated.append(token)
             let (newText, hitStop) = text.append(detokenizer.append(Int32(token)))
+            reply += newText
             continuation.yield(GenerationChunk(text: newText, tokenIDs: [token], statistics: nil))
             if hitStop { reason = .stopString; break }
             if generated.count == p.maxTokens { break }
@@ -236,6 +341,7 @@ struct GenerationJob: @unchecked Sendable {
             promptSeconds: promptSeconds, generationSeconds: generated.isEmpty ? 0 : seconds(since: decodeStart),
             timeToFirstToken: firstTokenTime, stopReason: reason)
         let tail = reason == .stopString ? "" : text.append(detokenizer.finish()).0 + text.flush()
+        if reason != .cancelled { onFinish?(reply + tail) }
         continuation.yield(GenerationChunk(text: tail, tokenIDs: [], statistics: stats))
         continuation.finish()
     }

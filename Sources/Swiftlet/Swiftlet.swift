@@ -4,4 +4,3 @@
 @_exported import SwiftletFormats
 @_exported import SwiftletTokenizers
 @_exported import SwiftletModels
-@_exported import SwiftletTrain

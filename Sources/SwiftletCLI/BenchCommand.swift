@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Swiftlet
+import SwiftletBench
 
 /// `swiftlet bench`: llama-bench's method, columns and output formats, plus the memory-bandwidth
 /// bound, load-to-first-token time and peak RSS.

@@ -2,40 +2,35 @@ import ArgumentParser
 import Foundation
 import Swiftlet
 
-/// `swiftlet chat -m FILE`: an interactive conversation; the history is kept and only each new
-/// turn is evaluated (the KV cache holds the rest).
-struct ChatCommand: ParsableCommand {
+/// `swiftlet chat -m FILE`: an interactive conversation in a `ChatSession`; the history is kept and
+/// only each new turn is evaluated (the session's KV cache holds the rest).
+struct ChatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "chat", abstract: "Chat interactively with a GGUF instruction-tuned model.")
+        commandName: "chat", abstract: "Chat interactively with a GGUF instruction-tuned model.",
+        discussion: "Commands at the prompt: /reset forgets the conversation, /exit (or an empty line, or Ctrl-D) quits.")
 
     @Option(name: [.short, .customLong("model")], help: "GGUF model file.")
     var m: String
-    @Option(name: .customLong("system"), help: "System prompt.")
+    @Option(name: [.customLong("sys", withSingleDash: true), .customLong("system-prompt"), .customLong("system")], help: "System prompt (llama.cpp's -sys).")
     var system: String?
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup var threads: ThreadOptions
 
-    func run() throws {
-        let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c)
-        var messages: [ChatMessage] = system.map { [.system($0)] } ?? []
-        printError("chat with \(URL(fileURLWithPath: m).lastPathComponent) — empty line or Ctrl-D to quit, /reset to forget")
+    func run() async throws {
+        let model = try await LanguageModel.load(URL(fileURLWithPath: m), contextLength: sampling.c)
+        let session = ChatSession(model, instructions: system, parameters: sampling.parameters)
+        printError("chat with \(URL(fileURLWithPath: m).lastPathComponent) — /reset to forget, /exit or an empty line to quit")
         while true {
             FileHandle.standardOutput.write(Data("> ".utf8))
-            guard let line = readLine(), !line.isEmpty else { break }
-            if line == "/reset" { messages = system.map { [.system($0)] } ?? []; continue }
-            messages.append(.user(line))
-            final class Reply: @unchecked Sendable { var text = ""; var stats: GenerationStatistics? }
-            let reply = Reply()
-            let stream = try model.chat(messages, parameters: sampling.parameters)
-            try runBlocking {
-                for try await chunk in stream {
-                    reply.text += chunk.text
-                    FileHandle.standardOutput.write(Data(chunk.text.utf8))
-                    if let s = chunk.statistics { reply.stats = s }
-                }
+            guard let line = readLine(), !line.isEmpty, line != "/exit" else { break }
+            if line == "/reset" { session.clear(); continue }
+            var statistics: GenerationStatistics?
+            for try await chunk in session.streamResponse(to: line) {
+                FileHandle.standardOutput.write(Data(chunk.text.utf8))
+                if let s = chunk.statistics { statistics = s }
             }
             print()
-            if let s = reply.stats { printError(statsLine(s)) }
-            messages.append(.assistant(reply.text))
+            if let statistics { printError(statsLine(statistics)) }
         }
     }
 }

@@ -18,6 +18,7 @@ struct EmbedCommand: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Model directory (config.json, model.safetensors, tokenizer) or a bert GGUF file.")
     var model: String
+    @OptionGroup var threads: ThreadOptions
 
     @Option(name: .long, help: "Texts run through the encoder at once.")
     var batchSize = 32

@@ -3,6 +3,16 @@ import Foundation
 import Swiftlet
 
 /// Options shared by `generate` and `chat`.
+/// `-t/--threads`, as llama.cpp's tools take it: the compute threads of the shared pool.
+struct ThreadOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("threads")], help: "Compute threads (default: physical cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads { try ComputePool.setSharedThreadCount(threads) }
+    }
+}
+
 struct SamplingOptions: ParsableArguments {
     @Option(name: .short, help: "Most tokens to generate.")
     var n: Int = 256
@@ -22,6 +32,10 @@ struct SamplingOptions: ParsableArguments {
     var frequencyPenalty: Float = 0
     @Option(help: "Random seed (default: random).")
     var seed: UInt64?
+    @Option(name: .customLong("repeat-last-n"), help: "Last tokens the penalties look at.")
+    var repeatLastN: Int = 64
+    @Flag(name: .customLong("ignore-eos"), help: "Keep generating past end-of-generation tokens.")
+    var ignoreEOS = false
     @Option(name: .customLong("stop"), help: "Stop string (repeatable).")
     var stop: [String] = []
     @Option(name: [.short, .customLong("ctx-size")], help: "Context length (default: the model's, at most 4096).")
@@ -32,8 +46,8 @@ struct SamplingOptions: ParsableArguments {
             maxTokens: n,
             sampling: SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: minP,
                                          repetitionPenalty: repeatPenalty, presencePenalty: presencePenalty,
-                                         frequencyPenalty: frequencyPenalty, seed: seed),
-            stopStrings: stop)
+                                         frequencyPenalty: frequencyPenalty, penaltyWindow: repeatLastN, seed: seed),
+            stopStrings: stop, stopAtEndOfGeneration: !ignoreEOS)
     }
 }
 
@@ -74,6 +88,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("output-format"), help: "text (stream) or json (one object at the end).")
     var outputFormat: String = "text"
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
         if (p == nil) == (promptFile == nil) { throw ValidationError("give exactly one of -p PROMPT or --prompt-file FILE") }

@@ -10,6 +10,7 @@ struct SimilarityCommand: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Model directory (config.json, model.safetensors, tokenizer).")
     var model: String
+    @OptionGroup var threads: ThreadOptions
 
     @Argument(help: "The first text.")
     var first: String

@@ -90,7 +90,11 @@ public final class Transformer: @unchecked Sendable {
     public let contextLength: Int
     /// Tokens evaluated per batched step in prefill.
     public let maxBatch: Int
-    public let cache: KVCache
+    /// The KV cache evaluations read and write. Several conversations can share one transformer
+    /// by each owning a cache (``makeCache()``) and installing it before they evaluate.
+    public var cache: KVCache {
+        didSet { precondition(cache.fits(self), "a KV cache made for another model or context length") }
+    }
     let state: RunState
     let pool: ComputePool
     /// Precomputed RoPE angles for `ropeBase` and `ropeBaseLocal` (Gemma 3's sliding layers).
@@ -105,6 +109,9 @@ public final class Transformer: @unchecked Sendable {
     /// tokens of the step) to compare with a reference implementation tensor by tensor
     /// (`swiftlet dump-activations`). Costs one branch per op when unset.
     public var activationTap: ((String, UnsafeBufferPointer<Float>) -> Void)?
+    /// Asked before every layer of a batched evaluation; when it returns true the evaluation stops
+    /// and throws ``SwiftletError/cancelled``, so a long prompt can be abandoned within one layer.
+    public var interruption: (() -> Bool)?
 
     @inline(__always)
     func tap(_ name: @autoclosure () -> String, _ p: UnsafePointer<Float>, _ count: Int) {
@@ -124,12 +131,22 @@ public final class Transformer: @unchecked Sendable {
         self.pool = pool
         cache = KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
                         type: cacheType)
+        defaultCache = cache
         let tablePositions = min(contextLength, Self.ropeTablePositions)
         ropeTable = try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBase, maxPositions: tablePositions)
         ropeTableLocal = config.ropeBaseLocal == config.ropeBase ? ropeTable
             : try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBaseLocal, maxPositions: tablePositions)
         state = RunState(config: config, weights: weights, maxBatch: self.maxBatch, contextLength: contextLength,
                          logitRows: min(8, self.maxBatch), threads: pool.threadCount, cacheType: cacheType)
+    }
+
+    /// The cache made with the transformer.
+    public let defaultCache: KVCache
+
+    /// A new, empty KV cache of this transformer's shape, context length and element type.
+    public func makeCache() -> KVCache {
+        KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
+                type: cache.type)
     }
 
     /// Logits of the last evaluated token, valid until the next evaluation.
@@ -151,7 +168,9 @@ public final class Transformer: @unchecked Sendable {
         var done = 0
         while done < tokens.count {
             let n = min(maxBatch, tokens.count - done)
-            forward(UnsafeBufferPointer(rebasing: tokens[done ..< done + n]), at: start + done)
+            guard forward(UnsafeBufferPointer(rebasing: tokens[done ..< done + n]), at: start + done) else {
+                throw SwiftletError.cancelled
+            }
             let wanted: Range<Int>
             switch selection {
             case .all: wanted = 0 ..< tokens.count
@@ -176,15 +195,16 @@ public final class Transformer: @unchecked Sendable {
             throw SwiftletError.invalidArgument("token id \(token) outside the vocabulary (\(config.vocabSize))")
         }
         var t = token
-        withUnsafePointer(to: &t) { forward(UnsafeBufferPointer(start: $0, count: 1), at: position) }
+        _ = withUnsafePointer(to: &t) { forward(UnsafeBufferPointer(start: $0, count: 1), at: position, interruptible: false) }
         computeLogits(rows: 0 ..< 1) { _, _ in }
         return lastLogits
     }
 
     // MARK: - Forward pass
 
-    /// Embeds `tokens` and runs every block; the residual stream ends in `state.x`.
-    private func forward(_ tokens: UnsafeBufferPointer<Int>, at start: Int) {
+    /// Embeds `tokens` and runs every block; the residual stream ends in `state.x`. Returns false
+    /// when ``interruption`` stopped it (the cache then holds partial rows past `start`).
+    private func forward(_ tokens: UnsafeBufferPointer<Int>, at start: Int, interruptible: Bool = true) -> Bool {
         let dim = config.dim, s = state
         for (t, token) in tokens.enumerated() {
             let row = s.x + t * dim
@@ -192,11 +212,13 @@ public final class Transformer: @unchecked Sendable {
             if config.embeddingScale != 1 { VectorOps.scale(row, by: config.embeddingScale, count: dim) }
         }
         for layer in 0..<config.layerCount {
+            if interruptible, let interruption, interruption() { return false }
             switch config.architecture {
             case .llama: llamaBlock(layer, tokens: tokens.count, start: start)
             case .gemma3: gemma3Block(layer, tokens: tokens.count, start: start)
             }
         }
+        return true
     }
 
     /// Final norm and unembedding of rows `rows` of the residual stream, `logitRows` at a time.

@@ -96,7 +96,9 @@ public enum BLAS {
         let granule = splitColumns ? 32 : 16
         let blocks = (extent + granule - 1) / granule
         let partCount = min(parts, blocks)
-        let run = { (start: Int, end: Int) in
+        // A nested function, not a closure value: its context stays on the stack (a step of the
+        // training graph calls this hundreds of times and must not allocate).
+        func run(_ start: Int, _ end: Int) {
             let mm = splitColumns ? m : end - start
             let nn = splitColumns ? end - start : n
             let aa = splitColumns ? a : (transA ? a + start : a + start * lda)
@@ -132,7 +134,7 @@ public enum BLAS {
         let useBLAS = ComputeBackend.current == .blas && isAvailable
         let outCount = trans ? n : m
         let parts = (m * n < 1 << 16 || pool.threadCount == 1) ? 1 : min(pool.threadCount * 2, (outCount + 15) / 16)
-        let run = { (start: Int, end: Int) in
+        func run(_ start: Int, _ end: Int) {
             if useBLAS {
                 // Block of y: rows start..<end of A (no trans) or columns start..<end (trans).
                 if trans {

@@ -21,8 +21,27 @@ import Darwin
 /// Nested or concurrent use never deadlocks: a `parallelFor` issued while the pool is busy (from
 /// inside a body, or from another thread) runs serially on its caller.
 public final class ComputePool: @unchecked Sendable {
-    /// The process-wide pool: physical cores unless `SWIFTLET_THREADS` says otherwise.
-    public static let shared = ComputePool(threadCount: ComputePool.defaultThreadCount)
+    /// The process-wide pool: physical cores unless ``setSharedThreadCount(_:)`` or
+    /// `SWIFTLET_THREADS` says otherwise.
+    public static let shared: ComputePool = {
+        sharedCreated.store(true, ordering: .sequentiallyConsistent)
+        return ComputePool(threadCount: ComputePool.defaultThreadCount)
+    }()
+
+    private static let sharedCreated = Atomic<Bool>(false)
+    private static let requestedThreadCount = Atomic<Int>(0)
+
+    /// Sets how many threads the shared pool runs (as a CLI's `-t`). Only possible before the shared
+    /// pool is first used: its threads are started once.
+    public static func setSharedThreadCount(_ count: Int) throws {
+        guard count > 0, count <= 256 else {
+            throw SwiftletError.invalidArgument("thread count \(count) must be between 1 and 256")
+        }
+        guard !sharedCreated.load(ordering: .sequentiallyConsistent) else {
+            throw SwiftletError.invalidArgument("the shared compute pool is already running")
+        }
+        requestedThreadCount.store(count, ordering: .sequentiallyConsistent)
+    }
 
     /// Number of threads taking part in `parallelFor`, caller included.
     public var threadCount: Int { core.threadCount }
@@ -63,8 +82,11 @@ public final class ComputePool: @unchecked Sendable {
         core.parallelChunks(count, chunk: chunk, body)
     }
 
-    /// Physical cores available to this process (`SWIFTLET_THREADS` overrides).
+    /// Physical cores available to this process (``setSharedThreadCount(_:)``, then
+    /// `SWIFTLET_THREADS`, override).
     public static var defaultThreadCount: Int {
+        let requested = requestedThreadCount.load(ordering: .sequentiallyConsistent)
+        if requested > 0 { return requested }
         if let value = ProcessInfo.processInfo.environment["SWIFTLET_THREADS"], let n = Int(value), n > 0 {
             return min(n, 256)
         }

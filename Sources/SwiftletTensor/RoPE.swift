@@ -86,8 +86,9 @@ public enum RoPE {
         }
     }
 
-    @usableFromInline
-    static func fillAngles(position: Int, pairs: Int, ropeDim: Int, base: Float,
+    /// Writes cos θ_i and sin θ_i of pairs 0..<pairs at `position`, in llama.cpp's order of
+    /// operations (also used by the training graph's backward rotation).
+    public static func fillAngles(position: Int, pairs: Int, ropeDim: Int, base: Float,
                            cos cosines: UnsafeMutablePointer<Float>, sin sines: UnsafeMutablePointer<Float>) {
         let thetaScale = powf(base, -2 / Float(ropeDim))
         var theta = Float(position)

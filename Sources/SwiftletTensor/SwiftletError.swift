@@ -29,6 +29,8 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
     case io(path: String, reason: String)
     /// A run-time backend (BLAS library, CPU feature) is unavailable.
     case backendUnavailable(String)
+    /// The work was cancelled (task cancellation, or the consumer of a stream went away).
+    case cancelled
 
     public var description: String {
         switch self {
@@ -46,6 +48,7 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .contextOverflow(requested, limit): return "context overflow: \(requested) tokens requested, context holds \(limit)"
         case let .io(path, reason): return "\(path): \(reason)"
         case let .backendUnavailable(s): return "backend unavailable: \(s)"
+        case .cancelled: return "cancelled"
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Swiftlet
+import SwiftletBench
 import SwiftletTestSupport
 
 /// `swiftlet bench` must read like llama-bench: same statistics, table, JSON keys, model figures.

@@ -1,3 +1,4 @@
+import Synchronization
 import XCTest
 import Foundation
 import Swiftlet
@@ -9,7 +10,7 @@ import SwiftletTestSupport
 /// precision, chunk by chunk, to the same llama.cpp without flash attention — the graph Swiftlet
 /// reproduces bit for bit (Tests/Fixtures/llamacpp-perplexity).
 final class PerplexityTests: XCTestCase {
-    func check(_ model: RealModel, fileName: String) throws {
+    func check(_ model: RealModel, fileName: String) async throws {
         let textURL = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/texts/GPL-3")
         let json = try Fixtures.referenceJSON("perplexity.json") as! [String: Any]
         let reference = (json["results"] as! [[String: Any]]).first { ($0["model"] as! String) == fileName }!
@@ -21,10 +22,11 @@ final class PerplexityTests: XCTestCase {
         let perChunk = (exact["per_chunk"] as! [NSNumber]).map(\.doubleValue)
 
         let lm = try LanguageModel(url: model.url(), contextLength: nCtx)
-        var running: [Double] = []
-        let result = try lm.perplexity(text: String(contentsOf: textURL, encoding: .utf8), contextSize: nCtx) {
-            running.append($0.perplexity)
+        let runningEstimates = Mutex<[Double]>([])
+        let result = try await lm.perplexity(text: String(contentsOf: textURL, encoding: .utf8), contextSize: nCtx) { estimate in
+            runningEstimates.withLock { $0.append(estimate.perplexity) }
         }
+        let running = runningEstimates.withLock { $0 }
         print("PERPLEXITY \(fileName) c=\(nCtx): \(result.perplexity) (llama.cpp \(expected), without flash attention \(perChunk.last!)), \(result.chunkCount) chunks")
         XCTAssertEqual(result.chunkCount, (reference["chunks"] as! NSNumber).intValue)
         XCTAssertEqual(result.perplexity, expected, accuracy: expected * 0.005)
@@ -35,6 +37,6 @@ final class PerplexityTests: XCTestCase {
         }
     }
 
-    func testSmolLM2() throws { try check(.smollm2, fileName: "SmolLM2-135M-Instruct.Q4_1.gguf") }
-    func testGemma3() throws { try check(.gemma3, fileName: "gemma-3-270m-q4_k_m.gguf") }
+    func testSmolLM2() async throws { try await check(.smollm2, fileName: "SmolLM2-135M-Instruct.Q4_1.gguf") }
+    func testGemma3() async throws { try await check(.gemma3, fileName: "gemma-3-270m-q4_k_m.gguf") }
 }

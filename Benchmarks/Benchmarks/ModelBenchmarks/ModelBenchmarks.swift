@@ -6,6 +6,7 @@
 import Benchmark
 import Foundation
 import Swiftlet
+import SwiftletBench
 
 let environment = ProcessInfo.processInfo.environment
 let tolerance = Double(environment["SWIFTLET_BENCH_TOLERANCE"] ?? "") ?? 10

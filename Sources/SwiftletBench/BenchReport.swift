@@ -1,4 +1,5 @@
 import Foundation
+import Swiftlet
 
 /// Everything one `swiftlet bench` run measured, printable in llama-bench's formats.
 public struct BenchReport: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Swiftlet
 
 /// Resident-set figures of this process, read from `/proc/self/status` (Linux); `nil` elsewhere.
 public enum ProcessMemory {

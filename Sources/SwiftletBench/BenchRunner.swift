@@ -1,5 +1,5 @@
 import Foundation
-import SwiftletTensor
+import Swiftlet
 
 /// One llama-bench style test: `pp<prompt>` (a batch of `prompt` tokens from an empty cache) or
 /// `tg<generate>` (`generate` tokens decoded one at a time from an empty cache), on `threads`

@@ -1,14 +1,14 @@
 import ArgumentParser
 import Swiftlet
 
-struct SwiftletCommand: ParsableCommand {
+@main
+struct SwiftletCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftlet",
         abstract: "On-device model inference: generate, embed, quantize, benchmark.",
         subcommands: [InfoCommand.self, TokenizeCommand.self, EmbedCommand.self, SimilarityCommand.self,
                       GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, BenchCommand.self,
                       DumpActivationsCommand.self, QuantizeCommand.self, DequantizeCommand.self,
-                      ConvertCommand.self]
+                      TrainCommand.self, ConvertCommand.self]
     )
 }
-SwiftletCommand.main()

@@ -1,1 +1,0 @@
-// SwiftletTrain — filled in by its issue.
