@@ -36,8 +36,10 @@ FUZZ_SECONDS ?= 300
 fuzz: models
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
-## examples: build the example apps under Examples/ (they depend on Swiftlet by path) and run them
+## examples: build the example apps under Examples/ (they depend on Swiftlet by path) and run them;
+## the README's Swift blocks compile there too (ReadmeExamples)
 examples: setup
+	python3 scripts/readme-examples.py
 	$(SWIFT) build -c $(CONFIG) --package-path Examples/ChatSessions
 	Examples/ChatSessions/.build/$(CONFIG)/ChatSessions $(SMOLLM2)
 

@@ -8,5 +8,7 @@ let package = Package(
     dependencies: [.package(name: "Swiftlet", path: "../..")],
     targets: [
         .executableTarget(name: "ChatSessions", dependencies: [.product(name: "Swiftlet", package: "Swiftlet")]),
+        // The README's Swift blocks, written here by scripts/readme-examples.py: compiled, never run.
+        .target(name: "ReadmeExamples", dependencies: [.product(name: "Swiftlet", package: "Swiftlet")]),
     ]
 )
