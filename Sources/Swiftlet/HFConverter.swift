@@ -132,6 +132,19 @@ public struct HFConverter {
 
     private var blockCount: Int { hparams["num_hidden_layers"]!.int! }
 
+    /// llama.cpp's `--outtype auto`: BF16 or F16 after the first matrix (2-D or more) stored in
+    /// that type, F16 when every matrix is F32.
+    public func automaticOutputType() throws -> OutputType {
+        for source in try sourceTensors() {
+            guard filteredName(source.name) != nil else { continue }
+            let info = try source.file.info(source.name)
+            guard info.shape.count >= 2 else { continue }
+            if info.dtype == .bf16 { return .bf16 }
+            if info.dtype == .f16 { return .f16 }
+        }
+        return .f16
+    }
+
     // MARK: - Conversion
 
     /// Converts the checkpoint and writes the GGUF file to `url` (through a temporary file beside
@@ -380,7 +393,7 @@ public struct HFConverter {
             switch ropeType {
             case "linear" where factor != nil:
                 w.set("\(a).rope.scaling.type", .string("linear")); w.set("\(a).rope.scaling.factor", .float32(Float(factor!)))
-            case "llama3", "dynamic", "default": break
+            case "dynamic", "default": break
             default:
                 throw SwiftletError.unsupportedArchitecture("\(huggingFaceArchitecture) with rope_type \(ropeType)", supported: ["none", "linear"])
             }

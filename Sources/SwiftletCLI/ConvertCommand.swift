@@ -21,14 +21,19 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "Output GGUF file.")
     var output: String
 
-    @Option(name: .long, help: "Tensor type of the matrices: f32, f16, bf16 or q8_0.")
-    var outtype: String = "f16"
+    @Option(name: .long, help: "Tensor type of the matrices: f32, f16, bf16, q8_0, or auto (the checkpoint's 16-bit type, else f16).")
+    var outtype: String = "auto"
 
     func run() throws {
-        guard let type = HFConverter.OutputType(rawValue: outtype.lowercased()) else {
-            throw ValidationError("unknown --outtype '\(outtype)' (expected f32, f16, bf16 or q8_0)")
-        }
         let converter = try HFConverter(directory: URL(fileURLWithPath: directory))
+        let type: HFConverter.OutputType
+        if outtype.lowercased() == "auto" {
+            type = try converter.automaticOutputType()
+        } else if let named = HFConverter.OutputType(rawValue: outtype.lowercased()) {
+            type = named
+        } else {
+            throw ValidationError("unknown --outtype '\(outtype)' (expected f32, f16, bf16, q8_0 or auto)")
+        }
         let start = Date()
         try converter.convert(to: URL(fileURLWithPath: output), outputType: type) { done, total in
             let width = 30, filled = total > 0 ? width * done / total : width
