@@ -85,16 +85,19 @@ extension ImportanceMatrix {
         for name in entries.keys.sorted() {
             let e = entries[name]!
             guard !e.sums.isEmpty, !e.counts.isEmpty else { continue }
-            try w.addTensor(name: name + ".in_sum2", shape: [e.sums.count / e.counts.count, e.counts.count], float32: e.sums)
-            try w.addTensor(name: name + ".counts", shape: [1, e.counts.count], float32: e.counts.map { Float($0) })
+            // ggml writes a shape without its trailing dimensions of 1 (`ggml_n_dims`).
+            let matrices = e.counts.count
+            try w.addTensor(name: name + ".in_sum2", shape: matrices == 1 ? [e.sums.count] : [e.sums.count / matrices, matrices],
+                            float32: e.sums)
+            try w.addTensor(name: name + ".counts", shape: matrices == 1 ? [1] : [1, matrices], float32: e.counts.map { Float($0) })
         }
         return w
     }
 
-    /// Writes the statistics in llama-imatrix's GGUF format, or in the legacy format when `url`
-    /// ends in `.dat` (through a temporary file and a rename).
-    public func write(to url: URL) throws {
-        if url.pathExtension == "dat" {
+    /// Writes the statistics in llama-imatrix's GGUF format, or in the legacy format when
+    /// `legacy` says so (by default: when `url` ends in `.dat`), through a temporary file and a rename.
+    public func write(to url: URL, legacy: Bool? = nil) throws {
+        if legacy ?? (url.pathExtension == "dat") {
             let bytes = legacyBytes()
             try GGUFRawFile(url: url).write(Data(bytes))
         } else {

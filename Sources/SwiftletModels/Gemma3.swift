@@ -40,6 +40,7 @@ extension Transformer {
         // Attention with QK-norm and a post-attention norm.
         rmsNorm(s.x, weight: w.attentionNorm, rows: n, width: c.dim, into: s.xb)
         tap("attn_norm-\(layer)", s.xb, n * c.dim)
+        observeInput(layer: layer, .attentionQuery, .attentionKey, .attentionValue, input: s.xb, rows: n, cols: c.dim)
         QuantizedMatrix.matmul(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
         rmsNorm(s.q, weight: w.queryNorm!, rows: n * c.headCount, width: c.headDim, into: s.q)
@@ -51,6 +52,7 @@ extension Transformer {
         cache.store(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
         attention(layer: layer, tokens: n, start: start, window: local ? c.slidingWindow : 0, scale: 1)
         tap("kqv_out-\(layer)", s.attention, n * c.qDim)
+        observeInput(layer: layer, .attentionOutput, input: s.attention, rows: n, cols: c.qDim)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)
         rmsNorm(s.xb2, weight: w.postAttentionNorm!, rows: n, width: c.dim, into: s.xb2)
         tap("attn_post_norm-\(layer)", s.xb2, n * c.dim)
@@ -59,10 +61,12 @@ extension Transformer {
 
         // GeGLU feed-forward with a post-FFN norm.
         rmsNorm(s.x, weight: w.ffnNorm, rows: n, width: c.dim, into: s.xb)
+        observeInput(layer: layer, .ffnGate, .ffnUp, input: s.xb, rows: n, cols: c.dim)
         QuantizedMatrix.matmul(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
         swiftlet_gc_geglu(s.gate, s.up, s.gate, n * c.ffnDim)   // ggml's f16 GELU table, bit for bit
         tap("ffn_geglu-\(layer)", s.gate, n * c.ffnDim)
+        observeInput(layer: layer, .ffnDown, input: s.gate, rows: n, cols: c.ffnDim)
         linear(w.wDown, s.gate, tokens: n, into: s.xb2)
         rmsNorm(s.xb2, weight: w.postFFNNorm!, rows: n, width: c.dim, into: s.xb2)
         tap("ffn_post_norm-\(layer)", s.xb2, n * c.dim)

@@ -26,6 +26,7 @@ extension Transformer {
         tap("inp-\(layer)", s.x, n * c.dim)
         rmsNorm(s.x, weight: w.attentionNorm, rows: n, width: c.dim, into: s.xb)
         tap("attn_norm-\(layer)", s.xb, n * c.dim)
+        observeInput(layer: layer, .attentionQuery, .attentionKey, .attentionValue, input: s.xb, rows: n, cols: c.dim)
         QuantizedMatrix.matmul(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
         tap("Qcur-\(layer)", s.q, n * c.qDim); tap("Kcur-\(layer)", s.k, n * c.kvDim); tap("Vcur-\(layer)", s.v, n * c.kvDim)
@@ -34,6 +35,7 @@ extension Transformer {
         cache.store(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
         attention(layer: layer, tokens: n, start: start, window: 0, scale: c.attentionScale)
         tap("kqv_out-\(layer)", s.attention, n * c.qDim)
+        observeInput(layer: layer, .attentionOutput, input: s.attention, rows: n, cols: c.qDim)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)
         tap("attn_out-\(layer)", s.xb2, n * c.dim)
         addResidual(s.xb2, tokens: n)
@@ -42,11 +44,13 @@ extension Transformer {
         // Feed-forward: x += W_down · (SiLU(W_gate·h) ⊙ W_up·h), h = RMSNorm(x)
         rmsNorm(s.x, weight: w.ffnNorm, rows: n, width: c.dim, into: s.xb)
         tap("ffn_norm-\(layer)", s.xb, n * c.dim)
+        observeInput(layer: layer, .ffnGate, .ffnUp, input: s.xb, rows: n, cols: c.dim)
         QuantizedMatrix.matmul(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
         tap("ffn_gate-\(layer)", s.gate, n * c.ffnDim); tap("ffn_up-\(layer)", s.up, n * c.ffnDim)
         swiftlet_gc_swiglu(s.gate, s.up, s.gate, n * c.ffnDim)   // ggml's exp, bit for bit
         tap("ffn_swiglu-\(layer)", s.gate, n * c.ffnDim)
+        observeInput(layer: layer, .ffnDown, input: s.gate, rows: n, cols: c.ffnDim)
         linear(w.wDown, s.gate, tokens: n, into: s.xb2)
         tap("ffn_out-\(layer)", s.xb2, n * c.dim)
         addResidual(s.xb2, tokens: n)

@@ -17,6 +17,11 @@ public enum Perplexity {
         public var perplexity: Double
         /// Standard error of the perplexity estimate (llama-perplexity's "+/-").
         public var standardError: Double
+
+        public init(chunk: Int, chunkCount: Int, tokenCount: Int, perplexity: Double, standardError: Double) {
+            self.chunk = chunk; self.chunkCount = chunkCount; self.tokenCount = tokenCount
+            self.perplexity = perplexity; self.standardError = standardError
+        }
     }
 
     /// Runs the measurement; `progress` is called after every chunk with the running estimate.

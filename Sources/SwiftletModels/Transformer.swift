@@ -109,6 +109,9 @@ public final class Transformer: @unchecked Sendable {
     /// tokens of the step) to compare with a reference implementation tensor by tensor
     /// (`swiftlet dump-activations`). Costs one branch per op when unset.
     public var activationTap: ((String, UnsafeBufferPointer<Float>) -> Void)?
+    /// When set, sees the input of every weight matrix product of the blocks (an importance
+    /// matrix collector). One branch per product when unset.
+    public var matmulInputObserver: (any MatmulInputObserver)?
     /// Asked before every layer of a batched evaluation; when it returns true the evaluation stops
     /// and throws ``SwiftletError/cancelled``, so a long prompt can be abandoned within one layer.
     public var interruption: (() -> Bool)?
