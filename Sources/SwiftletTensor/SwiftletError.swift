@@ -36,6 +36,9 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidSchema(reason: String, path: String)
     /// The work was cancelled (task cancellation, or the consumer of a stream went away).
     case cancelled
+    /// A metadata key (or value) the model sets that the runtime does not implement: refused
+    /// rather than ignored, since ignoring it would compute different logits.
+    case unsupportedMetadata(key: String, value: String)
 
     public var description: String {
         switch self {
@@ -56,6 +59,7 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .invalidGrammar(reason, line, column): return "grammar error at line \(line), column \(column): \(reason)"
         case let .invalidSchema(reason, path): return "JSON schema error at \(path.isEmpty ? "/" : path): \(reason)"
         case .cancelled: return "cancelled"
+        case let .unsupportedMetadata(key, value): return "unsupported model metadata: \(key) = \(value) is not implemented"
         }
     }
 }
