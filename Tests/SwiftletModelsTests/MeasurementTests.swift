@@ -114,4 +114,36 @@ final class MeasurementTests: XCTestCase {
         for v: Int32 in [Int32.max, Int32.max, Int32.max] { withUnsafeBytes(of: v) { huge.append(contentsOf: $0) } }
         XCTAssertThrowsError(try KLDivergence.readHeader(huge, path: path))
     }
+
+    /// The report's plot and table put every type where its figures say (no model needed).
+    func testQuantReportPlotAndTable() throws {
+        func entry(_ type: String, _ mib: Double, _ kld: Double) -> QuantReport.Entry {
+            QuantReport.Entry(type: type, fileBytes: Int(mib * 1_048_576), bitsPerWeight: mib / 10, perplexity: 20 + kld,
+                              meanKLD: kld, p99KLD: 5 * kld, top1Agreement: 1 - kld,
+                              tensors: [QuantReport.TensorError(name: "blk.0.ffn_down.weight", type: "Q4_K", rmse: kld / 100, maxError: kld / 10)])
+        }
+        let report = QuantReport.Report(source: "model<f32>.gguf", sourceBytes: 500 << 20, sourceBitsPerWeight: 32, sourcePerplexity: 20,
+                                        text: "GPL-3", contextSize: 512, chunks: 4, importanceMatrix: nil,
+                                        entries: [entry("Q8_0", 140, 0.002), entry("Q4_K_M", 100, 0.05), entry("Q2_K", 60, 0.9)])
+        let svg = QuantReport.svg(report)
+        XCTAssertTrue(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
+        XCTAssertTrue(svg.contains("model&lt;f32&gt;.gguf"))
+        // Larger files sit further right; larger KLD higher up (smaller y).
+        func point(_ label: String) -> (Double, Double) {
+            let lines = svg.split(separator: "\n").map(String.init)
+            let i = lines.firstIndex { $0.hasSuffix(">\(label)</text>") }!
+            let circle = lines[i - 1]
+            func attr(_ n: String) -> Double {
+                Double(circle.components(separatedBy: "\(n)=\"")[1].components(separatedBy: "\"")[0])!
+            }
+            return (attr("cx"), attr("cy"))
+        }
+        let q8 = point("Q8_0"), q4 = point("Q4_K_M"), q2 = point("Q2_K")
+        XCTAssertGreaterThan(q8.0, q4.0); XCTAssertGreaterThan(q4.0, q2.0)
+        XCTAssertGreaterThan(q8.1, q4.1); XCTAssertGreaterThan(q4.1, q2.1)
+        let table = QuantReport.markdown(report)
+        XCTAssertTrue(table.contains("| Q4_K_M | 100.0 | 10.00 | 20.0500 | 0.050000 | 0.250000 | 95.00 % |"))
+        let decoded = try JSONDecoder().decode(QuantReport.Report.self, from: QuantReport.json(report))
+        XCTAssertEqual(decoded, report)
+    }
 }
