@@ -158,11 +158,13 @@ public enum QuantReport {
 
     /// The plot: file size (MiB, x) against mean KLD (log scale, y), one labelled point per type.
     public static func svg(_ r: Report) -> String {
-        let width = 640.0, height = 420.0, left = 80.0, right = 30.0, top = 40.0, bottom = 60.0
+        let width = 680.0, height = 420.0, left = 80.0, right = 90.0, top = 40.0, bottom = 60.0
         let points = r.entries.filter { $0.meanKLD > 0 }
         let sizes = points.map { Double($0.fileBytes) / 1_048_576 }
         let klds = points.map(\.meanKLD)
-        let xMin = 0.0, xMax = ((sizes.max() ?? 1) * 1.1).rounded(.up)
+        let xStep = niceStep(((sizes.max() ?? 1) - (sizes.min() ?? 0)) / 5)
+        let xMin = max(0, ((sizes.min() ?? 0) * 0.95 / xStep).rounded(.down) * xStep)
+        let xMax = max(xMin + xStep, ((sizes.max() ?? 1) * 1.05 / xStep).rounded(.up) * xStep)
         let yLo = floor(log10(klds.min() ?? 1e-3)), yHi = max(ceil(log10(klds.max() ?? 1)), yLo + 1)
         func x(_ v: Double) -> Double { left + (v - xMin) / (xMax - xMin) * (width - left - right) }
         func y(_ v: Double) -> Double { top + (yHi - log10(v)) / (yHi - yLo) * (height - top - bottom) }
@@ -180,8 +182,8 @@ public enum QuantReport {
             s += "<text x=\"\(left - 8)\" y=\"\(yy + 4)\" text-anchor=\"end\">1e\(Int(decade))</text>\n"
             decade += 1
         }
-        let step = niceStep(xMax / 6)
-        var tick = 0.0
+        let step = xStep
+        var tick = xMin
         while tick <= xMax + 1e-9 {
             let xx = x(tick)
             s += "<line x1=\"\(xx)\" y1=\"\(top)\" x2=\"\(xx)\" y2=\"\(height - bottom)\" stroke=\"#eee\"/>\n"
@@ -196,11 +198,11 @@ public enum QuantReport {
         let order = points.indices.sorted { sizes[$0] < sizes[$1] }
         let path = order.map { String(format: "%.1f,%.1f", x(sizes[$0]), y(klds[$0])) }.joined(separator: " ")
         s += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"#8fb3d9\" stroke-width=\"1.5\"/>\n"
-        for (rank, i) in order.enumerated() {
+        for i in order {
             let xx = x(sizes[i]), yy = y(klds[i])
             s += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"#1f5fa8\"/>\n", xx, yy)
-            let dy = rank % 2 == 0 ? -9.0 : 17.0
-            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>\n", xx, yy + dy, escape(points[i].type))
+            // Labels to the right: neighbours in size differ in KLD, so they stack vertically.
+            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"start\">%@</text>\n", xx + 8, yy + 4, escape(points[i].type))
         }
         s += "</svg>\n"
         return s

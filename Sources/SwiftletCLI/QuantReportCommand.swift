@@ -14,9 +14,9 @@ struct QuantReportCommand: ParsableCommand {
             """)
 
     @Option(name: [.short, .customLong("model")], help: "Source GGUF model (F32/F16 or a quantized file, requantized).")
-    var m: String
+    var m: String = ""
     @Option(name: [.short, .customLong("file")], help: "Text file.")
-    var f: String
+    var f: String = ""
     @Option(name: [.short, .customLong("ctx-size")], help: "Tokens per chunk.")
     var c: Int = 512
     @Option(name: .customLong("chunks"), help: "Most chunks to score (default: all).")
@@ -29,9 +29,25 @@ struct QuantReportCommand: ParsableCommand {
     var o: String
     @Flag(name: .customLong("keep-models"), help: "Keep the quantized files in the report directory.")
     var keepModels = false
+    @Flag(name: .customLong("replot"), help: "Only rewrite report.md and the plot from DIR/report.json.")
+    var replot = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
+        let directory = URL(fileURLWithPath: o)
+        if replot {
+            let data: Data
+            do { data = try Data(contentsOf: directory.appendingPathComponent("report.json")) } catch {
+                throw SwiftletError.io(path: o, reason: "no report.json to replot: \(error.localizedDescription)")
+            }
+            let report: QuantReport.Report
+            do { report = try JSONDecoder().decode(QuantReport.Report.self, from: data) } catch {
+                throw SwiftletError.malformedFile(path: directory.appendingPathComponent("report.json").path, reason: "\(error)")
+            }
+            try finish(report, directory)
+            return
+        }
+        guard !m.isEmpty, !f.isEmpty else { throw ValidationError("-m SOURCE and -f TEXT are required") }
         let mixes = try types.split(separator: ",").map { name -> QuantizationMix in
             guard let mix = QuantizationMix(name: String(name).trimmingCharacters(in: .whitespaces)) else {
                 throw ValidationError("unknown quantization type '\(name)'")
@@ -43,7 +59,6 @@ struct QuantReportCommand: ParsableCommand {
             throw SwiftletError.io(path: f, reason: "cannot read the text: \(error.localizedDescription)")
         }
         let matrix = try imatrix.map { try ImportanceMatrix(contentsOf: URL(fileURLWithPath: $0)) }
-        let directory = URL(fileURLWithPath: o)
         let start = Date()
         var done = 0
         let report = try QuantReport.run(source: URL(fileURLWithPath: m), text: text, textName: (f as NSString).lastPathComponent,
@@ -53,6 +68,11 @@ struct QuantReportCommand: ParsableCommand {
             if stage == "quantizing" { done += 1 }
             progressBar("quant-report", done: max(done - 1, 0), total: mixes.count, since: start, extra: "\(type): \(stage)")
         }
+        try finish(report, directory)
+    }
+
+    /// Writes the report files and the PNG rendering of the plot.
+    private func finish(_ report: QuantReport.Report, _ directory: URL) throws {
         try QuantReport.write(report, to: directory)
         let svg = directory.appendingPathComponent("size-vs-kld.svg").path
         if let converter = ["/usr/bin/rsvg-convert", "/usr/local/bin/rsvg-convert"].first(where: FileManager.default.isExecutableFile) {
