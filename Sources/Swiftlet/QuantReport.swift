@@ -17,6 +17,10 @@ public enum QuantReport {
         public var type: String
         public var rmse: Double
         public var maxError: Double
+
+        public init(name: String, type: String, rmse: Double, maxError: Double) {
+            self.name = name; self.type = type; self.rmse = rmse; self.maxError = maxError
+        }
     }
 
     /// One quantization type's figures.
@@ -30,6 +34,12 @@ public enum QuantReport {
         /// Fraction of scored tokens where the quantized model's top token is the source's.
         public var top1Agreement: Double
         public var tensors: [TensorError]
+
+        public init(type: String, fileBytes: Int, bitsPerWeight: Double, perplexity: Double, meanKLD: Double, p99KLD: Double,
+                    top1Agreement: Double, tensors: [TensorError]) {
+            self.type = type; self.fileBytes = fileBytes; self.bitsPerWeight = bitsPerWeight; self.perplexity = perplexity
+            self.meanKLD = meanKLD; self.p99KLD = p99KLD; self.top1Agreement = top1Agreement; self.tensors = tensors
+        }
     }
 
     /// The whole report.
@@ -43,6 +53,13 @@ public enum QuantReport {
         public var chunks: Int
         public var importanceMatrix: String?
         public var entries: [Entry]
+
+        public init(source: String, sourceBytes: Int, sourceBitsPerWeight: Double, sourcePerplexity: Double, text: String,
+                    contextSize: Int, chunks: Int, importanceMatrix: String?, entries: [Entry]) {
+            self.source = source; self.sourceBytes = sourceBytes; self.sourceBitsPerWeight = sourceBitsPerWeight
+            self.sourcePerplexity = sourcePerplexity; self.text = text; self.contextSize = contextSize; self.chunks = chunks
+            self.importanceMatrix = importanceMatrix; self.entries = entries
+        }
     }
 
     /// Progress: which type, and what is being done.
