@@ -43,7 +43,7 @@ let package = Package(
         // Shared by the test targets: locating the real models and the reference fixtures.
         .target(name: "SwiftletTestSupport", dependencies: ["SwiftletTensor"], path: "Tests/SwiftletTestSupport"),
         .testTarget(name: "SwiftletTensorTests", dependencies: ["SwiftletTensor", "SwiftletTestSupport"]),
-        .testTarget(name: "SwiftletQuantTests", dependencies: ["SwiftletQuant", "SwiftletFormats", "SwiftletTestSupport"]),
+        .testTarget(name: "SwiftletQuantTests", dependencies: ["SwiftletQuant", "SwiftletFormats", "Swiftlet", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletFormatsTests", dependencies: ["SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletTokenizersTests", dependencies: ["SwiftletTokenizers", "SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletTrainTests", dependencies: ["SwiftletTrain", "SwiftletTestSupport"]),

@@ -15,17 +15,24 @@ public struct GenerationParameters: Sendable, Equatable {
     public var stopStrings: [String]
     /// Stop at the model's end-of-sequence / end-of-turn tokens.
     public var stopAtEndOfGeneration: Bool
+    /// Restricts the output to a grammar, JSON Schema, regex or list of choices (see
+    /// ``GenerationConstraint``); `nil` = free text.
+    public var constraint: GenerationConstraint?
 
     public init(maxTokens: Int = 256, sampling: SamplingParameters = SamplingParameters(),
-                stopStrings: [String] = [], stopAtEndOfGeneration: Bool = true) {
+                stopStrings: [String] = [], stopAtEndOfGeneration: Bool = true,
+                constraint: GenerationConstraint? = nil) {
         self.maxTokens = maxTokens; self.sampling = sampling
         self.stopStrings = stopStrings; self.stopAtEndOfGeneration = stopAtEndOfGeneration
+        self.constraint = constraint
     }
 }
 
 /// Why generation ended.
 public enum StopReason: String, Sendable, Codable {
     case endOfGeneration, stopString, maxTokens, cancelled
+    /// The constraint allowed no token at all (the grammar cannot continue from here).
+    case constraintRejectedAllTokens
 }
 
 /// Timing and counts of one generation.
@@ -255,7 +262,18 @@ actor InferenceEngine {
     }
 
     func run(_ job: GenerationJob, session id: Int) {
-        job.run(session(id))
+        let vocabulary = job.parameters.constraint == nil ? nil : grammarVocabulary(for: job.tokenizer)
+        job.run(session(id), grammarVocabulary: vocabulary)
+    }
+
+    /// Token texts prepared for grammar matching, built on the first constrained generation.
+    private var preparedGrammarVocabulary: GrammarVocabulary?
+
+    private func grammarVocabulary(for tokenizer: any Tokenizer) -> GrammarVocabulary {
+        if let v = preparedGrammarVocabulary { return v }
+        let v = GrammarVocabulary(tokenizer: tokenizer)
+        preparedGrammarVocabulary = v
+        return v
     }
 
     func close(session id: Int) { sessions[id] = nil }
@@ -292,15 +310,15 @@ struct GenerationJob: Sendable {
     let continuation: AsyncThrowingStream<GenerationChunk, Error>.Continuation
     let onFinish: (@Sendable (String) -> Void)?
 
-    func run(_ session: GenerationSession) {
+    func run(_ session: GenerationSession, grammarVocabulary: GrammarVocabulary? = nil) {
         do {
-            try generate(session)
+            try generate(session, grammarVocabulary: grammarVocabulary)
         } catch {
             continuation.finish(throwing: error)
         }
     }
 
-    private func generate(_ session: GenerationSession) throws {
+    private func generate(_ session: GenerationSession, grammarVocabulary: GrammarVocabulary?) throws {
         let start = DispatchTime.now().uptimeNanoseconds
         func seconds(since t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
 
@@ -309,6 +327,10 @@ struct GenerationJob: Sendable {
         // Fail early rather than run out of room mid-answer.
         if prompt.count + p.maxTokens > session.transformer.contextLength {
             throw SwiftletError.contextOverflow(requested: prompt.count + p.maxTokens, limit: session.transformer.contextLength)
+        }
+        let matcher = try p.constraint.map { constraint -> GrammarMatcher in
+            guard let grammarVocabulary else { throw SwiftletError.invalidArgument("no vocabulary prepared for the constraint") }
+            return try GrammarMatcher(grammar: constraint.compiledGrammar(), vocabulary: grammarVocabulary)
         }
         let prefill = try session.prefill(prompt, isCancelled: { cancelled.isCancelled })
         var logits = prefill.logits
@@ -325,9 +347,18 @@ struct GenerationJob: Sendable {
 
         while generated.count < p.maxTokens {
             if cancelled.isCancelled { reason = .cancelled; break }
-            let token = session.tokens.withUnsafeBufferPointer { sampler.sample(logits, history: $0) }
+            let token: Int
+            if let matcher {
+                guard let allowed = try session.tokens.withUnsafeBufferPointer({
+                    try sampler.sample(logits, history: $0, constraint: matcher)
+                }) else { reason = .constraintRejectedAllTokens; break }
+                token = allowed
+            } else {
+                token = session.tokens.withUnsafeBufferPointer { sampler.sample(logits, history: $0) }
+            }
             if generated.isEmpty { firstTokenTime = seconds(since: start); decodeStart = DispatchTime.now().uptimeNanoseconds }
             if p.stopAtEndOfGeneration && tokenizer.isEndOfGeneration(Int32(token)) { reason = .endOfGeneration; break }
+            try matcher?.accept(token)
             generated.append(token)
             let (newText, hitStop) = text.append(detokenizer.append(Int32(token)))
             reply += newText

@@ -174,6 +174,8 @@ public enum Quantizer {
         for (index, e) in plan.entries.enumerated() {
             let info = file.tensor(named: e.name)!
             let source = file.data(for: info)
+            // Read the next tensor from disk while this one is converted.
+            if index + 1 < plan.entries.count { advise(file.data(for: file.tensor(named: plan.entries[index + 1].name)!), MADV_WILLNEED) }
             let size = layout[index].byteCount
             if !e.isConverted {
                 try out.write(source)
@@ -186,6 +188,8 @@ public enum Quantizer {
             let padding = GGUFWriter.padded(size, to: alignment) - size
             if padding > 0 { try out.write(zeros: padding) }
             outputBytes += size + padding
+            // Done with the source pages (as llama-quantize unmaps each tensor): less memory held.
+            if file.url != nil { advise(source, MADV_DONTNEED) }
             doneBytes += info.byteCount
             progress?(Progress(tensorIndex: index, tensorCount: plan.entries.count, tensorName: e.name,
                                bytesDone: doneBytes, bytesTotal: totalBytes, elapsed: Date().timeIntervalSince(start)))
@@ -193,6 +197,15 @@ public enum Quantizer {
         try out.commit()
         completed = true
         return Report(plan: plan, inputBytes: file.fileSize, outputBytes: outputBytes, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// `madvise` over the whole pages of `range` (a hint: failures are ignored).
+    static func advise(_ range: UnsafeRawBufferPointer, _ advice: Int32) {
+        guard let base = range.baseAddress, range.count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = Int(bitPattern: base) / page * page
+        let end = Int(bitPattern: base) + range.count
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, advice)
     }
 
     /// llama-quantize keeps 127 bytes of a string it records.
@@ -249,7 +262,7 @@ public enum Quantizer {
         let rowsPerExpert = info.shape.count > 1 ? info.shape[1] : 1
         let rowsPerChunk = Swift.max(1, 16384 / columns)
         let failure = FailureFlag()
-        try importanceBuffer(importance) { weights in
+        importanceBuffer(importance) { weights in
             pool.parallelChunks(rows, chunk: rowsPerChunk) { range, _ in
                 var r = range.lowerBound
                 while r < range.upperBound {
@@ -268,9 +281,9 @@ public enum Quantizer {
         if failure.isSet { throw SwiftletError.unsupportedTensorType("\(e.targetType) (quantize \(e.name))") }
     }
 
-    private static func importanceBuffer(_ w: [Float]?, _ body: (UnsafePointer<Float>?) throws -> Void) rethrows {
-        guard let w else { return try body(nil) }
-        try w.withUnsafeBufferPointer { try body($0.baseAddress) }
+    private static func importanceBuffer(_ w: [Float]?, _ body: (UnsafePointer<Float>?) -> Void) {
+        guard let w else { return body(nil) }
+        w.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 }
 

@@ -36,8 +36,13 @@ struct BenchCommand: ParsableCommand {
     var loadOnly = false
     @Flag(name: .customLong("no-extras"), help: "Skip the bandwidth, load and RSS measurements.")
     var noExtras = false
+    @Option(name: .customLong("grammar-file"), help: "Instead of the grid: greedy decode speed under this GBNF grammar vs unconstrained (same prompt, -n tokens).")
+    var grammarFile: String?
+    @Option(name: .customLong("grammar-prompt"), help: "Prompt for --grammar-file.")
+    var grammarPrompt = "A JSON object describing a person:"
 
     func run() throws {
+        if let grammarFile { return try runGrammar(grammarFile) }
         guard let format = BenchReport.Format(rawValue: o) else {
             throw ValidationError("-o must be one of \(BenchReport.Format.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -70,6 +75,45 @@ struct BenchCommand: ParsableCommand {
         let bandwidth = noExtras ? nil : MemoryBandwidth.measure(threads: 2)
         let report = BenchReport(model: bench.model, results: results, memoryBandwidth: bandwidth, bandwidthThreads: 2, load: load)
         print(report.render(format), terminator: "")
+    }
+
+    /// Greedy decoding of the same prompt with and without the grammar, alternating, `-r`
+    /// times each after a warm-up pair; decode t/s excludes prefill and counts the constraint's
+    /// whole cost (mask building, cache lookups, token checks).
+    func runGrammar(_ path: String) throws {
+        let constraint = GenerationConstraint.grammar(try String(contentsOfFile: path, encoding: .utf8))
+        _ = try constraint.compiledGrammar()
+        let tokens = try Self.list(n, "-n").first ?? 128
+        guard r > 0, tokens > 1 else { throw ValidationError("-r must be positive and -n above 1") }
+        let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: 2048)
+        final class Box: @unchecked Sendable { var stats: GenerationStatistics?; var ids: [Int] = [] }
+        func once(_ c: GenerationConstraint?) throws -> (Double, Int, StopReason) {
+            let box = Box()
+            let p = GenerationParameters(maxTokens: tokens, sampling: .greedy, stopAtEndOfGeneration: false, constraint: c)
+            try runBlocking {
+                for try await chunk in model.generate(prompt: grammarPrompt, parameters: p) {
+                    box.ids += chunk.tokenIDs
+                    if let s = chunk.statistics { box.stats = s }
+                }
+            }
+            return (box.stats?.generatedTokensPerSecond ?? 0, box.ids.count, box.stats?.stopReason ?? .maxTokens)
+        }
+        var free: [Double] = [], constrained: [Double] = [], ratios: [Double] = []
+        for rep in 0...r {
+            let a = try once(nil), b = try once(constraint)
+            FileHandle.standardError.write(Data(String(format: "rep %d: free %.2f t/s, grammar %.2f t/s (%d tokens, %@)\n",
+                                                       rep, a.0, b.0, b.1, b.2.rawValue).utf8))
+            if rep == 0 && !noWarmup { continue }
+            free.append(a.0); constrained.append(b.0); ratios.append(b.0 / a.0)
+        }
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        print("| model | test | free t/s | grammar t/s | grammar / free |")
+        print("| --- | --- | ---: | ---: | ---: |")
+        print(String(format: "| %@ | tg%d greedy, %@ | %.2f ± %.2f | %.2f ± %.2f | %.3f (min %.3f, max %.3f) |",
+                     URL(fileURLWithPath: m).lastPathComponent, tokens, name,
+                     BenchStatistics.mean(free), BenchStatistics.sampleStddev(free),
+                     BenchStatistics.mean(constrained), BenchStatistics.sampleStddev(constrained),
+                     BenchStatistics.mean(ratios), ratios.min() ?? 0, ratios.max() ?? 0))
     }
 
     /// Parses llama-bench's comma-separated integer lists.

@@ -18,7 +18,7 @@ struct ChatCommand: AsyncParsableCommand {
 
     func run() async throws {
         let model = try await LanguageModel.load(URL(fileURLWithPath: m), contextLength: sampling.c)
-        let session = ChatSession(model, instructions: system, parameters: sampling.parameters)
+        let session = ChatSession(model, instructions: system, parameters: try sampling.parameters)
         printError("chat with \(URL(fileURLWithPath: m).lastPathComponent) — /reset to forget, /exit or an empty line to quit")
         while true {
             FileHandle.standardOutput.write(Data("> ".utf8))

@@ -40,14 +40,37 @@ struct SamplingOptions: ParsableArguments {
     var stop: [String] = []
     @Option(name: [.short, .customLong("ctx-size")], help: "Context length (default: the model's, at most 4096).")
     var c: Int?
+    @Option(help: "GBNF grammar the output must match (llama.cpp syntax, start rule 'root').")
+    var grammar: String?
+    @Option(name: .customLong("grammar-file"), help: "Read the GBNF grammar from a file.")
+    var grammarFile: String?
+    @Option(name: [.customShort("j"), .customLong("json-schema")], help: "JSON Schema the output must satisfy (JSON text).")
+    var jsonSchema: String?
+    @Option(name: [.customLong("jf", withSingleDash: true), .customLong("json-schema-file")], help: "Read the JSON Schema from a file.")
+    var jsonSchemaFile: String?
+
+    /// The output constraint from --grammar / --grammar-file / --json-schema / --json-schema-file.
+    func constraint() throws -> GenerationConstraint? {
+        let given = [grammar, grammarFile, jsonSchema, jsonSchemaFile].compactMap { $0 }
+        guard given.count <= 1 else {
+            throw ValidationError("give at most one of --grammar, --grammar-file, --json-schema, --json-schema-file")
+        }
+        if let grammar { return .grammar(grammar) }
+        if let grammarFile { return .grammar(try String(contentsOfFile: grammarFile, encoding: .utf8)) }
+        if let jsonSchema { return .jsonSchema(jsonSchema) }
+        if let jsonSchemaFile { return .jsonSchema(try String(contentsOfFile: jsonSchemaFile, encoding: .utf8)) }
+        return nil
+    }
 
     var parameters: GenerationParameters {
-        GenerationParameters(
-            maxTokens: n,
-            sampling: SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: minP,
-                                         repetitionPenalty: repeatPenalty, presencePenalty: presencePenalty,
-                                         frequencyPenalty: frequencyPenalty, penaltyWindow: repeatLastN, seed: seed),
-            stopStrings: stop, stopAtEndOfGeneration: !ignoreEOS)
+        get throws {
+            GenerationParameters(
+                maxTokens: n,
+                sampling: SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: minP,
+                                             repetitionPenalty: repeatPenalty, presencePenalty: presencePenalty,
+                                             frequencyPenalty: frequencyPenalty, penaltyWindow: repeatLastN, seed: seed),
+                stopStrings: stop, stopAtEndOfGeneration: !ignoreEOS, constraint: try constraint())
+        }
     }
 }
 
@@ -89,17 +112,25 @@ struct GenerateCommand: ParsableCommand {
     var outputFormat: String = "text"
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var threads: ThreadOptions
+    @Flag(name: .customLong("print-grammar"), help: "Print the GBNF grammar of --grammar/--json-schema (schemas converted) and exit.")
+    var printGrammar = false
 
     func validate() throws {
-        if (p == nil) == (promptFile == nil) { throw ValidationError("give exactly one of -p PROMPT or --prompt-file FILE") }
+        if !printGrammar && (p == nil) == (promptFile == nil) { throw ValidationError("give exactly one of -p PROMPT or --prompt-file FILE") }
         if !["text", "json"].contains(outputFormat) { throw ValidationError("--output-format is text or json") }
     }
 
     func run() throws {
+        // A bad grammar or schema is reported before the model loads.
+        _ = try sampling.constraint()?.compiledGrammar()
+        if printGrammar {
+            print(try sampling.constraint()?.grammarText() ?? "", terminator: "")
+            return
+        }
         let prompt = try p ?? String(contentsOfFile: promptFile!, encoding: .utf8)
         let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c)
         let promptIDs = model.tokenize(prompt)
-        let parameters = sampling.parameters
+        let parameters = try sampling.parameters
         let json = outputFormat == "json"
         final class Result: @unchecked Sendable { var ids: [Int] = []; var text = ""; var stats: GenerationStatistics? }
         let result = Result()

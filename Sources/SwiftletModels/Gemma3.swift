@@ -17,6 +17,7 @@ enum Gemma3 {
     static let globalLayerPeriod = 6
 
     static func config(_ m: GGUFMetadataContainer) throws -> TransformerConfig {
+        try TransformerConfig.rejectUnknownKeys(.gemma3, m, extra: ["attention.sliding_window", "final_logit_softcapping"])
         var c = try TransformerConfig.common(.gemma3, m)
         c.ropeConvention = .neox
         c.ropeBase = try m.floatIfPresent("gemma3.rope.freq_base") ?? 1_000_000

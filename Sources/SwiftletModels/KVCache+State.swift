@@ -13,27 +13,30 @@ extension KVCache {
     /// Bytes of one position's keys and values across all layers and heads.
     var bytesPerPosition: Int { 2 * layers * kvHeads * headDim * (type == .f32 ? 4 : 2) }
 
-    /// The keys and values of positions `0 ..< count`, in a layout independent of the padding:
-    /// for each layer and head the keys row by row, then the values dimension by dimension.
-    func snapshot(positions count: Int) -> Data {
-        precondition(count >= 0 && count <= capacity)
-        var data = Data(capacity: count * bytesPerPosition)
-        func append<T>(_ p: UnsafePointer<T>, _ n: Int) {
-            data.append(UnsafeBufferPointer(start: p, count: n))
-        }
+    /// Calls `body` with each stored span of positions `0 ..< count` (start and byte count), in the
+    /// order of a saved state: for each layer and head the keys row by row, then the values (f16:
+    /// dimension by dimension, as they are stored transposed).
+    private func forEachSpan(positions count: Int, _ body: (UnsafeMutableRawPointer, Int) -> Void) {
         for layer in 0..<layers {
             for head in 0..<kvHeads {
                 let base = headOffset(layer: layer, head: head)
                 switch type {
                 case .f32:
-                    append(keys + base, count * headDim)
-                    append(values + base, count * headDim)
+                    body(keys + base, count * headDim * 4)
+                    body(values + base, count * headDim * 4)
                 case .f16:
-                    append(keys16 + base, count * headDim)
-                    for d in 0..<headDim { append(valuesT16 + base + d * paddedCapacity, count) }
+                    body(keys16 + base, count * headDim * 2)
+                    for d in 0..<headDim { body(valuesT16 + base + d * paddedCapacity, count * 2) }
                 }
             }
         }
+    }
+
+    /// The keys and values of positions `0 ..< count`, independent of the padding.
+    func snapshot(positions count: Int) -> Data {
+        precondition(count >= 0 && count <= capacity)
+        var data = Data(capacity: count * bytesPerPosition)
+        forEachSpan(positions: count) { span, bytes in data.append(span.assumingMemoryBound(to: UInt8.self), count: bytes) }
         return data
     }
 
@@ -44,23 +47,9 @@ extension KVCache {
         }
         data.withUnsafeBytes { raw in
             var offset = 0
-            func copy<T>(_ p: UnsafeMutablePointer<T>, _ n: Int) {
-                let bytes = n * MemoryLayout<T>.stride
-                UnsafeMutableRawPointer(p).copyMemory(from: raw.baseAddress! + offset, byteCount: bytes)
+            forEachSpan(positions: count) { span, bytes in
+                span.copyMemory(from: raw.baseAddress! + offset, byteCount: bytes)
                 offset += bytes
-            }
-            for layer in 0..<layers {
-                for head in 0..<kvHeads {
-                    let base = headOffset(layer: layer, head: head)
-                    switch type {
-                    case .f32:
-                        copy(keys + base, count * headDim)
-                        copy(values + base, count * headDim)
-                    case .f16:
-                        copy(keys16 + base, count * headDim)
-                        for d in 0..<headDim { copy(valuesT16 + base + d * paddedCapacity, count) }
-                    }
-                }
             }
         }
     }

@@ -90,11 +90,50 @@ public final class Sampler {
     /// The next token given `logits` (one row of `vocabSize`) and the tokens so far (`history`,
     /// whose last `penaltyWindow` entries the penalties consider).
     public func sample(_ logits: UnsafeBufferPointer<Float>, history: UnsafeBufferPointer<Int> = .init(start: nil, count: 0)) -> Int {
-        let p = parameters, n = min(vocabSize, logits.count)
+        let n = min(vocabSize, logits.count)
         guard n > 0 else { return 0 }
-        work.update(from: logits.baseAddress!, count: n)
-        if p.penalized { applyPenalties(history: history, count: n) }
+        load(logits, history: history, count: n)
+        return pick(count: n)
+    }
 
+    /// The next token under a grammar, as llama.cpp's common sampler chooses it: the chain runs
+    /// on the full logits first; if its token breaks the grammar, the logits are loaded again,
+    /// every disallowed token is masked to −∞ and the chain runs once more. Greedy decoding tries
+    /// the best few tokens in order before building a mask (the same answer: the most likely
+    /// allowed token). Returns `nil` when the grammar allows no token at all.
+    public func sample(_ logits: UnsafeBufferPointer<Float>, history: UnsafeBufferPointer<Int> = .init(start: nil, count: 0),
+                       constraint: GrammarMatcher) throws -> Int? {
+        let n = min(vocabSize, logits.count)
+        guard n > 0 else { return nil }
+        load(logits, history: history, count: n)
+        let first = pick(count: n)
+        if try constraint.allows(first) { return first }
+        if parameters.temperature <= 0 {
+            let k = selectTop(min(Self.greedyProbe, n), of: n)
+            for i in 0..<k where try constraint.allows(Int(candidates[i])) { return Int(candidates[i]) }
+        }
+        let mask = try constraint.allowedTokens()
+        load(logits, history: history, count: n)
+        var allowed = 0
+        for t in 0..<n {
+            if mask[t >> 6] >> UInt64(t & 63) & 1 == 0 { work[t] = -.infinity } else { allowed += 1 }
+        }
+        guard allowed > 0 else { return nil }
+        return pick(count: n)
+    }
+
+    /// Tokens greedy decoding checks one by one before it builds a full mask.
+    static let greedyProbe = 16
+
+    /// Copies the logits to the working buffer and applies the penalties.
+    private func load(_ logits: UnsafeBufferPointer<Float>, history: UnsafeBufferPointer<Int>, count n: Int) {
+        work.update(from: logits.baseAddress!, count: n)
+        if parameters.penalized { applyPenalties(history: history, count: n) }
+    }
+
+    /// Runs the chain (top-k → top-p → min-p → temperature → draw) on the working logits.
+    private func pick(count n: Int) -> Int {
+        let p = parameters
         if p.temperature <= 0 { return argmax(count: n) }
 
         // Top-k (a heap selection; k = everything when off), best first.
@@ -121,11 +160,14 @@ public final class Sampler {
         softmaxCandidates(keep, temperature: p.temperature)
         let u = rng.nextUnit()
         var cumulative: Float = 0
-        for i in 0..<keep {
+        var lastPossible = 0
+        for i in 0..<keep where probabilities[i] > 0 {
             cumulative += probabilities[i]
+            lastPossible = i
             if u < cumulative { return Int(candidates[i]) }
         }
-        return Int(candidates[keep - 1])
+        // Rounding left u above the total: the last token that had a chance (never a masked one).
+        return Int(candidates[lastPossible])
     }
 
     private func argmax(count n: Int) -> Int {

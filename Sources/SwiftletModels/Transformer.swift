@@ -136,8 +136,11 @@ public final class Transformer: @unchecked Sendable {
                         type: cacheType)
         defaultCache = cache
         let tablePositions = min(contextLength, Self.ropeTablePositions)
-        ropeTable = try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBase, maxPositions: tablePositions)
-        ropeTableLocal = config.ropeBaseLocal == config.ropeBase ? ropeTable
+        var scaling = config.ropeScaling
+        if let factors = weights.ropeFrequencyFactors { scaling.frequencyFactors = factors }
+        ropeTable = try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBase, maxPositions: tablePositions,
+                                   scaling: scaling)
+        ropeTableLocal = config.ropeBaseLocal == config.ropeBase && scaling == RoPE.Scaling() ? ropeTable
             : try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBaseLocal, maxPositions: tablePositions)
         state = RunState(config: config, weights: weights, maxBatch: self.maxBatch, contextLength: contextLength,
                          logitRows: min(8, self.maxBatch), threads: pool.threadCount, cacheType: cacheType)
@@ -219,6 +222,9 @@ public final class Transformer: @unchecked Sendable {
             switch config.architecture {
             case .llama: llamaBlock(layer, tokens: tokens.count, start: start)
             case .gemma3: gemma3Block(layer, tokens: tokens.count, start: start)
+            case .qwen2: qwen2Block(layer, tokens: tokens.count, start: start)
+            case .qwen3: qwen3Block(layer, tokens: tokens.count, start: start)
+            case .phi3: phi3Block(layer, tokens: tokens.count, start: start)
             }
         }
         return true
@@ -261,6 +267,15 @@ public final class Transformer: @unchecked Sendable {
                  into out: UnsafeMutablePointer<Float>) {
         // ggml's summation order (in double), so results match llama.cpp bit for bit.
         swiftlet_gc_rms_norm(input, weight.baseAddress!, width, rows, config.normEpsilon, out)
+    }
+
+    /// `rows[t] += bias` for each of `tokens` rows of `bias.count` floats (ggml_add's broadcast).
+    @inline(__always)
+    func addBias(_ bias: UnsafeMutableBufferPointer<Float>, to rows: UnsafeMutablePointer<Float>, tokens: Int) {
+        for t in 0..<tokens {
+            let row = rows + t * bias.count
+            VectorOps.add(row, bias.baseAddress!, out: row, count: bias.count)
+        }
     }
 
     /// `x += delta` over `tokens` residual rows.

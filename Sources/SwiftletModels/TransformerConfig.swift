@@ -1,5 +1,6 @@
 import SwiftletTensor
 import SwiftletFormats
+import Foundation
 
 /// The decoder-only transformer architectures Swiftlet runs, named as in GGUF's
 /// `general.architecture`.
@@ -8,6 +9,12 @@ public enum Architecture: String, CaseIterable, Sendable {
     case llama
     /// Gemma 3: QK-norm, sandwich norms, GeGLU, sliding-window / global attention, NeoX RoPE.
     case gemma3
+    /// Qwen2 / Qwen2.5: the Llama block with biases on Q/K/V, NeoX RoPE.
+    case qwen2
+    /// Qwen3 (dense): the Llama block with RMSNorm on each query / key head, NeoX RoPE.
+    case qwen3
+    /// Phi-3: the Llama block with fused QKV and gate/up projections, NeoX RoPE.
+    case phi3
 
     /// Resolves a GGUF architecture name, throwing `unsupportedArchitecture` for anything else.
     public init(gguf name: String) throws {
@@ -44,6 +51,9 @@ public struct TransformerConfig: Sendable, Equatable {
     public var ropeBase: Float
     /// RoPE frequency base of sliding-window layers (Gemma 3: 10 000).
     public var ropeBaseLocal: Float
+    /// Context-extension scaling of the RoPE angles of global layers (linear, YaRN, Llama 3's
+    /// frequency factors); none by default.
+    public var ropeScaling = RoPE.Scaling()
     /// Sliding window (tokens a query may look back, itself included) for local layers; 0 = none.
     public var slidingWindow: Int
     /// Every `globalLayerPeriod`-th layer (1-based) attends globally; the others use the sliding
@@ -114,12 +124,37 @@ extension TransformerConfig {
         switch try Architecture(gguf: metadata.string("general.architecture")) {
         case .llama: self = try Llama.config(metadata)
         case .gemma3: self = try Gemma3.config(metadata)
+        case .qwen2: self = try Qwen2.config(metadata)
+        case .qwen3: self = try Qwen3.config(metadata)
+        case .phi3: self = try Phi3.config(metadata)
         }
         if let declared = try metadata.intIfPresent(architecture.rawValue + ".vocab_size"), declared != vocabSize {
             throw SwiftletError.shapeMismatch(op: "load", detail: "vocab_size \(declared) but token_embd has \(vocabSize) rows")
         }
         self.vocabSize = vocabSize
         try validate()
+    }
+
+    /// The `<architecture>.*` keys every llama-like architecture may carry and the runtime
+    /// implements (or, like `context_length`, only informs).
+    static let commonKeys: Set<String> = [
+        "context_length", "embedding_length", "feed_forward_length", "block_count", "vocab_size",
+        "attention.head_count", "attention.head_count_kv", "attention.key_length", "attention.value_length",
+        "attention.layer_norm_rms_epsilon", "rope.dimension_count", "rope.freq_base",
+        "rope.scaling.type", "rope.scaling.factor", "rope.scale_linear", "rope.scaling.original_context_length",
+        "rope.scaling.attn_factor", "rope.scaling.finetuned",
+    ]
+
+    /// Throws `unsupportedMetadata` for a key under the architecture's prefix that is neither in
+    /// `commonKeys` nor in `extra`: an unknown hyperparameter is refused, never dropped.
+    static func rejectUnknownKeys(_ arch: Architecture, _ m: GGUFMetadataContainer, extra: Set<String> = []) throws {
+        let p = arch.rawValue + "."
+        for key in m.metadata.keys.sorted() where key.hasPrefix(p) {
+            let suffix = String(key.dropFirst(p.count))
+            if !commonKeys.contains(suffix) && !extra.contains(suffix) {
+                throw SwiftletError.unsupportedMetadata(key: key, value: "\(m.metadata[key]!)")
+            }
+        }
     }
 
     /// The keys shared by the llama-like architectures, prefixed by the architecture name.
@@ -130,7 +165,11 @@ extension TransformerConfig {
         let kvHeads = try m.intIfPresent(p + "attention.head_count_kv") ?? heads
         guard heads > 0 else { throw SwiftletError.invalidArgument("attention.head_count must be positive") }
         let headDim = try m.intIfPresent(p + "attention.key_length") ?? dim / heads
-                return TransformerConfig(
+        if let valueLength = try m.intIfPresent(p + "attention.value_length"), valueLength != headDim {
+            throw SwiftletError.unsupportedMetadata(key: p + "attention.value_length",
+                                                    value: "\(valueLength) (differs from key_length \(headDim))")
+        }
+        var config = TransformerConfig(
             architecture: arch, dim: dim, ffnDim: try m.int(p + "feed_forward_length"),
             layerCount: try m.int(p + "block_count"), headCount: heads, kvHeadCount: kvHeads,
             headDim: headDim, vocabSize: 0,
@@ -144,5 +183,40 @@ extension TransformerConfig {
             attentionScale: 1 / Float(headDim).squareRoot(), finalLogitSoftcap: nil,
             bosToken: try m.intIfPresent("tokenizer.ggml.bos_token_id"),
             eosToken: try m.intIfPresent("tokenizer.ggml.eos_token_id"))
+        config.ropeScaling = try ropeScaling(p, m, ropeDim: config.ropeDim, base: config.ropeBase,
+                                             trainedContext: config.trainedContext)
+        return config
+    }
+
+    /// RoPE context extension as llama.cpp reads it (`llama_model::load_hparams`,
+    /// `llama_context`'s YaRN set-up, default context parameters): `rope.scaling.type` none,
+    /// linear (angles × 1 / `rope.scaling.factor`) or yarn (ramp between the YaRN correction
+    /// dimensions, β_fast 32, β_slow 1, magnitude cancelling ggml's own `1 + 0.1 ln s`), times
+    /// `rope.scaling.attn_factor`. Other types throw `unsupportedMetadata`.
+    static func ropeScaling(_ p: String, _ m: GGUFMetadataContainer, ropeDim: Int, base: Float,
+                            trainedContext: Int) throws -> RoPE.Scaling {
+        let type = try m.stringIfPresent(p + "rope.scaling.type") ?? "linear"
+        let factor = try m.floatIfPresent(p + "rope.scaling.factor") ?? m.floatIfPresent(p + "rope.scale_linear") ?? 0
+        var scaling = RoPE.Scaling()
+        switch type {
+        case "none": break
+        case "linear", "yarn":
+            scaling.frequencyScale = factor == 0 ? 1 : 1 / factor
+        default:
+            throw SwiftletError.unsupportedMetadata(key: p + "rope.scaling.type", value: type)
+        }
+        guard scaling.frequencyScale.isFinite, scaling.frequencyScale > 0 else {
+            throw SwiftletError.invalidArgument("\(p)rope.scaling.factor \(factor) must be positive")
+        }
+        if type == "yarn" {
+            let original = try m.intIfPresent(p + "rope.scaling.original_context_length") ?? trainedContext
+            scaling.extrapolation = 1
+            scaling.correctionDims = RoPE.Scaling.yarnCorrectionDims(ropeDim: ropeDim, originalContext: original, base: base)
+            let s = 1 / scaling.frequencyScale
+            let magnitude: Float = s <= 1 ? 1 : fmaf(0.1, logf(s), 1)   // GCC contracts these to FMAs
+            scaling.magnitude = magnitude * (1 / fmaf(0.1, logf(s), 1))
+        }
+        scaling.magnitude *= try m.floatIfPresent(p + "rope.scaling.attn_factor") ?? 1
+        return scaling
     }
 }

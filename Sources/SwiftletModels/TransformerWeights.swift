@@ -18,6 +18,10 @@ public struct WeightTensor: @unchecked Sendable {
 public struct LayerWeights: @unchecked Sendable {
     public var attentionNorm: UnsafeMutableBufferPointer<Float>
     public var wq, wk, wv, wo: QuantizedMatrix
+    /// Qwen2: biases added to the query / key / value projections.
+    public var queryBias: UnsafeMutableBufferPointer<Float>?
+    public var keyBias: UnsafeMutableBufferPointer<Float>?
+    public var valueBias: UnsafeMutableBufferPointer<Float>?
     /// Gemma 3: RMSNorm over each query / key head.
     public var queryNorm: UnsafeMutableBufferPointer<Float>?
     public var keyNorm: UnsafeMutableBufferPointer<Float>?
@@ -36,6 +40,8 @@ public final class TransformerWeights: @unchecked Sendable {
     public let outputNorm: UnsafeMutableBufferPointer<Float>
     /// The unembedding; the token embedding itself when the file has no `output.weight` (tied).
     public let output: QuantizedMatrix
+    /// Llama 3's RoPE frequency factors (`rope_freqs.weight`, one per rotated pair), if any.
+    public let ropeFrequencyFactors: [Float]?
     /// Keeps the memory the matrices point into alive (the mapped file, or test buffers).
     let storageOwner: AnyObject?
     /// Owns the f32 copies of the norm vectors.
@@ -88,6 +94,18 @@ public final class TransformerWeights: @unchecked Sendable {
         func optionalVector(_ name: String, count: Int) throws -> UnsafeMutableBufferPointer<Float>? {
             tensors[name] == nil ? nil : try vector(name, count: count)
         }
+        /// Row ranges of one fused matrix (Phi-3's QKV, gate|up) as separate matrices, read in place:
+        /// a product's rows do not depend on each other, so the results are those of the fused one.
+        func split(_ name: String, rows parts: [Int], cols: Int) throws -> [QuantizedMatrix] {
+            let fused = try matrix(name, rows: parts.reduce(0, +), cols: cols)
+            let rowBytes = fused.rowBytes
+            var first = 0
+            return try parts.map { rows in
+                let data = UnsafeRawBufferPointer(rebasing: fused.data[first * rowBytes ..< (first + rows) * rowBytes])
+                first += rows
+                return try QuantizedMatrix(type: fused.type, rows: rows, cols: cols, data: data)
+            }
+        }
 
         let c = config
         let names = c.architecture.tensorNames
@@ -98,29 +116,47 @@ public final class TransformerWeights: @unchecked Sendable {
         var layers: [LayerWeights] = []
         for l in 0..<c.layerCount {
             let n = { (suffix: String) in "blk.\(l).\(suffix)" }
+            let qkv = tensors[n("attn_qkv.weight")] != nil
+                ? try split(n("attn_qkv.weight"), rows: [c.qDim, c.kvDim, c.kvDim], cols: c.dim)
+                : [try matrix(n("attn_q.weight"), rows: c.qDim, cols: c.dim),
+                   try matrix(n("attn_k.weight"), rows: c.kvDim, cols: c.dim),
+                   try matrix(n("attn_v.weight"), rows: c.kvDim, cols: c.dim)]
+            let gateUp = names.fusedGateUp
+                ? try split(n("ffn_up.weight"), rows: [c.ffnDim, c.ffnDim], cols: c.dim)
+                : [try matrix(n("ffn_gate.weight"), rows: c.ffnDim, cols: c.dim),
+                   try matrix(n("ffn_up.weight"), rows: c.ffnDim, cols: c.dim)]
             var w = LayerWeights(
                 attentionNorm: try vector(n("attn_norm.weight"), count: c.dim),
-                wq: try matrix(n("attn_q.weight"), rows: c.qDim, cols: c.dim),
-                wk: try matrix(n("attn_k.weight"), rows: c.kvDim, cols: c.dim),
-                wv: try matrix(n("attn_v.weight"), rows: c.kvDim, cols: c.dim),
+                wq: qkv[0], wk: qkv[1], wv: qkv[2],
                 wo: try matrix(n("attn_output.weight"), rows: c.dim, cols: c.qDim),
+                queryBias: nil, keyBias: nil, valueBias: nil,
                 queryNorm: nil, keyNorm: nil, postAttentionNorm: nil,
                 ffnNorm: try vector(n("ffn_norm.weight"), count: c.dim),
-                wGate: try matrix(n("ffn_gate.weight"), rows: c.ffnDim, cols: c.dim),
-                wUp: try matrix(n("ffn_up.weight"), rows: c.ffnDim, cols: c.dim),
+                wGate: gateUp[0], wUp: gateUp[1],
                 wDown: try matrix(n("ffn_down.weight"), rows: c.dim, cols: c.ffnDim),
                 postFFNNorm: nil)
-            if names.sandwichNorms {
+            if names.attentionBiases {
+                w.queryBias = try vector(n("attn_q.bias"), count: c.qDim)
+                w.keyBias = try vector(n("attn_k.bias"), count: c.kvDim)
+                w.valueBias = try vector(n("attn_v.bias"), count: c.kvDim)
+            }
+            if names.queryKeyNorms {
                 w.queryNorm = try vector(n("attn_q_norm.weight"), count: c.headDim)
                 w.keyNorm = try vector(n("attn_k_norm.weight"), count: c.headDim)
+            }
+            if names.sandwichNorms {
                 w.postAttentionNorm = try vector(n("post_attention_norm.weight"), count: c.dim)
                 w.postFFNNorm = try vector(n("post_ffw_norm.weight"), count: c.dim)
             }
             layers.append(w)
         }
         self.layers = layers
-        // Tensors that only carry precomputed helpers llama.cpp may store (RoPE frequency tables).
-        unused.remove("rope_freqs.weight")
+        if names.ropeFrequencyFactors, tensors["rope_freqs.weight"] != nil {
+            let factors = try vector("rope_freqs.weight", count: c.ropeDim / 2)
+            ropeFrequencyFactors = Array(factors)
+        } else {
+            ropeFrequencyFactors = nil
+        }
         if let extra = unused.sorted().first { throw SwiftletError.unexpectedTensor(extra) }
     }
 
@@ -143,15 +179,26 @@ struct TensorNames {
     var tokenEmbedding = "token_embd.weight"
     var outputNorm = "output_norm.weight"
     var output = "output.weight"
-    /// Q/K norms and post-attention / post-FFN norms (Gemma 3).
+    /// RMSNorm on each query / key head (Gemma 3, Qwen3).
+    var queryKeyNorms = false
+    /// Norms on the attention and FFN outputs before the residual adds (Gemma 3).
     var sandwichNorms = false
+    /// `ffn_up.weight` holds the gate rows then the up rows (Phi-3).
+    var fusedGateUp = false
+    /// Llama 3's `rope_freqs.weight` may be present.
+    var ropeFrequencyFactors = false
+    /// Biases on the Q/K/V projections (Qwen2).
+    var attentionBiases = false
 }
 
 extension Architecture {
     var tensorNames: TensorNames {
         switch self {
-        case .llama: return TensorNames()
-        case .gemma3: return TensorNames(sandwichNorms: true)
+        case .llama: return TensorNames(ropeFrequencyFactors: true)
+        case .gemma3: return TensorNames(queryKeyNorms: true, sandwichNorms: true)
+        case .qwen2: return TensorNames(attentionBiases: true)
+        case .qwen3: return TensorNames(queryKeyNorms: true)
+        case .phi3: return TensorNames(fusedGateUp: true)
         }
     }
 }

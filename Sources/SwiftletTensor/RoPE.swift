@@ -24,13 +24,14 @@ public enum RoPE {
     /// Does nothing when `ropeDim` is not even or exceeds `headDim` (callers validate shapes up front;
     /// the `Tensor` API throws for that case).
     public static func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, ropeDim: Int, position: Int,
-                             base: Float, convention: RoPEConvention) {
+                             base: Float, convention: RoPEConvention, scaling: Scaling = Scaling()) {
         guard ropeDim > 0, ropeDim % 2 == 0, ropeDim <= headDim, heads > 0 else { return }
         let pairs = ropeDim / 2
         withUnsafeTemporaryAllocation(of: Float.self, capacity: ropeDim) { table in
             let cosines = table.baseAddress!
             let sines = cosines + pairs
-            fillAngles(position: position, pairs: pairs, ropeDim: ropeDim, base: base, cos: cosines, sin: sines)
+            fillAngles(position: position, pairs: pairs, ropeDim: ropeDim, base: base, scaling: scaling,
+                       cos: cosines, sin: sines)
             for h in 0..<heads {
                 rotate(x + h * headDim, pairs: pairs, cos: cosines, sin: sines, convention: convention)
             }
@@ -42,13 +43,14 @@ public enum RoPE {
     public final class Table: @unchecked Sendable {
         public let ropeDim: Int
         public let base: Float
+        public let scaling: Scaling
         public let maxPositions: Int
         /// Row p: ropeDim/2 cosines then ropeDim/2 sines.
         @usableFromInline let storage: UnsafeMutablePointer<Float>
 
         /// - Throws: `SwiftletError.invalidArgument` when ropeDim is odd or not positive, or
         ///   maxPositions is negative.
-        public init(ropeDim: Int, base: Float, maxPositions: Int) throws {
+        public init(ropeDim: Int, base: Float, maxPositions: Int, scaling: Scaling = Scaling()) throws {
             guard ropeDim > 0, ropeDim % 2 == 0 else {
                 throw SwiftletError.invalidArgument("RoPE dimension must be positive and even, got \(ropeDim)")
             }
@@ -57,12 +59,14 @@ public enum RoPE {
             }
             self.ropeDim = ropeDim
             self.base = base
+            self.scaling = scaling
             self.maxPositions = maxPositions
             storage = .allocate(capacity: Swift.max(1, maxPositions * ropeDim))
             let pairs = ropeDim / 2
             for p in 0..<maxPositions {
                 let row = storage + p * ropeDim
-                RoPE.fillAngles(position: p, pairs: pairs, ropeDim: ropeDim, base: base, cos: row, sin: row + pairs)
+                RoPE.fillAngles(position: p, pairs: pairs, ropeDim: ropeDim, base: base, scaling: scaling,
+                                cos: row, sin: row + pairs)
             }
         }
 
@@ -75,7 +79,7 @@ public enum RoPE {
             guard ropeDim <= headDim, heads > 0 else { return }
             guard position >= 0, position < maxPositions else {
                 RoPE.apply(x, heads: heads, headDim: headDim, ropeDim: ropeDim, position: position, base: base,
-                           convention: convention)
+                           convention: convention, scaling: scaling)
                 return
             }
             let pairs = ropeDim / 2
@@ -86,15 +90,56 @@ public enum RoPE {
         }
     }
 
+    /// Context-extension variants of the angles, as llama.cpp's `ggml_rope_ext` takes them: pair i
+    /// turns by θ_i / factor_i (Llama 3's `rope_freqs`), interpolated by `frequencyScale` (linear
+    /// scaling: 1 / factor), blended back towards θ_i / factor_i by YaRN's ramp between
+    /// `correctionDims` when `extrapolation` > 0, and cos/sin multiplied by `magnitude`.
+    /// The default changes nothing (every operation is exact with these values).
+    public struct Scaling: Sendable, Equatable {
+        public var frequencyFactors: [Float]?
+        public var frequencyScale: Float
+        /// YaRN's `ext_factor` (0 = off).
+        public var extrapolation: Float
+        public var correctionDims: SIMD2<Float>
+        /// `attn_factor`: scales cos and sin.
+        public var magnitude: Float
+
+        public init(frequencyFactors: [Float]? = nil, frequencyScale: Float = 1, extrapolation: Float = 0,
+                    correctionDims: SIMD2<Float> = .zero, magnitude: Float = 1) {
+            self.frequencyFactors = frequencyFactors; self.frequencyScale = frequencyScale
+            self.extrapolation = extrapolation; self.correctionDims = correctionDims; self.magnitude = magnitude
+        }
+
+        /// YaRN's first and last dimension to correct (ggml_rope_yarn_corr_dims).
+        public static func yarnCorrectionDims(ropeDim: Int, originalContext: Int, base: Float,
+                                              betaFast: Float = 32, betaSlow: Float = 1) -> SIMD2<Float> {
+            func dim(_ rotations: Float) -> Float {
+                Float(ropeDim) * logf(Float(originalContext) / (rotations * 2 * Float.pi)) / (2 * logf(base))
+            }
+            return SIMD2(Swift.max(0, floorf(dim(betaFast))), Swift.min(Float(ropeDim - 1), ceilf(dim(betaSlow))))
+        }
+    }
+
     /// Writes cos θ_i and sin θ_i of pairs 0..<pairs at `position`, in llama.cpp's order of
     /// operations (also used by the training graph's backward rotation).
-    public static func fillAngles(position: Int, pairs: Int, ropeDim: Int, base: Float,
+    public static func fillAngles(position: Int, pairs: Int, ropeDim: Int, base: Float, scaling: Scaling = Scaling(),
                            cos cosines: UnsafeMutablePointer<Float>, sin sines: UnsafeMutablePointer<Float>) {
         let thetaScale = powf(base, -2 / Float(ropeDim))
         var theta = Float(position)
         for i in 0..<pairs {
-            cosines[i] = cosf(theta)
-            sines[i] = sinf(theta)
+            // ggml_rope_cache_init / rope_yarn, with GCC's FMA contractions written out.
+            let extrapolated = theta / (scaling.frequencyFactors?[i] ?? 1)
+            let interpolated = scaling.frequencyScale * extrapolated
+            var angle = interpolated, magnitude = scaling.magnitude
+            if scaling.extrapolation != 0 {
+                let (low, high) = (scaling.correctionDims.x, scaling.correctionDims.y)
+                let y = (Float(i) - low) / Swift.max(0.001, high - low)
+                let mix = (1 - Swift.min(1, Swift.max(0, y))) * scaling.extrapolation
+                angle = fmaf(interpolated, 1 - mix, extrapolated * mix)
+                magnitude *= fmaf(0.1, logf(1 / scaling.frequencyScale), 1)
+            }
+            cosines[i] = cosf(angle) * magnitude
+            sines[i] = sinf(angle) * magnitude
             theta *= thetaScale
         }
     }

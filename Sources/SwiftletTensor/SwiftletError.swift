@@ -29,8 +29,16 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
     case io(path: String, reason: String)
     /// A run-time backend (BLAS library, CPU feature) is unavailable.
     case backendUnavailable(String)
+    /// A GBNF grammar (or a regex turned into one) is malformed or exceeds a safety bound;
+    /// `line` and `column` (1-based, in characters) locate the problem in its text.
+    case invalidGrammar(reason: String, line: Int, column: Int)
+    /// A JSON Schema cannot be turned into a grammar; `path` is the JSON pointer of the offending part.
+    case invalidSchema(reason: String, path: String)
     /// The work was cancelled (task cancellation, or the consumer of a stream went away).
     case cancelled
+    /// A metadata key (or value) the model sets that the runtime does not implement: refused
+    /// rather than ignored, since ignoring it would compute different logits.
+    case unsupportedMetadata(key: String, value: String)
 
     public var description: String {
         switch self {
@@ -48,7 +56,10 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .contextOverflow(requested, limit): return "context overflow: \(requested) tokens requested, context holds \(limit)"
         case let .io(path, reason): return "\(path): \(reason)"
         case let .backendUnavailable(s): return "backend unavailable: \(s)"
+        case let .invalidGrammar(reason, line, column): return "grammar error at line \(line), column \(column): \(reason)"
+        case let .invalidSchema(reason, path): return "JSON schema error at \(path.isEmpty ? "/" : path): \(reason)"
         case .cancelled: return "cancelled"
+        case let .unsupportedMetadata(key, value): return "unsupported model metadata: \(key) = \(value) is not implemented"
         }
     }
 }

@@ -47,7 +47,7 @@ final class GGUFPythonInteropTests: XCTestCase {
     }
 
     func testWrittenFileReadsBackInGGUFPy() throws {
-        try Self.requireGGUFPy()
+        try Python.requireGGUFPy()
         for alignment in [nil, UInt32(64)] {
             let writer = try Self.sampleWriter(alignment: alignment)
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlet-gguf-py-\(UUID().uuidString)")
@@ -80,7 +80,7 @@ final class GGUFPythonInteropTests: XCTestCase {
     /// tensor's name, type, shape, absolute offset and size.
     func testRealFileReadsAsInGGUFPy() throws {
         let url = try RealModel.smollm2.url()
-        try Self.requireGGUFPy()
+        try Python.requireGGUFPy()
         let file = try GGUFFile(url: url)
         let dump = try Self.dump(url, crc: false)
         XCTAssertEqual(dump["version"] as? Int, Int(file.version))
@@ -135,44 +135,9 @@ final class GGUFPythonInteropTests: XCTestCase {
 
     static func dump(_ url: URL, crc: Bool) throws -> [String: Any] {
         let script = Fixtures.packageRoot.appendingPathComponent("scripts/gguf_dump_json.py").path
-        let (status, out, err) = try runPython([script, url.path] + (crc ? ["--crc"] : []))
-        guard status == 0 else { throw skipOrFail("gguf_dump_json.py failed: \(err)") }
+        let (status, out, err) = try Python.run([script, url.path] + (crc ? ["--crc"] : []))
+        guard status == 0 else { throw Python.skipOrFail("gguf_dump_json.py failed: \(err)") }
         return try XCTUnwrap(JSONSerialization.jsonObject(with: out) as? [String: Any])
-    }
-
-    /// Makes sure python3 can import gguf-py, installing it with pip when missing. Without it the
-    /// test is skipped, unless `SWIFTLET_REQUIRE_MODELS=1` (CI), where it fails.
-    static func requireGGUFPy() throws {
-        if (try? runPython(["-c", "import gguf"]))?.0 == 0 { return }
-        _ = try? runPython(["-m", "pip", "install", "-q", "--disable-pip-version-check", "gguf"])
-        if (try? runPython(["-c", "import gguf"]))?.0 == 0 { return }
-        throw skipOrFail("python3 with gguf-py unavailable (pip install gguf)")
-    }
-
-    static func skipOrFail(_ message: String) -> Error {
-        if ProcessInfo.processInfo.environment["SWIFTLET_REQUIRE_MODELS"] == "1" {
-            return SwiftletError.backendUnavailable(message)
-        }
-        return XCTSkip(message)
-    }
-
-    /// Runs `python3 ARGS`, returning status, stdout and stderr.
-    static func runPython(_ arguments: [String]) throws -> (Int32, Data, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Drain stderr concurrently and stdout here: a large dump would otherwise fill a pipe and block.
-        nonisolated(unsafe) var errData = Data()
-        let errDone = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); errDone.signal() }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        errDone.wait()
-        process.waitUntilExit()
-        return (process.terminationStatus, outData, String(decoding: errData, as: UTF8.self))
     }
 }
 

@@ -39,4 +39,21 @@ final class PerplexityTests: XCTestCase {
 
     func testSmolLM2() async throws { try await check(.smollm2, fileName: "SmolLM2-135M-Instruct.Q4_1.gguf") }
     func testGemma3() async throws { try await check(.gemma3, fileName: "gemma-3-270m-q4_k_m.gguf") }
+
+    /// Qwen2.5-Coder: the shared reference records llama-perplexity's final figure both with flash
+    /// attention and without (`ppl_fa_off`); Swiftlet equals the latter to the printed precision.
+    func testQwen2() async throws {
+        let textURL = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/texts/GPL-3")
+        let json = try Fixtures.referenceJSON("perplexity.json") as! [String: Any]
+        let reference = (json["results"] as! [[String: Any]]).first { ($0["model"] as! String).hasPrefix("Qwen2.5-Coder") }!
+        let nCtx = (reference["n_ctx"] as! NSNumber).intValue
+        let flashAttention = (reference["ppl"] as! NSNumber).doubleValue
+        let exact = (reference["ppl_fa_off"] as! NSNumber).doubleValue
+        let lm = try LanguageModel(url: RealModel.qwen2.url(), contextLength: nCtx)
+        let result = try await lm.perplexity(text: String(contentsOf: textURL, encoding: .utf8), contextSize: nCtx)
+        print("PERPLEXITY Qwen2.5-Coder c=\(nCtx): \(result.perplexity) (llama.cpp \(flashAttention), without flash attention \(exact)), \(result.chunkCount) chunks")
+        XCTAssertEqual(result.chunkCount, (reference["chunks"] as! NSNumber).intValue)
+        XCTAssertEqual(result.perplexity, exact, accuracy: 5.1e-5)
+        XCTAssertEqual(result.perplexity, flashAttention, accuracy: flashAttention * 0.005)
+    }
 }

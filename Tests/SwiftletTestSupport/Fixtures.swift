@@ -24,6 +24,7 @@ public enum RealModel: String, CaseIterable, Sendable {
     case smollm2 = "smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf"
     case gemma3 = "gemma-3-270m-q4_k_m/gemma-3-270m-q4_k_m.gguf"
     case minilm = "all-minilm-l6-v2"
+    case qwen2 = "qwen2.5-coder-0.5b-instruct-q4_k_m/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 
     /// The model's path under `SWIFTLET_MODELS_DIR` (default `Models/cache`).
     ///

@@ -41,4 +41,10 @@ final class GGUFParityTests: XCTestCase {
         try checkParity(t, reference: "llama-gemma3.json")
         XCTAssertEqual(t.endOfGenerationIDs, [1, 106])
     }
+
+    func testQwen2MatchesLlamaCpp() throws {
+        let t = try Tokenizers.load(gguf: GGUFFile(url: RealModel.qwen2.url()))
+        XCTAssertTrue(t is BPETokenizer)
+        try checkParity(t, reference: "llama-qwen2.json")
+    }
 }

@@ -1,0 +1,64 @@
+import Foundation
+import SwiftletTensor
+import SwiftletModels
+
+/// What generated text must look like. Generation then only ever picks tokens that keep the
+/// output a valid prefix, and ends (end-of-generation allowed) only where the text is complete.
+///
+/// ```swift
+/// var p = GenerationParameters(sampling: .greedy)
+/// p.constraint = .jsonSchema(#"{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}"#)
+/// ```
+public enum GenerationConstraint: Sendable, Equatable {
+    /// A GBNF grammar (llama.cpp's syntax) whose `root` rule the output matches.
+    case grammar(String)
+    /// A JSON Schema (JSON text): the output is one JSON document valid under it.
+    case jsonSchema(String)
+    /// Any JSON object (OpenAI's `json_object` response format).
+    case jsonObject
+    /// A regular expression the whole output matches.
+    case regex(String)
+    /// Exactly one of the strings.
+    case choice([String])
+
+    /// The GBNF text of the constraint.
+    public func grammarText() throws -> String {
+        switch self {
+        case let .grammar(text): return text
+        case let .jsonSchema(schema): return try GrammarJSONSchema.grammar(schema: schema)
+        case .jsonObject: return GrammarJSONSchema.anyObjectGrammar
+        case let .regex(pattern): return try GrammarRegex.grammar(pattern: pattern)
+        case let .choice(options):
+            guard !options.isEmpty else { throw SwiftletError.invalidArgument("a choice constraint needs at least one option") }
+            return "root ::= " + options.map(GrammarRegex.literal).joined(separator: " | ") + "\n"
+        }
+    }
+
+    /// The parsed grammar (bad grammars and schemas throw typed errors with their position).
+    public func compiledGrammar() throws -> Grammar { try Grammar(grammarText()) }
+}
+
+extension LanguageModel {
+    /// Generates JSON valid under `schema` for `prompt` and decodes it as `T`.
+    ///
+    /// `schema` describes `T` (JSON Schema text, e.g. `{"type":"object","properties":{…},
+    /// "required":[…]}`); generation is constrained to it, so the text always parses. Decoding
+    /// errors (a schema that does not match `T`) are rethrown from `JSONDecoder`.
+    /// - Returns: the decoded value and the raw JSON text.
+    public func generate<T: Decodable>(prompt: String, generating type: T.Type, schema: String,
+                                       parameters: GenerationParameters = GenerationParameters(sampling: .greedy)) async throws -> (value: T, json: String) {
+        var p = parameters
+        p.constraint = .jsonSchema(schema)
+        var text = ""
+        var reason: StopReason?
+        for try await chunk in generate(prompt: prompt, parameters: p) {
+            text += chunk.text
+            if let s = chunk.statistics { reason = s.stopReason }
+        }
+        guard reason == .endOfGeneration else {
+            throw SwiftletError.invalidArgument(
+                "generation stopped (\(reason?.rawValue ?? "unknown")) before the JSON was complete; raise maxTokens")
+        }
+        return (try JSONDecoder().decode(T.self, from: Data(text.utf8)), text)
+    }
+}
