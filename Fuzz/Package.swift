@@ -1,16 +1,39 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// libFuzzer targets for Swiftlet's file parsers, kept out of the main package: they only link
-// under `--sanitize=fuzzer` (libFuzzer supplies `main`), and the main package stays free of
-// sanitizer flags. Build and run with `scripts/fuzz.sh`.
+// libFuzzer targets for Swiftlet's parsers and tokenizers, kept out of the main package: the
+// main package must stay free of unsafeFlags. Build and run with `scripts/fuzz.sh` (`make fuzz`).
+//
+// The library modules are compiled here again from the main package's sources (the symlinks
+// under Sources/Library), so that they carry sanitizer coverage: libFuzzer only learns from
+// code built with `-sanitize-coverage`, and SwiftPM gives a dependency's targets no flags of
+// ours. scripts/fuzz.sh builds with `--sanitize=fuzzer --sanitize=address` (libFuzzer's `main`,
+// AddressSanitizer and LeakSanitizer everywhere); the flags here add edge coverage and
+// comparison tracing to the parser, tokenizer and quantization (imatrix) modules under test.
+let address: [SwiftSetting] = [.unsafeFlags(["-sanitize=address"])]
+let covered: [SwiftSetting] = [.unsafeFlags([
+    "-sanitize=fuzzer,address",
+    "-sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp",
+])]
+let addressC: [CSetting] = [.unsafeFlags(["-fsanitize=address"])]
+
 let package = Package(
     name: "SwiftletFuzz",
-    dependencies: [.package(name: "Swiftlet", path: "..")],
     targets: [
-        .executableTarget(name: "SwiftletFuzzGGUF", dependencies: [
-            .product(name: "SwiftletFormats", package: "Swiftlet"),
-        ]),
+        .target(name: "CBLAS", path: "Sources/Library/CBLAS", cSettings: addressC,
+                linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
+        .target(name: "CSwiftletKernels", path: "Sources/Library/CSwiftletKernels", cSettings: addressC),
+        .target(name: "SwiftletTensor", dependencies: ["CBLAS", "CSwiftletKernels"],
+                path: "Sources/Library/SwiftletTensor", swiftSettings: address),
+        .target(name: "SwiftletQuant", dependencies: ["SwiftletTensor", "CSwiftletKernels"],
+                path: "Sources/Library/SwiftletQuant", swiftSettings: covered),
+        .target(name: "SwiftletFormats", dependencies: ["SwiftletTensor", "SwiftletQuant"],
+                path: "Sources/Library/SwiftletFormats", swiftSettings: covered),
+        .target(name: "SwiftletTokenizers", dependencies: ["SwiftletFormats"],
+                path: "Sources/Library/SwiftletTokenizers", swiftSettings: covered),
+        // One binary, several targets: SWIFTLET_FUZZ_TARGET picks which input format it fuzzes.
+        .executableTarget(name: "SwiftletFuzz", dependencies: ["SwiftletFormats", "SwiftletQuant", "SwiftletTokenizers"],
+                          path: "Sources/SwiftletFuzz", swiftSettings: covered),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,55 +1,80 @@
 #!/usr/bin/env bash
-# Fuzzes the GGUF reader and writer with libFuzzer (+ AddressSanitizer) for a bounded time and
-# reports executions and crashes. Exit status 0 only when no crash was found.
+# Fuzzes Swiftlet's parsers and tokenizers with libFuzzer (coverage-guided: the Swift sources are
+# built with sanitizer coverage, see Fuzz/Package.swift), AddressSanitizer and LeakSanitizer, for
+# a bounded time per target, and prints executions, edges, corpus size and crashes per target.
+# Exit status 0 only when no target crashed, leaked, timed out or ran out of memory.
 #
-# Seeds, written at run time under .build-fuzz/ (never committed): the first 2 MiB of each real
-# GGUF under $SWIFTLET_MODELS_DIR (default Models/cache), and synthetic files Swiftlet writes
-# (every metadata value type, every tensor type; see Fuzz/Sources/SwiftletFuzzGGUF).
+# Targets (Fuzz/Sources/SwiftletFuzz): gguf (GGUF reader + writer round trip), safetensors
+# (safetensors, config.json, tokenizer.json), imatrix (llama-imatrix's GGUF and .dat files), bpe,
+# spm, wordpiece (the three tokenizers on arbitrary text, special-token markup included).
 #
-# Usage: scripts/fuzz.sh [SECONDS]   (default 300; or FUZZ_SECONDS)
-#        FUZZ_MAX_LEN=BYTES           largest input (default 2 MiB, the size of the seeds)
+# Seeds: Fuzz/Seeds/<target> (committed, small), plus for gguf the first 2 MiB of each real GGUF
+# under $SWIFTLET_MODELS_DIR and synthetic files the target writes. The corpus libFuzzer grows is
+# kept under .build-fuzz/corpus-<target> between runs.
+#
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+#        (defaults: $FUZZ_SECONDS or 60, every target; $FUZZ_TARGETS may list targets too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-seconds=${1:-${FUZZ_SECONDS:-300}}
-max_len=${FUZZ_MAX_LEN:-2097152}
-models=${SWIFTLET_MODELS_DIR:-$root/Models/cache}
+seconds=${1:-${FUZZ_SECONDS:-60}}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || read -r -a targets <<<"${FUZZ_TARGETS:-gguf safetensors imatrix bpe spm wordpiece}"
+export SWIFTLET_MODELS_DIR=${SWIFTLET_MODELS_DIR:-$root/Models/cache}
 work=$root/.build-fuzz
-corpus=$work/corpus-gguf      # inputs libFuzzer found interesting (kept between runs)
-seeds=$work/seeds-gguf        # rewritten every run
-artifacts=$work/artifacts-gguf
 
-build=(swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address)
-echo "fuzz: building the libFuzzer target (Fuzz/, --sanitize=fuzzer,address)"
-"${build[@]}" --product SwiftletFuzzGGUF 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
-bin="$("${build[@]}" --show-bin-path)/SwiftletFuzzGGUF"
-[ -x "$bin" ] || { echo "fuzz: build failed" >&2; exit 2; }
-
-rm -rf "$seeds"
-mkdir -p "$corpus" "$seeds" "$artifacts"
-found=0
-for f in "$models"/*/*.gguf; do
-  [ -f "$f" ] || continue
-  head -c 2097152 "$f" > "$seeds/$(basename "$f" .gguf).head2m.gguf"
-  found=$((found + 1))
-done
-[ "$found" -gt 0 ] || echo "fuzz: no real GGUF under $models (run python3 Models/fetch.py); synthetic seeds only"
-
-log=$work/fuzz-gguf.log
-echo "fuzz: running for ${seconds}s (log $log)"
-set +e
-SWIFTLET_FUZZ_SEEDS="$seeds" ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}" "$bin" "$corpus" "$seeds" \
-  -max_total_time="$seconds" -max_len="$max_len" -timeout=30 -rss_limit_mb=4096 \
-  -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1
-status=$?
-set -e
-
-execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-crashes=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
-cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
-echo "fuzz: ${execs:-?} executions in ${seconds}s (${rate:-?}/s), ${cov:-cov: ?}, libFuzzer exit $status, crash artifacts: $crashes (in $artifacts)"
-if [ "$status" -ne 0 ] || [ "$crashes" -ne 0 ]; then
-  tail -40 "$log"
-  exit 1
+mkdir -p "$work"
+echo "fuzz: building Fuzz/ (sanitizer coverage, AddressSanitizer)"
+build=(swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address --scratch-path "$work/build" --product SwiftletFuzz)
+if ! "${build[@]}" >"$work/build.log" 2>&1; then
+  grep -E "error|warning: unre" "$work/build.log" | head -20 >&2 || tail -20 "$work/build.log" >&2
+  echo "fuzz: build failed (log $work/build.log)" >&2
+  exit 2
 fi
+bin="$("${build[@]}" --show-bin-path)/SwiftletFuzz"
+
+max_len() {
+  case $1 in
+    gguf) echo 1048576 ;;       # real headers are ~1-2 MB (the tokenizer arrays)
+    safetensors) echo 65536 ;;
+    *) echo 4096 ;;
+  esac
+}
+
+failed=0
+printf "fuzz: %-12s %12s %9s %8s %8s %8s  %s\n" target executions exec/s edges corpus crashes log
+for target in "${targets[@]}"; do
+  corpus=$work/corpus-$target seeds=$work/seeds-$target artifacts=$work/artifacts-$target
+  log=$work/fuzz-$target.log
+  rm -rf "$seeds"
+  mkdir -p "$corpus" "$seeds" "$artifacts"
+  [ -d "Fuzz/Seeds/$target" ] && cp Fuzz/Seeds/"$target"/* "$seeds"/
+  if [ "$target" = gguf ]; then
+    for f in "$SWIFTLET_MODELS_DIR"/*/*.gguf; do
+      [ -f "$f" ] && head -c 2097152 "$f" >"$seeds/$(basename "$f" .gguf).head2m.gguf"
+    done
+  fi
+  dict=()
+  [ -f "Fuzz/Dictionaries/$target.dict" ] && dict=(-dict="Fuzz/Dictionaries/$target.dict")
+  set +e
+  SWIFTLET_FUZZ_TARGET=$target SWIFTLET_FUZZ_SEEDS="$seeds" \
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}" \
+    "$bin" "$corpus" "$seeds" "${dict[@]}" -max_total_time="$seconds" -max_len="$(max_len "$target")" \
+      -timeout=20 -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1
+  status=$?
+  set -e
+  # (A run that died before its statistics leaves these empty; `|| true` keeps set -e quiet.)
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  edges=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+  corpus_size=$(find "$corpus" -type f | wc -l)
+  crashes=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
+  printf "fuzz: %-12s %12s %9s %8s %8s %8s  %s\n" "$target" "${execs:-?}" "${rate:-?}" "${edges:-?}" "$corpus_size" "$crashes" "$log"
+  if [ "$status" -ne 0 ] || [ "$crashes" -ne 0 ] || [ -z "$edges" ]; then
+    echo "fuzz: $target failed (libFuzzer exit $status, artifacts in $artifacts):" >&2
+    grep -E "ERROR|SUMMARY|Fatal error|fatal|==[0-9]+==" "$log" | head -20 >&2 || tail -40 "$log" >&2
+    failed=1
+  fi
+done
+exit $failed

@@ -13,6 +13,8 @@ blocks = re.findall(r"```swift\n(.*?)```", readme, re.S)
 PRELUDE = """let modelURL = URL(fileURLWithPath: "model.gguf")
 let url = modelURL, outURL = URL(fileURLWithPath: "out.gguf")
 let miniLMDirectory = URL(fileURLWithPath: "all-MiniLM-L6-v2")
+let f32URL = URL(fileURLWithPath: "model-f32.gguf"), imatrixURL = URL(fileURLWithPath: "imatrix.gguf")
+let textURL = URL(fileURLWithPath: "text.txt"), directoryURL = URL(fileURLWithPath: "checkpoint")
 """
 
 imports = {"import Foundation", "import Swiftlet"}

@@ -18,15 +18,35 @@ public final class EmbeddingModel: Sendable {
     public let pipeline: EmbeddingPipeline
     private let tokenizer: WordPieceTokenizer
 
-    /// Loads the model in `directory` (see the type's documentation for the files it reads).
-    public static func load(_ directory: URL) async throws -> EmbeddingModel {
-        try EmbeddingModel(directory: directory)
+    /// Loads the model at `url`: a model folder (see the type's documentation for the files it
+    /// reads) or a `bert` GGUF file.
+    public static func load(_ url: URL) async throws -> EmbeddingModel {
+        try EmbeddingModel(url: url)
+    }
+
+    /// Loads a model folder or a `bert` GGUF file synchronously.
+    public convenience init(url: URL) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            try self.init(gguf: url)
+        } else {
+            try self.init(directory: url)
+        }
     }
 
     /// Loads the model in `directory` synchronously.
     public init(directory: URL) throws {
         pipeline = try EmbeddingPipeline(directory: directory)
         tokenizer = try WordPieceTokenizer(directory: directory)
+    }
+
+    /// Loads a `bert` GGUF file (written by `swiftlet convert` or llama.cpp's converter): the
+    /// encoder, its WordPiece vocabulary, mean or CLS pooling by `bert.pooling_type`, and L2
+    /// normalization, as `llama-embedding` runs it.
+    public init(gguf url: URL) throws {
+        let file = try GGUFFile(url: url)
+        pipeline = try EmbeddingPipeline(gguf: file)
+        tokenizer = try WordPieceTokenizer(gguf: file)
     }
 
     /// Width of the embeddings (384 for all-MiniLM-L6-v2).

@@ -7,7 +7,7 @@ import SwiftletModels
 
 /// What to generate and when to stop.
 public struct GenerationParameters: Sendable, Equatable {
-    /// Most tokens to generate.
+    /// Most tokens to generate; negative: until the context is full (llama.cpp's `-n -1`).
     public var maxTokens: Int
     /// How each token is chosen.
     public var sampling: SamplingParameters
@@ -322,11 +322,15 @@ struct GenerationJob: Sendable {
         let start = DispatchTime.now().uptimeNanoseconds
         func seconds(since t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
 
-        let p = parameters
-        guard p.maxTokens >= 0 else { throw SwiftletError.invalidArgument("maxTokens \(p.maxTokens) is negative") }
-        // Fail early rather than run out of room mid-answer.
-        if prompt.count + p.maxTokens > session.transformer.contextLength {
-            throw SwiftletError.contextOverflow(requested: prompt.count + p.maxTokens, limit: session.transformer.contextLength)
+        var p = parameters
+        try p.sampling.validate()
+        // Fail early rather than run out of room mid-answer (written so that no sum can overflow).
+        let room = session.transformer.contextLength - prompt.count
+        if p.maxTokens < 0 {
+            p.maxTokens = max(room, 0)
+        } else if p.maxTokens > room {
+            let (requested, overflow) = prompt.count.addingReportingOverflow(p.maxTokens)
+            throw SwiftletError.contextOverflow(requested: overflow ? .max : requested, limit: session.transformer.contextLength)
         }
         let matcher = try p.constraint.map { constraint -> GrammarMatcher in
             guard let grammarVocabulary else { throw SwiftletError.invalidArgument("no vocabulary prepared for the constraint") }

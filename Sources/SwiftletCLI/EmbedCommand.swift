@@ -16,7 +16,7 @@ struct EmbedCommand: ParsableCommand {
             the first text alone (median → latency), printed as one JSON object.
             """)
 
-    @Option(name: .shortAndLong, help: "Model directory (config.json, model.safetensors, tokenizer).")
+    @Option(name: .shortAndLong, help: "Model directory (config.json, model.safetensors, tokenizer) or a bert GGUF file.")
     var model: String
     @OptionGroup var threads: ThreadOptions
 
@@ -30,7 +30,7 @@ struct EmbedCommand: ParsableCommand {
     var texts: [String] = []
 
     func run() throws {
-        let embedder = try EmbeddingModel(directory: URL(fileURLWithPath: model))
+        let embedder = try EmbeddingModel(url: URL(fileURLWithPath: model))
         var inputs = texts
         if inputs.isEmpty {
             while let line = readLine(strippingNewline: true) { inputs.append(line) }

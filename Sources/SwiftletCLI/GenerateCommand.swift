@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Swiftlet
 
-/// Options shared by `generate` and `chat`.
 /// `-t/--threads`, as llama.cpp's tools take it: the compute threads of the shared pool.
 struct ThreadOptions: ParsableArguments {
     @Option(name: [.short, .customLong("threads")], help: "Compute threads (default: physical cores).")
@@ -13,8 +12,10 @@ struct ThreadOptions: ParsableArguments {
     }
 }
 
+/// Options shared by `generate` and `chat`.
 struct SamplingOptions: ParsableArguments {
-    @Option(name: .short, help: "Most tokens to generate.")
+    // Unconditional, so that `-n -1` (until the context is full, as in llama.cpp) is a value.
+    @Option(name: .short, parsing: .unconditional, help: "Most tokens to generate (-1 = until the context is full).")
     var n: Int = 256
     @Option(help: "Temperature (0 = greedy).")
     var temp: Float = 0.8
@@ -32,7 +33,7 @@ struct SamplingOptions: ParsableArguments {
     var frequencyPenalty: Float = 0
     @Option(help: "Random seed (default: random).")
     var seed: UInt64?
-    @Option(name: .customLong("repeat-last-n"), help: "Last tokens the penalties look at.")
+    @Option(name: .customLong("repeat-last-n"), parsing: .unconditional, help: "Last tokens the penalties look at (-1 = all).")
     var repeatLastN: Int = 64
     @Flag(name: .customLong("ignore-eos"), help: "Keep generating past end-of-generation tokens.")
     var ignoreEOS = false
@@ -56,20 +57,30 @@ struct SamplingOptions: ParsableArguments {
             throw ValidationError("give at most one of --grammar, --grammar-file, --json-schema, --json-schema-file")
         }
         if let grammar { return .grammar(grammar) }
-        if let grammarFile { return .grammar(try String(contentsOfFile: grammarFile, encoding: .utf8)) }
+        if let grammarFile { return .grammar(try readTextFile(grammarFile)) }
         if let jsonSchema { return .jsonSchema(jsonSchema) }
-        if let jsonSchemaFile { return .jsonSchema(try String(contentsOfFile: jsonSchemaFile, encoding: .utf8)) }
+        if let jsonSchemaFile { return .jsonSchema(try readTextFile(jsonSchemaFile)) }
         return nil
+    }
+
+    func validate() throws {
+        do { try samplingParameters.validate() } catch let error as SwiftletError {
+            if case let .invalidArgument(what) = error { throw ValidationError(what) }
+            throw error
+        }
+    }
+
+    /// The sampler's settings from the options.
+    var samplingParameters: SamplingParameters {
+        SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: minP,
+                           repetitionPenalty: repeatPenalty, presencePenalty: presencePenalty,
+                           frequencyPenalty: frequencyPenalty, penaltyWindow: repeatLastN, seed: seed)
     }
 
     var parameters: GenerationParameters {
         get throws {
-            GenerationParameters(
-                maxTokens: n,
-                sampling: SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: minP,
-                                             repetitionPenalty: repeatPenalty, presencePenalty: presencePenalty,
-                                             frequencyPenalty: frequencyPenalty, penaltyWindow: repeatLastN, seed: seed),
-                stopStrings: stop, stopAtEndOfGeneration: !ignoreEOS, constraint: try constraint())
+            GenerationParameters(maxTokens: n, sampling: samplingParameters, stopStrings: stop,
+                                 stopAtEndOfGeneration: !ignoreEOS, constraint: try constraint())
         }
     }
 }
@@ -127,7 +138,7 @@ struct GenerateCommand: ParsableCommand {
             print(try sampling.constraint()?.grammarText() ?? "", terminator: "")
             return
         }
-        let prompt = try p ?? String(contentsOfFile: promptFile!, encoding: .utf8)
+        let prompt = try p ?? readTextFile(promptFile!)
         let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c)
         let promptIDs = model.tokenize(prompt)
         let parameters = try sampling.parameters

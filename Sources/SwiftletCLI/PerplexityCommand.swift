@@ -36,10 +36,13 @@ struct PerplexityCommand: AsyncParsableCommand {
             try writeBase(text: f, to: base)
             return
         }
-        let text = try String(contentsOfFile: f, encoding: .utf8)
-        let model = try MeasuredModel(path: m, contextLength: c)
-        var tokens = model.tokenizer.encode(text, addSpecial: true, parseSpecial: false).map(Int.init)
+        let text = try readTextFile(f)
+        // A text shorter than one chunk is refused before the context's buffers are allocated.
+        let tokenizer = try Tokenizers.load(gguf: GGUFFile(url: URL(fileURLWithPath: m)))
+        var tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false).map(Int.init)
         if chunks >= 0 { tokens = Array(tokens.prefix(chunks * c)) }
+        guard tokens.count >= c else { throw SwiftletError.invalidArgument("\(f) has \(tokens.count) tokens, fewer than one chunk of \(c)") }
+        let model = try MeasuredModel(path: m, contextLength: c)
         let start = Date()
         var line = ""
         let result = try Perplexity.measure(model.transformer, tokens: tokens, contextSize: c, bos: model.bos) { e in

@@ -36,10 +36,8 @@ struct TokenizeCommand: ParsableCommand {
     func run() throws {
         let input: String
         if let file {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw SwiftletError.io(path: file, reason: "cannot read")
-            }
-            input = String(decoding: data, as: UTF8.self)
+            // Lossy on purpose: invalid UTF-8 is tokenized as U+FFFD, as the tokenizers see it.
+            input = String(decoding: try MappedFile.readRegularFile(URL(fileURLWithPath: file), limit: maxTextFileBytes), as: UTF8.self)
         } else if let text {
             input = text
         } else {

@@ -35,6 +35,8 @@ struct TrainCommand: ParsableCommand {
     var t: Int?
     @Option(help: "Weight type of the exported GGUF: f32 or f16.")
     var outtype: String = "f32"
+    @Flag(help: "Time every op and print where the time went at the end.")
+    var profile = false
     @Option(help: "Steps between checkpoints (written to OUT.ckpt.gguf; 0: only at the end).")
     var checkpointEvery: Int = 200
 
@@ -99,6 +101,7 @@ struct TrainCommand: ParsableCommand {
                           trainer.dataset.tokens.count, trainer.dataset.trainingWindowCount,
                           trainer.dataset.validationWindowCount, trainer.dataset.unigramEntropy, pool.threadCount))
 
+        if profile { trainer.model.tape.enableProfiling() }
         var curve = LossCurve()
         curve.reference = (trainer.dataset.unigramEntropy, String(format: "unigram entropy %.2f", trainer.dataset.unigramEntropy))
         let csv = try FileHandle(forWritingTo: csvURL)
@@ -129,6 +132,18 @@ struct TrainCommand: ParsableCommand {
             if checkpointEvery > 0 && report.step % checkpointEvery == 0 {
                 try trainer.saveCheckpoint(to: checkpointURL)
             }
+        }
+        if profile {
+            let kinds = trainer.model.tape.profileByKind()
+            let total = kinds.reduce(trainer.optimizerSeconds) { $0 + $1.forward + $1.backward }
+            printError("train: time per op kind over \(trainer.step - firstStep) steps (forward + backward):")
+            for k in kinds {
+                printError("  " + k.kind.padding(toLength: 13, withPad: " ", startingAt: 0)
+                    + String(format: "%8.2f s  (%5.1f %%)  forward %.2f s, backward %.2f s", k.forward + k.backward,
+                             100 * (k.forward + k.backward) / total, k.forward, k.backward))
+            }
+            printError("  " + "AdamW+clip".padding(toLength: 13, withPad: " ", startingAt: 0)
+                + String(format: "%8.2f s  (%5.1f %%)", trainer.optimizerSeconds, 100 * trainer.optimizerSeconds / total))
         }
         try trainer.saveCheckpoint(to: checkpointURL)
         try trainer.exportGGUF(to: outURL, precision: ExportPrecision(rawValue: outtype)!)

@@ -5,19 +5,60 @@ import SwiftletTensor
 public enum HFConfig {
     /// Decodes `type` from the JSON file at `url`, mapping failures to ``SwiftletError``.
     public static func load<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw SwiftletError.io(path: url.path, reason: "cannot read: \(error.localizedDescription)")
-        }
+        let data = try MappedFile.readRegularFile(url, limit: maxConfigBytes)
+        return try decode(type, from: data, path: url.path)
+    }
+
+    /// Largest config file read (real ones are a few kB).
+    public static let maxConfigBytes = 16 << 20
+
+    /// Decodes `type` from JSON `data`; `path` names the file in errors, which say which key
+    /// has which problem (a wrong type, a missing value) or where the JSON syntax breaks.
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data, path: String) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let error as SwiftletError {
             throw error
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
-            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw SwiftletError.malformedFile(path: url.path, reason: "\(key): \(context.debugDescription)")
+        } catch let error as DecodingError {
+            throw SwiftletError.malformedFile(path: path, reason: describe(error))
         } catch {
-            throw SwiftletError.malformedFile(path: url.path, reason: "not a valid config: \(error)")
+            throw SwiftletError.malformedFile(path: path, reason: "not a valid config: \(error)")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func key(_ context: DecodingError.Context) -> String {
+            context.codingPath.isEmpty ? "top level" : context.codingPath.map { k in
+                k.intValue.map { "[\($0)]" } ?? k.stringValue
+            }.joined(separator: ".")
+        }
+        switch error {
+        case let .typeMismatch(type, context):
+            return "\(key(context)): expected \(typeName(type)) (\(context.debugDescription))"
+        case let .valueNotFound(type, context):
+            return "\(key(context)): expected \(typeName(type)), found null"
+        case let .keyNotFound(missing, context):
+            return "\(key(context)): missing key '\(missing.stringValue)'"
+        case let .dataCorrupted(context) where context.codingPath.isEmpty:
+            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return "not valid JSON" + (underlying.map { ": " + $0 } ?? "")
+        case let .dataCorrupted(context):
+            return "\(key(context)): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type, is Int32.Type, is Int64.Type: return "an integer"
+        case is Float.Type, is Double.Type: return "a number"
+        case is String.Type: return "a string"
+        case is Bool.Type: return "true or false"
+        case is [Any].Type: return "an array"
+        default:
+            let name = "\(type)"
+            return name.hasPrefix("Array") ? "an array" : name.hasPrefix("Dictionary") ? "an object" : name
         }
     }
 
@@ -83,17 +124,30 @@ public struct BERTConfig: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = BERTConfig()
+        // Integers are read as numbers and checked here: Foundation's decoder reports a
+        // fractional number for an Int as invalid JSON without naming the key.
+        func integer(_ key: CodingKeys, _ fallback: Int) throws -> Int {
+            let number: Double?
+            do { number = try c.decodeIfPresent(Double.self, forKey: key) } catch DecodingError.typeMismatch(_, let context) {
+                throw DecodingError.typeMismatch(Int.self, context)
+            }
+            guard let value = number else { return fallback }
+            guard let exact = Int(exactly: value) else {
+                throw DecodingError.typeMismatch(Int.self, .init(codingPath: c.codingPath + [key], debugDescription: "found \(value)"))
+            }
+            return exact
+        }
         modelType = try c.decodeIfPresent(String.self, forKey: .modelType) ?? d.modelType
-        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? d.vocabSize
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? d.hiddenSize
-        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? d.numHiddenLayers
-        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? d.numAttentionHeads
-        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? d.intermediateSize
+        vocabSize = try integer(.vocabSize, d.vocabSize)
+        hiddenSize = try integer(.hiddenSize, d.hiddenSize)
+        numHiddenLayers = try integer(.numHiddenLayers, d.numHiddenLayers)
+        numAttentionHeads = try integer(.numAttentionHeads, d.numAttentionHeads)
+        intermediateSize = try integer(.intermediateSize, d.intermediateSize)
         hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? d.hiddenAct
-        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? d.maxPositionEmbeddings
-        typeVocabSize = try c.decodeIfPresent(Int.self, forKey: .typeVocabSize) ?? d.typeVocabSize
+        maxPositionEmbeddings = try integer(.maxPositionEmbeddings, d.maxPositionEmbeddings)
+        typeVocabSize = try integer(.typeVocabSize, d.typeVocabSize)
         layerNormEps = try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? d.layerNormEps
-        padTokenId = try c.decodeIfPresent(Int.self, forKey: .padTokenId) ?? d.padTokenId
+        padTokenId = try integer(.padTokenId, d.padTokenId)
         positionEmbeddingType = try c.decodeIfPresent(String.self, forKey: .positionEmbeddingType) ?? d.positionEmbeddingType
     }
 

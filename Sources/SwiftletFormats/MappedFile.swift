@@ -33,7 +33,9 @@ public final class MappedFile: @unchecked Sendable {
     public init(url: URL) throws {
         let path = url.path
         self.url = url
-        let fd = open(path, O_RDONLY)
+        // Non-blocking, so that opening a FIFO returns at once and is refused below instead of
+        // waiting forever for a writer.
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { throw SwiftletError.io(path: path, reason: "cannot open: \(MappedFile.errnoText())") }
         defer { close(fd) }
         var info = stat()
@@ -55,6 +57,32 @@ public final class MappedFile: @unchecked Sendable {
         }
         bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(base), count: size)
         ownership = .mapped
+    }
+
+    /// The bytes of the regular file at `url` (a FIFO or device is refused before any read),
+    /// or ``SwiftletError/io(path:reason:)`` when it is larger than `limit` bytes.
+    public static func readRegularFile(_ url: URL, limit: Int) throws -> Data {
+        let file = try MappedFile(url: url)
+        guard file.bytes.count <= limit else {
+            throw SwiftletError.io(path: url.path, reason: "file of \(file.bytes.count) bytes exceeds the \(limit) bytes accepted")
+        }
+        return Data(file.bytes)
+    }
+
+    /// The text of the regular file at `url`, which must be valid UTF-8: otherwise
+    /// ``SwiftletError/malformedFile(path:reason:)`` naming the offset of the first bad byte.
+    public static func readText(_ url: URL, limit: Int) throws -> String {
+        let data = try readRegularFile(url, limit: limit)
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = data.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .emptyInput: return String(decoding: data, as: UTF8.self)
+            case .error: throw SwiftletError.malformedFile(path: url.path, reason: "not valid UTF-8 (byte \(offset))")
+            }
+        }
     }
 
     /// A private, 64-byte aligned copy of `data`.

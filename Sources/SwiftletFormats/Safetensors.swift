@@ -147,7 +147,9 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
         // The format forbids overlapping ranges; a file that has them is corrupt or crafted.
         let ordered = tensors.values.sorted { ($0.fileOffset, $0.name) < ($1.fileOffset, $1.name) }
-        for (a, b) in zip(ordered, ordered.dropFirst()) where a.fileOffset + a.byteCount > b.fileOffset {
+        // Empty tensors hold no bytes and so overlap nothing, wherever their offset.
+        let sized = ordered.filter { $0.byteCount > 0 }
+        for (a, b) in zip(sized, sized.dropFirst()) where a.fileOffset + a.byteCount > b.fileOffset {
             throw SwiftletError.malformedFile(path: path, reason: "tensors '\(a.name)' and '\(b.name)' overlap")
         }
         self.metadata = metadata

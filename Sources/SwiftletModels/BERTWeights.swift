@@ -110,9 +110,15 @@ public struct BERTWeights: Sendable {
         }
         var loaded: [String: WeightBuffer] = [:]
         for (name, shape) in expected {
-            loaded[name] = WeightBuffer(try checkpoint.floats(name, shape: shape))
+            loaded[String(name.dropFirst(prefix.count))] = WeightBuffer(try checkpoint.floats(name, shape: shape))
         }
-        func w(_ name: String) -> WeightBuffer { loaded[prefix + name]! }
+        try self.init(config: config, loaded: loaded)
+    }
+
+    /// Assembles the encoder from buffers keyed by the Hugging Face names of
+    /// ``tensorNames(config:prefix:)`` (no prefix), all present with their shapes.
+    init(config: BERTConfig, loaded: [String: WeightBuffer]) throws {
+        func w(_ name: String) -> WeightBuffer { loaded[name]! }
 
         wordEmbeddings = w("embeddings.word_embeddings.weight")
         positionEmbeddings = w("embeddings.position_embeddings.weight")

@@ -3,12 +3,15 @@ import SwiftletTensor
 import SwiftletFormats
 
 extension Transformer {
+    /// The context a model file gets when none is asked for: its trained context, at most this.
+    public static let defaultContextLimit = 4096
+
     /// Builds the transformer a GGUF file describes: architecture and hyperparameters from its
     /// metadata, weights mapped strictly and read in place from the mapping.
     ///
     /// - Parameters:
-    ///   - contextLength: positions of the KV cache; `nil` uses the model's trained context,
-    ///     capped at 4096 to bound memory.
+    ///   - contextLength: positions of the KV cache, at most the model's trained context; `nil`
+    ///     uses the trained context capped at ``defaultContextLimit`` to bound memory.
     public static func load(gguf file: GGUFFile, contextLength: Int? = nil, maxBatch: Int = 512,
                             cacheType: KVCacheType = .f16, pool: ComputePool = .shared) throws -> Transformer {
         var tensors: [String: WeightTensor] = [:]
@@ -24,9 +27,19 @@ extension Transformer {
             _ = try Architecture(gguf: file.string("general.architecture"))
             throw SwiftletError.missingTensor("token_embd.weight")
         }
+        // As llama.cpp: the embedding has one row per token of the vocabulary, no more, no fewer
+        // (ids beyond the tokenizer would decode to nothing).
+        if let tokens = try file.arrayIfPresent("tokenizer.ggml.tokens"), tokens.count != embedding.shape[1] {
+            throw SwiftletError.malformedFile(
+                path: file.url?.path ?? "<memory>",
+                reason: "token_embd.weight has \(embedding.shape[1]) rows but the tokenizer has \(tokens.count) tokens")
+        }
         let config = try TransformerConfig(metadata: file, vocabSize: embedding.shape[1])
         let weights = try TransformerWeights(config: config, tensors: tensors, storageOwner: file)
-        let context = contextLength ?? min(config.trainedContext, 4096)
+        let context = contextLength ?? min(config.trainedContext, defaultContextLimit)
+        guard context <= config.trainedContext else {
+            throw SwiftletError.invalidArgument("context length \(context) exceeds the \(config.trainedContext) positions the model was trained for")
+        }
         return try Transformer(config: config, weights: weights, contextLength: context, maxBatch: maxBatch, cacheType: cacheType, pool: pool)
     }
 

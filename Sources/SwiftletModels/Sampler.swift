@@ -18,7 +18,7 @@ public struct SamplingParameters: Sendable, Equatable {
     public var presencePenalty: Float
     /// Subtracted per occurrence from the logit of recently seen tokens (`0` = off).
     public var frequencyPenalty: Float
-    /// How many recent tokens the penalties look at.
+    /// How many recent tokens the penalties look at (`-1`: all of them, llama.cpp's `--repeat-last-n -1`).
     public var penaltyWindow: Int
     /// Seed of the random generator; `nil` draws one from the system.
     public var seed: UInt64?
@@ -29,6 +29,23 @@ public struct SamplingParameters: Sendable, Equatable {
         self.temperature = temperature; self.topK = topK; self.topP = topP; self.minP = minP
         self.repetitionPenalty = repetitionPenalty; self.presencePenalty = presencePenalty
         self.frequencyPenalty = frequencyPenalty; self.penaltyWindow = penaltyWindow; self.seed = seed
+    }
+
+    /// Throws ``SwiftletError/invalidArgument(_:)`` naming the first value outside its range:
+    /// a temperature or penalty that is not a finite number, top-p or min-p outside 0…1, a
+    /// repetition penalty that is not positive, a penalty window below -1. (Top-k ≤ 0 and a
+    /// temperature ≤ 0 are meaningful: all tokens, greedy.)
+    public func validate() throws {
+        func require(_ ok: Bool, _ what: String) throws {
+            if !ok { throw SwiftletError.invalidArgument(what) }
+        }
+        try require(temperature.isFinite, "temperature \(temperature) is not a finite number")
+        try require((0 ... 1).contains(topP), "top-p \(topP) is outside 0...1")
+        try require((0 ... 1).contains(minP), "min-p \(minP) is outside 0...1")
+        try require(repetitionPenalty.isFinite && repetitionPenalty > 0, "repeat penalty \(repetitionPenalty) is not a positive number")
+        try require(presencePenalty.isFinite, "presence penalty \(presencePenalty) is not a finite number")
+        try require(frequencyPenalty.isFinite, "frequency penalty \(frequencyPenalty) is not a finite number")
+        try require(penaltyWindow >= -1, "penalty window \(penaltyWindow) is below -1 (the whole history)")
     }
 
     /// Always the most likely token.
@@ -179,7 +196,7 @@ public final class Sampler {
 
     private func applyPenalties(history: UnsafeBufferPointer<Int>, count n: Int) {
         let p = parameters
-        let recent = history.suffix(max(0, p.penaltyWindow))
+        let recent = history.suffix(p.penaltyWindow < 0 ? history.count : p.penaltyWindow)
         for t in recent where t >= 0 && t < n { counts[t] += 1 }
         for t in recent where t >= 0 && t < n && counts[t] > 0 {
             let c = Float(counts[t])

@@ -127,6 +127,8 @@ public final class Transformer: @unchecked Sendable {
         guard contextLength > 0, maxBatch > 0 else {
             throw SwiftletError.invalidArgument("context length \(contextLength) and batch \(maxBatch) must be positive")
         }
+        try Self.checkContextMemory(config: config, contextLength: contextLength, maxBatch: min(maxBatch, contextLength),
+                                    threads: pool.threadCount, cacheType: cacheType)
         self.config = config
         self.weights = weights
         self.contextLength = contextLength
@@ -144,6 +146,23 @@ public final class Transformer: @unchecked Sendable {
             : try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBaseLocal, maxPositions: tablePositions)
         state = RunState(config: config, weights: weights, maxBatch: self.maxBatch, contextLength: contextLength,
                          logitRows: min(8, self.maxBatch), threads: pool.threadCount, cacheType: cacheType)
+    }
+
+    /// Refuses a context whose buffers (KV cache, score rows, per-thread attention blocks) would
+    /// exceed the machine's physical memory, before any of them is allocated. Counted in `Double`,
+    /// which cannot overflow; a context that passes has sizes far below `Int.max`.
+    static func checkContextMemory(config c: TransformerConfig, contextLength: Int, maxBatch: Int, threads: Int,
+                                   cacheType: KVCacheType) throws {
+        let positions = Double(contextLength) + 128
+        let cache = 2 * Double(cacheType == .f32 ? 4 : 2) * Double(c.layerCount) * Double(c.kvHeadCount) * Double(c.headDim) * positions
+        let scoreRows = Double(c.headCount) + Double(max(threads, 1)) * Double(min(attentionBlockRows, maxBatch))
+        let needed = cache + 4 * scoreRows * positions
+        let physical = Double(ProcessInfo.processInfo.physicalMemory)
+        guard needed <= physical else {
+            throw SwiftletError.invalidArgument(String(
+                format: "context length %d needs %.3g GB for the KV cache and attention buffers; this machine has %.1f GB",
+                contextLength, needed / 1e9, physical / 1e9))
+        }
     }
 
     /// The cache made with the transformer.

@@ -14,6 +14,8 @@ struct ScalarClass: OptionSet, Sendable {
     static let other = ScalarClass(rawValue: 16)
     /// Nonspacing mark (Mn), which BERT's accent stripping removes.
     static let nonspacingMark = ScalarClass(rawValue: 32)
+    /// Unicode Changes_When_Lowercased (BERT's lower-casing looks up the mapping only then).
+    static let changesWhenLowercased = ScalarClass(rawValue: 64)
 
     /// The class of `scalar`; the Basic Multilingual Plane comes from a table built once.
     @inline(__always)
@@ -40,6 +42,7 @@ struct ScalarClass: OptionSet, Sendable {
         default: break
         }
         if isWhiteSpace(s.value) { c.insert(.whitespace) }
+        if s.properties.changesWhenLowercased { c.insert(.changesWhenLowercased) }
         return c
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import SwiftletTensor
+import SwiftletFormats
 
 /// BERT's WordPiece tokenizer as in Hugging Face `tokenizers`: BertNormalizer, BertPreTokenizer,
 /// greedy longest-match-first WordPiece with a continuation prefix, `[CLS] … [SEP]`.
@@ -25,13 +26,17 @@ public struct WordPieceTokenizer: Sendable {
     let table: ByteStringTable
     public let normalization: Normalization
     public let continuingSubwordPrefix: String
+    private let subwordPrefixBytes: [UInt8]
     public let maxInputCharactersPerWord: Int
     public let unknownID: Int32
     public let clsID: Int32
     public let sepID: Int32
     public let padID: Int32?
-    /// Special tokens recognized verbatim in the input before normalization (`[CLS]`, `[MASK]` …).
+    /// Special tokens recognized verbatim in the input before normalization (`[CLS]`, `[MASK]` …),
+    /// longest first.
     let addedTokens: [(text: [UInt8], id: Int32)]
+    /// Whether some added token starts with the byte (most bytes start none: one lookup each).
+    let startsAddedToken: [Bool]
 
     /// Number of vocabulary entries.
     public var vocabularySize: Int { table.count }
@@ -55,8 +60,13 @@ public struct WordPieceTokenizer: Sendable {
         padID = try? id(padToken)
         self.normalization = normalization
         self.continuingSubwordPrefix = continuingSubwordPrefix
+        subwordPrefixBytes = Array(continuingSubwordPrefix.utf8)
         self.maxInputCharactersPerWord = maxInputCharactersPerWord
-        self.addedTokens = try addedTokens.map { (Array($0.utf8), try id($0)) }.sorted { $0.text.count > $1.text.count }
+        let added = try addedTokens.filter { !$0.isEmpty }.map { (text: Array($0.utf8), id: try id($0)) }
+        self.addedTokens = added.sorted { $0.text.count > $1.text.count }
+        var starts = [Bool](repeating: false, count: 256)
+        for token in added { starts[Int(token.text[0])] = true }
+        startsAddedToken = starts
     }
 
     /// Reads `tokenizer.json` in `directory`, or `vocab.txt` when there is none.
@@ -67,33 +77,40 @@ public struct WordPieceTokenizer: Sendable {
             return
         }
         let vocabURL = directory.appendingPathComponent("vocab.txt")
-        guard let data = FileManager.default.contents(atPath: vocabURL.path) else {
+        guard FileManager.default.fileExists(atPath: vocabURL.path) else {
             throw SwiftletError.io(path: directory.path, reason: "no tokenizer.json or vocab.txt")
         }
+        let data = try MappedFile.readRegularFile(vocabURL, limit: Self.maxTokenizerJSONBytes)
         var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
         try self.init(vocabulary: lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 },
                       addedTokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].filter { lines.contains($0) })
     }
 
+    /// Largest `tokenizer.json` read (BERT's is 0.5 MB; the largest vocabularies ~30 MB).
+    public static let maxTokenizerJSONBytes = 256 << 20
+
     /// Reads a Hugging Face `tokenizer.json` with a WordPiece model.
     public init(tokenizerJSON url: URL) throws {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw SwiftletError.io(path: url.path, reason: "cannot read")
-        }
+        try self.init(tokenizerJSON: MappedFile.readRegularFile(url, limit: Self.maxTokenizerJSONBytes), path: url.path)
+    }
+
+    /// Parses the bytes of a WordPiece `tokenizer.json`; `path` names it in errors.
+    public init(tokenizerJSON data: Data, path: String) throws {
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw SwiftletError.malformedFile(path: url.path, reason: "not a JSON object")
+            throw SwiftletError.malformedFile(path: path, reason: "not a JSON object")
         }
         guard let model = root["model"] as? [String: Any], model["type"] as? String == "WordPiece",
               let vocab = model["vocab"] as? [String: Any] else {
-            throw SwiftletError.unsupportedTokenizer("\(url.path): model is not WordPiece")
+            throw SwiftletError.unsupportedTokenizer("\(path): model is not WordPiece")
         }
+        // Ids are 0 ..< vocab.count; one beyond would make every id up to it a placeholder.
         var byID = [String?](repeating: nil, count: vocab.count)
         for (token, value) in vocab {
-            guard let id = (value as? NSNumber)?.intValue, id >= 0, id < 1 << 24 else {
-                throw SwiftletError.malformedFile(path: url.path, reason: "bad id for token \(token)")
+            guard let number = value as? NSNumber, let id = Int(exactly: number.doubleValue), id >= 0, id < vocab.count else {
+                throw SwiftletError.malformedFile(
+                    path: path, reason: "id \(value) of token \(token.debugDescription) is outside the vocabulary of \(vocab.count) tokens")
             }
-            if id >= byID.count { byID += [String?](repeating: nil, count: id + 1 - byID.count) }
             byID[id] = token
         }
         // Holes (ids never named) get a text no input can produce.
@@ -101,7 +118,7 @@ public struct WordPieceTokenizer: Sendable {
         var norm = Normalization()
         if let n = root["normalizer"] as? [String: Any] {
             guard n["type"] as? String == "BertNormalizer" else {
-                throw SwiftletError.unsupportedTokenizer("\(url.path): normalizer \(n["type"] ?? "?") (supported: BertNormalizer)")
+                throw SwiftletError.unsupportedTokenizer("\(path): normalizer \(n["type"] ?? "?") (supported: BertNormalizer)")
             }
             norm.cleanText = n["clean_text"] as? Bool ?? true
             norm.handleChineseCharacters = n["handle_chinese_chars"] as? Bool ?? true
@@ -109,7 +126,7 @@ public struct WordPieceTokenizer: Sendable {
             norm.lowercase = n["lowercase"] as? Bool ?? true
         }
         if let p = root["pre_tokenizer"] as? [String: Any], p["type"] as? String != "BertPreTokenizer" {
-            throw SwiftletError.unsupportedTokenizer("\(url.path): pre_tokenizer \(p["type"] ?? "?") (supported: BertPreTokenizer)")
+            throw SwiftletError.unsupportedTokenizer("\(path): pre_tokenizer \(p["type"] ?? "?") (supported: BertPreTokenizer)")
         }
         let added = (root["added_tokens"] as? [[String: Any]] ?? []).compactMap { $0["content"] as? String }
         try self.init(vocabulary: tokens, normalization: norm,
@@ -132,36 +149,70 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     /// `[CLS] tokens… [SEP]`, the tokens truncated so the whole fits `maxLength` (≥ 2).
+    /// Tokenization stops at that length: the rest of a long text is never looked at.
     public func encode(_ text: String, maxLength: Int = 512) -> [Int32] {
         var ids = [clsID]
-        ids.append(contentsOf: tokenize(text).prefix(max(0, maxLength - 2)))
+        ids.append(contentsOf: tokenize(text, limit: max(0, maxLength - 2)))
         ids.append(sepID)
         return ids
     }
 
     /// WordPiece ids of `text` without `[CLS]`/`[SEP]` or truncation.
-    public func tokenize(_ text: String) -> [Int32] {
+    public func tokenize(_ text: String) -> [Int32] { tokenize(text, limit: .max) }
+
+    /// The first `limit` WordPiece ids of `text`. Text is tokenized in pieces that end at word
+    /// boundaries, so the work stops soon after `limit` ids (later words cannot change earlier
+    /// ids), and the cost is linear in the text.
+    public func tokenize(_ text: String, limit: Int) -> [Int32] {
         var output: [Int32] = []
-        // Added (special) tokens are matched verbatim before normalization.
-        var rest = Substring(text)
-        outer: while !rest.isEmpty, !addedTokens.isEmpty {
-            let bytes = Array(rest.utf8)
-            var i = 0
-            while i < bytes.count {
-                for added in addedTokens where bytes.count - i >= added.text.count
-                    && bytes[i ..< i + added.text.count].elementsEqual(added.text) {
-                    let prefix = String(decoding: bytes[0 ..< i], as: UTF8.self)
-                    tokenizeNormalized(normalizedScalars(prefix), into: &output)
-                    output.append(added.id)
-                    rest = Substring(String(decoding: bytes[(i + added.text.count)...], as: UTF8.self))
-                    continue outer
-                }
-                i += 1
+        var text = text
+        text.withUTF8 { bytes in
+            // Added (special) tokens are matched verbatim before normalization, longest first.
+            var segmentStart = 0, i = 0
+            while i < bytes.count, output.count < limit {
+                guard startsAddedToken[Int(bytes[i])], let match = addedToken(at: i, in: bytes) else { i += 1; continue }
+                tokenizeSegment(UnsafeBufferPointer(rebasing: bytes[segmentStart ..< i]), limit: limit, into: &output)
+                output.append(match.id)
+                i += match.length
+                segmentStart = i
             }
-            break
+            if output.count < limit {
+                tokenizeSegment(UnsafeBufferPointer(rebasing: bytes[segmentStart...]), limit: limit, into: &output)
+            }
         }
-        tokenizeNormalized(normalizedScalars(String(rest)), into: &output)
+        if output.count > limit { output.removeSubrange(limit...) }
         return output
+    }
+
+    private func addedToken(at i: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (id: Int32, length: Int)? {
+        for added in addedTokens where bytes.count - i >= added.text.count {
+            var equal = true
+            for (k, b) in added.text.enumerated() where bytes[i + k] != b { equal = false; break }
+            if equal { return (added.id, added.text.count) }
+        }
+        return nil
+    }
+
+    /// Text between added tokens (valid UTF-8), normalized and tokenized a piece at a time.
+    /// Pieces are cut before an ASCII space or punctuation character: a word boundary for the
+    /// pre-tokenizer that normalization leaves as it is, so no token spans the cut and NFD
+    /// (which reorders marks after a character with combining class 0) is the same per piece.
+    private func tokenizeSegment(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int, into output: inout [Int32]) {
+        let pieceBytes = 512
+        var start = 0
+        while start < bytes.count, output.count < limit {
+            var end = min(start + pieceBytes, bytes.count)
+            while end < bytes.count, !Self.isASCIIBoundary(bytes[end]) { end += 1 }
+            let piece = String(decoding: UnsafeBufferPointer(rebasing: bytes[start ..< end]), as: UTF8.self)
+            tokenizeNormalized(normalizedScalars(piece), into: &output)
+            start = end
+        }
+    }
+
+    @inline(__always)
+    private static func isASCIIBoundary(_ b: UInt8) -> Bool {
+        b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D
+            || (0x21 ... 0x2F).contains(b) || (0x3A ... 0x40).contains(b) || (0x5B ... 0x60).contains(b) || (0x7B ... 0x7E).contains(b)
     }
 
     /// BertNormalizer: clean text, pad CJK ideographs, strip accents, lower-case.
@@ -204,8 +255,10 @@ public struct WordPieceTokenizer: Sendable {
             for s in scalars {
                 if s.value < 0x80 {
                     lowered.append(s.value >= 0x41 && s.value <= 0x5A ? Unicode.Scalar(s.value + 32)! : s)
-                } else {
+                } else if ScalarClass.of(s.value).contains(.changesWhenLowercased) {
                     lowered.append(contentsOf: s.properties.lowercaseMapping.unicodeScalars)
+                } else {
+                    lowered.append(s)
                 }
             }
             scalars = lowered
@@ -248,29 +301,36 @@ public struct WordPieceTokenizer: Sendable {
         }
     }
 
+    /// Greedy longest-match-first pieces of one word; the whole word is `[UNK]` when some part
+    /// of it matches nothing.
     private func wordPiece(_ word: [UInt8], _ starts: [Int], _ candidate: inout [UInt8], into output: inout [Int32]) {
         if starts.count > maxInputCharactersPerWord { output.append(unknownID); return }
-        let prefix = Array(continuingSubwordPrefix.utf8)
-        var pieces: [Int32] = []
+        let firstPiece = output.count
         var startIndex = 0
         while startIndex < starts.count {
+            let from = starts[startIndex]
+            candidate.removeAll(keepingCapacity: true)
+            if startIndex > 0 { candidate.append(contentsOf: subwordPrefixBytes) }
+            let head = candidate.count - from
+            candidate.append(contentsOf: word[from...])
+            // Shorten the candidate one character at a time until the vocabulary has it.
             var endIndex = starts.count
             var found: Int32 = -1
             while endIndex > startIndex {
-                let from = starts[startIndex]
                 let to = endIndex == starts.count ? word.count : starts[endIndex]
-                candidate.removeAll(keepingCapacity: true)
-                if startIndex > 0 { candidate.append(contentsOf: prefix) }
-                candidate.append(contentsOf: word[from ..< to])
-                let id = candidate.withUnsafeBytes { table.find($0) }
-                if id >= 0 { found = id; break }
+                candidate.removeLast(candidate.count - (head + to))
+                found = candidate.withUnsafeBytes { table.find($0) }
+                if found >= 0 { break }
                 endIndex -= 1
             }
-            if found < 0 { output.append(unknownID); return }
-            pieces.append(found)
+            if found < 0 {
+                output.removeSubrange(firstPiece...)
+                output.append(unknownID)
+                return
+            }
+            output.append(found)
             startIndex = endIndex
         }
-        output.append(contentsOf: pieces)
     }
 
     /// Text of `ids` as the WordPiece decoder writes it: pieces joined by spaces, `##`

@@ -95,10 +95,15 @@ final class TrainerTests: XCTestCase {
             XCTAssertEqual(report.step, seen)
             if seen == 3 { break } // ends the stream: training stops
         }
-        try await Task.sleep(nanoseconds: 200_000_000)
-        let stoppedAt = trainer.step
+        // The step in flight when the stream ended may still finish; then the count stays put
+        // (a training loop that ignored cancellation would pass 10 steps within these waits).
+        var stoppedAt = trainer.step
+        for _ in 0..<20 {
+            try await Task.sleep(nanoseconds: 300_000_000)
+            if trainer.step == stoppedAt { break }
+            stoppedAt = trainer.step
+        }
         XCTAssertLessThan(stoppedAt, 10)
-        try await Task.sleep(nanoseconds: 200_000_000)
         XCTAssertEqual(trainer.step, stoppedAt)
     }
 

@@ -37,9 +37,43 @@ public final class Tape: @unchecked Sendable {
         return v
     }
 
+    /// Per-op seconds, forward and backward, when profiling is on (see ``enableProfiling()``).
+    public private(set) var forwardSeconds: [Double] = []
+    public private(set) var backwardSeconds: [Double] = []
+    private var profiling = false
+
+    /// Times every op from now on (a clock read per op; the arrays are allocated here, once).
+    public func enableProfiling() {
+        profiling = true
+        forwardSeconds = [Double](repeating: 0, count: ops.count)
+        backwardSeconds = [Double](repeating: 0, count: ops.count)
+    }
+
+    /// Seconds spent per kind of op (forward + backward), largest first.
+    public func profileByKind() -> [(kind: String, forward: Double, backward: Double)] {
+        var totals: [String: (Double, Double)] = [:]
+        for (i, op) in ops.enumerated() where i < forwardSeconds.count {
+            let kind = String(describing: type(of: op)).replacingOccurrences(of: "Op", with: "")
+            let t = totals[kind] ?? (0, 0)
+            totals[kind] = (t.0 + forwardSeconds[i], t.1 + backwardSeconds[i])
+        }
+        return totals.map { ($0.key, $0.value.0, $0.value.1) }.sorted { $0.forward + $0.backward > $1.forward + $1.backward }
+    }
+
     /// Runs every op forward.
     public func forward() {
+        if profiling {
+            for (i, op) in ops.enumerated() { forwardSeconds[i] += Self.timed { op.forward() } }
+            return
+        }
         for op in ops { op.forward() }
+    }
+
+    private static func timed(_ body: () -> Void) -> Double {
+        let start = ContinuousClock.now
+        body()
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
     /// Back-propagates from the scalar `loss`, seeding its gradient with `seed` (1, or 1/n when
@@ -47,6 +81,14 @@ public final class Tape: @unchecked Sendable {
     public func backward(from loss: Variable, seed: Float = 1) {
         for a in activations { a.zeroGrad() }
         loss.grad?[0] = seed
+        runBackward()
+    }
+
+    private func runBackward() {
+        if profiling {
+            for i in stride(from: ops.count - 1, through: 0, by: -1) { backwardSeconds[i] += Self.timed { ops[i].backward() } }
+            return
+        }
         for op in ops.reversed() { op.backward() }
     }
 
@@ -58,6 +100,6 @@ public final class Tape: @unchecked Sendable {
         }
         for a in activations { a.zeroGrad() }
         outputGradient.withUnsafeBufferPointer { g.update(from: $0.baseAddress!, count: output.count) }
-        for op in ops.reversed() { op.backward() }
+        runBackward()
     }
 }

@@ -37,6 +37,8 @@ public final class Trainer: @unchecked Sendable {
     public let schedule: LearningRateSchedule
     /// Optimizer steps taken.
     public private(set) var step = 0
+    /// Seconds spent in clipping and the AdamW update (for the time breakdown).
+    public private(set) var optimizerSeconds: Double = 0
     private var clockStart = ContinuousClock.now
 
     /// Tokenizes `text` with `vocabulary` and prepares a run.
@@ -82,10 +84,12 @@ public final class Trainer: @unchecked Sendable {
             lossSum += Double(model.forward())
             model.backward(seed: 1 / Float(micro))
         }
+        let optimizerStart = ContinuousClock.now
         let norm = AdamW.clipGradients(model.parameters, maxNorm: configuration.gradientClip)
         let rate = schedule.rate(at: step)
         optimizer.update(learningRate: rate)
         model.parameters.zeroGrad()
+        optimizerSeconds += Self.seconds(ContinuousClock.now - optimizerStart)
         step += 1
         let seconds = Self.seconds(ContinuousClock.now - start)
         return StepReport(step: step, loss: Float(lossSum / Double(micro)), validationLoss: nil, learningRate: rate,

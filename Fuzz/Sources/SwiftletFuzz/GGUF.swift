@@ -1,9 +1,6 @@
-// libFuzzer target for the GGUF reader (and, on inputs that parse, the writer).
-//
-// Built by scripts/fuzz.sh with `swift build --sanitize=fuzzer --sanitize=address`: libFuzzer
-// supplies `main` and calls `LLVMFuzzerTestOneInput` with each input; AddressSanitizer turns
-// any read outside the input into a crash. The input is parsed in place (no copy), so the
-// parser sees exactly libFuzzer's heap buffer.
+// Fuzz target `gguf`: the GGUF reader (and, on inputs that parse, the writer). The input is
+// parsed in place (no copy), so the parser sees exactly libFuzzer's heap buffer and
+// AddressSanitizer turns any read outside it into a crash.
 //
 // Invariants checked beyond "no crash": every error is a SwiftletError; a file that parses has
 // every tensor inside it; writing a parsed file and parsing that again gives the same tables,
@@ -13,12 +10,8 @@ import SwiftletFormats
 import SwiftletQuant
 import SwiftletTensor
 
-/// Keeps the optimizer from dropping reads of tensor bytes.
-nonisolated(unsafe) var sink: UInt8 = 0
-
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzGGUF(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    let input = UnsafeRawBufferPointer(start: data, count: size)
+func fuzzGGUF(_ input: UnsafeRawBufferPointer) -> CInt {
+    let size = input.count
     let file: GGUFFile
     do {
         file = try GGUFFile(storage: MappedFile(unsafeBorrowing: input))
@@ -34,7 +27,7 @@ public func fuzzGGUF(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         guard view.count == t.byteCount, t.offset >= file.dataOffset, t.offset + t.byteCount <= size else {
             fatalError("tensor \(t.name) outside the file")
         }
-        if let first = view.first, let last = view.last { sink ^= first ^ last }
+        if let first = view.first, let last = view.last { keep(first ^ last) }
         tensorBytes += t.byteCount
     }
     for key in file.metadataKeys {
@@ -66,23 +59,13 @@ public func fuzzGGUF(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-/// With `SWIFTLET_FUZZ_SEEDS=DIR`, writes synthetic seed files to DIR before fuzzing starts
-/// (files exercising every value type and every tensor type, which the real models lack).
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> CInt {
-    guard let dir = ProcessInfo.processInfo.environment["SWIFTLET_FUZZ_SEEDS"] else { return 0 }
-    do {
-        let base = URL(fileURLWithPath: dir)
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-        try syntheticSeed(version: 3, alignment: nil).write(to: base.appendingPathComponent("synthetic-all-types.gguf"))
-        try syntheticSeed(version: 2, alignment: 8).write(to: base.appendingPathComponent("synthetic-v2-align8.gguf"))
-        var empty = GGUFWriter()
-        empty.set("general.architecture", .string("none"))
-        try empty.write(to: base.appendingPathComponent("synthetic-no-tensors.gguf"))
-    } catch {
-        fatalError("cannot write fuzz seeds to \(dir): \(error)")
-    }
-    return 0
+/// Synthetic seed files (every value type and every tensor type, which the real models lack).
+func writeGGUFSeeds(to base: URL) throws {
+    try syntheticSeed(version: 3, alignment: nil).write(to: base.appendingPathComponent("synthetic-all-types.gguf"))
+    try syntheticSeed(version: 2, alignment: 8).write(to: base.appendingPathComponent("synthetic-v2-align8.gguf"))
+    var empty = GGUFWriter()
+    empty.set("general.architecture", .string("none"))
+    try empty.write(to: base.appendingPathComponent("synthetic-no-tensors.gguf"))
 }
 
 /// A small file with every metadata value type (nested and empty arrays included) and one
