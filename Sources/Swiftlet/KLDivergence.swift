@@ -386,7 +386,8 @@ public enum KLDivergence {
         let tokenCount = context * chunks
         var header = BaseHeader(contextSize: context, vocabSize: vocab, chunkCount: chunks, tokens: [])
         let rowsBytes = chunks.multipliedReportingOverflow(by: header.scoredPerChunk * header.rowWidth * 2)
-        guard !rowsBytes.overflow, data.count == 20 + 4 * tokenCount + rowsBytes.partialValue else {
+        let total = rowsBytes.partialValue.addingReportingOverflow(20 + 4 * tokenCount)
+        guard !rowsBytes.overflow, !total.overflow, data.count == total.partialValue else {
             throw SwiftletError.truncatedFile(path: path, what: "\(chunks) chunks of \(context) tokens and their log-probabilities (file has \(data.count) bytes)")
         }
         header.tokens = data.withUnsafeBytes { raw in
