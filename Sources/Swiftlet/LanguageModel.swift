@@ -358,6 +358,9 @@ struct GenerationJob: Sendable {
         let promptSeconds = seconds(since: start)
         let sampler = Sampler(parameters: p.sampling, vocabSize: session.transformer.config.vocabSize)
         var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
+        // Tool-call markup is often a control token (Qwen's <tool_call>): parse a rendering that keeps it.
+        var markupDetokenizer = StreamingDetokenizer(tokenizer: tokenizer, renderSpecial: true)
+        var markupReply = ""
         var text = StopStringFilter(stopStrings: p.stopStrings)
         var generated: [Int] = []
         generated.reserveCapacity(p.maxTokens)
@@ -382,6 +385,7 @@ struct GenerationJob: Sendable {
             try matcher?.accept(token)
             generated.append(token)
             let (newText, hitStop) = text.append(detokenizer.append(Int32(token)))
+            if toolCallFormat != nil { markupReply += markupDetokenizer.append(Int32(token)) }
             reply += newText
             continuation.yield(GenerationChunk(text: newText, tokenIDs: [token], statistics: nil))
             if hitStop { reason = .stopString; break }
@@ -393,9 +397,11 @@ struct GenerationJob: Sendable {
             promptSeconds: promptSeconds, generationSeconds: generated.isEmpty ? 0 : seconds(since: decodeStart),
             timeToFirstToken: firstTokenTime, stopReason: reason)
         let tail = reason == .stopString ? "" : text.append(detokenizer.finish()).0 + text.flush()
-        if reason != .cancelled { onFinish?(reply + tail) }
+        if toolCallFormat != nil { markupReply += markupDetokenizer.finish() }
+        // With tools, the session's history needs the markup to find the calls again.
+        if reason != .cancelled { onFinish?(toolCallFormat == nil ? reply + tail : markupReply) }
         var last = GenerationChunk(text: tail, tokenIDs: [], statistics: stats)
-        if let toolCallFormat { last.toolCalls = ToolCallParser.parse(reply + tail, format: toolCallFormat).calls }
+        if let toolCallFormat { last.toolCalls = ToolCallParser.parse(markupReply, format: toolCallFormat).calls }
         continuation.yield(last)
         continuation.finish()
     }

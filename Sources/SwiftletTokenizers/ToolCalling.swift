@@ -121,6 +121,16 @@ public enum ToolCallParser {
     }
 
     static func parseHermes(_ output: String) -> (content: String, calls: [ToolCall]) {
+        if !output.contains("<tool_call>") {
+            // Small models often drop the tags: a reply made only of call objects, one per line, is read as calls.
+            var bare: [ToolCall] = []
+            for line in output.split(separator: "\n") where !trimmed(String(line)).isEmpty {
+                guard let value = try? JinjaJSON.parse(trimmed(String(line))),
+                      let c = call(from: value, argumentKeys: ["arguments"]) else { return (output, []) }
+                bare.append(c)
+            }
+            return bare.isEmpty ? (output, []) : ("", bare)
+        }
         var content = ""
         var calls: [ToolCall] = []
         var rest = Substring(output)

@@ -22,6 +22,9 @@ final class JinjaToolCallTests: XCTestCase {
         XCTAssertEqual(ToolCallParser.parse(broken, format: .hermes).calls, [])
         XCTAssertEqual(ToolCallParser.parse(broken, format: .hermes).content, broken)
         XCTAssertEqual(ToolCallParser.parse("Plain answer.", format: .hermes).calls, [])
+        // Without the tags, a reply that is only a call object still counts; prose with JSON does not.
+        XCTAssertEqual(ToolCallParser.parse(#"{"name": "get_weather", "arguments": {"location": "Paris"}}"#, format: .hermes).calls.map(\.name), ["get_weather"])
+        XCTAssertEqual(ToolCallParser.parse("Use {\"name\": 1} here.", format: .hermes).calls, [])
     }
 
     func testLlama3JSONFormat() {
