@@ -23,7 +23,7 @@ final class TinyModelTests: XCTestCase {
     }
 
     func testMatchesOracle() throws {
-        for arch in Architecture.allCases {
+        for arch in [Architecture.llama, .gemma3] {  // the architectures TinyModel builds
             let c = TinyModel.config(arch)
             let (tensors, storage) = TinyModel.tensors(c)
             let m = try Transformer(config: c, weights: TransformerWeights(config: c, tensors: tensors, storageOwner: storage),
@@ -41,7 +41,7 @@ final class TinyModelTests: XCTestCase {
     /// Decoding one token at a time through the KV cache gives the same logits as one batched
     /// prefill of the whole sequence, and as prefills split into uneven batches.
     func testDecodeStepByStepEqualsPrefill() throws {
-        for arch in Architecture.allCases {
+        for arch in [Architecture.llama, .gemma3] {  // the architectures TinyModel builds
             let full = try allLogits(TinyModel.transformer(arch), tokens)
             let stepper = try TinyModel.transformer(arch)
             for (i, t) in tokens.enumerated() {
@@ -57,7 +57,7 @@ final class TinyModelTests: XCTestCase {
     /// prefill equals decoding the same tokens one at a time.
     func testLongPrefillAcrossQueryBlocksEqualsDecode() throws {
         let long = (0..<150).map { ($0 * 37 + 11) % 50 }
-        for arch in Architecture.allCases {
+        for arch in [Architecture.llama, .gemma3] {  // the architectures TinyModel builds
             let full = try allLogits(TinyModel.transformer(arch, contextLength: 160), long)
             let stepper = try TinyModel.transformer(arch, contextLength: 160)
             for (i, t) in long.enumerated() {
@@ -69,7 +69,7 @@ final class TinyModelTests: XCTestCase {
 
     /// The f16 cache: decode equals prefill, and both stay close to the f32 results.
     func testF16CacheMatchesF32() throws {
-        for arch in Architecture.allCases {
+        for arch in [Architecture.llama, .gemma3] {  // the architectures TinyModel builds
             let reference = try allLogits(TinyModel.transformer(arch), tokens)
             let full = try allLogits(TinyModel.transformer(arch, cacheType: .f16), tokens)
             let stepper = try TinyModel.transformer(arch, cacheType: .f16)
