@@ -371,6 +371,38 @@ int swiftlet_qk_best_variant(void) {
 
 int swiftlet_qk_has_type(int type) { return generic_dot(type) != 0; }
 
+int swiftlet_qk_block_bytes(int type) {
+    switch (type) {
+    case T_F32: return 4;
+    case T_F16: case T_BF16: return 2;
+    case T_Q4_0: return sizeof(blk_q4_0);
+    case T_Q4_1: return sizeof(blk_q4_1);
+    case T_Q5_0: return sizeof(blk_q5_0);
+    case T_Q5_1: return sizeof(blk_q5_1);
+    case T_Q8_0: return sizeof(blk_q8_0);
+    case T_Q8_1: return sizeof(blk_q8_1);
+    case T_IQ4_NL: return sizeof(blk_iq4_nl);
+    case T_Q2_K: return sizeof(blk_q2_K);
+    case T_Q3_K: return sizeof(blk_q3_K);
+    case T_Q4_K: return sizeof(blk_q4_K);
+    case T_Q5_K: return sizeof(blk_q5_K);
+    case T_Q6_K: return sizeof(blk_q6_K);
+    case T_Q8_K: return sizeof(blk_q8_K);
+    case T_IQ4_XS: return sizeof(blk_iq4_xs);
+    default: return 0;
+    }
+}
+
+int swiftlet_qk_activation_type(int type) {
+    switch (type) {
+    case T_F32: case T_F16: case T_BF16: return T_F32;
+    case T_Q4_0: case T_Q5_0: case T_Q8_0: case T_IQ4_NL: return T_Q8_0;
+    case T_Q4_1: case T_Q5_1: case T_Q8_1: return T_Q8_1;
+    case T_Q2_K: case T_Q3_K: case T_Q4_K: case T_Q5_K: case T_Q6_K: case T_Q8_K: case T_IQ4_XS: return T_Q8_K;
+    default: return -1;
+    }
+}
+
 int swiftlet_qk_quantize_act(int variant, int act_type, const float *x, void *out, int n) {
     if (!swiftlet_qk_variant_supported(variant)) return -1;
 #if defined(__x86_64__) || defined(__i386__)
@@ -400,12 +432,10 @@ int swiftlet_qk_quantize_row(int variant, int weight_type, const float *x, void 
         quantize_q8_K_generic(x, out, n, 1);
         return 0;
     }
-    switch (weight_type) {
-    case T_F32: case T_F16: case T_BF16: memcpy(out, x, (size_t)n * sizeof(float)); return 0;
-    case T_Q4_0: case T_Q5_0: case T_Q8_0: case T_IQ4_NL: return swiftlet_qk_quantize_act(variant, T_Q8_0, x, out, n);
-    case T_Q4_1: case T_Q5_1: return swiftlet_qk_quantize_act(variant, T_Q8_1, x, out, n);
-    default: return generic_dot(weight_type) ? swiftlet_qk_quantize_act(variant, T_Q8_K, x, out, n) : -1;
-    }
+    const int act_type = swiftlet_qk_activation_type(weight_type);
+    if (act_type < 0 || !generic_dot(weight_type)) return -1;
+    if (act_type == T_F32) { memcpy(out, x, (size_t)n * sizeof(float)); return 0; }
+    return swiftlet_qk_quantize_act(variant, act_type, x, out, n);
 }
 
 int swiftlet_qk_gemm(int variant, int type, int n, const void *w, size_t w_stride, int nrows,

@@ -249,17 +249,6 @@ func dequantizeUnchecked(_ type: GGMLType, _ src: UnsafeRawPointer, count: Int, 
 }
 
 extension GGMLType {
-    /// Whether SwiftletQuant can dequantize (and quantize) this type.
-    public var isQuantSupported: Bool {
-        switch self {
-        case .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1,
-             .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_nl, .iq4_xs:
-            return true
-        default:
-            return false
-        }
-    }
-
     /// Bytes of `count` values, or a descriptive error when the type is unsupported or `count` is
     /// not a whole number of blocks.
     func checkedBytes(_ count: Int, op: String) throws -> Int {

@@ -6,25 +6,6 @@ import SwiftletTensor
 // Integer sums per (sub-)block, then float scaling per block. The 32-weight block formats follow
 // llama.cpp's x86 float order exactly (see `referenceDotBlock32`).
 
-extension GGMLType {
-    /// The activation block type a weight of this type is multiplied with (ggml's `vec_dot_type`):
-    /// Q8_0 for Q4_0 / Q5_0 / Q8_0 / IQ4_NL, Q8_1 for Q4_1 / Q5_1, Q8_K for the k-quants and
-    /// IQ4_XS; F32 for the float types (activations stay f32).
-    public var activationType: GGMLType {
-        switch self {
-        case .q4_0, .q5_0, .q8_0, .iq4_nl: return .q8_0
-        case .q4_1, .q5_1: return .q8_1
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs, .q8_K: return .q8_K
-        default: return .f32
-        }
-    }
-
-    /// Whether ``QuantizedMatrix`` and the dot kernels handle this weight type.
-    public var hasDotKernel: Bool {
-        isQuantSupported && self != .q8_1
-    }
-}
-
 /// `Σ w[i]·a[i]` over `n` weights: `w` one row of `type`, `a` the activation row in
 /// `type.activationType` (f32 for float weight types).
 func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: UnsafeRawPointer) -> Float {

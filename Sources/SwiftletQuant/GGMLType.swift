@@ -1,7 +1,7 @@
 /// Element and block types of ggml / GGUF, numbered as in the GGUF file format.
 ///
-/// One traits table (``GGMLType/traits``) says for each type how many weights a block holds and how
-/// many bytes it takes; everything else (quantize, dequantize, dot kernels) is indexed by this type.
+/// One traits table (``GGMLType/traits``) holds each type's name, block geometry, activation type
+/// and codec support; everything else (quantize, dequantize, dot kernels) is indexed by this type.
 public enum GGMLType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     case f32 = 0, f16 = 1
     case q4_0 = 2, q4_1 = 3
@@ -13,89 +13,84 @@ public enum GGMLType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     case iq1_m = 29, bf16 = 30
     case tq1_0 = 34, tq2_0 = 35
 
-    /// Block geometry of a type.
+    /// One row of ggml's type traits table.
     public struct Traits: Sendable, Equatable {
+        /// ggml's name ("Q4_K", "F32", …).
+        public let name: String
         /// Weights per block (1 for plain element types).
         public let blockSize: Int
         /// Bytes per block.
         public let typeSize: Int
-        public init(blockSize: Int, typeSize: Int) { self.blockSize = blockSize; self.typeSize = typeSize }
+        /// The type activations are converted to before a dot product with weights of this type
+        /// (ggml's `vec_dot_type`); `.f32` for float weights, whose activations stay f32.
+        public let activationType: GGMLType
+        /// Whether SwiftletQuant quantizes and dequantizes this type.
+        public let hasCodec: Bool
+
+        public init(name: String, blockSize: Int, typeSize: Int, activationType: GGMLType, hasCodec: Bool) {
+            self.name = name; self.blockSize = blockSize; self.typeSize = typeSize
+            self.activationType = activationType; self.hasCodec = hasCodec
+        }
     }
 
     /// Super-block size of the k-quants.
     public static let qkK = 256
 
-    /// Block size and byte size, as in ggml's type traits table.
+    /// The type's row of the traits table: everything else (quantize, dequantize, the dot
+    /// kernels, file sizes) is indexed by this. The C kernels' type ids and dispatch are checked
+    /// against it in `GGMLTypeTraitsTests`.
     public var traits: Traits {
+        let K = GGMLType.qkK
+        func row(_ name: String, _ blockSize: Int, _ typeSize: Int, _ act: GGMLType = .f32, codec: Bool = false) -> Traits {
+            Traits(name: name, blockSize: blockSize, typeSize: typeSize, activationType: act, hasCodec: codec)
+        }
         switch self {
-        case .f32: return Traits(blockSize: 1, typeSize: 4)
-        case .f16, .bf16: return Traits(blockSize: 1, typeSize: 2)
-        case .q4_0: return Traits(blockSize: 32, typeSize: 2 + 16)
-        case .q4_1: return Traits(blockSize: 32, typeSize: 2 + 2 + 16)
-        case .q5_0: return Traits(blockSize: 32, typeSize: 2 + 4 + 16)
-        case .q5_1: return Traits(blockSize: 32, typeSize: 2 + 2 + 4 + 16)
-        case .q8_0: return Traits(blockSize: 32, typeSize: 2 + 32)
-        case .q8_1: return Traits(blockSize: 32, typeSize: 4 + 32)
-        case .q2_K: return Traits(blockSize: 256, typeSize: 2 * 2 + 256 / 16 + 256 / 4)
-        case .q3_K: return Traits(blockSize: 256, typeSize: 2 + 256 / 4 + 256 / 8 + 12)
-        case .q4_K: return Traits(blockSize: 256, typeSize: 2 * 2 + 12 + 256 / 2)
-        case .q5_K: return Traits(blockSize: 256, typeSize: 2 * 2 + 12 + 256 / 8 + 256 / 2)
-        case .q6_K: return Traits(blockSize: 256, typeSize: 2 + 256 / 16 + 3 * 256 / 4)
-        case .q8_K: return Traits(blockSize: 256, typeSize: 4 + 256 + 16 * 2)
-        case .iq2_xxs: return Traits(blockSize: 256, typeSize: 2 + 256 / 8 * 2)
-        case .iq2_xs: return Traits(blockSize: 256, typeSize: 2 + 256 / 8 * 2 + 256 / 32)
-        case .iq3_xxs: return Traits(blockSize: 256, typeSize: 2 + 3 * 256 / 8)
-        case .iq1_s: return Traits(blockSize: 256, typeSize: 2 + 256 / 8 + 256 / 16)
-        case .iq4_nl: return Traits(blockSize: 32, typeSize: 2 + 16)
-        case .iq3_s: return Traits(blockSize: 256, typeSize: 2 + 256 / 4 + 256 / 8 + 256 / 32 + 4)
-        case .iq2_s: return Traits(blockSize: 256, typeSize: 2 + 256 / 4 + 256 / 16)
-        case .iq4_xs: return Traits(blockSize: 256, typeSize: 2 + 2 + 256 / 64 + 256 / 2)
-        case .i8: return Traits(blockSize: 1, typeSize: 1)
-        case .i16: return Traits(blockSize: 1, typeSize: 2)
-        case .i32: return Traits(blockSize: 1, typeSize: 4)
-        case .i64, .f64: return Traits(blockSize: 1, typeSize: 8)
-        case .iq1_m: return Traits(blockSize: 256, typeSize: 256 / 8 + 256 / 16 + 256 / 32)
-        case .tq1_0: return Traits(blockSize: 256, typeSize: 2 + 4 * 13)
-        case .tq2_0: return Traits(blockSize: 256, typeSize: 2 + 64)
+        case .f32:     return row("F32", 1, 4, codec: true)
+        case .f16:     return row("F16", 1, 2, codec: true)
+        case .bf16:    return row("BF16", 1, 2, codec: true)
+        case .q4_0:    return row("Q4_0", 32, 2 + 16, .q8_0, codec: true)
+        case .q4_1:    return row("Q4_1", 32, 2 + 2 + 16, .q8_1, codec: true)
+        case .q5_0:    return row("Q5_0", 32, 2 + 4 + 16, .q8_0, codec: true)
+        case .q5_1:    return row("Q5_1", 32, 2 + 2 + 4 + 16, .q8_1, codec: true)
+        case .q8_0:    return row("Q8_0", 32, 2 + 32, .q8_0, codec: true)
+        case .q8_1:    return row("Q8_1", 32, 4 + 32, .q8_1, codec: true)
+        case .q2_K:    return row("Q2_K", K, 2 * 2 + K / 16 + K / 4, .q8_K, codec: true)
+        case .q3_K:    return row("Q3_K", K, 2 + K / 4 + K / 8 + 12, .q8_K, codec: true)
+        case .q4_K:    return row("Q4_K", K, 2 * 2 + 12 + K / 2, .q8_K, codec: true)
+        case .q5_K:    return row("Q5_K", K, 2 * 2 + 12 + K / 8 + K / 2, .q8_K, codec: true)
+        case .q6_K:    return row("Q6_K", K, 2 + K / 16 + 3 * K / 4, .q8_K, codec: true)
+        case .q8_K:    return row("Q8_K", K, 4 + K + 16 * 2, .q8_K, codec: true)
+        case .iq2_xxs: return row("IQ2_XXS", K, 2 + K / 8 * 2)
+        case .iq2_xs:  return row("IQ2_XS", K, 2 + K / 8 * 2 + K / 32)
+        case .iq3_xxs: return row("IQ3_XXS", K, 2 + 3 * K / 8)
+        case .iq1_s:   return row("IQ1_S", K, 2 + K / 8 + K / 16)
+        case .iq4_nl:  return row("IQ4_NL", 32, 2 + 16, .q8_0, codec: true)
+        case .iq3_s:   return row("IQ3_S", K, 2 + K / 4 + K / 8 + K / 32 + 4)
+        case .iq2_s:   return row("IQ2_S", K, 2 + K / 4 + K / 16)
+        case .iq4_xs:  return row("IQ4_XS", K, 2 + 2 + K / 64 + K / 2, .q8_K, codec: true)
+        case .i8:      return row("I8", 1, 1)
+        case .i16:     return row("I16", 1, 2)
+        case .i32:     return row("I32", 1, 4)
+        case .i64:     return row("I64", 1, 8)
+        case .f64:     return row("F64", 1, 8)
+        case .iq1_m:   return row("IQ1_M", K, K / 8 + K / 16 + K / 32)
+        case .tq1_0:   return row("TQ1_0", K, 2 + 4 * 13)
+        case .tq2_0:   return row("TQ2_0", K, 2 + 64)
         }
     }
 
     /// ggml's name for the type ("Q4_K", "F32", …).
-    public var description: String {
-        switch self {
-        case .f32: return "F32"
-        case .f16: return "F16"
-        case .q4_0: return "Q4_0"
-        case .q4_1: return "Q4_1"
-        case .q5_0: return "Q5_0"
-        case .q5_1: return "Q5_1"
-        case .q8_0: return "Q8_0"
-        case .q8_1: return "Q8_1"
-        case .q2_K: return "Q2_K"
-        case .q3_K: return "Q3_K"
-        case .q4_K: return "Q4_K"
-        case .q5_K: return "Q5_K"
-        case .q6_K: return "Q6_K"
-        case .q8_K: return "Q8_K"
-        case .iq2_xxs: return "IQ2_XXS"
-        case .iq2_xs: return "IQ2_XS"
-        case .iq3_xxs: return "IQ3_XXS"
-        case .iq1_s: return "IQ1_S"
-        case .iq4_nl: return "IQ4_NL"
-        case .iq3_s: return "IQ3_S"
-        case .iq2_s: return "IQ2_S"
-        case .iq4_xs: return "IQ4_XS"
-        case .i8: return "I8"
-        case .i16: return "I16"
-        case .i32: return "I32"
-        case .i64: return "I64"
-        case .f64: return "F64"
-        case .iq1_m: return "IQ1_M"
-        case .bf16: return "BF16"
-        case .tq1_0: return "TQ1_0"
-        case .tq2_0: return "TQ2_0"
-        }
-    }
+    public var description: String { traits.name }
+
+    /// The activation block type a weight of this type is multiplied with (ggml's `vec_dot_type`).
+    public var activationType: GGMLType { traits.activationType }
+
+    /// Whether SwiftletQuant can dequantize (and quantize) this type.
+    public var isQuantSupported: Bool { traits.hasCodec }
+
+    /// Whether ``QuantizedMatrix`` and the dot kernels handle this weight type (every type with a
+    /// codec except the activation-only Q8_1).
+    public var hasDotKernel: Bool { traits.hasCodec && self != .q8_1 }
 
     /// The type with ggml's name `name` (case-insensitive), if any.
     public init?(name: String) {

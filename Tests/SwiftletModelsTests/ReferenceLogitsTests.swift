@@ -91,14 +91,15 @@ final class ReferenceLogitsTests: XCTestCase {
             }
         }
         print("REFERENCE \(model): \(a)")
-        // Issue #5's bar. Swiftlet reproduces llama.cpp's float operations in llama.cpp's order
+        // Swiftlet reproduces llama.cpp's float operations in llama.cpp's order
         // (Sources/CSwiftletKernels/ggml_compat.c, the quantized kernels), so the logits agree to
-        // the fixture's printed precision: measured mean KL ~1e-13, |Δ logsumexp| ≤ 2e-6.
-        XCTAssertLessThan(a.meanKL, 1e-6, "\(model): \(a)")
+        // the fixture's printed precision: measured mean KL 1.7e-13 (SmolLM2), 3.6e-13 (Gemma 3),
+        // 8.9e-13 (Qwen2.5), |Δ logsumexp| ≤ 2e-6. The bar sits just above what is measured.
+        XCTAssertLessThan(a.meanKL, 1e-9, "\(model): \(a)")
         XCTAssertEqual(a.argmaxMismatches, 0, "\(model): \(a)")
         XCTAssertEqual(a.greedyMismatches, 0, "\(model): \(a)")
         // Guard the bit-exactness itself: any change of summation order shows up here first.
-        XCTAssertLessThan(a.lseMax, 1e-4, "\(model): \(a)")
+        XCTAssertLessThan(a.lseMax, 1e-5, "\(model): \(a)")
     }
 
     func testSmolLM2MatchesLlamaCpp() throws { try check(.smollm2, fixture: "llama-smollm2.json") }

@@ -20,6 +20,14 @@ int swiftlet_qk_variant_supported(int variant);
 /// 1 when swiftlet_qk_gemm handles weights of GGML type `type` (its numeric GGUF id).
 int swiftlet_qk_has_type(int type);
 
+/// Bytes of one block (one element for float types) of GGML type `type` as the C kernels lay it
+/// out, or 0 for a type they do not know. Checked against GGMLType's traits table in the tests.
+int swiftlet_qk_block_bytes(int type);
+
+/// The activation type (8 = Q8_0, 9 = Q8_1, 15 = Q8_K, 0 = f32) the C kernels pair with weights of
+/// `type`, or -1 for a type they do not know.
+int swiftlet_qk_activation_type(int type);
+
 /// Quantizes `n` floats (a multiple of the block size) to activation type `act_type`
 /// (8 = Q8_0, 9 = Q8_1, 15 = Q8_K), rounding to nearest (ties to even). Returns 0, or -1 for an
 /// unknown type.
