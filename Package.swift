@@ -2,8 +2,9 @@
 import PackageDescription
 
 // The module graph points one way (see README "Architecture"):
-// CBLAS, CSwiftletKernels -> SwiftletTensor -> SwiftletQuant -> SwiftletFormats
-//   -> SwiftletTokenizers -> SwiftletModels -> Swiftlet -> SwiftletCLI
+// SwiftletCore (errors, GGMLType, TokenID) -> SwiftletFormats -> SwiftletTokenizers   (no kernels: the fuzzer's parsers)
+// CBLAS, CSwiftletKernels, SwiftletCore -> SwiftletTensor -> SwiftletQuant
+//   -> SwiftletModels (on Formats, Tokenizers too) -> Swiftlet -> SwiftletCLI
 //   (SwiftletTrain sits beside SwiftletModels, on the modules up to SwiftletTokenizers; only the CLI uses it)
 // No unsafeFlags anywhere: the package must stay usable as a dependency.
 let package = Package(
@@ -26,10 +27,11 @@ let package = Package(
         // on Apple platforms Accelerate is used instead. See Sources/CBLAS/include/swiftlet_cblas.h.
         .target(name: "CBLAS", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         .target(name: "CSwiftletKernels"),
-        .target(name: "SwiftletTensor", dependencies: ["CBLAS", "CSwiftletKernels"]),
-        .target(name: "SwiftletQuant", dependencies: ["SwiftletTensor", "CSwiftletKernels"]),
-        .target(name: "SwiftletFormats", dependencies: ["SwiftletTensor", "SwiftletQuant"]),
-        .target(name: "SwiftletTokenizers", dependencies: ["SwiftletFormats"]),
+        .target(name: "SwiftletCore"),
+        .target(name: "SwiftletTensor", dependencies: ["SwiftletCore", "CBLAS", "CSwiftletKernels"]),
+        .target(name: "SwiftletQuant", dependencies: ["SwiftletCore", "SwiftletTensor", "CSwiftletKernels"]),
+        .target(name: "SwiftletFormats", dependencies: ["SwiftletCore"]),
+        .target(name: "SwiftletTokenizers", dependencies: ["SwiftletCore", "SwiftletFormats"]),
         .target(name: "SwiftletModels", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "CSwiftletKernels"]),
         .target(name: "SwiftletTrain", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers"]),
         .target(name: "Swiftlet", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "SwiftletModels"]),
@@ -50,6 +52,8 @@ let package = Package(
         .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletBench", "SwiftletTestSupport", "CSwiftletKernels"]),
         // Hostile model files, texts and options (issue 13): typed errors and bounded costs.
         .testTarget(name: "SwiftletHostileTests", dependencies: ["Swiftlet", "SwiftletCLI", "SwiftletTestSupport"], path: "Tests/Hostile"),
+        // The `swiftlet` binary's contract: exit codes, stdout/stderr, JSON output, flag names.
+        .testTarget(name: "SwiftletCLITests", dependencies: ["Swiftlet", "SwiftletCLI", "SwiftletTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

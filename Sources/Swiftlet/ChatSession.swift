@@ -98,7 +98,7 @@ public final class ChatSession: Sendable {
     private func stream(adding message: ChatMessage) -> AsyncThrowingStream<GenerationChunk, Error> {
         let (instructions, history, parameters, tools) = state.withLock { ($0.instructions, $0.history, $0.parameters, $0.tools) }
         let messages = (instructions.map { [ChatMessage.system($0)] } ?? []) + history + [message]
-        let tokens: [Int]
+        let tokens: [TokenID]
         let format: ToolCallFormat?
         do {
             tokens = model.tokenize(try model.formatChat(messages, tools: tools))

@@ -74,7 +74,7 @@ public final class EmbeddingModel: Sendable {
     }
 
     /// Embeddings of already tokenized inputs (each with `[CLS]`/`[SEP]`), in order.
-    public func embeddings(forTokenIDs ids: [[Int32]], batchSize: Int = 32) throws -> [[Float]] {
+    public func embeddings(forTokenIDs ids: [[TokenID]], batchSize: Int = 32) throws -> [[Float]] {
         try pipeline.embed(tokenized: ids, batchSize: batchSize)
     }
 

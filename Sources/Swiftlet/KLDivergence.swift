@@ -25,7 +25,7 @@ public enum KLDivergence {
         public var vocabSize: Int
         public var chunkCount: Int
         /// Every token of the chunks, as in the text (not with the first replaced by BOS).
-        public var tokens: [Int]
+        public var tokens: [TokenID]
 
         /// u16 values per stored row.
         public var rowWidth: Int { 2 * ((vocabSize + 1) / 2) + 4 }
@@ -300,7 +300,7 @@ public enum KLDivergence {
     /// - Throws: `invalidArgument` when the text has fewer than 2 × `contextSize` tokens;
     ///   `io` when the file cannot be written.
     @discardableResult
-    public static func writeBase(_ transformer: Transformer, tokens: [Int], contextSize: Int, bos: Int?, chunks: Int? = nil,
+    public static func writeBase(_ transformer: Transformer, tokens: [TokenID], contextSize: Int, bos: TokenID?, chunks: Int? = nil,
                                  to url: URL, progress: (Perplexity.Estimate) -> Void = { _ in }) throws -> Perplexity.Estimate {
         guard contextSize >= 2, contextSize <= transformer.contextLength else {
             throw SwiftletError.invalidArgument("context \(contextSize) must be in 2...\(transformer.contextLength)")
@@ -327,14 +327,14 @@ public enum KLDivergence {
         var head = Data(magic)
         func append<T>(_ v: T) { withUnsafeBytes(of: v) { head.append(contentsOf: $0) } }
         append(UInt32(contextSize)); append(Int32(vocab)); append(Int32(chunkCount))
-        for t in header.tokens { append(Int32(t)) }
+        for t in header.tokens { append(t) }
         do { try handle.write(contentsOf: head) } catch {
             throw SwiftletError.io(path: url.path, reason: "write failed: \(error.localizedDescription)")
         }
 
         var rows = [UInt16](repeating: 0, count: scored * width)
         var nll = 0.0, nll2 = 0.0, count = 0
-        var chunkTokens = [Int](repeating: 0, count: contextSize)
+        var chunkTokens = [TokenID](repeating: 0, count: contextSize)
         var estimate = Perplexity.Estimate(chunk: 0, chunkCount: chunkCount, tokenCount: 0, perplexity: .nan, standardError: .nan)
         for chunk in 0..<chunkCount {
             let start = chunk * contextSize
@@ -345,7 +345,7 @@ public enum KLDivergence {
                     try transformer.evaluate(p, at: 0, logits: .from(first)) { index, logits in
                         guard index < contextSize - 1 else { return }
                         let r = index - first
-                        let v = encode(logits, target: tokens[start + index + 1],
+                        let v = encode(logits, target: Int(tokens[start + index + 1]),
                                        into: UnsafeMutableBufferPointer(rebasing: out[r * width ..< (r + 1) * width]))
                         nll += v; nll2 += v * v; count += 1
                     }
@@ -391,9 +391,9 @@ public enum KLDivergence {
             throw SwiftletError.truncatedFile(path: path, what: "\(chunks) chunks of \(context) tokens and their log-probabilities (file has \(data.count) bytes)")
         }
         header.tokens = data.withUnsafeBytes { raw in
-            (0..<tokenCount).map { Int(raw.loadUnaligned(fromByteOffset: 20 + 4 * $0, as: Int32.self)) }
+            (0..<tokenCount).map { raw.loadUnaligned(fromByteOffset: 20 + 4 * $0, as: TokenID.self) }
         }
-        guard header.tokens.allSatisfy({ $0 >= 0 && $0 < vocab }) else {
+        guard header.tokens.allSatisfy({ $0 >= 0 && Int($0) < vocab }) else {
             throw SwiftletError.malformedFile(path: path, reason: "a token id lies outside the vocabulary of \(vocab)")
         }
         return header
@@ -404,7 +404,7 @@ public enum KLDivergence {
     ///
     /// - Throws: `malformedFile` / `truncatedFile` for a file that is not a complete base file;
     ///   `invalidArgument` when its vocabulary differs from the model's or its context does not fit.
-    public static func compare(_ transformer: Transformer, base url: URL, bos: Int?,
+    public static func compare(_ transformer: Transformer, base url: URL, bos: TokenID?,
                                progress: (_ chunk: Int, _ chunkCount: Int, Accumulator) -> Void = { _, _, _ in }) throws -> Accumulator {
         let data: Data
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
@@ -420,7 +420,7 @@ public enum KLDivergence {
         let n = header.contextSize, first = n / 2, width = header.rowWidth, scored = header.scoredPerChunk
         var acc = Accumulator()
         acc.kldValues.reserveCapacity(scored * header.chunkCount); acc.pDiffValues.reserveCapacity(scored * header.chunkCount)
-        var chunkTokens = [Int](repeating: 0, count: n)
+        var chunkTokens = [TokenID](repeating: 0, count: n)
         try data.withUnsafeBytes { raw in
             let rows = UnsafeBufferPointer(start: (raw.baseAddress! + header.headerBytes).assumingMemoryBound(to: UInt16.self),
                                            count: header.chunkCount * scored * width)
@@ -433,7 +433,7 @@ public enum KLDivergence {
                         guard index < n - 1 else { return }
                         let r = chunk * scored + index - first
                         acc.add(logits, base: UnsafeBufferPointer(rebasing: rows[r * width ..< (r + 1) * width]),
-                                target: header.tokens[start + index + 1])
+                                target: Int(header.tokens[start + index + 1]))
                     }
                 }
                 progress(chunk + 1, header.chunkCount, acc)

@@ -64,7 +64,7 @@ public struct GenerationChunk: Sendable {
     /// New text (may be empty, e.g. while a multi-byte character or a possible stop string is held back).
     public var text: String
     /// Token ids generated since the previous chunk.
-    public var tokenIDs: [Int]
+    public var tokenIDs: [TokenID]
     /// Set on the final chunk only.
     public var statistics: GenerationStatistics?
     /// On the final chunk of a chat with tools: the tool calls parsed from the whole reply.
@@ -190,8 +190,8 @@ public final class LanguageModel: Sendable {
 
     /// Token ids of `text` as the model expects a prompt (with BOS when the model adds one,
     /// special-token markup such as `<|im_start|>` recognized).
-    public func tokenize(_ text: String) -> [Int] {
-        tokenizer.encode(text, addSpecial: true, parseSpecial: true).map(Int.init)
+    public func tokenize(_ text: String) -> [TokenID] {
+        tokenizer.encode(text, addSpecial: true, parseSpecial: true)
     }
 
     /// Streams the continuation of `prompt` in the model's own session (whose cache keeps the last
@@ -201,14 +201,14 @@ public final class LanguageModel: Sendable {
     }
 
     /// Streams the continuation of an already tokenized prompt.
-    public func generate(tokens: [Int], parameters: GenerationParameters = GenerationParameters()) -> AsyncThrowingStream<GenerationChunk, Error> {
+    public func generate(tokens: [TokenID], parameters: GenerationParameters = GenerationParameters()) -> AsyncThrowingStream<GenerationChunk, Error> {
         generate(tokens: tokens, parameters: parameters, session: 0, onFinish: nil)
     }
 
     /// Streams a generation in session `session`; `onFinish` sees the whole text of a generation
     /// that ended normally, before the stream's last chunk is delivered. With `toolCallFormat`,
     /// the last chunk carries the tool calls parsed from the whole reply.
-    func generate(tokens: [Int], parameters: GenerationParameters, session: Int, toolCallFormat: ToolCallFormat? = nil,
+    func generate(tokens: [TokenID], parameters: GenerationParameters, session: Int, toolCallFormat: ToolCallFormat? = nil,
                   onFinish: (@Sendable (String) -> Void)?) -> AsyncThrowingStream<GenerationChunk, Error> {
         let (stream, continuation) = AsyncThrowingStream<GenerationChunk, Error>.makeStream()
         let cancelled = CancellationFlag()
@@ -237,8 +237,8 @@ public final class LanguageModel: Sendable {
     /// tokens, and the second half of each chunk is scored. `progress` sees the running estimate.
     public func perplexity(text: String, contextSize: Int,
                            progress: @escaping @Sendable (Perplexity.Estimate) -> Void = { _ in }) async throws -> Perplexity.Estimate {
-        let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false).map(Int.init)
-        let bos = tokenizer.addsBOS ? tokenizer.bosID.map(Int.init) : nil
+        let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
+        let bos = tokenizer.addsBOS ? tokenizer.bosID : nil
         return try await engine.perplexity(tokens: tokens, contextSize: contextSize, bos: bos, progress: progress)
     }
 
@@ -300,7 +300,7 @@ actor InferenceEngine {
 
     func restore(session id: Int, state: Data) throws { try session(id).restore(state: state) }
 
-    func perplexity(tokens: [Int], contextSize: Int, bos: Int?,
+    func perplexity(tokens: [TokenID], contextSize: Int, bos: TokenID?,
                     progress: (Perplexity.Estimate) -> Void) throws -> Perplexity.Estimate {
         let session = session(0)
         session.reset()
@@ -320,7 +320,7 @@ final class CancellationFlag: Sendable {
 /// One generation: prefill, then sample / decode until a stop condition, streaming text.
 struct GenerationJob: Sendable {
     let tokenizer: any Tokenizer
-    let prompt: [Int]
+    let prompt: [TokenID]
     let parameters: GenerationParameters
     let toolCallFormat: ToolCallFormat?
     let cancelled: CancellationFlag
@@ -362,7 +362,7 @@ struct GenerationJob: Sendable {
         var markupDetokenizer = StreamingDetokenizer(tokenizer: tokenizer, renderSpecial: true)
         var markupReply = ""
         var text = StopStringFilter(stopStrings: p.stopStrings)
-        var generated: [Int] = []
+        var generated: [TokenID] = []
         generated.reserveCapacity(p.maxTokens)
         var firstTokenTime = 0.0
         var decodeStart = start
@@ -371,7 +371,7 @@ struct GenerationJob: Sendable {
 
         while generated.count < p.maxTokens {
             if cancelled.isCancelled { reason = .cancelled; break }
-            let token: Int
+            let token: TokenID
             if let matcher {
                 guard let allowed = try session.tokens.withUnsafeBufferPointer({
                     try sampler.sample(logits, history: $0, constraint: matcher)
@@ -381,11 +381,11 @@ struct GenerationJob: Sendable {
                 token = session.tokens.withUnsafeBufferPointer { sampler.sample(logits, history: $0) }
             }
             if generated.isEmpty { firstTokenTime = seconds(since: start); decodeStart = DispatchTime.now().uptimeNanoseconds }
-            if p.stopAtEndOfGeneration && tokenizer.isEndOfGeneration(Int32(token)) { reason = .endOfGeneration; break }
+            if p.stopAtEndOfGeneration && tokenizer.isEndOfGeneration(token) { reason = .endOfGeneration; break }
             try matcher?.accept(token)
             generated.append(token)
-            let (newText, hitStop) = text.append(detokenizer.append(Int32(token)))
-            if toolCallFormat != nil { markupReply += markupDetokenizer.append(Int32(token)) }
+            let (newText, hitStop) = text.append(detokenizer.append(token))
+            if toolCallFormat != nil { markupReply += markupDetokenizer.append(token) }
             reply += newText
             continuation.yield(GenerationChunk(text: newText, tokenIDs: [token], statistics: nil))
             if hitStop { reason = .stopString; break }

@@ -77,8 +77,8 @@ public enum QuantReport {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let sourceFile = try GGUFFile(url: source)
         let tokenizer = try Tokenizers.load(gguf: sourceFile)
-        let bos = tokenizer.addsBOS ? tokenizer.bosID.map(Int.init) : nil
-        let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false).map(Int.init)
+        let bos = tokenizer.addsBOS ? tokenizer.bosID : nil
+        let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
         let baseURL = directory.appendingPathComponent("base.kld")
         progress("source", "perplexity and base log-probabilities")
         let basePPL: Perplexity.Estimate

@@ -113,7 +113,7 @@ public struct BenchReport: Sendable {
 
         var json: String {
             switch self {
-            case .string(let s): return BenchReport.jsonString(s)
+            case .string(let s): return JSONText.quoted(s)
             case .int(let i): return String(i)
             case .double(let d): return d.isFinite ? String(format: "%.6f", d) : "null"
             case .bool(let b): return b ? "true" : "false"
@@ -170,7 +170,7 @@ public struct BenchReport: Sendable {
     }
 
     func jsonObject(_ r: BenchResult, indent: String?) -> String {
-        let items = fields(r).map { Self.jsonString($0.0) + ": " + $0.1.json }
+        let items = fields(r).map { JSONText.quoted($0.0) + ": " + $0.1.json }
         guard let indent else { return "{" + items.joined(separator: ", ") + "}" }
         let closing = String(indent.dropLast(2))
         return "{\n" + items.map { indent + $0 }.joined(separator: ",\n") + "\n" + closing + "}"
@@ -191,19 +191,4 @@ public struct BenchReport: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
 }

@@ -210,7 +210,7 @@ public final class LlamaBench {
         let generated = (0..<test.generate).map { _ in randomToken(vocab) }
         let startTime = ISO8601DateFormatter().string(from: Date())
 
-        func once(prompt: [Int], generated: ArraySlice<Int>) throws {
+        func once(prompt: [TokenID], generated: ArraySlice<TokenID>) throws {
             if !prompt.isEmpty {
                 try prompt.withUnsafeBufferPointer { try engine.evaluate($0, at: 0, logits: .last) }
             }
@@ -233,7 +233,7 @@ public final class LlamaBench {
         return BenchResult(test: test, samplesNs: samples, testTime: startTime)
     }
 
-    private func randomToken(_ vocab: Int) -> Int { Int(random.next() % UInt64(vocab)) }
+    private func randomToken(_ vocab: Int) -> TokenID { TokenID(random.next() % UInt64(vocab)) }
 
     /// Loads `url` from scratch (file, tokenizer, transformer with a cache of `prompt + generate`
     /// positions), times the load and the first token of `prompt`, then decodes `generate`
@@ -248,7 +248,7 @@ public final class LlamaBench {
 
         let file = try GGUFFile(url: url)
         let tokenizer = try Tokenizers.load(gguf: file)
-        let promptTokens = tokenizer.encode(prompt, addSpecial: true, parseSpecial: true).map(Int.init)
+        let promptTokens = tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
         let transformer = try Transformer.load(gguf: file, contextLength: max(promptTokens.count + generate, 1),
                                                pool: ComputePool(threadCount: threads))
         let loaded = seconds()
@@ -266,10 +266,10 @@ public final class LlamaBench {
                                kvCacheBytes: transformer.cache.byteCount)
     }
 
-    private static func argmax(_ v: UnsafeBufferPointer<Float>) -> Int {
+    private static func argmax(_ v: UnsafeBufferPointer<Float>) -> TokenID {
         var best = 0
         for i in v.indices where v[i] > v[best] { best = i }
-        return best
+        return TokenID(best)
     }
 }
 

@@ -28,8 +28,8 @@ struct DumpActivationsCommand: ParsableCommand {
     var cacheType: String = "f16"
 
     func run() throws {
-        let tokens = try ids.split(separator: ",").map { part -> Int in
-            guard let id = Int(part.trimmingCharacters(in: .whitespaces)) else {
+        let tokens = try ids.split(separator: ",").map { part -> TokenID in
+            guard let id = TokenID(part.trimmingCharacters(in: .whitespaces)) else {
                 throw ValidationError("--ids: '\(part)' is not a token id")
             }
             return id

@@ -143,7 +143,7 @@ struct GenerateCommand: ParsableCommand {
         let promptIDs = model.tokenize(prompt)
         let parameters = try sampling.parameters
         let json = outputFormat == "json"
-        final class Result: @unchecked Sendable { var ids: [Int] = []; var text = ""; var stats: GenerationStatistics? }
+        final class Result: @unchecked Sendable { var ids: [TokenID] = []; var text = ""; var stats: GenerationStatistics? }
         let result = Result()
         try runBlocking {
             for try await chunk in model.generate(tokens: promptIDs, parameters: parameters) {
@@ -156,21 +156,49 @@ struct GenerateCommand: ParsableCommand {
             }
         }
         if json {
-            var object: [String: Any] = ["prompt_ids": promptIDs, "generated_ids": result.ids, "text": result.text]
-            if let s = result.stats {
-                object["stats"] = [
-                    "prompt_tokens": s.promptTokens, "prompt_tokens_evaluated": s.promptTokensEvaluated,
-                    "generated_tokens": s.generatedTokens, "prompt_seconds": s.promptSeconds,
-                    "generation_seconds": s.generationSeconds, "time_to_first_token": s.timeToFirstToken,
-                    "prompt_tokens_per_second": s.promptTokensPerSecond,
-                    "generated_tokens_per_second": s.generatedTokensPerSecond, "stop_reason": s.stopReason.rawValue,
-                ] as [String: Any]
-            }
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            let output = GenerateJSONOutput(promptIDs: promptIDs, generatedIDs: result.ids, text: result.text,
+                                            stats: result.stats.map(GenerateJSONOutput.Statistics.init))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(output), as: UTF8.self))
         } else {
             print()
         }
         if let s = result.stats { printError(statsLine(s)) }
+    }
+}
+
+/// `generate --output-format json`: one object after the generation.
+struct GenerateJSONOutput: Encodable {
+    struct Statistics: Encodable {
+        let promptTokens, promptTokensEvaluated, generatedTokens: Int
+        let promptSeconds, generationSeconds, timeToFirstToken: Double
+        let promptTokensPerSecond, generatedTokensPerSecond: Double
+        let stopReason: String
+
+        init(_ s: GenerationStatistics) {
+            promptTokens = s.promptTokens; promptTokensEvaluated = s.promptTokensEvaluated
+            generatedTokens = s.generatedTokens; promptSeconds = s.promptSeconds
+            generationSeconds = s.generationSeconds; timeToFirstToken = s.timeToFirstToken
+            promptTokensPerSecond = s.promptTokensPerSecond; generatedTokensPerSecond = s.generatedTokensPerSecond
+            stopReason = s.stopReason.rawValue
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case promptTokens = "prompt_tokens", promptTokensEvaluated = "prompt_tokens_evaluated"
+            case generatedTokens = "generated_tokens", promptSeconds = "prompt_seconds"
+            case generationSeconds = "generation_seconds", timeToFirstToken = "time_to_first_token"
+            case promptTokensPerSecond = "prompt_tokens_per_second"
+            case generatedTokensPerSecond = "generated_tokens_per_second", stopReason = "stop_reason"
+        }
+    }
+
+    let promptIDs: [TokenID]
+    let generatedIDs: [TokenID]
+    let text: String
+    let stats: Statistics?
+
+    enum CodingKeys: String, CodingKey {
+        case promptIDs = "prompt_ids", generatedIDs = "generated_ids", text, stats
     }
 }

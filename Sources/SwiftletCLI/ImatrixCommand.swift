@@ -65,7 +65,7 @@ struct ImatrixCommand: ParsableCommand {
             throw SwiftletError.io(path: f, reason: "cannot read the text: \(error.localizedDescription)")
         }
         let loaded = try MeasuredModel(path: m, contextLength: c)
-        let tokens = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: parseSpecial).map(Int.init)
+        let tokens = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: parseSpecial)
         printError("imatrix: \(tokens.count) tokens, computing over chunks of \(c)")
         let start = Date()
         var line = ""
@@ -93,13 +93,13 @@ struct MeasuredModel {
     let transformer: Transformer
     let tokenizer: any Tokenizer
     /// The token that replaces each chunk's first token, when the model adds BOS.
-    let bos: Int?
+    let bos: TokenID?
 
     init(path: String, contextLength: Int) throws {
         file = try GGUFFile(url: URL(fileURLWithPath: path))
         transformer = try Transformer.load(gguf: file, contextLength: contextLength)
         tokenizer = try Tokenizers.load(gguf: file)
-        bos = tokenizer.addsBOS ? tokenizer.bosID.map(Int.init) : nil
+        bos = tokenizer.addsBOS ? tokenizer.bosID : nil
     }
 }
 

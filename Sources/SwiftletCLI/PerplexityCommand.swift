@@ -39,7 +39,7 @@ struct PerplexityCommand: AsyncParsableCommand {
         let text = try readTextFile(f)
         // A text shorter than one chunk is refused before the context's buffers are allocated.
         let tokenizer = try Tokenizers.load(gguf: GGUFFile(url: URL(fileURLWithPath: m)))
-        var tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false).map(Int.init)
+        var tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
         if chunks >= 0 { tokens = Array(tokens.prefix(chunks * c)) }
         guard tokens.count >= c else { throw SwiftletError.invalidArgument("\(f) has \(tokens.count) tokens, fewer than one chunk of \(c)") }
         let model = try MeasuredModel(path: m, contextLength: c)
@@ -63,7 +63,7 @@ struct PerplexityCommand: AsyncParsableCommand {
             throw SwiftletError.io(path: path, reason: "cannot read the text: \(error.localizedDescription)")
         }
         let model = try MeasuredModel(path: m, contextLength: c)
-        let tokens = model.tokenizer.encode(text, addSpecial: true, parseSpecial: false).map(Int.init)
+        let tokens = model.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
         printError("perplexity: saving all logits to \(base)")
         let start = Date()
         var line = ""

@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// A bounds-checked little-endian cursor over a file's bytes. Every read checks the remaining
 /// length first, so a hostile file can only produce a ``SwiftletError``, never a read outside

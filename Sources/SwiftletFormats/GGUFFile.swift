@@ -1,6 +1,5 @@
 import Foundation
-import SwiftletTensor
-import SwiftletQuant
+import SwiftletCore
 
 /// A GGUF model file (versions 2 and 3), memory-mapped read-only.
 ///

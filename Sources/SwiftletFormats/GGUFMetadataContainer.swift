@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// Typed access to GGUF metadata, shared by ``GGUFFile`` and ``GGUFWriter``.
 ///

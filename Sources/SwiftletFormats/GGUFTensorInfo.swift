@@ -1,4 +1,4 @@
-import SwiftletQuant
+import SwiftletCore
 
 /// Where one tensor lives in a GGUF file and what it holds.
 ///

@@ -1,6 +1,5 @@
 import Foundation
-import SwiftletTensor
-import SwiftletQuant
+import SwiftletCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,5 +1,5 @@
 import Foundation
-import SwiftletTensor
+import SwiftletCore
 
 /// Reading Hugging Face `config.json` files.
 public enum HFConfig {

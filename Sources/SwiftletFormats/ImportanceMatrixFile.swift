@@ -4,8 +4,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SwiftletTensor
-import SwiftletQuant
+import SwiftletCore
 
 // llama-imatrix's two file formats. GGUF (its default): metadata `general.type = "imatrix"`,
 // `imatrix.datasets` (strings), `imatrix.chunk_count`, `imatrix.chunk_size` (u32), and per

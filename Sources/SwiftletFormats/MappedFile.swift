@@ -1,5 +1,5 @@
 import Foundation
-import SwiftletTensor
+import SwiftletCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,5 +1,5 @@
 import Foundation
-import SwiftletTensor
+import SwiftletCore
 
 /// Element types of the safetensors format (the `dtype` strings of its header).
 ///

@@ -1,5 +1,5 @@
 import Foundation
-import SwiftletTensor
+import SwiftletCore
 
 /// Writes `.safetensors` files (header JSON padded to 8 bytes, tensors in the order given).
 public enum SafetensorsWriter {

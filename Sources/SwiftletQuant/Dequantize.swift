@@ -1,3 +1,4 @@
+import SwiftletCore
 import SwiftletTensor
 
 // Scalar reference dequantization of every supported block format, following ggml's byte layouts

@@ -1,3 +1,4 @@
+import SwiftletCore
 import CSwiftletKernels
 
 /// A variant of the quantized dot-product kernels in CSwiftletKernels. The best variant the CPU

@@ -1,3 +1,4 @@
+import SwiftletCore
 import SwiftletTensor
 
 /// A whole-model quantization type as llama-quantize names it ("Q4_K_M", …), numbered as

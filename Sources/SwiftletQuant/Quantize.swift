@@ -1,3 +1,4 @@
+import SwiftletCore
 import SwiftletTensor
 
 // Reference quantizers: the same algorithms as ggml's `quantize_row_*_ref` (and, for IQ4_NL /

@@ -1,3 +1,4 @@
+import SwiftletCore
 import SwiftletTensor
 
 /// Quantizes `rows` rows of `columns` values from `src` into `dst` (rows of

@@ -1,3 +1,4 @@
+import SwiftletCore
 import SwiftletTensor
 
 // Importance-weighted quantizers: ggml's `quantize_row_*_impl` with `quant_weights`, which

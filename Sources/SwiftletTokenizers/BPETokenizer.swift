@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// Byte-level BPE as in GPT-2, SmolLM2, Llama 3, Qwen 2 (`tokenizer.ggml.model` = `gpt2`).
 ///

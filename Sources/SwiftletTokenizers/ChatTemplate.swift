@@ -1,5 +1,5 @@
 import SwiftletFormats
-import SwiftletTensor
+import SwiftletCore
 
 /// One message of a conversation.
 public struct ChatMessage: Sendable, Equatable, Hashable {

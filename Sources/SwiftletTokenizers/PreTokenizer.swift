@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// The pre-tokenizer split of a byte-level BPE vocabulary, named by GGUF `tokenizer.ggml.pre`.
 ///

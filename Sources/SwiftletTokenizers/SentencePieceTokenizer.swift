@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// SentencePiece-style tokenization as in Llama / Gemma GGUFs (`tokenizer.ggml.model` = `llama`).
 ///

@@ -1,3 +1,4 @@
+import SwiftletCore
 /// Turns generated token ids into text as they arrive, never emitting half a UTF-8 character.
 ///
 /// Byte-fallback and byte-level tokens can split one character over several tokens; the bytes
@@ -15,7 +16,7 @@ public struct StreamingDetokenizer: Sendable {
     }
 
     /// Adds one token; returns the text it completes (possibly empty).
-    public mutating func append(_ id: Int32) -> String {
+    public mutating func append(_ id: TokenID) -> String {
         let piece = tokenizer.pieceBytes(id, renderSpecial: renderSpecial)
         if !emittedAnything && pending.isEmpty && tokenizer.decodeDropsLeadingSpace && piece.first == 0x20 {
             pending.append(contentsOf: piece.dropFirst())

@@ -1,15 +1,15 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// A text ⇄ token-id mapping of a language model.
 public protocol Tokenizer: Sendable {
     /// Number of entries in the vocabulary.
     var vocabularySize: Int { get }
     /// Beginning-of-sequence id, if the vocabulary has one.
-    var bosID: Int32? { get }
+    var bosID: TokenID? { get }
     /// End-of-sequence id, if the vocabulary has one.
-    var eosID: Int32? { get }
+    var eosID: TokenID? { get }
     /// Ids that end generation: EOS and end-of-turn markers (`<|im_end|>`, `<end_of_turn>`, …).
-    var endOfGenerationIDs: Set<Int32> { get }
+    var endOfGenerationIDs: Set<TokenID> { get }
     /// Whether `encode(_:addSpecial:parseSpecial:)` with `addSpecial` prepends BOS.
     var addsBOS: Bool { get }
 
@@ -18,11 +18,11 @@ public protocol Tokenizer: Sendable {
     ///   - addSpecial: add the model's default BOS/EOS (from the file's metadata).
     ///   - parseSpecial: recognize control tokens written in the text (e.g. `<|im_start|>`);
     ///     when false they are tokenized as plain text. User-defined tokens are always recognized.
-    func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32]
+    func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [TokenID]
 
     /// The bytes token `id` stands for. Control tokens give their text only when `renderSpecial`;
     /// ids outside the vocabulary give no bytes.
-    func pieceBytes(_ id: Int32, renderSpecial: Bool) -> [UInt8]
+    func pieceBytes(_ id: TokenID, renderSpecial: Bool) -> [UInt8]
 
     /// Whether decoding drops one leading space of the text: the space a SentencePiece
     /// vocabulary with `add_space_prefix` put in front when encoding.
@@ -31,11 +31,11 @@ public protocol Tokenizer: Sendable {
 
 extension Tokenizer {
     /// Token ids of `text` with the model's default BOS/EOS and special tokens as plain text.
-    public func encode(_ text: String) -> [Int32] { encode(text, addSpecial: true, parseSpecial: false) }
+    public func encode(_ text: String) -> [TokenID] { encode(text, addSpecial: true, parseSpecial: false) }
 
     /// The text of `ids`. Bytes that are not valid UTF-8 become U+FFFD.
     /// - Parameter renderSpecial: write control tokens (BOS, `<|im_start|>` …) as their text.
-    public func decode(_ ids: [Int32], renderSpecial: Bool = true) -> String {
+    public func decode(_ ids: [TokenID], renderSpecial: Bool = true) -> String {
         var bytes: [UInt8] = []
         for id in ids {
             let piece = pieceBytes(id, renderSpecial: renderSpecial)
@@ -51,12 +51,12 @@ extension Tokenizer {
     public var decodeDropsLeadingSpace: Bool { false }
 
     /// The text of one token (lossy if the token is part of a multi-byte character).
-    public func piece(_ id: Int32, renderSpecial: Bool = true) -> String {
+    public func piece(_ id: TokenID, renderSpecial: Bool = true) -> String {
         String(decoding: pieceBytes(id, renderSpecial: renderSpecial), as: UTF8.self)
     }
 
     /// Whether `id` ends generation.
-    public func isEndOfGeneration(_ id: Int32) -> Bool { endOfGenerationIDs.contains(id) }
+    public func isEndOfGeneration(_ id: TokenID) -> Bool { endOfGenerationIDs.contains(id) }
 }
 
 /// Builds the right tokenizer for a vocabulary.

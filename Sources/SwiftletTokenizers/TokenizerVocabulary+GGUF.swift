@@ -1,5 +1,5 @@
 import SwiftletFormats
-import SwiftletTensor
+import SwiftletCore
 
 extension TokenizerVocabulary {
     /// Reads the `tokenizer.*` metadata of a GGUF file.

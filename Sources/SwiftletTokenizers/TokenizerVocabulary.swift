@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// How a vocabulary entry behaves (GGUF `tokenizer.ggml.token_type`, llama.cpp's values).
 public enum TokenKind: Int32, Sendable {

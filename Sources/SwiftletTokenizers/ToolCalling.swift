@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// A function the model may call, described by a JSON schema (the OpenAI / Hugging Face
 /// `{"type": "function", "function": {name, description, parameters}}` shape).

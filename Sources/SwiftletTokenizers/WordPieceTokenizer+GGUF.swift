@@ -1,5 +1,5 @@
 import SwiftletFormats
-import SwiftletTensor
+import SwiftletCore
 
 extension WordPieceTokenizer {
     /// The WordPiece tokenizer of a GGUF file with `tokenizer.ggml.model` = `bert`.

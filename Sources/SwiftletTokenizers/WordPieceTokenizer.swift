@@ -1,5 +1,5 @@
 import Foundation
-import SwiftletTensor
+import SwiftletCore
 import SwiftletFormats
 
 /// BERT's WordPiece tokenizer as in Hugging Face `tokenizers`: BertNormalizer, BertPreTokenizer,

@@ -8,8 +8,8 @@ import SwiftletTestSupport
 /// or an allocation sized by the input.
 final class HostileModelTests: XCTestCase {
     private func generate(_ model: LanguageModel, _ parameters: GenerationParameters, prompt: String = "Hi") async throws
-        -> (ids: [Int], stats: GenerationStatistics?) {
-        var ids: [Int] = []
+        -> (ids: [TokenID], stats: GenerationStatistics?) {
+        var ids: [TokenID] = []
         var stats: GenerationStatistics?
         for try await chunk in model.generate(prompt: prompt, parameters: parameters) {
             ids += chunk.tokenIDs

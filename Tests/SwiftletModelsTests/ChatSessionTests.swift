@@ -97,7 +97,7 @@ final class ChatSessionTests: XCTestCase {
         let restored = GenerationSession(transformer: transformer, cache: transformer.makeCache())
         try restored.restore(state: state)
         XCTAssertEqual(restored.tokens, prompt)
-        for token in [42, 1000, 7] {
+        for token: TokenID in [42, 1000, 7] {
             let a = Array(try original.step(token))
             let b = Array(try restored.step(token))
             XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern))

@@ -11,8 +11,8 @@ import SwiftletTestSupport
 final class GrammarGenerationTests: XCTestCase {
     static let grammarsDir = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/grammars")
 
-    private func collect(_ stream: AsyncThrowingStream<GenerationChunk, Error>) async throws -> (text: String, ids: [Int], stats: GenerationStatistics?) {
-        var text = "", ids: [Int] = [], stats: GenerationStatistics?
+    private func collect(_ stream: AsyncThrowingStream<GenerationChunk, Error>) async throws -> (text: String, ids: [TokenID], stats: GenerationStatistics?) {
+        var text = "", ids: [TokenID] = [], stats: GenerationStatistics?
         for try await chunk in stream {
             text += chunk.text; ids += chunk.tokenIDs
             if let s = chunk.statistics { stats = s }
@@ -34,8 +34,8 @@ final class GrammarGenerationTests: XCTestCase {
         for file in files {
             let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent(file))) as! [String: Any]
             let grammar = try String(contentsOf: Self.grammarsDir.appendingPathComponent(fixture["grammar"] as! String), encoding: .utf8)
-            let promptIDs = (fixture["prompt_ids"] as! [NSNumber]).map(\.intValue)
-            let expected = (fixture["generated_ids"] as! [NSNumber]).map(\.intValue)
+            let promptIDs = (fixture["prompt_ids"] as! [NSNumber]).map(\.int32Value)
+            let expected = (fixture["generated_ids"] as! [NSNumber]).map(\.int32Value)
             let n = fixture["n_predict"] as! Int
             XCTAssertEqual(model.tokenize(fixture["prompt"] as! String), promptIDs, file)
             let parameters = GenerationParameters(maxTokens: n, sampling: .greedy, constraint: .grammar(grammar))
@@ -67,10 +67,10 @@ final class GrammarGenerationTests: XCTestCase {
                 }
                 XCTAssertEqual(mismatches, 0, "\(name) step \(step)")
                 guard !allowed.isEmpty else { break }
-                let t = allowed[Int(rng.next() % UInt64(allowed.count))]
+                let t = TokenID(allowed[Int(rng.next() % UInt64(allowed.count))])
                 XCTAssertTrue(try fast.allows(t))
                 try fast.accept(t)
-                reference.accept(bytes: Array(vocab.piece(t)), token: Int32(t), isEndOfGeneration: false)
+                reference.accept(bytes: Array(vocab.piece(Int(t))), token: t, isEndOfGeneration: false)
                 XCTAssertEqual(fast.canEnd, reference.canEnd, name)
             }
         }

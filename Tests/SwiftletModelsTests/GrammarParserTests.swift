@@ -122,13 +122,13 @@ final class GrammarParserTests: XCTestCase {
                 for t in 0..<vocab.count {
                     let expected = reference.allows(bytes: Array(vocab.piece(t)), token: Int32(t), isEndOfGeneration: vocab.endOfGeneration[t])
                     XCTAssertEqual(mask[t >> 6] >> UInt64(t & 63) & 1 == 1, expected, "\(text) token \(t)")
-                    XCTAssertEqual(try fast.allows(t), expected, "\(text) token \(t)")
+                    XCTAssertEqual(try fast.allows(TokenID(t)), expected, "\(text) token \(t)")
                     if expected && !vocab.endOfGeneration[t] { allowed.append(t) }
                 }
                 guard !allowed.isEmpty else { break }
-                let t = allowed[Int(rng.next() % UInt64(allowed.count))]
+                let t = TokenID(allowed[Int(rng.next() % UInt64(allowed.count))])
                 try fast.accept(t)
-                reference.accept(bytes: Array(vocab.piece(t)), token: Int32(t), isEndOfGeneration: false)
+                reference.accept(bytes: Array(vocab.piece(Int(t))), token: t, isEndOfGeneration: false)
                 XCTAssertEqual(fast.canEnd, reference.canEnd)
             }
         }

@@ -78,7 +78,7 @@ final class HFConverterTests: XCTestCase {
             let url = directory.deletingLastPathComponent().appendingPathComponent("tiny.\(type.rawValue).gguf")
             try HFConverter(directory: directory).convert(to: url, outputType: type)
             let model = try LanguageModel(url: url, contextLength: 64)
-            XCTAssertEqual(model.tokenize("Hello world"), try Tokenizers.load(gguf: smol).encode("Hello world").map(Int.init))
+            XCTAssertEqual(model.tokenize("Hello world"), try Tokenizers.load(gguf: smol).encode("Hello world"))
             var parameters = GenerationParameters(maxTokens: 4)
             parameters.sampling = .greedy
             parameters.stopAtEndOfGeneration = false

@@ -28,12 +28,12 @@ final class JSONSchemaGrammarTests: XCTestCase {
             }
             let schemaText = schemaValue.text
             let parameters = GenerationParameters(maxTokens: 256, sampling: .greedy, constraint: .jsonSchema(schemaText))
-            var text = "", ids: [Int] = [], stop: StopReason?
+            var text = "", ids: [TokenID] = [], stop: StopReason?
             for try await chunk in model.generate(prompt: prompt, parameters: parameters) {
                 text += chunk.text; ids += chunk.tokenIDs
                 if let s = chunk.statistics { stop = s.stopReason }
             }
-            XCTAssertEqual(ids, (expected["generated_ids"] as! [NSNumber]).map(\.intValue), name)
+            XCTAssertEqual(ids, (expected["generated_ids"] as! [NSNumber]).map(\.int32Value), name)
             XCTAssertEqual(text, expected["text"] as? String, name)
             XCTAssertEqual(stop, .endOfGeneration, name)
             XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]), name)

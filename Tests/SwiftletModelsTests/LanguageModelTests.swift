@@ -5,8 +5,8 @@ import SwiftletTestSupport
 
 /// The public API on SmolLM2: streaming, stop conditions, prompt-cache reuse, cancellation.
 final class LanguageModelTests: XCTestCase {
-    private func collect(_ stream: AsyncThrowingStream<GenerationChunk, Error>) async throws -> (text: String, ids: [Int], stats: GenerationStatistics?) {
-        var text = "", ids: [Int] = [], stats: GenerationStatistics?
+    private func collect(_ stream: AsyncThrowingStream<GenerationChunk, Error>) async throws -> (text: String, ids: [TokenID], stats: GenerationStatistics?) {
+        var text = "", ids: [TokenID] = [], stats: GenerationStatistics?
         for try await chunk in stream {
             text += chunk.text; ids += chunk.tokenIDs
             if let s = chunk.statistics { stats = s }
@@ -18,8 +18,8 @@ final class LanguageModelTests: XCTestCase {
         let model = try await LanguageModel.load(RealModel.smollm2.url(), contextLength: 256)
         let json = try Fixtures.referenceJSON("llama-smollm2.json") as! [String: Any]
         let prompt = (json["prompts"] as! [[String: Any]])[0]
-        let ids = (prompt["ids"] as! [NSNumber]).map(\.intValue)
-        let greedy = (prompt["greedy"] as! [NSNumber]).map(\.intValue)
+        let ids = (prompt["ids"] as! [NSNumber]).map(\.int32Value)
+        let greedy = (prompt["greedy"] as! [NSNumber]).map(\.int32Value)
         XCTAssertEqual(model.tokenize(prompt["prompt"] as! String), ids)
 
         let params = GenerationParameters(maxTokens: greedy.count, sampling: .greedy, stopAtEndOfGeneration: false)

@@ -24,11 +24,11 @@ final class MeasurementTests: XCTestCase {
         try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent(name))) as! [String: Any]
     }
 
-    func load(_ model: RealModel, context: Int) throws -> (Transformer, any Tokenizer, Int?) {
+    func load(_ model: RealModel, context: Int) throws -> (Transformer, any Tokenizer, TokenID?) {
         let file = try GGUFFile(url: model.url())
         let transformer = try Transformer.load(gguf: file, contextLength: context)
         let tokenizer = try Tokenizers.load(gguf: file)
-        return (transformer, tokenizer, tokenizer.addsBOS ? tokenizer.bosID.map(Int.init) : nil)
+        return (transformer, tokenizer, tokenizer.addsBOS ? tokenizer.bosID : nil)
     }
 
     func temporary(_ name: String) -> URL {
@@ -41,7 +41,7 @@ final class MeasurementTests: XCTestCase {
     func testImportanceMatrixIsLlamaImatrixFile() throws {
         let expected = try Self.json("imatrix-smollm2.json")
         let (transformer, tokenizer, bos) = try load(.smollm2, context: 128)
-        let tokens = tokenizer.encode(try String(contentsOf: Self.text, encoding: .utf8), addSpecial: true, parseSpecial: false).map(Int.init)
+        let tokens = tokenizer.encode(try String(contentsOf: Self.text, encoding: .utf8), addSpecial: true, parseSpecial: false)
         var line = ""
         let result = try ImportanceMatrixRun.measure(transformer, tokens: tokens, contextSize: 128, bos: bos, chunks: 8,
                                                      datasets: ["GPL-3"]) { p in
@@ -78,7 +78,7 @@ final class MeasurementTests: XCTestCase {
     func testKLDivergenceMatchesLlamaPerplexity() throws {
         let expected = try Self.json("kld-smollm2.json")
         let (base, tokenizer, bos) = try load(.smollm2, context: 128)
-        let tokens = tokenizer.encode(try String(contentsOf: Self.text, encoding: .utf8), addSpecial: true, parseSpecial: false).map(Int.init)
+        let tokens = tokenizer.encode(try String(contentsOf: Self.text, encoding: .utf8), addSpecial: true, parseSpecial: false)
         let baseURL = temporary("base.kld"), quantized = temporary("q4_0.gguf")
         defer { try? FileManager.default.removeItem(at: baseURL); try? FileManager.default.removeItem(at: quantized) }
         let ppl = try KLDivergence.writeBase(base, tokens: tokens, contextSize: 128, bos: bos, chunks: 2, to: baseURL)

@@ -1,25 +1,26 @@
 import XCTest
 import Foundation
 import SwiftletModels
+import SwiftletCore
 import SwiftletTestSupport
 
 /// The real models against llama.cpp's logits and greedy continuations
 /// (Tests/Fixtures/reference/llama-smollm2.json, llama-gemma3.json, llama-qwen2.json).
 final class ReferenceLogitsTests: XCTestCase {
     struct Position { let top: [(id: Int, logit: Float)]; let logSumExp: Float }
-    struct Prompt { let text: String; let ids: [Int]; let positions: [Position]; let greedy: [Int]; let margins: [Float] }
+    struct Prompt { let text: String; let ids: [TokenID]; let positions: [Position]; let greedy: [TokenID]; let margins: [Float] }
 
     static func prompts(_ fixture: String) throws -> [Prompt] {
         let json = try Fixtures.referenceJSON(fixture) as! [String: Any]
         return (json["prompts"] as! [[String: Any]]).map { p in
             Prompt(
                 text: p["prompt"] as! String,
-                ids: (p["ids"] as! [NSNumber]).map(\.intValue),
+                ids: (p["ids"] as! [NSNumber]).map(\.int32Value),
                 positions: (p["positions"] as! [[String: Any]]).map { pos in
                     Position(top: (pos["top"] as! [[NSNumber]]).map { ($0[0].intValue, $0[1].floatValue) },
                              logSumExp: (pos["logsumexp"] as! NSNumber).floatValue)
                 },
-                greedy: (p["greedy"] as! [NSNumber]).map(\.intValue),
+                greedy: (p["greedy"] as! [NSNumber]).map(\.int32Value),
                 margins: (p["greedy_margins"] as! [NSNumber]).map(\.floatValue))
         }
     }

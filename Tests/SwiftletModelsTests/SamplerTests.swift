@@ -1,11 +1,12 @@
 import XCTest
 import Foundation
 import SwiftletModels
+import SwiftletCore
 
 final class SamplerTests: XCTestCase {
     let logits: [Float] = [1.0, 3.0, 2.5, -1.0, 0.5, 2.9, -4.0, 0.0]
 
-    private func draw(_ p: SamplingParameters, _ logits: [Float], history: [Int] = [], times: Int = 1) -> [Int] {
+    private func draw(_ p: SamplingParameters, _ logits: [Float], history: [TokenID] = [], times: Int = 1) -> [TokenID] {
         let s = Sampler(parameters: p, vocabSize: logits.count)
         return logits.withUnsafeBufferPointer { l in
             history.withUnsafeBufferPointer { h in (0..<times).map { _ in s.sample(l, history: h) } }
@@ -30,7 +31,7 @@ final class SamplerTests: XCTestCase {
         let p = SamplingParameters(temperature: t, topK: 0, topP: 1, minP: 0, seed: 1)
         let n = 40_000
         var counts = [Int](repeating: 0, count: logits.count)
-        for i in draw(p, logits, times: n) { counts[i] += 1 }
+        for i in draw(p, logits, times: n) { counts[Int(i)] += 1 }
         let e = logits.map { expf($0 / t) }, s = e.reduce(0, +)
         for i in logits.indices {
             XCTAssertEqual(Double(counts[i]) / Double(n), Double(e[i] / s), accuracy: 0.01, "token \(i)")

@@ -27,7 +27,7 @@ final class SyntheticModelTests: XCTestCase {
         let model = (json["models"] as! [String: Any])[name] as! [String: Any]
         let url = try Self.models().appendingPathComponent(model["file"] as! String)
         XCTAssertEqual(try sha256(url), model["sha256"] as? String, "\(name): the script no longer writes the fixture's file")
-        let ids = (model["ids"] as! [NSNumber]).map(\.intValue)
+        let ids = (model["ids"] as! [NSNumber]).map(\.int32Value)
         let positions = (model["positions"] as! [[String: Any]]).map { pos in
             ReferenceLogitsTests.Position(top: (pos["top"] as! [[NSNumber]]).map { ($0[0].intValue, $0[1].floatValue) },
                                           logSumExp: (pos["logsumexp"] as! NSNumber).floatValue)

@@ -16,8 +16,7 @@ enum TinyModel {
             architecture: arch, dim: 64, ffnDim: 96, layerCount: 3, headCount: 4, kvHeadCount: 2,
             headDim: 16, vocabSize: 50, trainedContext: 64, normEpsilon: 1e-5, ropeDim: 16,
             ropeConvention: .interleaved, ropeBase: 10_000, ropeBaseLocal: 10_000, slidingWindow: 0,
-            globalLayerPeriod: 0, embeddingScale: 1, attentionScale: 1 / 4, finalLogitSoftcap: nil,
-            bosToken: 1, eosToken: 2)
+            globalLayerPeriod: 0, embeddingScale: 1, attentionScale: 1 / 4, finalLogitSoftcap: nil)
         if arch == .gemma3 {
             c.ropeConvention = .neox
             c.ropeBase = 1_000_000
@@ -112,11 +111,11 @@ enum Oracle {
     }
 
     /// Logits at every position of `tokens`.
-    static func logits(_ c: TransformerConfig, _ W: OracleWeights, tokens: [Int]) -> [[Float]] {
+    static func logits(_ c: TransformerConfig, _ W: OracleWeights, tokens: [TokenID]) -> [[Float]] {
         let gemma = c.architecture == .gemma3
         let n = tokens.count
         let emb = W["token_embd.weight"]
-        var xs: [[Float]] = tokens.map { t in Array(emb[t * c.dim ..< (t + 1) * c.dim]).map { $0 * c.embeddingScale } }
+        var xs: [[Float]] = tokens.map { Int($0) }.map { t in Array(emb[t * c.dim ..< (t + 1) * c.dim]).map { $0 * c.embeddingScale } }
         for l in 0..<c.layerCount {
             let p = "blk.\(l)."
             let local = c.isSlidingWindowLayer(l)

@@ -5,9 +5,9 @@ import SwiftletTensor
 /// Shapes, KV-cache consistency and the forward pass against a naive oracle, on tiny random
 /// models built in memory.
 final class TinyModelTests: XCTestCase {
-    let tokens = [3, 17, 5, 42, 8, 8, 29, 1, 33, 12, 7, 49]
+    let tokens: [TokenID] = [3, 17, 5, 42, 8, 8, 29, 1, 33, 12, 7, 49]
 
-    private func allLogits(_ m: Transformer, _ tokens: [Int]) throws -> [[Float]] {
+    private func allLogits(_ m: Transformer, _ tokens: [TokenID]) throws -> [[Float]] {
         var out = [[Float]](repeating: [], count: tokens.count)
         try tokens.withUnsafeBufferPointer { p in
             try m.evaluate(p, at: 0, logits: .all) { i, row in out[i] = Array(row) }
@@ -56,7 +56,7 @@ final class TinyModelTests: XCTestCase {
     /// Past the batched attention's 64-query blocks (and Gemma's 5-token window): a 150-token
     /// prefill equals decoding the same tokens one at a time.
     func testLongPrefillAcrossQueryBlocksEqualsDecode() throws {
-        let long = (0..<150).map { ($0 * 37 + 11) % 50 }
+        let long = (0..<150).map { TokenID(($0 * 37 + 11) % 50) }
         for arch in [Architecture.llama, .gemma3] {  // the architectures TinyModel builds
             let full = try allLogits(TinyModel.transformer(arch, contextLength: 160), long)
             let stepper = try TinyModel.transformer(arch, contextLength: 160)

@@ -4,11 +4,10 @@ import SwiftletTensor
 
 /// python3 for tests that compare with gguf-py or run a repository script.
 public enum Python {
-    /// Makes sure python3 can import gguf-py, installing it with pip when missing. Without it the
-    /// test is skipped, unless `SWIFTLET_REQUIRE_MODELS=1` (CI), where it fails.
+    /// Makes sure python3 can import gguf-py (installed by `make test`'s set-up,
+    /// scripts/install-deps.sh). Without it the test is skipped, unless `SWIFTLET_REQUIRE_MODELS=1`
+    /// (CI), where it fails.
     public static func requireGGUFPy() throws {
-        if (try? run(["-c", "import gguf"]))?.0 == 0 { return }
-        _ = try? run(["-m", "pip", "install", "-q", "--disable-pip-version-check", "gguf"])
         if (try? run(["-c", "import gguf"]))?.0 == 0 { return }
         throw skipOrFail("python3 with gguf-py unavailable (pip install gguf)")
     }

@@ -65,7 +65,7 @@ let benchmarks: @Sendable () -> Void = {
                       setup: { () throws -> Transformer in
                           let engine = try LlamaBench(url: url, contextLength: depth + 1).transformer(threads: 2)
                           if position > 0 {
-                              let tokens = (0..<position).map { $0 % engine.config.vocabSize }
+                              let tokens = (0..<position).map { TokenID($0 % engine.config.vocabSize) }
                               try tokens.withUnsafeBufferPointer { try engine.evaluate($0, at: 0) }
                           }
                           return engine

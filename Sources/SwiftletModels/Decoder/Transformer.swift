@@ -182,7 +182,7 @@ public final class Transformer: @unchecked Sendable {
     /// Runs `tokens` at positions `start ..< start + tokens.count` (the cache must hold the
     /// positions before `start`) and hands the logits of the selected positions to `body`
     /// as `(index in tokens, logits)`. With `.last`, `lastLogits` holds the final row afterwards.
-    public func evaluate(_ tokens: UnsafeBufferPointer<Int>, at start: Int, logits selection: LogitSelection = .last,
+    public func evaluate(_ tokens: UnsafeBufferPointer<TokenID>, at start: Int, logits selection: LogitSelection = .last,
                          _ body: (Int, UnsafeBufferPointer<Float>) -> Void = { _, _ in }) throws {
         guard start >= 0, start + tokens.count <= contextLength else {
             throw SwiftletError.contextOverflow(requested: start + tokens.count, limit: contextLength)
@@ -212,7 +212,7 @@ public final class Transformer: @unchecked Sendable {
 
     /// One decode step: runs `token` at `position` and returns its logits (valid until the next
     /// call). Allocation-free.
-    public func decode(_ token: Int, at position: Int) throws -> UnsafeBufferPointer<Float> {
+    public func decode(_ token: TokenID, at position: Int) throws -> UnsafeBufferPointer<Float> {
         guard position >= 0, position < contextLength else {
             throw SwiftletError.contextOverflow(requested: position + 1, limit: contextLength)
         }
@@ -229,11 +229,11 @@ public final class Transformer: @unchecked Sendable {
 
     /// Embeds `tokens` and runs every block; the residual stream ends in `state.x`. Returns false
     /// when ``interruption`` stopped it (the cache then holds partial rows past `start`).
-    private func forward(_ tokens: UnsafeBufferPointer<Int>, at start: Int, interruptible: Bool = true) -> Bool {
+    private func forward(_ tokens: UnsafeBufferPointer<TokenID>, at start: Int, interruptible: Bool = true) -> Bool {
         let dim = config.dim, s = state
         for (t, token) in tokens.enumerated() {
             let row = s.x + t * dim
-            weights.tokenEmbedding.dequantizeRow(token, into: row)
+            weights.tokenEmbedding.dequantizeRow(Int(token), into: row)
             if config.embeddingScale != 1 { VectorOps.scale(row, by: config.embeddingScale, count: dim) }
         }
         for layer in 0..<config.layerCount {

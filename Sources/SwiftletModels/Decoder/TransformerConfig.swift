@@ -65,9 +65,6 @@ public struct TransformerConfig: Sendable, Equatable {
     public var attentionScale: Float
     /// Final logits are `cap · tanh(logits / cap)` when set.
     public var finalLogitSoftcap: Float?
-    /// Token ids that end a turn (EOS, end-of-turn …), read from the tokenizer metadata.
-    public var bosToken: Int?
-    public var eosToken: Int?
 
     /// Creates a configuration from explicit values (models built in memory; files use
     /// `init(metadata:)`).
@@ -75,7 +72,7 @@ public struct TransformerConfig: Sendable, Equatable {
                 kvHeadCount: Int, headDim: Int, vocabSize: Int, trainedContext: Int, normEpsilon: Float,
                 ropeDim: Int, ropeConvention: RoPEConvention, ropeBase: Float, ropeBaseLocal: Float,
                 slidingWindow: Int, globalLayerPeriod: Int, embeddingScale: Float, attentionScale: Float,
-                finalLogitSoftcap: Float?, bosToken: Int?, eosToken: Int?) {
+                finalLogitSoftcap: Float?) {
         self.architecture = architecture; self.dim = dim; self.ffnDim = ffnDim; self.layerCount = layerCount
         self.headCount = headCount; self.kvHeadCount = kvHeadCount; self.headDim = headDim
         self.vocabSize = vocabSize; self.trainedContext = trainedContext; self.normEpsilon = normEpsilon
@@ -83,7 +80,6 @@ public struct TransformerConfig: Sendable, Equatable {
         self.ropeBaseLocal = ropeBaseLocal; self.slidingWindow = slidingWindow
         self.globalLayerPeriod = globalLayerPeriod; self.embeddingScale = embeddingScale
         self.attentionScale = attentionScale; self.finalLogitSoftcap = finalLogitSoftcap
-        self.bosToken = bosToken; self.eosToken = eosToken
     }
 
     /// Whether layer `layer` (0-based) is a sliding-window layer.
@@ -180,9 +176,7 @@ extension TransformerConfig {
             ropeBase: try m.floatIfPresent(p + "rope.freq_base") ?? 10_000,
             ropeBaseLocal: try m.floatIfPresent(p + "rope.freq_base") ?? 10_000,
             slidingWindow: 0, globalLayerPeriod: 0, embeddingScale: 1,
-            attentionScale: 1 / Float(headDim).squareRoot(), finalLogitSoftcap: nil,
-            bosToken: try m.intIfPresent("tokenizer.ggml.bos_token_id"),
-            eosToken: try m.intIfPresent("tokenizer.ggml.eos_token_id"))
+            attentionScale: 1 / Float(headDim).squareRoot(), finalLogitSoftcap: nil)
         config.ropeScaling = try ropeScaling(p, m, ropeDim: config.ropeDim, base: config.ropeBase,
                                              trainedContext: config.trainedContext)
         return config

@@ -12,7 +12,7 @@ public final class GenerationSession {
     /// This session's keys and values; installed in the transformer before each evaluation.
     public let cache: KVCache
     /// The tokens whose keys and values are in the cache, position = index.
-    public private(set) var tokens: [Int]
+    public private(set) var tokens: [TokenID]
 
     /// A session with a cache of its own (`cache: nil` uses the transformer's default cache,
     /// for a transformer that only ever serves one conversation).
@@ -35,7 +35,7 @@ public final class GenerationSession {
     /// `isCancelled` is asked before every layer of every batch; when it says yes the cache keeps
     /// only the prefix that was already complete and ``SwiftletError/cancelled`` is thrown.
     @discardableResult
-    public func prefill(_ prompt: [Int], isCancelled: (() -> Bool)? = nil) throws -> (logits: UnsafeBufferPointer<Float>, evaluated: Int) {
+    public func prefill(_ prompt: [TokenID], isCancelled: (() -> Bool)? = nil) throws -> (logits: UnsafeBufferPointer<Float>, evaluated: Int) {
         guard !prompt.isEmpty else { throw SwiftletError.invalidArgument("empty prompt") }
         guard prompt.count <= transformer.contextLength else {
             throw SwiftletError.contextOverflow(requested: prompt.count, limit: transformer.contextLength)
@@ -58,7 +58,7 @@ public final class GenerationSession {
     }
 
     /// Appends `token` and returns the logits predicting the one after it. Allocation-free.
-    public func step(_ token: Int) throws -> UnsafeBufferPointer<Float> {
+    public func step(_ token: TokenID) throws -> UnsafeBufferPointer<Float> {
         install()
         let logits = try transformer.decode(token, at: tokens.count)
         tokens.append(token)
@@ -107,11 +107,11 @@ public final class GenerationSession {
         let n = Int(count)
         let tokenEnd = headerBytes + n * 8
         guard data.count >= tokenEnd else { throw SwiftletError.invalidArgument("session state is truncated") }
-        let restored = data.subdata(in: headerBytes ..< tokenEnd).withUnsafeBytes { $0.bindMemory(to: Int64.self).map { Int($0) } }
+        let restored = data.subdata(in: headerBytes ..< tokenEnd).withUnsafeBytes { Array($0.bindMemory(to: Int64.self)) }
         guard restored.allSatisfy({ $0 >= 0 && $0 < c.vocabSize }) else {
             throw SwiftletError.invalidArgument("session state holds a token outside the vocabulary")
         }
         try cache.restore(data.subdata(in: tokenEnd ..< data.count), positions: n)
-        tokens = restored
+        tokens = restored.map { TokenID($0) }
     }
 }

@@ -106,7 +106,7 @@ public final class Sampler {
 
     /// The next token given `logits` (one row of `vocabSize`) and the tokens so far (`history`,
     /// whose last `penaltyWindow` entries the penalties consider).
-    public func sample(_ logits: UnsafeBufferPointer<Float>, history: UnsafeBufferPointer<Int> = .init(start: nil, count: 0)) -> Int {
+    public func sample(_ logits: UnsafeBufferPointer<Float>, history: UnsafeBufferPointer<TokenID> = .init(start: nil, count: 0)) -> TokenID {
         let n = min(vocabSize, logits.count)
         guard n > 0 else { return 0 }
         load(logits, history: history, count: n)
@@ -118,8 +118,8 @@ public final class Sampler {
     /// every disallowed token is masked to −∞ and the chain runs once more. Greedy decoding tries
     /// the best few tokens in order before building a mask (the same answer: the most likely
     /// allowed token). Returns `nil` when the grammar allows no token at all.
-    public func sample(_ logits: UnsafeBufferPointer<Float>, history: UnsafeBufferPointer<Int> = .init(start: nil, count: 0),
-                       constraint: GrammarMatcher) throws -> Int? {
+    public func sample(_ logits: UnsafeBufferPointer<Float>, history: UnsafeBufferPointer<TokenID> = .init(start: nil, count: 0),
+                       constraint: GrammarMatcher) throws -> TokenID? {
         let n = min(vocabSize, logits.count)
         guard n > 0 else { return nil }
         load(logits, history: history, count: n)
@@ -127,7 +127,7 @@ public final class Sampler {
         if try constraint.allows(first) { return first }
         if parameters.temperature <= 0 {
             let k = selectTop(min(Self.greedyProbe, n), of: n)
-            for i in 0..<k where try constraint.allows(Int(candidates[i])) { return Int(candidates[i]) }
+            for i in 0..<k where try constraint.allows(candidates[i]) { return candidates[i] }
         }
         let mask = try constraint.allowedTokens()
         load(logits, history: history, count: n)
@@ -143,13 +143,13 @@ public final class Sampler {
     static let greedyProbe = 16
 
     /// Copies the logits to the working buffer and applies the penalties.
-    private func load(_ logits: UnsafeBufferPointer<Float>, history: UnsafeBufferPointer<Int>, count n: Int) {
+    private func load(_ logits: UnsafeBufferPointer<Float>, history: UnsafeBufferPointer<TokenID>, count n: Int) {
         work.update(from: logits.baseAddress!, count: n)
         if parameters.penalized { applyPenalties(history: history, count: n) }
     }
 
     /// Runs the chain (top-k → top-p → min-p → temperature → draw) on the working logits.
-    private func pick(count n: Int) -> Int {
+    private func pick(count n: Int) -> TokenID {
         let p = parameters
         if p.temperature <= 0 { return argmax(count: n) }
 
@@ -181,22 +181,22 @@ public final class Sampler {
         for i in 0..<keep where probabilities[i] > 0 {
             cumulative += probabilities[i]
             lastPossible = i
-            if u < cumulative { return Int(candidates[i]) }
+            if u < cumulative { return candidates[i] }
         }
         // Rounding left u above the total: the last token that had a chance (never a masked one).
-        return Int(candidates[lastPossible])
+        return candidates[lastPossible]
     }
 
-    private func argmax(count n: Int) -> Int {
+    private func argmax(count n: Int) -> TokenID {
         var best = 0
         var bestValue = work[0]
         for i in 1..<n where work[i] > bestValue { bestValue = work[i]; best = i }
-        return best
+        return TokenID(best)
     }
 
-    private func applyPenalties(history: UnsafeBufferPointer<Int>, count n: Int) {
+    private func applyPenalties(history: UnsafeBufferPointer<TokenID>, count n: Int) {
         let p = parameters
-        let recent = history.suffix(p.penaltyWindow < 0 ? history.count : p.penaltyWindow)
+        let recent = history.suffix(p.penaltyWindow < 0 ? history.count : p.penaltyWindow).lazy.map(Int.init)
         for t in recent where t >= 0 && t < n { counts[t] += 1 }
         for t in recent where t >= 0 && t < n && counts[t] > 0 {
             let c = Float(counts[t])

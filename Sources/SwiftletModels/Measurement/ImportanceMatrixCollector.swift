@@ -1,5 +1,6 @@
 import Foundation
 import SwiftletTensor
+import SwiftletFormats
 import SwiftletQuant
 
 /// Accumulates an importance matrix as llama-imatrix does: for every block weight, the sum over
@@ -94,7 +95,7 @@ public enum ImportanceMatrixRun {
     ///   - computePerplexity: score the second half of each chunk (llama-imatrix's default).
     /// - Throws: `invalidArgument` when the text has fewer than 2 × `contextSize` tokens (as
     ///   llama-imatrix requires), or a non-finite activation sum appears.
-    public static func measure(_ transformer: Transformer, tokens allTokens: [Int], contextSize: Int, bos: Int?,
+    public static func measure(_ transformer: Transformer, tokens allTokens: [TokenID], contextSize: Int, bos: TokenID?,
                                chunks: Int? = nil, skipChunks: Int = 0, batchSize: Int = 2048, microBatchSize: Int = 512,
                                computePerplexity: Bool = true, datasets: [String] = [],
                                progress: (Progress) -> Void = { _ in }) throws -> Result {
@@ -134,7 +135,7 @@ public enum ImportanceMatrixRun {
 
         let first = contextSize / 2
         var nll = 0.0, nll2 = 0.0, count = 0
-        var chunkTokens = [[Int]](repeating: [Int](repeating: 0, count: contextSize), count: lanes.count)
+        var chunkTokens = [[TokenID]](repeating: [TokenID](repeating: 0, count: contextSize), count: lanes.count)
         var laneNLL = [[Double]](repeating: [], count: lanes.count)
         var group = 0
         while group < chunkCount {
@@ -165,7 +166,7 @@ public enum ImportanceMatrixRun {
                                 let position = sliceStart + index
                                 guard computePerplexity, position >= first, position < contextSize - 1 else { return }
                                 let target = tokens[chunkStart + position + 1]
-                                laneNLL[s].append(Double(Perplexity.negativeLogLikelihood(logits, target: target)))
+                                laneNLL[s].append(Double(Perplexity.negativeLogLikelihood(logits, target: Int(target))))
                             }
                         }
                     }

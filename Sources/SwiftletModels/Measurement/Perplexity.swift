@@ -26,7 +26,7 @@ public enum Perplexity {
 
     /// Runs the measurement; `progress` is called after every chunk with the running estimate.
     /// `tokens` is the whole text, tokenized as the model's tokenizer does by default.
-    public static func measure(_ transformer: Transformer, tokens: [Int], contextSize: Int, bos: Int?,
+    public static func measure(_ transformer: Transformer, tokens: [TokenID], contextSize: Int, bos: TokenID?,
                                progress: (Estimate) -> Void = { _ in }) throws -> Estimate {
         guard contextSize >= 2, contextSize <= transformer.contextLength else {
             throw SwiftletError.invalidArgument("perplexity context \(contextSize) must be in 2...\(transformer.contextLength)")
@@ -37,7 +37,7 @@ public enum Perplexity {
         }
         let first = contextSize / 2
         var nll = 0.0, nll2 = 0.0, count = 0
-        var chunkTokens = [Int](repeating: 0, count: contextSize)
+        var chunkTokens = [TokenID](repeating: 0, count: contextSize)
         var estimate = Estimate(chunk: 0, chunkCount: chunkCount, tokenCount: 0, perplexity: .nan, standardError: .nan)
         for chunk in 0..<chunkCount {
             let start = chunk * contextSize
@@ -47,7 +47,7 @@ public enum Perplexity {
                 try transformer.evaluate(p, at: 0, logits: .from(first)) { index, logits in
                     guard index < contextSize - 1 else { return }
                     let target = tokens[start + index + 1]
-                    let value = Double(negativeLogLikelihood(logits, target: target))
+                    let value = Double(negativeLogLikelihood(logits, target: Int(target)))
                     nll += value; nll2 += value * value; count += 1
                 }
             }

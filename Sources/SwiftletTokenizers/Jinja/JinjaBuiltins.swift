@@ -1,5 +1,5 @@
 import Foundation
-import SwiftletTensor
+import SwiftletCore
 
 /// Filters, tests, globals, operators and Python methods of template values.
 ///

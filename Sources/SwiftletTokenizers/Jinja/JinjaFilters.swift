@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 extension JinjaBuiltins {
     // MARK: Filters

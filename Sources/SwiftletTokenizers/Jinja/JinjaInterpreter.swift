@@ -1,5 +1,5 @@
 import Foundation
-import SwiftletTensor
+import SwiftletCore
 
 /// A parsed Jinja template, ready to render many times.
 ///

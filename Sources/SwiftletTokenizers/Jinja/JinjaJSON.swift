@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// JSON in and out of template values, matching Python's `json` module: objects keep their key
 /// order, and `dumps` lays text out as `json.dumps` does (transformers' `tojson` filter).
@@ -41,7 +41,7 @@ public enum JinjaJSON {
         case .double(let d):
             if d.isNaN { out += "NaN" } else if d.isInfinite { out += d < 0 ? "-Infinity" : "Infinity" }
             else { out += JinjaValue.pythonFloatRepr(d) }
-        case .string(let s): writeString(s, into: &out, ensureASCII: ensureASCII)
+        case .string(let s): JSONText.append(s, to: &out, asciiOnly: ensureASCII)
         case .array(let a):
             if a.isEmpty { out += "[]"; return }
             out += "["
@@ -69,7 +69,7 @@ public enum JinjaJSON {
             for (i, (key, value)) in entries.enumerated() {
                 if i > 0 { out += items }
                 newline(level + 1)
-                writeString(key, into: &out, ensureASCII: ensureASCII)
+                JSONText.append(key, to: &out, asciiOnly: ensureASCII)
                 out += keys
                 try write(value, into: &out, indent: indent, level: level + 1, ensureASCII: ensureASCII, items: items, keys: keys, sortKeys: sortKeys)
             }
@@ -78,35 +78,6 @@ public enum JinjaJSON {
         case .undefined, .namespace, .callable:
             throw SwiftletError.template(kind: .type, message: "Object of type \(value.typeName) is not JSON serializable", line: 0, column: 0)
         }
-    }
-
-    private static func writeString(_ s: String, into out: inout String, ensureASCII: Bool) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    out += "\\u" + JinjaValue.hex(scalar.value, width: 4)
-                } else if ensureASCII && scalar.value > 0x7e {
-                    if scalar.value > 0xffff {
-                        let v = scalar.value - 0x10000
-                        out += "\\u" + JinjaValue.hex(0xd800 + (v >> 10), width: 4) + "\\u" + JinjaValue.hex(0xdc00 + (v & 0x3ff), width: 4)
-                    } else {
-                        out += "\\u" + JinjaValue.hex(scalar.value, width: 4)
-                    }
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
     }
 
     private struct Parser {

@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// A 1-based position in template source.
 public struct JinjaLocation: Sendable, Equatable {

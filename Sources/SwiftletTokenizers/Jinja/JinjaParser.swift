@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// An expression of the template language.
 indirect enum JinjaExpression {

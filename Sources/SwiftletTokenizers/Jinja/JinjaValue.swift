@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// A value a Jinja template computes with, modelled on the Python objects jinja2 sees:
 /// JSON-like data (ordered dictionaries, as Python's), plus `undefined`, namespaces and callables.

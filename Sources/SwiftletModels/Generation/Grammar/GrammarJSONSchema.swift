@@ -345,7 +345,7 @@ struct SchemaConverter {
         func alternatives(_ node: Node) -> String {
             var alts: [String] = []
             for (c, child) in node.children {
-                alts.append(GrammarRegex.literal(String(OrderedJSON.quoted(String(c)).dropFirst().dropLast())) + " (" + alternatives(child) + ")")
+                alts.append(GrammarRegex.literal(String(JSONText.quoted(String(c)).dropFirst().dropLast())) + " (" + alternatives(child) + ")")
             }
             let excluded = node.children.map { c in String(c.0).unicodeScalars.map { GrammarRegex.escape($0, inClass: true) }.joined() }.joined()
             alts.append("[^\"\\\\\\x7F\\x00-\\x1F" + excluded + "] " + char + "* " + close)

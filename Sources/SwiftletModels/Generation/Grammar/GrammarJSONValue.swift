@@ -34,32 +34,12 @@ public indirect enum OrderedJSON: Sendable, Equatable {
         case .null: return "null"
         case let .bool(b): return b ? "true" : "false"
         case let .number(n): return n
-        case let .string(s): return Self.quoted(s)
+        case let .string(s): return JSONText.quoted(s)
         case let .array(a): return "[" + a.map(\.text).joined(separator: ",") + "]"
-        case let .object(o): return "{" + o.map { Self.quoted($0.0) + ":" + $0.1.text }.joined(separator: ",") + "}"
+        case let .object(o): return "{" + o.map { JSONText.quoted($0.0) + ":" + $0.1.text }.joined(separator: ",") + "}"
         }
     }
 
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if c.value < 0x20 {
-                    let hex = String(c.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(c)
-                }
-            }
-        }
-        return out + "\""
-    }
 
     /// Parses JSON text; errors are `SwiftletError.invalidSchema` naming the byte offset.
     public init(parsing text: String, maxDepth: Int = 128) throws {

@@ -141,14 +141,15 @@ public final class GrammarMatcher {
     // MARK: Single tokens
 
     /// Whether `token` may come next.
-    public func allows(_ token: Int) throws -> Bool {
+    public func allows(_ id: TokenID) throws -> Bool {
+        let token = Int(id)
         guard token >= 0 && token < vocabulary.count else { return false }
         if vocabulary.endOfGeneration[token] { return canEnd }
         let piece = Array(vocabulary.piece(token))
         if piece.isEmpty || piece[0] == 0 { return false }
         let (points, after) = Grammar.decodeUTF8(piece, after: state.partial)
         let terminated = points + [0]
-        for s in state.stacks where try stackAccepts(s, terminated, 0, after, Int32(token)) { return true }
+        for s in state.stacks where try stackAccepts(s, terminated, 0, after, id) { return true }
         return false
     }
 
@@ -167,7 +168,8 @@ public final class GrammarMatcher {
     }
 
     /// Advances past `token`. Throws when the token is not allowed (callers check first).
-    public func accept(_ token: Int) throws {
+    public func accept(_ id: TokenID) throws {
+        let token = Int(id)
         guard token >= 0 && token < vocabulary.count else {
             throw SwiftletError.invalidArgument("token \(token) is outside the vocabulary")
         }
@@ -223,7 +225,7 @@ public final class GrammarMatcher {
     /// Every token checked one by one (grammars with token references).
     private func scanMask() throws -> [UInt64] {
         var mask = [UInt64](repeating: 0, count: (vocabulary.count + 63) / 64)
-        for t in 0..<vocabulary.count where try allows(t) { mask[t >> 6] |= 1 << UInt64(t & 63) }
+        for t in 0..<vocabulary.count where try allows(TokenID(t)) { mask[t >> 6] |= 1 << UInt64(t & 63) }
         return mask
     }
 

@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 /// Per-tensor importance of each input column, as llama-imatrix collects it: for every weight
 /// matrix, the sum over the calibration tokens of the squared activation entering each column,

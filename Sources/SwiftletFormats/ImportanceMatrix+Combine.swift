@@ -1,4 +1,4 @@
-import SwiftletTensor
+import SwiftletCore
 
 extension ImportanceMatrix {
     /// This matrix with `other` added, as llama-imatrix combines `--in-file` matrices: sums and
