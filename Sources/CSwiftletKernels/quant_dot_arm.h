@@ -454,68 +454,86 @@ QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, int n, const uint8_t *w,
 }
 
 #if QK_I8MM
-/// Q4_K, two weight rows × two tokens with `smmla`: each instruction forms the four 8-product
-/// dots (row, token) of one 8-weight step; the float steps per (row, token) are rows_q4_K's.
-QK_INLINE void QK_FN(tile_q4_K_2x2)(const int grouped, int n, const uint8_t *w0, const uint8_t *w1,
+#ifndef QK_ARM_I8MM_TABLES
+#define QK_ARM_I8MM_TABLES
+/// vqtbl2q_u8 indices that spread byte `sb` (scales) or `8 + sb` (mins) of two rows' unpacked
+/// scale vectors into int32 lanes (row 0, row 0, row 1, row 1): lane P = 2·row + token.
+#define QK_SPREAD(o) {(o), 255, 255, 255, (o), 255, 255, 255, 16 + (o), 255, 255, 255, 16 + (o), 255, 255, 255}
+static const uint8_t arm_spread_idx[16][16] = {
+    QK_SPREAD(0), QK_SPREAD(1), QK_SPREAD(2), QK_SPREAD(3), QK_SPREAD(4), QK_SPREAD(5), QK_SPREAD(6), QK_SPREAD(7),
+    QK_SPREAD(8), QK_SPREAD(9), QK_SPREAD(10), QK_SPREAD(11), QK_SPREAD(12), QK_SPREAD(13), QK_SPREAD(14), QK_SPREAD(15)};
+#undef QK_SPREAD
+#endif
+
+/// Q4_K, two weight rows × two tokens with `smmla`: one instruction forms the four 8-product dots
+/// (row, token) of an 8-weight step. Every vector below has lanes P = 2·row + token, and each
+/// lane follows rows_q4_K's float steps for its (row, token).
+static QK_TARGET __attribute__((noinline)) void QK_FN(tile_q4_K_2x2)(const int grouped, int n, const uint8_t *w0, const uint8_t *w1,
                                     const uint8_t *a0, const uint8_t *a1, float out[2][2]) {
-    float acc[2][2] = {{0, 0}, {0, 0}}, accm[2][2] = {{0, 0}, {0, 0}};
+    float32x4_t acc = vdupq_n_f32(0), accm = vdupq_n_f32(0);
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
     for (int b = 0; b < n / QKK; ++b) {
-        const blk_q4_K *wb[2] = {(const blk_q4_K *)w0 + b, (const blk_q4_K *)w1 + b};
-        const blk_q8_K *ab[2] = {(const blk_q8_K *)a0 + b, (const blk_q8_K *)a1 + b};
-        uint8_t sc[2][8], mn[2][8];
-        k4_scales_mins(wb[0]->scales, sc[0], mn[0]);
-        k4_scales_mins(wb[1]->scales, sc[1], mn[1]);
-        // isum[sb] lanes: (row 0, tok 0), (row 0, tok 1), (row 1, tok 0), (row 1, tok 1).
+        const blk_q4_K *wb0 = (const blk_q4_K *)w0 + b, *wb1 = (const blk_q4_K *)w1 + b;
+        const blk_q8_K *ab0 = (const blk_q8_K *)a0 + b, *ab1 = (const blk_q8_K *)a1 + b;
         int32x4_t isum[8];
         for (int j = 0; j < 4; ++j) {
             int32x4_t lo = vdupq_n_s32(0), hi = vdupq_n_s32(0);
             for (int p = 0; p < 2; ++p) {
-                const uint8x16_t r0 = vld1q_u8(wb[0]->qs + 32 * j + 16 * p), r1 = vld1q_u8(wb[1]->qs + 32 * j + 16 * p);
-                const uint8x16_t n0l = vandq_u8(r0, vdupq_n_u8(0x0F)), n1l = vandq_u8(r1, vdupq_n_u8(0x0F));
-                const uint8x16_t n0h = vshrq_n_u8(r0, 4), n1h = vshrq_n_u8(r1, 4);
-                // Weights: 8 of row 0 then 8 of row 1 per register.
-                const int8x16_t wl0 = vreinterpretq_s8_u64(vzip1q_u64(vreinterpretq_u64_u8(n0l), vreinterpretq_u64_u8(n1l)));
-                const int8x16_t wl1 = vreinterpretq_s8_u64(vzip2q_u64(vreinterpretq_u64_u8(n0l), vreinterpretq_u64_u8(n1l)));
-                const int8x16_t wh0 = vreinterpretq_s8_u64(vzip1q_u64(vreinterpretq_u64_u8(n0h), vreinterpretq_u64_u8(n1h)));
-                const int8x16_t wh1 = vreinterpretq_s8_u64(vzip2q_u64(vreinterpretq_u64_u8(n0h), vreinterpretq_u64_u8(n1h)));
-                const int8x16_t xl0 = vld1q_s8(ab[0]->qs + 64 * j + 16 * p), xl1 = vld1q_s8(ab[1]->qs + 64 * j + 16 * p);
-                const int8x16_t xh0 = vld1q_s8(ab[0]->qs + 64 * j + 32 + 16 * p), xh1 = vld1q_s8(ab[1]->qs + 64 * j + 32 + 16 * p);
-                const int8x16_t al0 = vreinterpretq_s8_s64(vzip1q_s64(vreinterpretq_s64_s8(xl0), vreinterpretq_s64_s8(xl1)));
-                const int8x16_t al1 = vreinterpretq_s8_s64(vzip2q_s64(vreinterpretq_s64_s8(xl0), vreinterpretq_s64_s8(xl1)));
-                const int8x16_t ah0 = vreinterpretq_s8_s64(vzip1q_s64(vreinterpretq_s64_s8(xh0), vreinterpretq_s64_s8(xh1)));
-                const int8x16_t ah1 = vreinterpretq_s8_s64(vzip2q_s64(vreinterpretq_s64_s8(xh0), vreinterpretq_s64_s8(xh1)));
-                lo = vmmlaq_s32(vmmlaq_s32(lo, wl0, al0), wl1, al1);
-                hi = vmmlaq_s32(vmmlaq_s32(hi, wh0, ah0), wh1, ah1);
+                const uint8x16_t r0 = vld1q_u8(wb0->qs + 32 * j + 16 * p), r1 = vld1q_u8(wb1->qs + 32 * j + 16 * p);
+                const uint64x2_t n0l = vreinterpretq_u64_u8(vandq_u8(r0, m4)), n1l = vreinterpretq_u64_u8(vandq_u8(r1, m4));
+                const uint64x2_t n0h = vreinterpretq_u64_u8(vshrq_n_u8(r0, 4)), n1h = vreinterpretq_u64_u8(vshrq_n_u8(r1, 4));
+                const int64x2_t xl0 = vreinterpretq_s64_s8(vld1q_s8(ab0->qs + 64 * j + 16 * p));
+                const int64x2_t xl1 = vreinterpretq_s64_s8(vld1q_s8(ab1->qs + 64 * j + 16 * p));
+                const int64x2_t xh0 = vreinterpretq_s64_s8(vld1q_s8(ab0->qs + 64 * j + 32 + 16 * p));
+                const int64x2_t xh1 = vreinterpretq_s64_s8(vld1q_s8(ab1->qs + 64 * j + 32 + 16 * p));
+                lo = vmmlaq_s32(lo, vreinterpretq_s8_u64(vzip1q_u64(n0l, n1l)), vreinterpretq_s8_s64(vzip1q_s64(xl0, xl1)));
+                lo = vmmlaq_s32(lo, vreinterpretq_s8_u64(vzip2q_u64(n0l, n1l)), vreinterpretq_s8_s64(vzip2q_s64(xl0, xl1)));
+                hi = vmmlaq_s32(hi, vreinterpretq_s8_u64(vzip1q_u64(n0h, n1h)), vreinterpretq_s8_s64(vzip1q_s64(xh0, xh1)));
+                hi = vmmlaq_s32(hi, vreinterpretq_s8_u64(vzip2q_u64(n0h, n1h)), vreinterpretq_s8_s64(vzip2q_s64(xh0, xh1)));
             }
             isum[2 * j] = lo; isum[2 * j + 1] = hi;
         }
-        for (int r = 0; r < 2; ++r) {
-            const float dw = arm_half((const uint8_t *)&wb[r]->d), mw = arm_half((const uint8_t *)&wb[r]->dmin);
-            for (int t = 0; t < 2; ++t) {
-                const float dd = dw * ab[t]->d, dm = mw * ab[t]->d;
-                int scaled = 0, mins = 0;
-                for (int k = 0; k < 4; ++k) {
-                    for (int sb = 2 * k; sb < 2 * k + 2; ++sb) {
-                        int32_t v[4];
-                        vst1q_s32(v, isum[sb]);
-                        scaled += sc[r][sb] * v[2 * r + t];
-                        mins += mn[r][sb] * (ab[t]->bsums[2 * sb] + ab[t]->bsums[2 * sb + 1]);
-                    }
-                    if (grouped) {
-                        acc[r][t] = fmaf((float)scaled, dd, acc[r][t]);
-                        accm[r][t] = fmaf((float)mins, dm, accm[r][t]);
-                        scaled = 0; mins = 0;
-                    }
-                }
-                if (!grouped) {
-                    acc[r][t] = fmaf((float)scaled, dd, acc[r][t]);
-                    accm[r][t] = fmaf((float)mins, dm, accm[r][t]);
-                }
+        // Scales and mins spread to the lanes; bsum pairs (tokens 0, 1, 0, 1) per sub-block.
+        const uint8x16x2_t scmn = {{arm_k4_scales_mins(wb0->scales), arm_k4_scales_mins(wb1->scales)}};
+        const int16x8_t bp0 = vpaddq_s16(vld1q_s16(ab0->bsums), vld1q_s16(ab0->bsums + 8));
+        const int16x8_t bp1 = vpaddq_s16(vld1q_s16(ab1->bsums), vld1q_s16(ab1->bsums + 8));
+        int32x4_t bp[8];
+        for (int h = 0; h < 2; ++h) {
+            const int32x4_t t0 = h ? vmovl_high_s16(bp0) : vmovl_s16(vget_low_s16(bp0));
+            const int32x4_t t1 = h ? vmovl_high_s16(bp1) : vmovl_s16(vget_low_s16(bp1));
+            const int64x2_t z1 = vreinterpretq_s64_s32(vzip1q_s32(t0, t1)), z2 = vreinterpretq_s64_s32(vzip2q_s32(t0, t1));
+            bp[4 * h + 0] = vreinterpretq_s32_s64(vdupq_laneq_s64(z1, 0));
+            bp[4 * h + 1] = vreinterpretq_s32_s64(vdupq_laneq_s64(z1, 1));
+            bp[4 * h + 2] = vreinterpretq_s32_s64(vdupq_laneq_s64(z2, 0));
+            bp[4 * h + 3] = vreinterpretq_s32_s64(vdupq_laneq_s64(z2, 1));
+        }
+        int32x4_t sk[4], mk[4];
+        for (int k = 0; k < 4; ++k) {
+            const int32x4_t s0 = vreinterpretq_s32_u8(vqtbl2q_u8(scmn, vld1q_u8(arm_spread_idx[2 * k])));
+            const int32x4_t s1 = vreinterpretq_s32_u8(vqtbl2q_u8(scmn, vld1q_u8(arm_spread_idx[2 * k + 1])));
+            const int32x4_t n0 = vreinterpretq_s32_u8(vqtbl2q_u8(scmn, vld1q_u8(arm_spread_idx[8 + 2 * k])));
+            const int32x4_t n1 = vreinterpretq_s32_u8(vqtbl2q_u8(scmn, vld1q_u8(arm_spread_idx[8 + 2 * k + 1])));
+            sk[k] = vmlaq_s32(vmulq_s32(isum[2 * k], s0), isum[2 * k + 1], s1);
+            mk[k] = vmlaq_s32(vmulq_s32(bp[2 * k], n0), bp[2 * k + 1], n1);
+        }
+        const float dw0 = arm_half((const uint8_t *)&wb0->d), dw1 = arm_half((const uint8_t *)&wb1->d);
+        const float mw0 = arm_half((const uint8_t *)&wb0->dmin), mw1 = arm_half((const uint8_t *)&wb1->dmin);
+        const float dwv[4] = {dw0, dw0, dw1, dw1}, mwv[4] = {mw0, mw0, mw1, mw1}, dav[4] = {ab0->d, ab1->d, ab0->d, ab1->d};
+        const float32x4_t da = vld1q_f32(dav);
+        const float32x4_t dd = vmulq_f32(vld1q_f32(dwv), da), dm = vmulq_f32(vld1q_f32(mwv), da);
+        if (grouped) {
+            for (int k = 0; k < 4; ++k) {
+                acc = vfmaq_f32(acc, vcvtq_f32_s32(sk[k]), dd);
+                accm = vfmaq_f32(accm, vcvtq_f32_s32(mk[k]), dm);
             }
+        } else {
+            acc = vfmaq_f32(acc, vcvtq_f32_s32(vaddq_s32(vaddq_s32(sk[0], sk[1]), vaddq_s32(sk[2], sk[3]))), dd);
+            accm = vfmaq_f32(accm, vcvtq_f32_s32(vaddq_s32(vaddq_s32(mk[0], mk[1]), vaddq_s32(mk[2], mk[3]))), dm);
         }
     }
-    for (int r = 0; r < 2; ++r)
-        for (int t = 0; t < 2; ++t) out[r][t] = acc[r][t] - accm[r][t];
+    float r[4];
+    vst1q_f32(r, vsubq_f32(acc, accm));
+    out[0][0] = r[0]; out[0][1] = r[1]; out[1][0] = r[2]; out[1][1] = r[3];
 }
 #endif
 

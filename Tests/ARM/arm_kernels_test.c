@@ -6,7 +6,8 @@
 // operations against their portable paths.
 //
 //   arm_kernels_test check [ROWS]          random + real rows (needs SWIFTLET_MODELS_DIR)
-//   arm_kernels_test count TYPE VARIANT N  N dot calls of one 4096-weight row (instruction counts)
+//   arm_kernels_test count TYPE VARIANT N [ROWS TOKENS]   N products of 4096-weight rows
+//                                                         (for Tests/ARM/count_insns.py)
 #include "swiftlet_kernels.h"
 
 #include <math.h>
@@ -322,28 +323,31 @@ static int run_check(long random_rows, const char *models_dir, int require_model
     return failures ? 1 : 0;
 }
 
-/// `count`: N dot products of one 4096-weight row of TYPE by VARIANT (for instruction counts).
-static int run_count(const char *type_name, int variant, long calls) {
+/// `count`: N products of `rows` 4096-weight rows of TYPE with `tokens` activation rows by VARIANT
+/// (for instruction counts; default one row, one token).
+static int run_count(const char *type_name, int variant, long calls, int rows, int tokens) {
     const type_info *t = NULL;
     for (int k = 0; k < NTYPES; ++k) if (!strcmp(types[k].name, type_name)) t = &types[k];
-    if (!t) { fprintf(stderr, "unknown type %s\n", type_name); return 2; }
+    if (!t || rows < 1 || rows > 8 || tokens < 1 || tokens > 8) { fprintf(stderr, "bad count arguments\n"); return 2; }
     enum { N = 4096 };
-    static uint8_t w[N / 32 * 34 + 4096], act[N / 32 * 36 + 4096];
-    static float x[N];
-    random_row(t, w, N);
-    random_floats(x, N);
-    swiftlet_qk_quantize_row(SWIFTLET_QK_GENERIC, t->id, x, act, N, 0, 1);
-    float y = 0, sum = 0;
+    static uint8_t w[8 * (N / 32 * 34)], act[8 * (N / 32 * 36 + 4096)];
+    static float x[8 * N], y[64];
+    const size_t row_bytes = (size_t)(N / t->block * t->bytes), ab = (size_t)act_bytes(t->act, N);
+    for (int r = 0; r < rows; ++r) random_row(t, w + r * row_bytes, N);
+    random_floats(x, 8 * N);
+    for (int k = 0; k < tokens; ++k) swiftlet_qk_quantize_row(SWIFTLET_QK_GENERIC, t->id, x + k * N, act + k * ab, N, k, tokens);
+    float sum = 0;
     for (long i = 0; i < calls; ++i) {
-        swiftlet_qk_gemm(variant, t->id, N, w, 0, 1, act, 0, 1, &y, 1);
-        sum += y;
+        swiftlet_qk_gemm(variant, t->id, N, w, row_bytes, rows, act, ab, tokens, y, (size_t)rows);
+        sum += y[0];
     }
     printf("%g\n", sum);
     return 0;
 }
 
 int main(int argc, char **argv) {
-    if (argc >= 2 && !strcmp(argv[1], "count") && argc == 5) return run_count(argv[2], atoi(argv[3]), atol(argv[4]));
+    if (argc >= 5 && !strcmp(argv[1], "count"))
+        return run_count(argv[2], atoi(argv[3]), atol(argv[4]), argc > 5 ? atoi(argv[5]) : 1, argc > 6 ? atoi(argv[6]) : 1);
     const long rows = argc >= 3 && !strcmp(argv[1], "check") ? atol(argv[2]) : 10000;
     const char *req = getenv("SWIFTLET_REQUIRE_MODELS");
     return run_check(rows, getenv("SWIFTLET_MODELS_DIR"), req && !strcmp(req, "1"));

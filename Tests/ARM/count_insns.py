@@ -24,11 +24,11 @@ TRACE = re.compile(r"^Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/")
 INSN = re.compile(r"^0x([0-9a-f]+):")
 
 
-def executed(binary, cpu, type_name, variant, calls):
+def executed(binary, cpu, type_name, variant, calls, rows=1, tokens=1):
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "qemu.log")
         subprocess.run(["qemu-aarch64", "-cpu", cpu, "-d", "in_asm,exec,nochain", "-D", log,
-                        binary, "count", type_name, str(variant), str(calls)],
+                        binary, "count", type_name, str(variant), str(calls), str(rows), str(tokens)],
                        check=True, stdout=subprocess.DEVNULL)
         sizes, counts = {}, {}
         block_pc, block_len = None, 0
@@ -73,6 +73,14 @@ def main():
         worst = ratio if worst is None else min(worst, ratio)
         print(f"{type_name:8}" + "".join(f"{v:10.1f}" for v in per_block) + f"   {ratio:6.2f}x")
     print(f"smallest ratio: {worst:.2f}x")
+    # Batched Q4_K: 4 rows x 4 tokens, where the i8mm variant takes 2 x 2 smmla tiles.
+    per = []
+    for variant in (0, 4, 5):
+        lo = executed(binary, cpu, "q4_K", variant, 1, 4, 4)
+        hi = executed(binary, cpu, "q4_K", variant, 6, 4, 4)
+        per.append((hi - lo) / 5 / (N // 256) / 16)
+    print(f"q4_K, 4 rows x 4 tokens, per super-block and (row, token): generic {per[0]:.1f}, "
+          f"dotprod {per[1]:.1f}, i8mm {per[2]:.1f}")
 
 
 if __name__ == "__main__":
