@@ -10,7 +10,7 @@ CLI_BUILD := .build-cli
 BIN := $(CLI_BUILD)/$(CONFIG)/swiftlet
 SMOLLM2 := $(MODELS_DIR)/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: run test test-arm setup deps models build bench bench-smoke clean fuzz examples docs
+.PHONY: run test test-arm setup deps models build bench bench-smoke bench-gate clean fuzz examples docs
 
 ## run: set up, build release, generate with SmolLM2
 run: setup build
@@ -67,6 +67,12 @@ bench: setup build
 ## bench-smoke: CI's short speed check against Benchmarks/Baselines/smoke.json
 bench-smoke: build
 	bash scripts/bench-smoke.sh
+
+## bench-gate: the performance-regression gate (scripts/bench-gate.sh): instruction counts under
+## callgrind against Benchmarks/Baselines/gate-instructions.json, exit 1 on a regression;
+## GATE=update | wallclock | report for the other modes
+bench-gate: setup
+	bash scripts/bench-gate.sh $(GATE)
 
 clean:
 	rm -rf .build $(CLI_BUILD)

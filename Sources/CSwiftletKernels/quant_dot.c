@@ -4,6 +4,8 @@
 #include "quant_dot.h"
 #include "quant_blocks.h"
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 
 // MARK: - Generic C (the portable fallback; bit-for-bit the integer sums of the Swift reference)
 
@@ -493,7 +495,34 @@ int swiftlet_qk_quantize_act(int variant, int act_type, const float *x, void *ou
     }
 }
 
+// Test-only slowdown for the regression gate (scripts/bench-gate.sh): SWIFTLET_GATE_INJECT=N adds
+// N extra passes over every activation row quantized, so the gate can show it catches a known
+// regression. Unset, it costs one relaxed load per row.
+static int injected_passes(void) {
+    static _Atomic int passes = -1;
+    int p = atomic_load_explicit(&passes, memory_order_relaxed);
+    if (p < 0) {
+        const char *env = getenv("SWIFTLET_GATE_INJECT");
+        p = env ? atoi(env) : 0;
+        if (p < 0) p = 0;
+        atomic_store_explicit(&passes, p, memory_order_relaxed);
+    }
+    return p;
+}
+
+static void injected_slowdown(const float *x, int n) {
+    int passes = injected_passes();
+    if (passes == 0) return;
+    volatile float sink = 0;
+    for (int p = 0; p < passes; ++p) {
+        float sum = 0;
+        for (int i = 0; i < n; ++i) sum += x[i];
+        sink += sum;
+    }
+}
+
 int swiftlet_qk_quantize_row(int variant, int weight_type, const float *x, void *out, int n, int token, int ntok) {
+    injected_slowdown(x, n);
     if (weight_type == T_Q4_K && token < ntok - ntok % 4) {
         if (!swiftlet_qk_variant_supported(variant)) return -1;
 #if defined(__x86_64__) || defined(__i386__)

@@ -4,3 +4,5 @@ void *malloc(size_t n);
 void *calloc(size_t count, size_t n);
 void free(void *p);
 int posix_memalign(void **p, size_t alignment, size_t n);
+char *getenv(const char *name);
+int atoi(const char *s);
