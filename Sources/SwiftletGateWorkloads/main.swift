@@ -65,9 +65,9 @@ func model(_ relative: String) throws -> GGUFFile {
 }
 
 /// Deterministic token ids in 0..<vocab.
-func fixedTokens(_ count: Int, vocab: Int, seed: UInt64) -> [Int] {
+func fixedTokens(_ count: Int, vocab: Int, seed: UInt64) -> [TokenID] {
     var random = SplitMix64(seed: seed)
-    return (0..<count).map { _ in Int(random.next() % UInt64(vocab)) }
+    return (0..<count).map { _ in TokenID(random.next() % UInt64(vocab)) }
 }
 
 // MARK: - Kernel families

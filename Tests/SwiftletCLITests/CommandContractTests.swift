@@ -9,13 +9,14 @@ import XCTest
 final class CommandContractTests: XCTestCase {
     struct Run { let status: Int32; let stdout: String; let stderr: String }
 
-    /// The `swiftlet` executable built beside this test bundle.
+    /// The `swiftlet` executable built beside this test bundle (`swift test` builds every product
+    /// into the same folder: on Linux the test runner is the bundle itself, on macOS `xctest`
+    /// loads it from there).
     static let binary: URL = {
-        var dir = Bundle(for: CommandContractTests.self).bundleURL.deletingLastPathComponent()
-        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("swiftlet").path) {
-            dir = Fixtures.packageRoot.appendingPathComponent(".build/release")
-        }
-        return dir.appendingPathComponent("swiftlet")
+        let candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+                          Bundle(for: CommandContractTests.self).bundleURL.deletingLastPathComponent()]
+        let found = candidates.first { FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("swiftlet").path) }
+        return (found ?? candidates[0]).appendingPathComponent("swiftlet")
     }()
 
     func run(_ arguments: [String], stdin: String? = nil) throws -> Run {
@@ -41,6 +42,7 @@ final class CommandContractTests: XCTestCase {
     }
 
     func testEveryCommandHasHelp() throws {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary.path), "no swiftlet beside the tests: \(Self.binary.path)")
         for command in SwiftletCommand.configuration.subcommands {
             let name = command.configuration.commandName ?? command._commandName
             let r = try run([name, "--help"])
@@ -66,7 +68,10 @@ final class CommandContractTests: XCTestCase {
 
     func testMissingModelFileIsAnErrorNamingTheFile() throws {
         let missing = "/nonexistent/model-\(UUID().uuidString).gguf"
-        for arguments in [["generate", "-m", missing, "-p", "hi"], ["perplexity", "-m", missing, "-p", "some text"],
+        let text = FileManager.default.temporaryDirectory.appendingPathComponent("contract-\(UUID().uuidString).txt")
+        try Data("some text".utf8).write(to: text)
+        defer { try? FileManager.default.removeItem(at: text) }
+        for arguments in [["generate", "-m", missing, "-p", "hi"], ["perplexity", "-m", missing, "-f", text.path],
                           ["tokenize", "-m", missing, "hi"], ["bench", "-m", missing], ["info", missing],
                           ["quantize", missing, "/tmp/out-\(UUID().uuidString).gguf", "Q8_0"]] {
             let r = try run(arguments)

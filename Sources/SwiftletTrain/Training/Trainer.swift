@@ -175,7 +175,7 @@ public final class Trainer: @unchecked Sendable {
             throw SwiftletError.invalidArgument("\(path): the checkpoint was written with another training configuration")
         }
         guard try file.int("swiftlet.train.corpus_tokens") == dataset.tokens.count,
-              try file.value("swiftlet.train.corpus_hash") == .uint64(Self.hash(dataset.tokens)) else {
+              file.value("swiftlet.train.corpus_hash") == .uint64(Self.hash(dataset.tokens)) else {
             throw SwiftletError.invalidArgument("\(path): the checkpoint was written for another corpus or tokenizer")
         }
         try LlamaGGUF.loadParameters(model.parameters, from: file)
