@@ -51,7 +51,7 @@ final class CommandContractTests: XCTestCase {
         }
         let r = try run(["--help"])
         XCTAssertEqual(r.status, 0)
-        for command in SwiftletCommand.configuration.subcommands {
+        for command in SwiftletCommand.configuration.subcommands where command.configuration.shouldDisplay {
             XCTAssertTrue(r.stdout.contains(command._commandName), "root help lists \(command._commandName)")
         }
     }
