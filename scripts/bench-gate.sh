@@ -21,7 +21,7 @@
 # Each check appends one JSON line per workload to BENCH_GATE_HISTORY (default
 # .build/bench-gate/history.jsonl). Environment: BENCH_GATE_GROUPS (space-separated subset of
 # `SwiftletGateWorkloads groups`), BENCH_GATE_JOBS (parallel valgrind processes, default 2),
-# BENCH_GATE_ROUNDS (wall-clock A/B rounds, default 12), SWIFTLET_GATE_INJECT (test-only slowdown:
+# BENCH_GATE_ROUNDS (wall-clock A/B rounds, default 10), SWIFTLET_GATE_INJECT (test-only slowdown:
 # extra passes over each quantized activation row; see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,11 +53,12 @@ case "$MODE" in
 check|update)
     command -v valgrind >/dev/null || { echo "bench-gate: valgrind missing (scripts/install-deps.sh installs it)"; exit 1; }
     build_workloads . .build-cli
-    run=$WORK/run
+    run=$WORK/run.$$
     rm -rf "$run" && mkdir -p "$run"
+    trap 'rm -rf "$run"' EXIT
     # valgrind 3.19 cannot read the DWARF 5 of Swift binaries; the symbol table is enough.
     strip --strip-debug -o "$run/SwiftletGateWorkloads" "$BIN"
-    groups=${BENCH_GATE_GROUPS:-$("$BIN" groups | tr '\n' ' ')}
+    groups=${BENCH_GATE_GROUPS:-$("$BIN" groups | grep -v '^wall-' | tr '\n' ' ')}
     start=$(date +%s)
     echo "bench-gate: callgrind on ${groups}(${BENCH_GATE_JOBS:-2} at a time)" >&2
     printf '%s\n' $groups | xargs -P "${BENCH_GATE_JOBS:-2}" -I{} sh -c \
@@ -84,7 +85,7 @@ wallclock)
     fi
     build_workloads . .build-cli
     python3 scripts/bench_gate.py wallclock --baseline-bin "$base_dir/.build/release/SwiftletGateWorkloads" \
-        --candidate-bin "$BIN" --base-ref "$ref@${base_sha:0:10}" --rounds "${BENCH_GATE_ROUNDS:-12}" \
+        --candidate-bin "$BIN" --base-ref "$ref@${base_sha:0:10}" --rounds "${BENCH_GATE_ROUNDS:-10}" \
         --threshold "${BENCH_GATE_WALL_THRESHOLD:-5}" --history "$HISTORY" ${LLAMA_BENCH:+--llama-bench "$LLAMA_BENCH"}
     ;;
 report)
