@@ -21,10 +21,14 @@
 # Each check appends one JSON line per workload to BENCH_GATE_HISTORY (default
 # .build/bench-gate/history.jsonl). Environment: BENCH_GATE_GROUPS (space-separated subset of
 # `SwiftletGateWorkloads groups`), BENCH_GATE_JOBS (parallel valgrind processes, default 2),
-# BENCH_GATE_ROUNDS (wall-clock A/B rounds, default 10), SWIFTLET_GATE_INJECT (test-only slowdown:
+# BENCH_GATE_ROUNDS (wall-clock A/B rounds, default 10), BENCH_GATE_WALL_GROUPS (default
+# "wall-smollm2 wall-gemma3"), BENCH_GATE_REPEAT (timed runs per process, default 3),
+# BENCH_GATE_BASE_DIR (where the baseline is built), SWIFTLET_GATE_INJECT (test-only slowdown:
 # extra passes over each quantized activation row; see README).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# The whole script is one function, read before it runs: editing the file cannot change a run.
+main() {
+cd "$(dirname "$SCRIPT")/.."
 export SWIFTLET_MODELS_DIR=${SWIFTLET_MODELS_DIR:-$PWD/Models/cache}
 # Deterministic runs: one thread everywhere, Swift's per-process hash seed fixed.
 export SWIFTLET_THREADS=1 OPENBLAS_NUM_THREADS=1 SWIFT_DETERMINISTIC_HASHING=1
@@ -86,11 +90,16 @@ wallclock)
     build_workloads . .build-cli
     python3 scripts/bench_gate.py wallclock --baseline-bin "$base_dir/.build/release/SwiftletGateWorkloads" \
         --candidate-bin "$BIN" --base-ref "$ref@${base_sha:0:10}" --rounds "${BENCH_GATE_ROUNDS:-10}" \
+        --groups "${BENCH_GATE_WALL_GROUPS:-wall-smollm2 wall-gemma3}" --repeat "${BENCH_GATE_REPEAT:-3}" \
         --threshold "${BENCH_GATE_WALL_THRESHOLD:-5}" --history "$HISTORY" ${LLAMA_BENCH:+--llama-bench "$LLAMA_BENCH"}
     ;;
 report)
     python3 scripts/bench_gate.py report --history "$HISTORY" --out "${2:-$WORK/report}"
     ;;
 *)
-    sed -n '2,26p' "$0"; exit 2 ;;
+    sed -n '2,28p' "$SCRIPT"; exit 2 ;;
 esac
+}
+SCRIPT=$0
+main "$@"
+exit $?
