@@ -23,7 +23,8 @@
 # `SwiftletGateWorkloads groups`), BENCH_GATE_JOBS (parallel valgrind processes, default 2),
 # BENCH_GATE_ROUNDS (wall-clock A/B rounds, default 10), BENCH_GATE_WALL_GROUPS (default
 # "wall-smollm2 wall-gemma3"), BENCH_GATE_REPEAT (timed runs per process, default 3),
-# BENCH_GATE_BASE_DIR (where the baseline is built), SWIFTLET_GATE_INJECT (test-only slowdown:
+# BENCH_GATE_BASE_DIR (where the baseline is built), BENCH_GATE_CLOCK (cpu: thread CPU time, the
+# default; wall), BENCH_GATE_NORMALIZE=1 (verdict on reference-normalised ratios), SWIFTLET_GATE_INJECT (test-only slowdown:
 # extra passes over each quantized activation row; see README).
 set -euo pipefail
 # The whole script is one function, read before it runs: editing the file cannot change a run.
@@ -91,6 +92,7 @@ wallclock)
     python3 scripts/bench_gate.py wallclock --baseline-bin "$base_dir/.build/release/SwiftletGateWorkloads" \
         --candidate-bin "$BIN" --base-ref "$ref@${base_sha:0:10}" --rounds "${BENCH_GATE_ROUNDS:-10}" \
         --groups "${BENCH_GATE_WALL_GROUPS:-wall-smollm2 wall-gemma3}" --repeat "${BENCH_GATE_REPEAT:-3}" \
+        --clock "${BENCH_GATE_CLOCK:-cpu}" ${BENCH_GATE_NORMALIZE:+--normalize} \
         --threshold "${BENCH_GATE_WALL_THRESHOLD:-5}" --history "$HISTORY" ${LLAMA_BENCH:+--llama-bench "$LLAMA_BENCH"}
     ;;
 report)
