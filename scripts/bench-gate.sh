@@ -23,9 +23,10 @@
 # `SwiftletGateWorkloads groups`), BENCH_GATE_JOBS (parallel valgrind processes, default 2),
 # BENCH_GATE_ROUNDS (wall-clock A/B rounds, default 10), BENCH_GATE_WALL_GROUPS (default
 # "wall-smollm2 wall-gemma3"), BENCH_GATE_REPEAT (timed runs per process, default 3),
+# BENCH_GATE_BIN (count this already built SwiftletGateWorkloads instead of building),
 # BENCH_GATE_BASE_DIR (where the baseline is built), BENCH_GATE_CLOCK (cpu: thread CPU time, the
-# default; wall), BENCH_GATE_NORMALIZE=1 (verdict on reference-normalised ratios), SWIFTLET_GATE_INJECT (test-only slowdown:
-# extra passes over each quantized activation row; see README).
+# default; wall), BENCH_GATE_NORMALIZE=1 (verdict on reference-normalised ratios),
+# SWIFTLET_GATE_INJECT (test-only slowdown: extra passes over each quantized activation row).
 set -euo pipefail
 # The whole script is one function, read before it runs: editing the file cannot change a run.
 main() {
@@ -37,7 +38,7 @@ MODE=${1:-check}
 BASELINE=Benchmarks/Baselines/gate-instructions.json
 HISTORY=${BENCH_GATE_HISTORY:-.build/bench-gate/history.jsonl}
 WORK=.build/bench-gate
-BIN=.build-cli/release/SwiftletGateWorkloads
+BIN=${BENCH_GATE_BIN:-.build-cli/release/SwiftletGateWorkloads}
 mkdir -p "$WORK" "$(dirname "$HISTORY")"
 
 build_workloads() {  # $1: package dir, $2: scratch path
@@ -57,7 +58,7 @@ fi
 case "$MODE" in
 check|update)
     command -v valgrind >/dev/null || { echo "bench-gate: valgrind missing (scripts/install-deps.sh installs it)"; exit 1; }
-    build_workloads . .build-cli
+    [ -n "${BENCH_GATE_BIN:-}" ] || build_workloads . .build-cli
     run=$WORK/run.$$
     rm -rf "$run" && mkdir -p "$run"
     trap 'rm -rf "$run"' EXIT
@@ -99,7 +100,7 @@ report)
     python3 scripts/bench_gate.py report --history "$HISTORY" --out "${2:-$WORK/report}"
     ;;
 *)
-    sed -n '2,28p' "$SCRIPT"; exit 2 ;;
+    sed -n '2,30p' "$SCRIPT"; exit 2 ;;
 esac
 }
 SCRIPT=$0

@@ -315,7 +315,7 @@ def wallclock(args):
 COLORS = {"regression": "#c62828", "improved": "#2e7d32", "ok": "#1565c0", "new": "#6a1b9a", "inconclusive": "#ef6c00"}
 
 
-def svg_chart(points, width=520, height=170, ratio=False, threshold_line=None):
+def svg_chart(points, width=400, height=150, ratio=False, threshold_line=None):
     """A trend chart of (label, value, interval, verdict, injected) points, oldest first, with a
     dashed line at the regression threshold when given."""
     pad_l, pad_r, pad_t, pad_b = 64, 12, 12, 28
@@ -399,7 +399,7 @@ def report(args):
     last = records[-1]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Swiftlet performance gate</title>
 <style>body{{font-family:system-ui,sans-serif;margin:20px;color:#222}} .grid{{display:flex;flex-wrap:wrap;gap:10px}}
-figure{{margin:0;border:1px solid #e0e0e0;padding:6px;border-radius:4px}} figcaption{{font-size:12px;max-width:520px}}
+figure{{margin:0;border:1px solid #e0e0e0;padding:6px;border-radius:4px}} figcaption{{font-size:12px;max-width:400px}}
 figcaption span{{color:#666}} .legend span{{margin-right:14px}}</style></head><body>
 <h1>Swiftlet performance gate — history</h1>
 <p>{len(records)} records, {len({r['date'] for r in records})} gate runs, last {html.escape(last['date'])} on
