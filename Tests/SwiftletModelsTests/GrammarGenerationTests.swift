@@ -26,6 +26,11 @@ final class GrammarGenerationTests: XCTestCase {
         try await checkFixtures(model: .smollm2, directory: "smollm2")
     }
 
+    /// The same on Qwen2.5-Coder (151k vocabulary, fixtures of 32 tokens to keep CI short).
+    func testGreedyGrammarGenerationMatchesLlamaCppOnQwen() async throws {
+        try await checkFixtures(model: .qwen2, directory: "qwen2.5-coder")
+    }
+
     func checkFixtures(model realModel: RealModel, directory: String) async throws {
         let model = try await LanguageModel.load(realModel.url(), contextLength: 256)
         let dir = Self.grammarsDir.appendingPathComponent(directory)
