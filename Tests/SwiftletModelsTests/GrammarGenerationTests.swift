@@ -50,6 +50,29 @@ final class GrammarGenerationTests: XCTestCase {
         }
     }
 
+    /// `<text>` token references resolve through the model's tokenizer to the one token of that
+    /// text (special tokens parsed); text of several tokens, or no tokenizer, is a typed error.
+    func testTokenTextReferences() throws {
+        let tokenizer = try Tokenizers.load(gguf: GGUFFile(url: RealModel.smollm2.url()))
+        let end = tokenizer.encode("<|im_end|>", addSpecial: false, parseSpecial: true)
+        XCTAssertEqual(end.count, 1)
+        let g = try GenerationConstraint.grammar(#"root ::= "ok" <|im_end|> | !<|im_end|>"#).compiledGrammar(tokenizer: tokenizer)
+        XCTAssertTrue(g.elements.contains { $0.kind == .token && $0.value == UInt32(end[0]) })
+        XCTAssertTrue(g.elements.contains { $0.kind == .tokenNot && $0.value == UInt32(end[0]) })
+        var m = GrammarReference(g)
+        m.accept(bytes: Array("ok".utf8), token: 0, isEndOfGeneration: false)
+        XCTAssertTrue(m.allows(bytes: Array("<|im_end|>".utf8), token: end[0], isEndOfGeneration: false))
+        XCTAssertFalse(m.allows(bytes: Array("x".utf8), token: 87, isEndOfGeneration: false))
+        for (grammar, column) in [(#"root ::= <hello world>"#, 10), (#"root ::= "a" <|im_end|"#, 23)] {
+            XCTAssertThrowsError(try GenerationConstraint.grammar(grammar).compiledGrammar(tokenizer: tokenizer), grammar) {
+                guard case let SwiftletError.invalidGrammar(_, _, c) = $0 else { return XCTFail("\($0)") }
+                XCTAssertEqual(c, column, grammar)
+            }
+        }
+        XCTAssertThrowsError(try GenerationConstraint.grammar(#"root ::= <|im_end|>"#).compiledGrammar())
+        XCTAssertNoThrow(try GenerationConstraint.grammar(#"root ::= <|im_end|>"#).checkSyntax())
+    }
+
     /// On the real vocabulary, the fast matcher's masks equal the plain port of llama.cpp's
     /// rejection logic at every step of random walks through several grammars.
     func testMasksMatchReferenceOnRealVocabulary() throws {
