@@ -21,10 +21,17 @@
 # Each check appends one JSON line per workload to BENCH_GATE_HISTORY (default
 # .build/bench-gate/history.jsonl). Environment: BENCH_GATE_GROUPS (space-separated subset of
 # `SwiftletGateWorkloads groups`), BENCH_GATE_JOBS (parallel valgrind processes, default 2),
-# BENCH_GATE_ROUNDS (wall-clock A/B rounds, default 12), SWIFTLET_GATE_INJECT (test-only slowdown:
-# extra passes over each quantized activation row; see README).
+# BENCH_GATE_ROUNDS (wall-clock A/B rounds, default 10), BENCH_GATE_WALL_GROUPS (default
+# "wall-smollm2 wall-gemma3"), BENCH_GATE_REPEAT (timed runs per process, default 3),
+# BENCH_GATE_BIN (count this already built SwiftletGateWorkloads instead of building),
+# BENCH_GATE_BASE_DIR (where the baseline is built), BENCH_GATE_CLOCK (cpu: thread CPU time, the
+# default; wall), BENCH_GATE_NORMALIZE=1 (verdict on reference-normalised ratios),
+# SWIFTLET_GATE_INJECT (test-only slowdown: extra passes over each quantized activation row).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# The whole script is one brace group, read before it runs: editing the file cannot change a run.
+{
+main() {
+cd "$(dirname "$SCRIPT")/.."
 export SWIFTLET_MODELS_DIR=${SWIFTLET_MODELS_DIR:-$PWD/Models/cache}
 # Deterministic runs: one thread everywhere, Swift's per-process hash seed fixed.
 export SWIFTLET_THREADS=1 OPENBLAS_NUM_THREADS=1 SWIFT_DETERMINISTIC_HASHING=1
@@ -32,7 +39,7 @@ MODE=${1:-check}
 BASELINE=Benchmarks/Baselines/gate-instructions.json
 HISTORY=${BENCH_GATE_HISTORY:-.build/bench-gate/history.jsonl}
 WORK=.build/bench-gate
-BIN=.build-cli/release/SwiftletGateWorkloads
+BIN=${BENCH_GATE_BIN:-.build-cli/release/SwiftletGateWorkloads}
 mkdir -p "$WORK" "$(dirname "$HISTORY")"
 
 build_workloads() {  # $1: package dir, $2: scratch path
@@ -52,12 +59,13 @@ fi
 case "$MODE" in
 check|update)
     command -v valgrind >/dev/null || { echo "bench-gate: valgrind missing (scripts/install-deps.sh installs it)"; exit 1; }
-    build_workloads . .build-cli
-    run=$WORK/run
+    [ -n "${BENCH_GATE_BIN:-}" ] || build_workloads . .build-cli
+    run=$WORK/run.$$
     rm -rf "$run" && mkdir -p "$run"
+    trap 'rm -rf "$run"' EXIT
     # valgrind 3.19 cannot read the DWARF 5 of Swift binaries; the symbol table is enough.
     strip --strip-debug -o "$run/SwiftletGateWorkloads" "$BIN"
-    groups=${BENCH_GATE_GROUPS:-$("$BIN" groups | tr '\n' ' ')}
+    groups=${BENCH_GATE_GROUPS:-$("$BIN" groups | grep -v '^wall-' | tr '\n' ' ')}
     start=$(date +%s)
     echo "bench-gate: callgrind on ${groups}(${BENCH_GATE_JOBS:-2} at a time)" >&2
     printf '%s\n' $groups | xargs -P "${BENCH_GATE_JOBS:-2}" -I{} sh -c \
@@ -84,12 +92,19 @@ wallclock)
     fi
     build_workloads . .build-cli
     python3 scripts/bench_gate.py wallclock --baseline-bin "$base_dir/.build/release/SwiftletGateWorkloads" \
-        --candidate-bin "$BIN" --base-ref "$ref@${base_sha:0:10}" --rounds "${BENCH_GATE_ROUNDS:-12}" \
+        --candidate-bin "$BIN" --base-ref "$ref@${base_sha:0:10}" --rounds "${BENCH_GATE_ROUNDS:-10}" \
+        --groups "${BENCH_GATE_WALL_GROUPS:-wall-smollm2 wall-gemma3}" --repeat "${BENCH_GATE_REPEAT:-3}" \
+        --clock "${BENCH_GATE_CLOCK:-cpu}" ${BENCH_GATE_NORMALIZE:+--normalize} \
         --threshold "${BENCH_GATE_WALL_THRESHOLD:-5}" --history "$HISTORY" ${LLAMA_BENCH:+--llama-bench "$LLAMA_BENCH"}
     ;;
 report)
     python3 scripts/bench_gate.py report --history "$HISTORY" --out "${2:-$WORK/report}"
     ;;
 *)
-    sed -n '2,26p' "$0"; exit 2 ;;
+    sed -n '2,30p' "$SCRIPT"; exit 2 ;;
 esac
+}
+SCRIPT=$0
+main "$@"
+exit $?
+}

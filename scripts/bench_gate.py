@@ -175,7 +175,9 @@ def instructions(args):
 
 # MARK: - Wall-clock gate
 
-def run_timed(binary, args, inject=False):
+def run_timed(binary, args, clock, inject=False):
+    """Fastest of each workload's timed runs (the least disturbed by other work), by `clock`:
+    "time" (wall clock) or "cpu" (the thread's CPU time)."""
     env = dict(os.environ)
     if not inject:
         env.pop("SWIFTLET_GATE_INJECT", None)
@@ -184,9 +186,9 @@ def run_timed(binary, args, inject=False):
         sys.exit(f"bench-gate: {binary} {' '.join(args)} failed:\n{out.stderr}")
     times = {}
     for line in out.stdout.splitlines():
-        if line.startswith("time "):
-            name, samples = line[len("time "):].split("\t")
-            times[name] = statistics.median(int(s) for s in samples.split())
+        if line.startswith(clock + " "):
+            name, samples = line[len(clock) + 1:].split("\t")
+            times[name] = min(int(s) for s in samples.split())
     return times
 
 
@@ -216,6 +218,7 @@ def bootstrap_interval(ratios, confidence, resamples=4000, seed=12345):
 def wallclock(args):
     groups = args.groups.split()
     model = os.path.join(os.environ["SWIFTLET_MODELS_DIR"], "smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf")
+    clock = "cpu" if args.clock == "cpu" else "time"
     samples = {}  # workload -> list of (baseline ns, candidate ns, baseline ref, candidate ref)
     reference_log = []
     start = time.time()
@@ -223,9 +226,9 @@ def wallclock(args):
 
     def reference():
         # References run from the baseline binary: code the candidate cannot have changed.
-        r = run_timed(args.baseline_bin, ["reference", "--repeat", "3"])
+        r = run_timed(args.baseline_bin, ["reference", "--repeat", "3"], clock)
         parts = list(r.values())
-        if args.llama_bench:
+        if args.llama_bench and clock == "time":
             ns = llama_bench_ns(args.llama_bench, model)
             if ns:
                 parts.append(ns)
@@ -242,7 +245,7 @@ def wallclock(args):
             ref = reference()
             times = {}
             for g in groups:
-                times.update(run_timed(binary, ["run", g, "--repeat", str(args.repeat)], inject=side == "candidate"))
+                times.update(run_timed(binary, ["run", g, "--repeat", str(args.repeat)], clock, inject=side == "candidate"))
             got[side] = (times, ref)
         for name in got["baseline"][0]:
             if name in got["candidate"][0]:
@@ -252,13 +255,15 @@ def wallclock(args):
               f"load {loads[-1]:.1f})", file=sys.stderr)
 
     threshold = args.threshold / 100
-    print(f"\nbench-gate (wall clock, 1 thread, {args.rounds} alternating rounds of {args.repeat} timed runs; "
-          f"baseline {args.base_ref}); {args.confidence * 100:g} % bootstrap interval of the time ratio "
-          f"candidate/baseline, normalised by same-run references; regression when the interval lies above "
-          f"{1 + threshold:.3f}\n")
+    clock_name = "thread CPU time" if clock == "cpu" else "wall clock"
+    refs = "normalised by same-run references" if args.normalize else "paired by round (references shown beside)"
+    print(f"\nbench-gate ({clock_name}, 1 thread, {args.rounds} alternating rounds, fastest of {args.repeat} timed runs "
+          f"per process; baseline {args.base_ref}); {args.confidence * 100:g} % bootstrap interval of the geometric-mean "
+          f"time ratio candidate/baseline, {refs}; regression when the interval lies above {1 + threshold:.3f}\n")
     print(f"machine load average during the job: {min(loads):.1f}–{max(loads):.1f} (median {statistics.median(loads):.1f}) "
           f"on {os.cpu_count()} cores\n")
-    print("| workload | baseline ms | candidate ms | ratio | interval | raw ratio interval | verdict |")
+    other = "raw" if args.normalize else "reference-normalised"
+    print(f"| workload | baseline ms | candidate ms | ratio | interval | {other} interval | verdict |")
     print("| --- | ---: | ---: | ---: | --- | --- | --- |")
     ref_a = ref_b = None
     failures, records = [], []
@@ -274,9 +279,11 @@ def wallclock(args):
             ref_b = [geomean([v / m for v, m in zip(s[3], medians)]) for s in rows]
         raw = [b / a for a, b, _, _ in rows]
         norm = [r * fa / fb for r, fa, fb in zip(raw, ref_a, ref_b)]
-        lo, hi = bootstrap_interval(norm, args.confidence)
-        rlo, rhi = bootstrap_interval(raw, args.confidence)
-        value = geomean(norm)
+        nlo, nhi = bootstrap_interval(norm, args.confidence)
+        lo, hi = bootstrap_interval(raw, args.confidence)
+        value = geomean(raw)
+        if args.normalize:
+            (lo, hi), (nlo, nhi), value = (nlo, nhi), (lo, hi), geomean(norm)
         if lo > 1 + threshold:
             verdict = "REGRESSION"
             failures.append(f"{name} ×{value:.3f} [{lo:.3f}, {hi:.3f}]")
@@ -287,10 +294,11 @@ def wallclock(args):
         else:
             verdict = "inconclusive"
         print(f"| {name} | {statistics.median(a for a, *_ in rows) / 1e6:.2f} | {statistics.median(b for _, b, *_ in rows) / 1e6:.2f} "
-              f"| {value:.3f} | [{lo:.3f}, {hi:.3f}] | [{rlo:.3f}, {rhi:.3f}] | {verdict} |")
-        records.append({**meta, "gate": "wallclock", "benchmark": name, "metric": "time ratio candidate/baseline",
+              f"| {value:.3f} | [{lo:.3f}, {hi:.3f}] | [{nlo:.3f}, {nhi:.3f}] | {verdict} |")
+        records.append({**meta, "gate": "wallclock", "benchmark": name, "metric": f"{args.clock} time ratio candidate/baseline",
                         "value": value, "baseline": args.base_ref, "delta_pct": 100 * (value - 1),
-                        "interval": [lo, hi], "raw_interval": [rlo, rhi], "threshold_pct": args.threshold,
+                        "interval": [lo, hi], "other_interval": [nlo, nhi], "normalised": args.normalize,
+                        "clock": args.clock, "threshold_pct": args.threshold,
                         "verdict": verdict.lower(), "rounds": args.rounds, "load": [min(loads), max(loads)],
                         "inject": os.environ.get("SWIFTLET_GATE_INJECT")})
     print()
@@ -307,12 +315,15 @@ def wallclock(args):
 COLORS = {"regression": "#c62828", "improved": "#2e7d32", "ok": "#1565c0", "new": "#6a1b9a", "inconclusive": "#ef6c00"}
 
 
-def svg_chart(points, width=520, height=170, ratio=False):
-    """A trend chart of (label, value, interval, verdict) points, oldest first."""
+def svg_chart(points, width=400, height=150, ratio=False, threshold_line=None):
+    """A trend chart of (label, value, interval, verdict, injected) points, oldest first, with a
+    dashed line at the regression threshold when given."""
     pad_l, pad_r, pad_t, pad_b = 64, 12, 12, 28
     values = [p[1] for p in points] + [v for p in points if p[2] for v in p[2]]
     if ratio:
         values += [1.0]
+    if threshold_line is not None:
+        values += [threshold_line]
     lo, hi = min(values), max(values)
     if hi - lo < 1e-12 * max(abs(hi), 1):
         lo, hi = lo * 0.995 - 1e-9, hi * 1.005 + 1e-9
@@ -341,9 +352,14 @@ def svg_chart(points, width=520, height=170, ratio=False):
             out.append(f'<line x1="{x(i):.1f}" x2="{x(i):.1f}" y1="{y(p[2][0]):.1f}" y2="{y(p[2][1]):.1f}" stroke="#90a4ae" stroke-width="3"/>')
     out.append('<polyline fill="none" stroke="#455a64" stroke-width="1.5" points="' +
                " ".join(f"{x(i):.1f},{y(p[1]):.1f}" for i, p in enumerate(points)) + '"/>')
+    if threshold_line is not None:
+        out.append(f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{y(threshold_line):.1f}" y2="{y(threshold_line):.1f}" '
+                   f'stroke="#c62828" stroke-dasharray="2 3"><title>regression threshold</title></line>')
     for i, p in enumerate(points):
-        out.append(f'<circle cx="{x(i):.1f}" cy="{y(p[1]):.1f}" r="3.5" fill="{COLORS.get(p[3], "#455a64")}">'
-                   f'<title>{html.escape(p[0])}: {label(p[1])} ({p[3]})</title></circle>')
+        # Runs with the test-only injected slowdown get a black ring.
+        ring = ' stroke="#000" stroke-width="1.5"' if p[4] else ""
+        out.append(f'<circle cx="{x(i):.1f}" cy="{y(p[1]):.1f}" r="3.5" fill="{COLORS.get(p[3], "#455a64")}"{ring}>'
+                   f'<title>{html.escape(p[0])}: {label(p[1])} ({p[3]}{", injected slowdown" if p[4] else ""})</title></circle>')
     if n:
         out.append(f'<text x="{pad_l}" y="{height - 8}" font-size="10" fill="#555">{html.escape(points[0][0][:16])}</text>')
         out.append(f'<text x="{width - pad_r}" y="{height - 8}" font-size="10" text-anchor="end" fill="#555">{html.escape(points[-1][0][:16])}</text>')
@@ -360,9 +376,10 @@ def report(args):
     for r in records:
         series.setdefault((r["gate"], r["benchmark"]), []).append(r)
     titles = {"instructions": "Deterministic gate: instructions under callgrind (1 thread)",
-              "wallclock": "Wall-clock gate: candidate/baseline time ratio with its interval"}
+              "wallclock": "Timed A/B gate: candidate/baseline time ratio with its interval"}
     body = []
-    for gate in ("instructions", "wallclock"):
+    # The timed gate has few charts: first, so a screenshot of the page top shows both gates.
+    for gate in ("wallclock", "instructions"):
         keys = [k for k in series if k[0] == gate]
         if not keys:
             continue
@@ -370,21 +387,26 @@ def report(args):
         for key in sorted(keys, key=lambda k: k[1]):
             runs = series[key]
             last = runs[-1]
-            points = [(f"{r['date'][5:16].replace('T', ' ')} {r['commit'][:7]}", r["value"], r.get("interval"), r["verdict"])
-                      for r in runs]
+            points = [(f"{r['date'][5:16].replace('T', ' ')} {r['commit'][:7]}", r["value"], r.get("interval"), r["verdict"],
+                       bool(r.get("inject"))) for r in runs]
+            if gate == "wallclock":
+                threshold_line = 1 + last["threshold_pct"] / 100
+            else:
+                threshold_line = last["baseline"] * (1 + last["threshold_pct"] / 100) if last.get("baseline") else None
             delta = "" if last.get("delta_pct") is None else f", Δ {last['delta_pct']:+.2f} %"
             body.append(f"<figure><figcaption><b>{html.escape(key[1])}</b><br><span>{len(runs)} runs; last "
-                        f"{last['verdict']}{delta}</span></figcaption>{svg_chart(points, ratio=gate == 'wallclock')}</figure>")
+                        f"{last['verdict']}{delta}</span></figcaption>{svg_chart(points, ratio=gate == 'wallclock', threshold_line=threshold_line)}</figure>")
         body.append("</div>")
     last = records[-1]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Swiftlet performance gate</title>
 <style>body{{font-family:system-ui,sans-serif;margin:20px;color:#222}} .grid{{display:flex;flex-wrap:wrap;gap:10px}}
-figure{{margin:0;border:1px solid #e0e0e0;padding:6px;border-radius:4px}} figcaption{{font-size:12px;max-width:520px}}
+figure{{margin:0;border:1px solid #e0e0e0;padding:6px;border-radius:4px}} figcaption{{font-size:12px;max-width:400px}}
 figcaption span{{color:#666}} .legend span{{margin-right:14px}}</style></head><body>
 <h1>Swiftlet performance gate — history</h1>
 <p>{len(records)} records, {len({r['date'] for r in records})} gate runs, last {html.escape(last['date'])} on
-{html.escape(last['machine'])}; kernel path {html.escape(last['path'])}.</p>
-<p class="legend">{''.join(f'<span style="color:{c}">● {v}</span>' for v, c in COLORS.items())} — bars: confidence interval</p>
+{html.escape(last['machine'])}. Kernel paths: {html.escape('; '.join(sorted({f"{r['gate']}: {r['path']}" for r in records})))}.</p>
+<p class="legend">{''.join(f'<span style="color:{c}">● {v}</span>' for v, c in COLORS.items())} — ringed: run with the
+test-only injected slowdown; grey bars: confidence interval; red dashes: regression threshold</p>
 {''.join(body)}
 </body></html>"""
     open(os.path.join(args.out, "index.html"), "w").write(page)
@@ -437,13 +459,16 @@ def main():
     w.add_argument("--baseline-bin", required=True)
     w.add_argument("--candidate-bin", required=True)
     w.add_argument("--base-ref", required=True)
-    w.add_argument("--groups", default="smollm2 gemma3")
+    w.add_argument("--groups", default="wall-smollm2 wall-gemma3")
     w.add_argument("--rounds", type=int, default=12)
-    w.add_argument("--repeat", type=int, default=5)
+    w.add_argument("--repeat", type=int, default=3)
     w.add_argument("--threshold", type=float, default=5.0)
     w.add_argument("--confidence", type=float, default=0.99)
     w.add_argument("--history", required=True)
     w.add_argument("--llama-bench")
+    w.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
+                   help="cpu: the thread's CPU time (leaves out waiting for a core on a shared machine)")
+    w.add_argument("--normalize", action="store_true", help="divide each side by the references measured just before it")
     r = sub.add_parser("report")
     r.add_argument("--history", required=True)
     r.add_argument("--out", required=True)

@@ -5,7 +5,8 @@
 //                                                  runs once untimed, then once inside
 //                                                  swiftlet_gate_region (callgrind counts only
 //                                                  that), or with --repeat N, N timed times
-//                                                  ("time NAME<tab>ns ns …").
+//                                                  ("time NAME<tab>ns ns …" wall clock,
+//                                                  "cpu NAME<tab>ns ns …" thread CPU time).
 //   SwiftletGateWorkloads reference [--repeat N]   same-run references for the wall-clock gate:
 //                                                  OpenBLAS sgemm and the streaming-read probe
 //   SwiftletGateWorkloads groups                   the group names
@@ -222,6 +223,9 @@ let groups: [(String, @Sendable () throws -> ([Workload], AnyObject))] = [
     ("smollm2", { try modelWorkloads(modelPath: smolLM2Path, label: "SmolLM2-135M Q4_1", prompt: 8, decode: 2) }),
     ("gemma3", { try modelWorkloads(modelPath: gemma3Path, label: "Gemma3-270M Q4_K_M", prompt: 8, decode: 1) }),
     ("tokenizers", tokenizerWorkloads),
+    // Longer runs for the wall-clock gate (timer resolution and noise want ≥ 50 ms).
+    ("wall-smollm2", { try modelWorkloads(modelPath: smolLM2Path, label: "SmolLM2-135M Q4_1", prompt: 32, decode: 8) }),
+    ("wall-gemma3", { try modelWorkloads(modelPath: gemma3Path, label: "Gemma3-270M Q4_K_M", prompt: 32, decode: 4) }),
     ("minilm", miniLMWorkloads),
 ]
 
@@ -245,15 +249,25 @@ func run(group name: String, repeats: Int) throws {
             try inRegion(workload.body)
             continue
         }
-        var samples: [UInt64] = []
+        var wall: [UInt64] = [], cpu: [UInt64] = []
         for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = DispatchTime.now().uptimeNanoseconds, startCPU = threadCPUNanoseconds()
             try workload.body()
-            samples.append(DispatchTime.now().uptimeNanoseconds - start)
+            cpu.append(threadCPUNanoseconds() - startCPU)
+            wall.append(DispatchTime.now().uptimeNanoseconds - start)
         }
-        emit("time \(workload.name)\t\(samples.map(String.init).joined(separator: " "))")
+        emit("time \(workload.name)\t\(wall.map(String.init).joined(separator: " "))")
+        emit("cpu \(workload.name)\t\(cpu.map(String.init).joined(separator: " "))")
     }
     withExtendedLifetime(keepAlive) {}
+}
+
+/// CPU time of the calling thread: on a loaded machine it leaves out the time spent waiting for a
+/// core, which wall-clock time cannot.
+func threadCPUNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
 /// Same-run references for the wall-clock gate: code the candidate cannot change.
@@ -267,13 +281,16 @@ func runReference(repeats: Int) {
         BLAS.sgemm(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n, pool: pool)
     }
     sgemm()
-    var samples: [UInt64] = []
+    var wall: [UInt64] = [], cpu: [UInt64] = []
     for _ in 0..<max(repeats, 1) {
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = DispatchTime.now().uptimeNanoseconds, startCPU = threadCPUNanoseconds()
         for _ in 0..<8 { sgemm() }
-        samples.append(DispatchTime.now().uptimeNanoseconds - start)
+        cpu.append(threadCPUNanoseconds() - startCPU)
+        wall.append(DispatchTime.now().uptimeNanoseconds - start)
     }
-    emit("time reference sgemm 256 x8 (\(BLAS.isAvailable ? "OpenBLAS" : "no BLAS"))\t\(samples.map(String.init).joined(separator: " "))")
+    let name = "reference sgemm 256 x8 (\(BLAS.isAvailable ? "OpenBLAS" : "no BLAS"))"
+    emit("time \(name)\t\(wall.map(String.init).joined(separator: " "))")
+    emit("cpu \(name)\t\(cpu.map(String.init).joined(separator: " "))")
     let bytes = 64 << 20
     let bandwidth = (0..<max(repeats, 1)).map { _ in UInt64(Double(bytes) / MemoryBandwidth.measure(threads: 1, bytes: bytes, passes: 1) * 1e9) }
     emit("time reference stream-read 64 MiB\t\(bandwidth.map(String.init).joined(separator: " "))")
