@@ -30,10 +30,10 @@ final class LoRAAdapterTests: XCTestCase {
             let transformer = try Transformer.load(gguf: file, contextLength: nCtx)
             try transformer.setAdapters(adapters)
             let tokenizer = try Tokenizers.load(gguf: file)
-            let tokens = Array(tokenizer.encode(text, addSpecial: true, parseSpecial: false).map(Int.init).prefix(nCtx * chunks))
+            let tokens = Array(tokenizer.encode(text, addSpecial: true, parseSpecial: false).prefix(nCtx * chunks))
             var estimates: [Double] = []
             let result = try Perplexity.measure(transformer, tokens: tokens, contextSize: nCtx,
-                                                bos: tokenizer.addsBOS ? tokenizer.bosID.map(Int.init) : nil) { estimates.append($0.perplexity) }
+                                                bos: tokenizer.addsBOS ? tokenizer.bosID : nil) { estimates.append($0.perplexity) }
             print("LORA PERPLEXITY \(run["name"]!): \(result.perplexity) (llama.cpp \(expected.last!))")
             XCTAssertEqual(estimates.count, expected.count)
             for (i, (ours, theirs)) in zip(estimates, expected).enumerated() {
@@ -45,7 +45,7 @@ final class LoRAAdapterTests: XCTestCase {
     /// The adapters change the logits (the test above would otherwise only check the base).
     func testAdapterChangesLogitsAndCanBeRemoved() throws {
         let transformer = try Transformer.load(url: RealModel.smollm2.url(), contextLength: 64)
-        let tokens = [1, 504, 3458, 282, 4649, 314]
+        let tokens: [TokenID] = [1, 504, 3458, 282, 4649, 314]
         func logits() throws -> [Float] {
             return try tokens.withUnsafeBufferPointer { try transformer.evaluate($0, at: 0); return Array(transformer.lastLogits) }
         }

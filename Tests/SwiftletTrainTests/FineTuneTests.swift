@@ -48,13 +48,13 @@ final class FineTuneTests: XCTestCase {
         try transformer.setAdapters([ScaledAdapter(adapter)])
         var total = 0.0, count = 0
         for example in dataset.heldOut {
-            let ids = example.tokens.prefix(96).map(Int.init)
+            let ids = Array(example.tokens.prefix(96))
             try ids.withUnsafeBufferPointer { buffer in
                 try transformer.evaluate(buffer, at: 0, logits: .all) { i, logits in
                     guard i + 1 < ids.count, example.scored[i + 1] else { return }
                     let m = logits.max()!
                     let lse = Double(m) + log(logits.reduce(0.0) { $0 + exp(Double($1 - m)) })
-                    total += lse - Double(logits[ids[i + 1]])
+                    total += lse - Double(logits[Int(ids[i + 1])])
                     count += 1
                 }
             }
