@@ -52,7 +52,9 @@ public final class FineTuner: @unchecked Sendable {
                                         warmupSteps: min(configuration.warmupSteps, configuration.maxSteps / 2),
                                         totalSteps: configuration.maxSteps)
         shuffler = SplitMix64(seed: configuration.seed)
-        pad = Int32(config.eosToken ?? 0)
+        // Padding follows each example and is never scored; under causal attention any id gives
+        // the same loss.
+        pad = 0
     }
 
     /// Examples of one step, in a shuffled order that covers the training set each epoch.
