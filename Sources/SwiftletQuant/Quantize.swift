@@ -65,18 +65,20 @@ private func makeQ3Quants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L:
     return suml2 > 0 ? sumlx / suml2 : 0
 }
 
-/// ggml's `best_index_int8`: index of the level of the sorted `levels` (16 of them) nearest to
-/// `x` (ties to the upper level).
+/// ggml's `best_index_int8`: index of the level of the sorted `values` nearest to `x` (ties to
+/// the upper level).
 @inline(__always)
-func bestIndexIQ4(_ x: Float, _ levels: UnsafePointer<Float>) -> Int {
-    if x <= levels[0] { return 0 }
-    if x >= levels[15] { return 15 }
-    var ml = 0, mu = 15
-    while mu - ml > 1 {
-        let mav = (ml + mu) / 2
-        if x < levels[mav] { mu = mav } else { ml = mav }
+func bestIndexIQ4(_ x: Float) -> Int {
+    return iq4nlValues.withUnsafeBufferPointer { val -> Int in
+        if x <= Float(val[0]) { return 0 }
+        if x >= Float(val[15]) { return 15 }
+        var ml = 0, mu = 15
+        while mu - ml > 1 {
+            let mav = (ml + mu) / 2
+            if x < Float(val[mav]) { mu = mav } else { ml = mav }
+        }
+        return x - Float(val[mu - 1]) < Float(val[mu]) - x ? mu - 1 : mu
     }
-    return x - levels[mu - 1] < levels[mu] - x ? mu - 1 : mu
 }
 
 /// Quantizes `count` values (whole blocks) of `x` into `y` in format `type`, without size checks.
@@ -403,12 +405,7 @@ func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into 
     var L = [UInt8](repeating: 0, count: 256)
     var weight = [Float](repeating: 0, count: 32)
     var scales = [Float](repeating: 0, count: 8)
-    // The levels as floats, read from a local buffer: the global table costs an access check
-    // per read in this hot loop.
-    let levels = UnsafeMutablePointer<Float>.allocate(capacity: 16)
-    defer { levels.deallocate() }
-    for i in 0..<16 { levels[i] = Float(iq4nlValues[i]) }
-    let v0 = levels[0]
+    let v0 = Float(iq4nlValues[0])
     for b in 0..<blocks {
         let xs = x + superSize * b, p = y + bytes * b
         p.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
@@ -433,9 +430,9 @@ func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into 
             var id = 1 / d
             var sumqx: Float = 0, sumq2: Float = 0
             for j in 0..<32 {
-                let l = bestIndexIQ4(id * xb[j], levels)
+                let l = bestIndexIQ4(id * xb[j])
                 L[32 * ib + j] = UInt8(l)
-                let q = levels[l], w = weight[j]
+                let q = Float(iq4nlValues[l]), w = weight[j]
                 sumqx += w * q * xb[j]
                 sumq2 += w * q * q
             }
@@ -445,8 +442,8 @@ func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into 
                 id = (Float(itry) + v0) / max
                 sumqx = 0; sumq2 = 0
                 for j in 0..<32 {
-                    let l = bestIndexIQ4(id * xb[j], levels)
-                    let q = levels[l], w = weight[j]
+                    let l = bestIndexIQ4(id * xb[j])
+                    let q = Float(iq4nlValues[l]), w = weight[j]
                     sumqx += w * q * xb[j]
                     sumq2 += w * q * q
                 }
@@ -469,7 +466,7 @@ func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into 
                 var l = Swift.max(-32, Swift.min(31, nearestInt(id * scales[ib])))
                 let dl = d * Float(l)
                 let idl: Float = dl != 0 ? 1 / dl : 0
-                for j in 0..<32 { L[32 * ib + j] = UInt8(bestIndexIQ4(idl * xs[32 * ib + j], levels)) }
+                for j in 0..<32 { L[32 * ib + j] = UInt8(bestIndexIQ4(idl * xs[32 * ib + j])) }
                 l += 32
                 let lowNibble = UInt8(l & 0xf), high = UInt16(l >> 4)
                 if ib % 2 == 0 { storeU8(p, 4 + ib / 2, lowNibble) } else { storeU8(p, 4 + ib / 2, loadU8(p, 4 + ib / 2) | (lowNibble << 4)) }
@@ -480,7 +477,7 @@ func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into 
             qs = 2
             storeHalf(p, 0, scales[0])
             let id: Float = scales[0] != 0 ? 1 / scales[0] : 0
-            for j in 0..<32 { L[j] = UInt8(bestIndexIQ4(id * xs[j], levels)) }
+            for j in 0..<32 { L[j] = UInt8(bestIndexIQ4(id * xs[j])) }
         }
         for i in 0..<(superSize / 32) {
             for j in 0..<16 { storeU8(p, qs + 16 * i + j, L[32 * i + j] | (L[32 * i + 16 + j] << 4)) }
