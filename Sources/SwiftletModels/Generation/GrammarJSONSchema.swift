@@ -463,10 +463,14 @@ enum IntegerRange {
         if prefix == lo.count { return shared }
         let rest = lo.count - prefix - 1
         let l = lo[prefix], h = hi[prefix]
+        let loRest = Array(lo[(prefix + 1)...]), hiRest = Array(hi[(prefix + 1)...])
+        // A side whose remaining digits are all 0 (low) or all 9 (high) joins the free middle block.
+        let lowFull = loRest.allSatisfy { $0 == UInt8(ascii: "0") }, highFull = hiRest.allSatisfy { $0 == UInt8(ascii: "9") }
+        let blockFrom = lowFull ? l : l + 1, blockTo = highFull ? h : h - 1
         var choices: [String] = []
-        choices.append(digitClass(l, l) + suffix(Array(lo[(prefix + 1)...]), atLeast: true))
-        if h - l > 1 { choices.append(digitClass(l + 1, h - 1) + anyDigits(rest)) }
-        choices.append(digitClass(h, h) + suffix(Array(hi[(prefix + 1)...]), atLeast: false))
+        if !lowFull { choices.append(digitClass(l, l) + suffix(loRest, atLeast: true)) }
+        if blockFrom <= blockTo { choices.append(digitClass(blockFrom, blockTo) + anyDigits(rest)) }
+        if !highFull { choices.append(digitClass(h, h) + suffix(hiRest, atLeast: false)) }
         let body = "(" + choices.joined(separator: " | ") + ")"
         return shared.isEmpty ? body : shared + " " + body
     }
@@ -477,6 +481,9 @@ enum IntegerRange {
         let zero = UInt8(ascii: "0"), nine = UInt8(ascii: "9")
         if bound.allSatisfy({ $0 == (atLeast ? zero : nine) }) { return anyDigits(bound.count) }
         let rest = Array(bound.dropFirst())
+        if rest.allSatisfy({ $0 == (atLeast ? zero : nine) }) {
+            return " " + (atLeast ? digitClass(first, nine) : digitClass(zero, first)) + anyDigits(rest.count)
+        }
         var choices = [digitClass(first, first) + suffix(rest, atLeast: atLeast)]
         if atLeast, first < nine { choices.append(digitClass(first + 1, nine) + anyDigits(rest.count)) }
         if !atLeast, first > zero { choices.append(digitClass(zero, first - 1) + anyDigits(rest.count)) }
