@@ -9,6 +9,7 @@ struct SwiftletCommand: AsyncParsableCommand {
         subcommands: [InfoCommand.self, TokenizeCommand.self, EmbedCommand.self, SimilarityCommand.self,
                       GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, BenchCommand.self,
                       DumpActivationsCommand.self, QuantizeCommand.self, DequantizeCommand.self,
-                      TrainCommand.self, ImatrixCommand.self, ConvertCommand.self, QuantReportCommand.self, ChatTemplateCommand.self]
+                      TrainCommand.self, ImatrixCommand.self, ConvertCommand.self, QuantReportCommand.self, ChatTemplateCommand.self,
+                      ServeCommand.self]
     )
 }
