@@ -10,16 +10,21 @@ CLI_BUILD := .build-cli
 BIN := $(CLI_BUILD)/$(CONFIG)/swiftlet
 SMOLLM2 := $(MODELS_DIR)/smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: run test setup deps models build bench bench-smoke clean fuzz examples docs
+.PHONY: run test test-arm setup deps models build bench bench-smoke bench-gate clean fuzz examples docs
 
 ## run: set up, build release, generate with SmolLM2
 run: setup build
 	$(BIN) generate -m $(SMOLLM2) -n 128 --temp 0 \
 	  -p "Swift is a programming language that"
 
-## test: set up, then the whole test suite in release mode
+## test: set up, then the whole test suite in release mode, then the ARM64 kernel check
 test: setup
 	$(SWIFT) test -c $(CONFIG) --disable-swift-testing
+	bash Tests/ARM/run.sh
+
+## test-arm: the ARM64 NEON kernels against their generic twins under qemu-aarch64 (Tests/ARM)
+test-arm: setup
+	bash Tests/ARM/run.sh
 
 setup: deps models
 
@@ -62,6 +67,12 @@ bench: setup build
 ## bench-smoke: CI's short speed check against Benchmarks/Baselines/smoke.json
 bench-smoke: build
 	bash scripts/bench-smoke.sh
+
+## bench-gate: the performance-regression gate (scripts/bench-gate.sh): instruction counts under
+## callgrind against Benchmarks/Baselines/gate-instructions.json, exit 1 on a regression;
+## GATE=update | wallclock | report for the other modes
+bench-gate: setup
+	bash scripts/bench-gate.sh $(GATE)
 
 clean:
 	rm -rf .build $(CLI_BUILD)

@@ -58,6 +58,9 @@ let package = Package(
             "Swiftlet", "SwiftletTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Fixed workloads of the regression gate (scripts/bench-gate.sh); no product of its own.
+        .target(name: "CSwiftletGateRegion"),
+        .executableTarget(name: "SwiftletGateWorkloads", dependencies: ["Swiftlet", "SwiftletBench", "CSwiftletKernels", "CSwiftletGateRegion"]),
 
         // Shared by the test targets: locating the real models and the reference fixtures.
         .target(name: "SwiftletTestSupport", dependencies: ["SwiftletTensor"], path: "Tests/SwiftletTestSupport"),

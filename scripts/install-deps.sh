@@ -4,6 +4,8 @@ set -euo pipefail
 need=()
 dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# valgrind's callgrind counts the instructions of the regression gate (make bench-gate).
+command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 if [ ${#need[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "install-deps: please install ${need[*]} (no apt-get here)" >&2; exit 1
@@ -12,6 +14,17 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# The ARM64 kernel check (make test-arm): an aarch64 cross compiler and user-mode qemu.
+arm=()
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || arm+=(gcc-aarch64-linux-gnu)
+dpkg -s libc6-dev-arm64-cross >/dev/null 2>&1 || arm+=(libc6-dev-arm64-cross)
+command -v qemu-aarch64 >/dev/null 2>&1 || arm+=(qemu-user)
+if [ ${#arm[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "install-deps: installing ${arm[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${arm[@]}" >/dev/null
 fi
 # gguf-py reads back the GGUF files Swiftlet writes (a round-trip test in the suite).
 python3 -c "import gguf" >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check gguf

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Records greedy generations of llama.cpp's llama-completion under each GBNF grammar.
 
-Usage: make-grammar-fixtures.py LLAMA_BIN_DIR MODEL.gguf MODEL_NAME [GRAMMAR ...]
+Usage: make-grammar-fixtures.py [-n N_PREDICT] LLAMA_BIN_DIR MODEL.gguf MODEL_NAME [GRAMMAR ...]
 
 For every grammar in Tests/Fixtures/grammars/*.gbnf (or those named) it runs
-  llama-completion -m MODEL -p PROMPT --grammar-file G --temp 0 -n N -no-cnv --no-repack -fa off
+  llama-completion -m MODEL -p PROMPT --grammar-file G --temp 0 -n N -no-cnv -fa off
                    --prompt-cache FILE --prompt-cache-all -v
 reads the prompt token ids from the verbose log and the prompt + generated ids from the
 prompt-cache file (llama.cpp's session format: magic, version, count, int32 ids), and writes
@@ -27,13 +27,13 @@ PROMPTS = {
     "list": "A list of fruits:",
 }
 
-def run(bin_dir, model, model_name, grammar):
+def run(bin_dir, model, model_name, grammar, n_predict=N_PREDICT):
     gfile = os.path.join(FIXTURES, grammar + ".gbnf")
     prompt = PROMPTS[grammar]
     with tempfile.TemporaryDirectory() as tmp:
         cache = os.path.join(tmp, "session.bin")
         cmd = [os.path.join(bin_dir, "llama-completion"), "-m", model, "-p", prompt, "--grammar-file", gfile,
-               "--temp", "0", "-n", str(N_PREDICT), "-no-cnv", "--no-repack", "-fa", "off", "--no-warmup", "-t", "1",
+               "--temp", "0", "-n", str(n_predict), "-no-cnv", "-fa", "off", "--no-warmup", "-t", "1",
                "--prompt-cache", cache, "--prompt-cache-all", "-v"]
         out = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
         if out.returncode != 0:
@@ -52,7 +52,7 @@ def run(bin_dir, model, model_name, grammar):
         generated.pop()
     text = out.stdout[len(prompt):] if out.stdout.startswith(prompt) else out.stdout
     text = text.split(" [end of text]")[0].split("\nllama_completion: saving")[0]
-    record = {"grammar": grammar + ".gbnf", "prompt": prompt, "n_predict": N_PREDICT,
+    record = {"grammar": grammar + ".gbnf", "prompt": prompt, "n_predict": n_predict,
               "prompt_ids": prompt_ids, "generated_ids": generated, "text": text}
     os.makedirs(os.path.join(FIXTURES, model_name), exist_ok=True)
     with open(os.path.join(FIXTURES, model_name, grammar + ".json"), "w") as f:
@@ -60,6 +60,10 @@ def run(bin_dir, model, model_name, grammar):
     print(f"{model_name}/{grammar}: {len(generated)} tokens: {record['text']!r}", flush=True)
 
 if __name__ == "__main__":
-    bin_dir, model, model_name = sys.argv[1:4]
-    for g in sys.argv[4:] or sorted(PROMPTS):
-        run(bin_dir, model, model_name, g)
+    args = sys.argv[1:]
+    n_predict = N_PREDICT
+    if args[:1] == ["-n"]:
+        n_predict, args = int(args[1]), args[2:]
+    bin_dir, model, model_name = args[:3]
+    for g in args[3:] or sorted(PROMPTS):
+        run(bin_dir, model, model_name, g, n_predict)

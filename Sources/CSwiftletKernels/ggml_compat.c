@@ -14,6 +14,10 @@
 #define GC_X86 1
 #define GC_512 __attribute__((target("avx512f,avx512dq,fma,f16c")))
 #endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#define GC_NEON 1
+#endif
 
 // MARK: - Scalar building blocks (the oracle)
 
@@ -130,7 +134,49 @@ GC_512 static inline __m512 load_h16(const uint16_t *p) {
 static int has_avx512(void) { return 0; }
 #endif
 
+#ifdef GC_NEON
+// ARM64: NEON versions of the portable loops, each element computed by the same operations in
+// the same order (4-lane vectors standing in for ggml's 16-lane chunks where it matters).
+static int use_neon(void) { return !__atomic_load_n(&portable_only, __ATOMIC_RELAXED); }
+
+/// swiftlet_gc_expf on 4 lanes; 0 when a lane needs the scalar path (|n| > 125: the result may
+/// be subnormal, infinite or zero, where ldexpf's rounding is kept by the scalar code).
+static inline int exp4(float32x4_t x, float32x4_t *out) {
+    const float32x4_t r = vdupq_n_f32(0x1.8p23f);
+    const float32x4_t z = vfmaq_f32(r, x, vdupq_n_f32(0x1.715476p+0f));
+    const float32x4_t n = vsubq_f32(z, r);
+    if (vmaxvq_f32(vabsq_f32(n)) > 125.0f || vmaxvq_u32(vmvnq_u32(vceqq_f32(x, x)))) return 0;
+    const float32x4_t b = vfmsq_f32(vfmsq_f32(x, n, vdupq_n_f32(0x1.62e4p-1f)), n, vdupq_n_f32(0x1.7f7d1cp-20f));
+    const float32x4_t u = vmulq_f32(b, b);
+    const float32x4_t p3 = vfmaq_f32(vdupq_n_f32(0x1.573e2ep-5f), vdupq_n_f32(0x1.0e4020p-7f), b);
+    const float32x4_t p2 = vfmaq_f32(vdupq_n_f32(0x1.fffdb6p-2f), vdupq_n_f32(0x1.555e66p-3f), b);
+    const float32x4_t p1 = vfmaq_f32(vdupq_n_f32(1.0f), vdupq_n_f32(0x1.ffffecp-1f), b);
+    const float32x4_t j = vfmaq_f32(p1, vfmaq_f32(p2, p3, u), u);
+    // 2^n exactly (n is an integer in [-125, 125]), so j · 2^n is ldexpf(j, n) for normal results.
+    const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    *out = vmulq_f32(j, vreinterpretq_f32_s32(e));
+    return 1;
+}
+
+/// f32 → f16 → f32 on 4 lanes (vcvt rounds to nearest even as f2h); 0 for a NaN lane.
+static inline int round_f16_4(float32x4_t x, float32x4_t *out) {
+    if (vmaxvq_u32(vmvnq_u32(vceqq_f32(x, x)))) return 0;
+    *out = vcvt_f32_f16(vcvt_f16_f32(x));
+    return 1;
+}
+#endif
+
 // MARK: - RMSNorm, SwiGLU, GeGLU
+
+/// o[i] = (x[i] · scale) · w[i].
+static void scale_row(const float *x, const float *w, float scale, long n, float *o) {
+    long i = 0;
+#ifdef GC_NEON
+    if (use_neon())
+        for (; i + 4 <= n; i += 4) vst1q_f32(o + i, vmulq_f32(vmulq_n_f32(vld1q_f32(x + i), scale), vld1q_f32(w + i)));
+#endif
+    for (; i < n; ++i) o[i] = (x[i] * scale) * w[i];
+}
 
 void swiftlet_gc_rms_norm(const float *x, const float *w, long n, long rows, float eps, float *out) {
     // Each row's sum is one sequential chain of double adds (ggml's order); four rows at a time
@@ -139,7 +185,28 @@ void swiftlet_gc_rms_norm(const float *x, const float *w, long n, long rows, flo
     for (; r + 4 <= rows; r += 4) {
         const float *x0 = x + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
         double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (long i = 0; i < n; ++i) {
+        long i = 0;
+#ifdef GC_NEON
+        if (use_neon()) {
+            // Lanes are rows: each lane's chain still adds its row's products in order.
+            float64x2_t s01 = vdupq_n_f64(0), s23 = vdupq_n_f64(0);
+            for (; i + 4 <= n; i += 4) {
+                const float32x4_t p0 = vmulq_f32(vld1q_f32(x0 + i), vld1q_f32(x0 + i));
+                const float32x4_t p1 = vmulq_f32(vld1q_f32(x1 + i), vld1q_f32(x1 + i));
+                const float32x4_t p2 = vmulq_f32(vld1q_f32(x2 + i), vld1q_f32(x2 + i));
+                const float32x4_t p3 = vmulq_f32(vld1q_f32(x3 + i), vld1q_f32(x3 + i));
+                const float32x4_t t01l = vzip1q_f32(p0, p1), t01h = vzip2q_f32(p0, p1);
+                const float32x4_t t23l = vzip1q_f32(p2, p3), t23h = vzip2q_f32(p2, p3);
+                s01 = vaddq_f64(s01, vcvt_f64_f32(vget_low_f32(t01l))); s23 = vaddq_f64(s23, vcvt_f64_f32(vget_low_f32(t23l)));
+                s01 = vaddq_f64(s01, vcvt_high_f64_f32(t01l)); s23 = vaddq_f64(s23, vcvt_high_f64_f32(t23l));
+                s01 = vaddq_f64(s01, vcvt_f64_f32(vget_low_f32(t01h))); s23 = vaddq_f64(s23, vcvt_f64_f32(vget_low_f32(t23h)));
+                s01 = vaddq_f64(s01, vcvt_high_f64_f32(t01h)); s23 = vaddq_f64(s23, vcvt_high_f64_f32(t23h));
+            }
+            s0 = vgetq_lane_f64(s01, 0); s1 = vgetq_lane_f64(s01, 1);
+            s2 = vgetq_lane_f64(s23, 0); s3 = vgetq_lane_f64(s23, 1);
+        }
+#endif
+        for (; i < n; ++i) {
             s0 += (double)(x0[i] * x0[i]); s1 += (double)(x1[i] * x1[i]);
             s2 += (double)(x2[i] * x2[i]); s3 += (double)(x3[i] * x3[i]);
         }
@@ -149,7 +216,7 @@ void swiftlet_gc_rms_norm(const float *x, const float *w, long n, long rows, flo
             const float scale = 1.0f / sqrtf(mean + eps);
             const float *xr = x + (r + k) * n;
             float *o = out + (r + k) * n;
-            for (long i = 0; i < n; ++i) o[i] = (xr[i] * scale) * w[i];
+            scale_row(xr, w, scale, n, o);
         }
     }
     for (; r < rows; ++r) {
@@ -159,7 +226,7 @@ void swiftlet_gc_rms_norm(const float *x, const float *w, long n, long rows, flo
         for (long i = 0; i < n; ++i) sum += (double)(xr[i] * xr[i]);
         const float mean = (float)(sum / (double)n);
         const float scale = 1.0f / sqrtf(mean + eps);
-        for (long i = 0; i < n; ++i) o[i] = (xr[i] * scale) * w[i];
+        scale_row(xr, w, scale, n, o);
     }
 }
 
@@ -182,6 +249,15 @@ void swiftlet_gc_swiglu(const float *gate, const float *up, float *out, long n) 
     if (has_avx512()) swiglu_avx512(gate, up, out, n, &i);
 #endif
     const long chunked = n & ~15L;   // whole 16-lane chunks use ggml's expf
+#ifdef GC_NEON
+    if (use_neon())
+        for (; i < chunked; i += 4) {
+            const float32x4_t x = vld1q_f32(gate + i);
+            float32x4_t e;
+            if (!exp4(vnegq_f32(x), &e)) break;
+            vst1q_f32(out + i, vmulq_f32(vdivq_f32(x, vaddq_f32(vdupq_n_f32(1.0f), e)), vld1q_f32(up + i)));
+        }
+#endif
     for (; i < chunked; ++i) {
         const float x = gate[i];
         out[i] = (x / (1.0f + swiftlet_gc_expf(0.0f - x))) * up[i];
@@ -227,6 +303,20 @@ void swiftlet_gc_geglu(const float *gate, const float *up, float *out, long n) {
 #ifdef GC_X86
     if (has_avx512()) i = geglu_avx512(gate, up, out, n);
 #endif
+#ifdef GC_NEON
+    if (use_neon())
+        for (; i + 4 <= n; i += 4) {
+            const float32x4_t x = vld1q_f32(gate + i), u = vld1q_f32(up + i);
+            if (vmaxvq_u32(vmvnq_u32(vceqq_f32(x, x)))) break;   // NaN: the scalar path
+            uint16_t h[4];
+            vst1_u16(h, vreinterpret_u16_f16(vcvt_f16_f32(x)));
+            const float g[4] = {gelu_table[h[0]], gelu_table[h[1]], gelu_table[h[2]], gelu_table[h[3]]};
+            float32x4_t v = vmulq_f32(vld1q_f32(g), u);
+            v = vbslq_f32(vcgeq_f32(x, vdupq_n_f32(10.0f)), vmulq_f32(x, u), v);
+            v = vbslq_f32(vcleq_f32(x, vdupq_n_f32(-10.0f)), vdupq_n_f32(0.0f), v);
+            vst1q_f32(out + i, v);
+        }
+#endif
     for (; i < n; ++i) {
         const float x = gate[i];
         if (x <= -10.0f) {
@@ -252,6 +342,14 @@ void swiftlet_gc_round_f16(float *x, long n) {
     long i = 0;
 #ifdef GC_X86
     if (has_avx512()) i = round_f16_avx512(x, n);
+#endif
+#ifdef GC_NEON
+    if (use_neon())
+        for (; i + 4 <= n; i += 4) {
+            float32x4_t v;
+            if (!round_f16_4(vld1q_f32(x + i), &v)) break;
+            vst1q_f32(x + i, v);
+        }
 #endif
     for (; i < n; ++i) x[i] = f16_round(x[i]);
 }
@@ -299,6 +397,21 @@ void swiftlet_gc_rope(float *x, long pairs, const float *cos_theta, const float 
         return;
     }
 #endif
+#ifdef GC_NEON
+    if (use_neon()) {
+        for (; i + 4 <= pairs; i += 4) {
+            const float32x4_t cv = vld1q_f32(cos_theta + i), sv = vld1q_f32(sin_theta + i);
+            float32x4_t x0, x1;
+            float32x4x2_t v;
+            if (neox) { x0 = vld1q_f32(x + i); x1 = vld1q_f32(x + pairs + i); }
+            else { v = vld2q_f32(x + 2 * i); x0 = v.val[0]; x1 = v.val[1]; }
+            const float32x4_t y0 = vfmaq_f32(vnegq_f32(vmulq_f32(x1, sv)), x0, cv);
+            const float32x4_t y1 = vfmaq_f32(vmulq_f32(x1, cv), x0, sv);
+            if (neox) { vst1q_f32(x + i, y0); vst1q_f32(x + pairs + i, y1); }
+            else { v.val[0] = y0; v.val[1] = y1; vst2q_f32(x + 2 * i, v); }
+        }
+    }
+#endif
     rope_pairs(x, i, pairs, stride, offset, cos_theta, sin_theta);
 }
 
@@ -307,6 +420,16 @@ void swiftlet_gc_rope(float *x, long pairs, const float *cos_theta, const float 
 /// tinyBLAS order: c = reduce16(lane l: Σ over k ≡ l (mod 16), ascending, fma(a_k, b_k)).
 static float dot_tinyblas(const uint16_t *a, const float *b, long k) {
     float acc[16] = {0};
+#ifdef GC_NEON
+    if (use_neon()) {
+        float32x4_t v[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
+        for (long i = 0; i < k; i += 16)
+            for (int q = 0; q < 4; ++q)
+                v[q] = vfmaq_f32(v[q], vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(a + i + 4 * q))), vld1q_f32(b + i + 4 * q));
+        for (int q = 0; q < 4; ++q) vst1q_f32(acc + 4 * q, v[q]);
+        return reduce16(acc);
+    }
+#endif
     for (long i = 0; i < k; i += 16)
         for (int l = 0; l < 16; ++l) acc[l] = fmaf(h2f(a[i + l]), b[i + l], acc[l]);
     return reduce16(acc);
@@ -317,6 +440,23 @@ static float dot_tinyblas(const uint16_t *a, const float *b, long k) {
 static float dot_vec_f16(const uint16_t *a, const float *b, long k) {
     float acc[4][16] = {{0}};
     const long np = k & ~63L;
+#ifdef GC_NEON
+    if (use_neon()) {
+        float32x4_t v[4][4];
+        for (int j = 0; j < 4; ++j)
+            for (int q = 0; q < 4; ++q) v[j][q] = vdupq_n_f32(0);
+        for (long i = 0; i < np; i += 64)
+            for (int j = 0; j < 4; ++j)
+                for (int q = 0; q < 4; ++q) {
+                    const long o = i + 16 * j + 4 * q;
+                    v[j][q] = vfmaq_f32(v[j][q], vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(a + o))), vld1q_f32(b + o));
+                }
+        for (int q = 0; q < 4; ++q) vst1q_f32(acc[0] + 4 * q, vaddq_f32(vaddq_f32(v[0][q], v[2][q]), vaddq_f32(v[1][q], v[3][q])));
+        double sum = (double)reduce16(acc[0]);
+        for (long i = np; i < k; ++i) sum += (double)(h2f(a[i]) * b[i]);
+        return (float)sum;
+    }
+#endif
     for (long i = 0; i < np; i += 64)
         for (int j = 0; j < 4; ++j)
             for (int l = 0; l < 16; ++l) acc[j][l] = fmaf(h2f(a[i + 16 * j + l]), b[i + 16 * j + l], acc[j][l]);
@@ -353,6 +493,16 @@ static void softmax_row(float *w, long count, int simd) {
     {
         (void)simd;
         for (long j = 0; j < count; j += 16) {
+#ifdef GC_NEON
+            int done = 0;
+            if (use_neon()) {
+                float32x4_t e[4];
+                done = 1;
+                for (int q = 0; q < 4 && done; ++q) done = exp4(vsubq_f32(vld1q_f32(w + j + 4 * q), vdupq_n_f32(max)), &e[q]);
+                if (done) for (int q = 0; q < 4; ++q) vst1q_f32(w + j + 4 * q, e[q]);
+            }
+            if (!done)
+#endif
             for (int l = 0; l < 16; ++l) w[j + l] = swiftlet_gc_expf(w[j + l] - max);
             sum += (double)reduce16(w + j);
         }

@@ -1,8 +1,11 @@
 // Quantized dot-product kernels: generic C variants, activation quantizers and the run-time
-// dispatch. The x86 SIMD variants come from quant_dot_x86.h, compiled twice (AVX2, AVX-512 VNNI).
+// dispatch. The x86 SIMD variants come from quant_dot_x86.h, compiled twice (AVX2, AVX-512 VNNI);
+// the ARM64 ones from quant_dot_arm.h, compiled three times (NEON, dotprod, dotprod + i8mm).
 #include "quant_dot.h"
 #include "quant_blocks.h"
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 
 // MARK: - Generic C (the portable fallback; bit-for-bit the integer sums of the Swift reference)
 
@@ -85,12 +88,19 @@ static float dot_q5_0_generic(int n, const void *w, const void *a) { return dot_
 static float dot_q5_1_generic(int n, const void *w, const void *a) { return dot_b32_generic(T_Q5_1, n, w, a); }
 static float dot_q8_0_generic(int n, const void *w, const void *a) { return dot_b32_generic(T_Q8_0, n, w, a); }
 static float dot_iq4_nl_generic(int n, const void *w, const void *a) { return dot_b32_generic(T_IQ4_NL, n, w, a); }
+// Per-super-block float steps of the k-quants without a fixed SIMD order, shared with the ARM
+// kernels so both compile the same expressions (whatever contraction the compiler applies).
+static inline float kq_add_scaled_min(float s, float yd, float d, float dmin, int scaled, int mins) {
+    return s + yd * (d * (float)scaled - dmin * (float)mins);
+}
+static inline float kq_add_scaled(float s, float yd, float d, int scaled) { return s + yd * d * (float)scaled; }
+static inline float kq_add_q8_K(float s, float xd, float yd, int isum) { return s + xd * yd * (float)isum; }
 static float dot_q8_K_generic(int n, const void *w, const void *a) {
     const blk_q8_K *x = w; const blk_q8_K *y = a; float s = 0;
     for (int b = 0; b < n / QKK; ++b) {
         int isum = 0;
         for (int j = 0; j < 256; ++j) isum += x[b].qs[j] * y[b].qs[j];
-        s += x[b].d * y[b].d * (float)isum;
+        s = kq_add_q8_K(s, x[b].d, y[b].d, isum);
     }
     return s;
 }
@@ -108,7 +118,7 @@ static float dot_q2_K_generic(int n, const void *w, const void *a) {
             scaled += (x[b].scales[sb] & 0xF) * isum;
             mins += (x[b].scales[sb] >> 4) * y[b].bsums[sb];
         }
-        s += y[b].d * (h2f(x[b].d) * (float)scaled - h2f(x[b].dmin) * (float)mins);
+        s = kq_add_scaled_min(s, y[b].d, h2f(x[b].d), h2f(x[b].dmin), scaled, mins);
     }
     return s;
 }
@@ -128,7 +138,7 @@ static float dot_q3_K_generic(int n, const void *w, const void *a) {
             }
             scaled += sc[sb] * isum;
         }
-        s += y[b].d * h2f(x[b].d) * (float)scaled;
+        s = kq_add_scaled(s, y[b].d, h2f(x[b].d), scaled);
     }
     return s;
 }
@@ -183,7 +193,7 @@ static float dot_q5_K_generic(int n, const void *w, const void *a) {
             scaled += sc[sb] * isum;
             mins += mn[sb] * (y[b].bsums[2 * sb] + y[b].bsums[2 * sb + 1]);
         }
-        s += y[b].d * (h2f(x[b].d) * (float)scaled - h2f(x[b].dmin) * (float)mins);
+        s = kq_add_scaled_min(s, y[b].d, h2f(x[b].d), h2f(x[b].dmin), scaled, mins);
     }
     return s;
 }
@@ -234,7 +244,7 @@ static float dot_iq4_xs_generic(int n, const void *w, const void *a) {
             for (int j = 0; j < 16; ++j) isum += kvalues_iq4[q[j] & 0xF] * ya[j] + kvalues_iq4[q[j] >> 4] * ya[j + 16];
             scaled += ls * isum;
         }
-        s += y[b].d * h2f(x[b].d) * (float)scaled;
+        s = kq_add_scaled(s, y[b].d, h2f(x[b].d), scaled);
     }
     return s;
 }
@@ -341,6 +351,60 @@ static void quantize_q8_K_generic(const float *x, void *out, int n, int grouped)
 #undef QK_VNNI
 #endif
 
+// MARK: - ARM64 variants
+
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#if defined(__linux__) || defined(__ANDROID__)
+#include <sys/auxv.h>
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+#define QK_VARIANT neon
+#define QK_TARGET
+#define QK_DOTPROD 0
+#define QK_I8MM 0
+#include "quant_dot_arm.h"
+#undef QK_VARIANT
+#undef QK_TARGET
+#undef QK_DOTPROD
+#undef QK_I8MM
+#define QK_VARIANT dotprod
+#define QK_TARGET __attribute__((target("arch=armv8.2-a+dotprod")))
+#define QK_DOTPROD 1
+#define QK_I8MM 0
+#include "quant_dot_arm.h"
+#undef QK_VARIANT
+#undef QK_TARGET
+#undef QK_DOTPROD
+#undef QK_I8MM
+#define QK_VARIANT i8mm
+#define QK_TARGET __attribute__((target("arch=armv8.2-a+dotprod+i8mm")))
+#define QK_DOTPROD 1
+#define QK_I8MM 1
+#include "quant_dot_arm.h"
+#undef QK_VARIANT
+#undef QK_TARGET
+#undef QK_DOTPROD
+#undef QK_I8MM
+
+/// 1 when the CPU reports the feature (Linux / Android: the auxiliary vector; Apple: sysctl).
+static int arm_has_feature(int i8mm) {
+#if defined(__linux__) || defined(__ANDROID__)
+    if (!i8mm) return (getauxval(AT_HWCAP) & (1UL << 20)) != 0;    // HWCAP_ASIMDDP
+    return (getauxval(AT_HWCAP2) & (1UL << 13)) != 0;              // HWCAP2_I8MM
+#elif defined(__APPLE__)
+    int value = 0;
+    size_t size = sizeof(value);
+    if (sysctlbyname(i8mm ? "hw.optional.arm.FEAT_I8MM" : "hw.optional.arm.FEAT_DotProd", &value, &size, NULL, 0) != 0) return 0;
+    return value != 0;
+#else
+    (void)i8mm;
+    return 0;
+#endif
+}
+#endif
+
 // MARK: - Dispatch
 
 int swiftlet_qk_variant_supported(int variant) {
@@ -354,6 +418,21 @@ int swiftlet_qk_variant_supported(int variant) {
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512vnni");
 #endif
+#if defined(__aarch64__)
+    case SWIFTLET_QK_NEON: return 1;
+    case SWIFTLET_QK_DOTPROD: {
+        static int cached = -1;
+        int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+        if (c < 0) { c = arm_has_feature(0); __atomic_store_n(&cached, c, __ATOMIC_RELAXED); }
+        return c;
+    }
+    case SWIFTLET_QK_I8MM: {
+        static int cached = -1;
+        int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+        if (c < 0) { c = arm_has_feature(0) && arm_has_feature(1); __atomic_store_n(&cached, c, __ATOMIC_RELAXED); }
+        return c;
+    }
+#endif
     default: return 0;
     }
 }
@@ -364,9 +443,24 @@ int swiftlet_qk_best_variant(void) {
         int v = SWIFTLET_QK_GENERIC;
         if (swiftlet_qk_variant_supported(SWIFTLET_QK_AVX512VNNI)) v = SWIFTLET_QK_AVX512VNNI;
         else if (swiftlet_qk_variant_supported(SWIFTLET_QK_AVX2)) v = SWIFTLET_QK_AVX2;
+        else if (swiftlet_qk_variant_supported(SWIFTLET_QK_I8MM)) v = SWIFTLET_QK_I8MM;
+        else if (swiftlet_qk_variant_supported(SWIFTLET_QK_DOTPROD)) v = SWIFTLET_QK_DOTPROD;
+        else if (swiftlet_qk_variant_supported(SWIFTLET_QK_NEON)) v = SWIFTLET_QK_NEON;
         best = v;
     }
     return best;
+}
+
+const char *swiftlet_qk_variant_name(int variant) {
+    switch (variant) {
+    case SWIFTLET_QK_GENERIC: return "generic";
+    case SWIFTLET_QK_AVX2: return "avx2";
+    case SWIFTLET_QK_AVX512VNNI: return "avx512vnni";
+    case SWIFTLET_QK_NEON: return "neon";
+    case SWIFTLET_QK_DOTPROD: return "neon+dotprod";
+    case SWIFTLET_QK_I8MM: return "neon+dotprod+i8mm";
+    default: return "unknown";
+    }
 }
 
 int swiftlet_qk_has_type(int type) { return generic_dot(type) != 0; }
@@ -383,6 +477,16 @@ int swiftlet_qk_quantize_act(int variant, int act_type, const float *x, void *ou
         }
     }
 #endif
+#if defined(__aarch64__)
+    if (variant != SWIFTLET_QK_GENERIC) {
+        switch (act_type) {
+        case T_Q8_0: arm_quantize_q8_x(x, out, n, 0); return 0;
+        case T_Q8_1: arm_quantize_q8_x(x, out, n, 1); return 0;
+        case T_Q8_K: arm_quantize_q8_K(x, out, n, 0); return 0;
+        default: return -1;
+        }
+    }
+#endif
     switch (act_type) {
     case T_Q8_0: quantize_q8_0_generic(x, out, n, 0); return 0;
     case T_Q8_1: quantize_q8_0_generic(x, out, n, 1); return 0;
@@ -391,11 +495,41 @@ int swiftlet_qk_quantize_act(int variant, int act_type, const float *x, void *ou
     }
 }
 
+// Test-only slowdown for the regression gate (scripts/bench-gate.sh): SWIFTLET_GATE_INJECT=N adds
+// N extra passes over every activation row quantized, so the gate can show it catches a known
+// regression. Unset, it costs one relaxed load per row.
+static int injected_passes(void) {
+    static _Atomic int passes = -1;
+    int p = atomic_load_explicit(&passes, memory_order_relaxed);
+    if (p < 0) {
+        const char *env = getenv("SWIFTLET_GATE_INJECT");
+        p = env ? atoi(env) : 0;
+        if (p < 0) p = 0;
+        atomic_store_explicit(&passes, p, memory_order_relaxed);
+    }
+    return p;
+}
+
+static void injected_slowdown(const float *x, int n) {
+    int passes = injected_passes();
+    if (passes == 0) return;
+    volatile float sink = 0;
+    for (int p = 0; p < passes; ++p) {
+        float sum = 0;
+        for (int i = 0; i < n; ++i) sum += x[i];
+        sink += sum;
+    }
+}
+
 int swiftlet_qk_quantize_row(int variant, int weight_type, const float *x, void *out, int n, int token, int ntok) {
+    injected_slowdown(x, n);
     if (weight_type == T_Q4_K && token < ntok - ntok % 4) {
         if (!swiftlet_qk_variant_supported(variant)) return -1;
 #if defined(__x86_64__) || defined(__i386__)
         if (variant != SWIFTLET_QK_GENERIC) { quantize_q8_K_avx2(x, out, n, 1); return 0; }
+#endif
+#if defined(__aarch64__)
+        if (variant != SWIFTLET_QK_GENERIC) { arm_quantize_q8_K(x, out, n, 1); return 0; }
 #endif
         quantize_q8_K_generic(x, out, n, 1);
         return 0;
@@ -417,6 +551,14 @@ int swiftlet_qk_gemm(int variant, int type, int n, const void *w, size_t w_strid
         if (rc == 0) return 0;
     } else if (variant == SWIFTLET_QK_AVX2) {
         int rc = gemm_avx2(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
+        if (rc == 0) return 0;
+    }
+#endif
+#if defined(__aarch64__)
+    if (variant != SWIFTLET_QK_GENERIC) {
+        const int rc = variant == SWIFTLET_QK_I8MM ? gemm_i8mm(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride)
+                     : variant == SWIFTLET_QK_DOTPROD ? gemm_dotprod(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride)
+                     : gemm_neon(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
         if (rc == 0) return 0;
     }
 #endif

@@ -436,7 +436,7 @@ struct GenerationJob: Sendable {
         }
         let matcher = try p.constraint.map { constraint -> GrammarMatcher in
             guard let grammarVocabulary else { throw SwiftletError.invalidArgument("no vocabulary prepared for the constraint") }
-            return try GrammarMatcher(grammar: constraint.compiledGrammar(), vocabulary: grammarVocabulary)
+            return try GrammarMatcher(grammar: constraint.compiledGrammar(tokenizer: tokenizer), vocabulary: grammarVocabulary)
         }
         let prefill = try session.prefill(prompt, isCancelled: { cancelled.isCancelled })
         var logits = prefill.logits

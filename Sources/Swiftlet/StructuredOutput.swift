@@ -1,6 +1,7 @@
 import Foundation
 import SwiftletTensor
 import SwiftletModels
+import SwiftletTokenizers
 
 /// What generated text must look like. Generation then only ever picks tokens that keep the
 /// output a valid prefix, and ends (end-of-generation allowed) only where the text is complete.
@@ -35,7 +36,22 @@ public enum GenerationConstraint: Sendable, Equatable {
     }
 
     /// The parsed grammar (bad grammars and schemas throw typed errors with their position).
-    public func compiledGrammar() throws -> Grammar { try Grammar(grammarText()) }
+    /// A `<text>` token reference names the token `tokenizer` makes of that text (special tokens
+    /// parsed, as llama.cpp resolves it); text that is not exactly one token is an error, and so is
+    /// any `<text>` without a tokenizer.
+    public func compiledGrammar(tokenizer: (any Tokenizer)? = nil) throws -> Grammar {
+        guard let tokenizer else { return try Grammar(grammarText()) }
+        return try Grammar(grammarText(), tokenNamed: { text in
+            let ids = tokenizer.encode(text, addSpecial: false, parseSpecial: true)
+            return ids.count == 1 ? ids[0] : nil
+        })
+    }
+
+    /// Checks the grammar's syntax before a vocabulary is at hand: `<text>` references are
+    /// accepted unresolved here and resolved by ``compiledGrammar(tokenizer:)`` later.
+    public func checkSyntax() throws {
+        _ = try Grammar(grammarText(), tokenNamed: { _ in 0 })
+    }
 }
 
 extension LanguageModel {

@@ -82,7 +82,7 @@ struct BenchCommand: ParsableCommand {
     /// whole cost (mask building, cache lookups, token checks).
     func runGrammar(_ path: String) throws {
         let constraint = GenerationConstraint.grammar(try String(contentsOfFile: path, encoding: .utf8))
-        _ = try constraint.compiledGrammar()
+        try constraint.checkSyntax()
         let tokens = try Self.list(n, "-n").first ?? 128
         guard r > 0, tokens > 1 else { throw ValidationError("-r must be positive and -n above 1") }
         let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: 2048)

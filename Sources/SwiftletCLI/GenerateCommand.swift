@@ -133,7 +133,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         // A bad grammar or schema is reported before the model loads.
-        _ = try sampling.constraint()?.compiledGrammar()
+        try sampling.constraint()?.checkSyntax()
         if printGrammar {
             print(try sampling.constraint()?.grammarText() ?? "", terminator: "")
             return

@@ -9,6 +9,12 @@ public enum QuantKernel: Int32, CaseIterable, Sendable, CustomStringConvertible 
     case avx2 = 1
     /// x86-64 AVX-512 BW/VL + VNNI (`vpdpbusd`).
     case avx512vnni = 2
+    /// ARM64 Advanced SIMD (every ARMv8-A core; `smull` / `sadalp`).
+    case neon = 3
+    /// ARM64 with the ARMv8.2 dot product (`sdot`).
+    case dotprod = 4
+    /// ARM64 with the dot product and the int8 matrix multiply (`smmla`).
+    case i8mm = 5
 
     /// The fastest variant this CPU runs (decided once per process).
     public static let best: QuantKernel = QuantKernel(rawValue: swiftlet_qk_best_variant()) ?? .generic
@@ -24,6 +30,9 @@ public enum QuantKernel: Int32, CaseIterable, Sendable, CustomStringConvertible 
         case .generic: return "generic"
         case .avx2: return "avx2"
         case .avx512vnni: return "avx512vnni"
+        case .neon: return "neon"
+        case .dotprod: return "neon+dotprod"
+        case .i8mm: return "neon+dotprod+i8mm"
         }
     }
 }

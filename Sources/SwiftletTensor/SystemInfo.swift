@@ -18,13 +18,23 @@ public enum SystemInfo {
             (UInt32(SWIFTLET_CPU_AVX512DQ), "avx512dq"), (UInt32(SWIFTLET_CPU_AVX512VNNI), "avx512vnni"),
             (UInt32(SWIFTLET_CPU_AVX512BF16), "avx512bf16"), (UInt32(SWIFTLET_CPU_NEON), "neon"),
         ]
-        return names.filter { bits & $0.0 != 0 }.map(\.1)
+        return names.filter { bits & $0.0 != 0 }.map(\.1) + armFeatures
         #else
         #if arch(arm64)
-        return ["neon"]
+        return ["neon"] + armFeatures
         #else
         return []
         #endif
+        #endif
+    }
+
+    /// The ARM64 extensions the quantized kernels use, when the CPU has them.
+    private static var armFeatures: [String] {
+        #if arch(arm64)
+        return [(Int32(SWIFTLET_QK_DOTPROD), "dotprod"), (Int32(SWIFTLET_QK_I8MM), "i8mm")]
+            .filter { swiftlet_qk_variant_supported($0.0) != 0 }.map(\.1)
+        #else
+        return []
         #endif
     }
 
@@ -92,6 +102,10 @@ public enum SystemInfo {
     /// Name of the portable GEMM micro-kernel chosen for this CPU ("avx512f", "avx2+fma", "generic").
     public static var simdGemmKernel: String { String(cString: swiftlet_sgemm_f32_kernel_name()) }
 
+    /// Name of the quantized dot-product kernel variant chosen for this CPU ("avx512vnni", "avx2",
+    /// "neon+dotprod+i8mm", "neon+dotprod", "neon" or "generic").
+    public static var quantKernel: String { String(cString: swiftlet_qk_variant_name(swiftlet_qk_best_variant())) }
+
     /// A multi-line human-readable report of CPU, BLAS and threading choices.
     public static func report() -> String {
         let library = BLAS.library
@@ -115,6 +129,7 @@ public enum SystemInfo {
             lines.append("blas library: not loaded (\(library.loadError ?? "unknown reason")); using SIMD kernels")
         }
         lines.append("simd gemm kernel: \(simdGemmKernel)")
+        lines.append("quantized dot kernel: \(quantKernel)")
         return lines.joined(separator: "\n")
     }
 }

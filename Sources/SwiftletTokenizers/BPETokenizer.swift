@@ -1,6 +1,8 @@
 import SwiftletTensor
 
-/// Byte-level BPE as in GPT-2, SmolLM2, Llama 3, Qwen 2 (`tokenizer.ggml.model` = `gpt2`).
+/// Byte-level BPE as in GPT-2, SmolLM2, Llama 3, Qwen 2 (`tokenizer.ggml.model` = `gpt2`), and the
+/// SentencePiece-style BPE of Gemma 4 (`gemma4`: merges over UTF-8 characters, spaces as U+2581,
+/// `<0xXX>` byte fallback).
 ///
 /// Text is split by special tokens, then by the pre-tokenizer named in `tokenizer.ggml.pre`;
 /// each piece's bytes become GPT-2 "byte characters" and are merged by merge rank (lowest rank
@@ -19,6 +21,8 @@ public struct BPETokenizer: Tokenizer {
     /// The byte each GPT-2 character (scalar < 324) stands for, or -1.
     let characterByte: [Int16]
     public let preTokenizer: BPEPreTokenizer
+    /// `<0xXX>` token of each byte, or -1 (the fallback of a vocabulary that does not encode bytes).
+    let byteToken: [Int32]
     public let addsBOS: Bool
     let addsEOS: Bool
 
@@ -28,13 +32,16 @@ public struct BPETokenizer: Tokenizer {
     public var endOfGenerationIDs: Set<Int32> { core.endOfGenerationIDs }
 
     public init(vocabulary v: TokenizerVocabulary) throws {
-        guard v.model == "gpt2" else {
-            throw SwiftletError.unsupportedTokenizer("BPETokenizer needs tokenizer.ggml.model 'gpt2', got '\(v.model)'")
+        switch v.model {
+        case "gpt2": preTokenizer = try BPEPreTokenizer(ggmlName: v.pre ?? "default")
+        case "gemma4": preTokenizer = .gemma4  // llama.cpp ignores tokenizer.ggml.pre here
+        default:
+            throw SwiftletError.unsupportedTokenizer("BPETokenizer needs tokenizer.ggml.model 'gpt2' or 'gemma4', got '\(v.model)'")
         }
-        preTokenizer = try BPEPreTokenizer(ggmlName: v.pre ?? "default")
         core = try VocabularyCore(v)
-        // llama.cpp's default when the file does not say: BOS for the Llama 3 family only.
-        addsBOS = v.addBOS ?? (preTokenizer == .llama3)
+        // llama.cpp's default when the file does not say: BOS for the Llama 3 family only; Gemma 4
+        // always starts with BOS (llama.cpp overrides the file's false).
+        addsBOS = preTokenizer == .gemma4 ? true : v.addBOS ?? (preTokenizer == .llama3)
         addsEOS = v.addEOS ?? false
 
         // GPT-2's reversible byte → character map: printable Latin-1 bytes map to themselves,
@@ -60,6 +67,15 @@ public struct BPETokenizer: Tokenizer {
             bytesOfByte[b] = s.withUTF8 { BPETokenizer.symbolID(UnsafeRawBufferPointer($0), &table) }
         }
         byteSymbol = bytesOfByte
+        var fallback = [Int32](repeating: -1, count: 256)
+        if !preTokenizer.encodesBytes {
+            let hex = Array("0123456789ABCDEF".utf8)
+            for b in 0 ..< 256 {
+                let id = table.find([0x3C, 0x30, 0x78, hex[b >> 4], hex[b & 15], 0x3E])  // <0xXX>
+                if id >= 0 && Int(id) < core.vocabularySize { fallback[b] = id }
+            }
+        }
+        byteToken = fallback
         let pairs = try BPETokenizer.parseMerges(v.merges, &table)
         merges = pairs
         symbols = table
@@ -127,6 +143,8 @@ public struct BPETokenizer: Tokenizer {
         var next: [Int32] = []
         var heap = BinaryHeap<MergeCandidate>()
         var encoded: [UInt8] = []
+        /// Byte offset where each symbol starts (vocabularies that merge UTF-8 characters).
+        var starts: [Int] = []
     }
 
     struct MergeCandidate: HeapElement {
@@ -136,6 +154,19 @@ public struct BPETokenizer: Tokenizer {
     }
 
     func encodeText(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ st: inout EncodeState, _ output: inout [Int32]) {
+        if preTokenizer.escapesWhitespace {
+            var escaped: [UInt8] = []
+            escaped.reserveCapacity(range.count)
+            for i in range {
+                if bytes[i] == 0x20 { escaped.append(contentsOf: [0xE2, 0x96, 0x81]) } else { escaped.append(bytes[i]) }
+            }
+            escaped.withUnsafeBufferPointer { splitAndMerge($0, 0 ..< $0.count, &st, &output) }
+        } else {
+            splitAndMerge(bytes, range, &st, &output)
+        }
+    }
+
+    private func splitAndMerge(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ st: inout EncodeState, _ output: inout [Int32]) {
         decodeScalars(bytes, range, scalars: &st.scalars, offsets: &st.offsets)
         st.classes.removeAll(keepingCapacity: true)
         for s in st.scalars { st.classes.append(ScalarClass.of(s).rawValue) }
@@ -161,12 +192,32 @@ public struct BPETokenizer: Tokenizer {
             let id = st.encoded.withUnsafeBytes { symbols.find($0) }
             if id >= 0 && id < vocabularySize { output.append(id); return }
         }
-        let n = range.count
         st.ids.removeAll(keepingCapacity: true)
         st.prev.removeAll(keepingCapacity: true)
         st.next.removeAll(keepingCapacity: true)
-        for (k, i) in range.enumerated() {
-            st.ids.append(byteSymbol[Int(bytes[i])])
+        st.starts.removeAll(keepingCapacity: true)
+        if preTokenizer.encodesBytes {
+            for i in range { st.ids.append(byteSymbol[Int(bytes[i])]) }
+        } else {
+            // A piece made only of newlines that is a token is that token (llama.cpp's Gemma 4 rule).
+            if range.allSatisfy({ bytes[$0] == 0x0A }) {
+                let id = symbols.find(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[range]))
+                if id >= 0 && id < vocabularySize { output.append(id); return }
+            }
+            // One symbol per UTF-8 character; a character no merge or token names gets an id
+            // that matches no merge and falls back to its bytes.
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let len = min(utf8SequenceLength(bytes[i]), range.upperBound - i)
+                let id = symbols.find(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[i ..< i + len]))
+                st.ids.append(id >= 0 ? id : Int32.max)
+                st.starts.append(i)
+                i += len
+            }
+            st.starts.append(range.upperBound)
+        }
+        let n = st.ids.count
+        for k in 0 ..< n {
             st.prev.append(Int32(k - 1))
             st.next.append(k + 1 < n ? Int32(k + 1) : -1)
         }
@@ -189,6 +240,9 @@ public struct BPETokenizer: Tokenizer {
             let id = st.ids[Int(k)]
             if id < vocabularySize {
                 output.append(id)
+            } else if !preTokenizer.encodesBytes {
+                let end = st.next[Int(k)] >= 0 ? st.starts[Int(st.next[Int(k)])] : st.starts[n]
+                for i in st.starts[Int(k)] ..< end where byteToken[Int(bytes[i])] >= 0 { output.append(byteToken[Int(bytes[i])]) }
             } else {
                 // Not a token: each byte of its text that is a token on its own (llama.cpp's fallback).
                 for b in symbols.key(Int(id)) {
@@ -218,6 +272,22 @@ public struct BPETokenizer: Tokenizer {
         guard id >= 0, Int(id) < core.vocabularySize else { return [] }
         let text = core.text(Int(id))
         switch core.kinds[Int(id)] {
+        case .normal where !preTokenizer.encodesBytes:
+            // U+2581 stands for a space.
+            var out: [UInt8] = []
+            var i = text.startIndex
+            while i < text.endIndex {
+                if text[i] == 0xE2, i + 2 < text.endIndex, text[i + 1] == 0x96, text[i + 2] == 0x81 {
+                    out.append(0x20); i += 3
+                } else {
+                    out.append(text[i]); i += 1
+                }
+            }
+            return out
+        case .byte:
+            // <0xXX>
+            guard text.count == 6, let b = UInt8(String(decoding: text.dropFirst(3).prefix(2), as: UTF8.self), radix: 16) else { return [] }
+            return [b]
         case .normal:
             // Map each GPT-2 byte character back to its byte; other characters stay as they are.
             var out: [UInt8] = []

@@ -13,6 +13,19 @@ public enum BPEPreTokenizer: String, Sendable, CaseIterable {
     case llama3
     /// As `llama3` with single digits (`\p{N}` instead of `\p{N}{1,3}`).
     case qwen2
+    /// As `qwen2` with marks in letter runs: `[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+`, and
+    /// `[^\s\p{L}\p{M}\p{N}]+` for the rest.
+    case qwen35
+    /// DeepSeek Coder: `[\r\n]`, then `\s?\p{L}+`, `\s?\p{P}+`, CJK runs, every `\p{N}` alone.
+    case deepseekCoder
+    /// DeepSeek LLM: `[\r\n]`, then `\s?` + runs of cased letters, of ASCII / full-width
+    /// punctuation, trailing `\s+$`, CJK runs, `\p{N}+`.
+    case deepseekLLM
+    /// Falcon: runs of `[\p{P}$+<=>^~|`]`, then the GPT-2 split, then ASCII digit triples.
+    case falcon
+    /// Gemma 4 (`tokenizer.ggml.model` `gemma4`): SentencePiece-style BPE on raw UTF-8 with spaces
+    /// written as U+2581; the text is only split into runs of newlines and runs of the rest.
+    case gemma4
 
     /// Maps a `tokenizer.ggml.pre` value to a split; unknown names (and a missing one, llama.cpp's
     /// "default" split) are an error, never a fallback.
@@ -26,9 +39,15 @@ public enum BPEPreTokenizer: String, Sendable, CaseIterable {
             self = .llama3
         case "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez":
             self = .qwen2
+        case "qwen35": self = .qwen35
+        case "deepseek-coder": self = .deepseekCoder
+        case "deepseek-llm": self = .deepseekLLM
+        case "falcon": self = .falcon
+        case "gemma4": self = .gemma4
         default:
             throw SwiftletError.unsupportedTokenizer(
-                "BPE pre-tokenizer '\(ggmlName)' (supported: gpt2, smollm, llama3, qwen2 and their aliases)")
+                "BPE pre-tokenizer '\(ggmlName)' (supported: gpt2, smollm, llama3, qwen2, qwen35, deepseek-coder, "
+                    + "deepseek-llm, falcon, gemma4 and their aliases)")
         }
     }
 
@@ -58,8 +77,35 @@ public enum BPEPreTokenizer: String, Sendable, CaseIterable {
             PreTokenizerScanner.llama3(scalars, classes, range, maxDigits: 3, &ends)
         case .qwen2:
             PreTokenizerScanner.llama3(scalars, classes, range, maxDigits: 1, &ends)
+        case .qwen35:
+            PreTokenizerScanner.llama3(scalars, classes, range, maxDigits: 1, marksInLetterRuns: true, &ends)
+        case .deepseekCoder:
+            RegexStage.apply([.each(.lineBreak), .runs(.letter, leadingSpace: true), .runs(.punctuation, leadingSpace: true),
+                              .runs(.cjk, leadingSpace: false), .each(.number)], scalars, classes, range, &ends)
+        case .deepseekLLM:
+            RegexStage.apply([.each(.lineBreak), .runs(.casedLetter, leadingSpace: true),
+                              .runs(.deepseekPunctuation, leadingSpace: true), .trailingWhitespace,
+                              .runs(.cjk, leadingSpace: false), .runs(.number, leadingSpace: false)], scalars, classes, range, &ends)
+        case .falcon:
+            RegexStage.apply([.runs(.falconPunctuation, leadingSpace: false), .gpt2, .asciiDigitTriples],
+                             scalars, classes, range, &ends)
+        case .gemma4:
+            var pos = range.lowerBound
+            while pos < range.upperBound {
+                let newline = scalars[pos] == 0x0A
+                pos += 1
+                while pos < range.upperBound && (scalars[pos] == 0x0A) == newline { pos += 1 }
+                ends.append(pos)
+            }
         }
     }
+
+    /// Whether the text is split into bytes written as GPT-2 characters before merging
+    /// (false: merges work on the UTF-8 characters themselves, bytes fall back to `<0xXX>`).
+    var encodesBytes: Bool { self != .gemma4 }
+
+    /// Whether spaces are written as U+2581 before splitting (SentencePiece style).
+    var escapesWhitespace: Bool { self == .gemma4 }
 }
 
 enum PreTokenizerScanner {
@@ -121,9 +167,11 @@ enum PreTokenizerScanner {
         }
     }
 
+    /// The Llama 3 regex (`maxDigits` 3), Qwen 2's (1) and Qwen 3.5's (1, marks in letter runs).
     static func llama3(_ s: UnsafeBufferPointer<UInt32>, _ cls: UnsafeBufferPointer<UInt8>, _ range: Range<Int>,
-                       maxDigits: Int, _ ends: inout [Int]) {
+                       maxDigits: Int, marksInLetterRuns: Bool = false, _ ends: inout [Int]) {
         let end = range.upperBound
+        let letter = marksInLetterRuns ? Self.letter | ScalarClass.mark.rawValue : Self.letter
         @inline(__always) func c(_ p: Int) -> UInt8? { p < end ? cls[p] : nil }
         @inline(__always) func isCRLF(_ p: Int) -> Bool { p < end && (s[p] == 0x0D || s[p] == 0x0A) }
         var pos = range.lowerBound

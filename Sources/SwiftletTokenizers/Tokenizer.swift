@@ -61,14 +61,16 @@ extension Tokenizer {
 
 /// Builds the right tokenizer for a vocabulary.
 public enum Tokenizers {
-    /// A byte-level BPE (`tokenizer.ggml.model` = `gpt2`) or SentencePiece (`llama`) tokenizer.
+    /// The tokenizer of `tokenizer.ggml.model`: byte-level BPE (`gpt2`), SentencePiece (`llama`),
+    /// WordPiece (`bert`) or Gemma 4's BPE over UTF-8 characters (`gemma4`).
     /// Other models throw `SwiftletError.unsupportedTokenizer`.
     public static func load(vocabulary: TokenizerVocabulary) throws -> any Tokenizer {
         switch vocabulary.model {
-        case "gpt2": return try BPETokenizer(vocabulary: vocabulary)
+        case "gpt2", "gemma4": return try BPETokenizer(vocabulary: vocabulary)
         case "llama": return try SentencePieceTokenizer(vocabulary: vocabulary)
+        case "bert": return try WordPieceGGUFTokenizer(vocabulary: vocabulary)
         default:
-            throw SwiftletError.unsupportedTokenizer("tokenizer.ggml.model '\(vocabulary.model)' (supported: gpt2, llama)")
+            throw SwiftletError.unsupportedTokenizer("tokenizer.ggml.model '\(vocabulary.model)' (supported: gpt2, llama, bert, gemma4)")
         }
     }
 }

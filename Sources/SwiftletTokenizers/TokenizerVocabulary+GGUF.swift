@@ -25,11 +25,16 @@ extension TokenizerVocabulary {
             addSpacePrefix: try gguf.boolIfPresent("tokenizer.ggml.add_space_prefix"),
             chatTemplate: try gguf.stringIfPresent("tokenizer.chat_template"),
             architecture: gguf.architecture)
+        separatorID = try id("tokenizer.ggml.seperator_token_id")
+        classifierID = try id("tokenizer.ggml.cls_token_id")
+        lowercase = try gguf.boolIfPresent("tokenizer.ggml.normalizer.lowercase")
+        stripAccents = try gguf.boolIfPresent("tokenizer.ggml.normalizer.strip_accents")
     }
 }
 
 extension Tokenizers {
-    /// The tokenizer of a GGUF file: byte-level BPE or SentencePiece by `tokenizer.ggml.model`.
+    /// The tokenizer of a GGUF file by `tokenizer.ggml.model`: byte-level BPE, SentencePiece,
+    /// WordPiece or Gemma 4's BPE.
     public static func load(gguf: GGUFFile) throws -> any Tokenizer {
         try load(vocabulary: TokenizerVocabulary(gguf: gguf))
     }

@@ -12,7 +12,8 @@ public enum TokenKind: Int32, Sendable {
 /// The names mirror the GGUF `tokenizer.ggml.*` metadata keys. Construct it directly (tests,
 /// other formats) or from a GGUF file with `TokenizerVocabulary(gguf:)`.
 public struct TokenizerVocabulary: Sendable {
-    /// `tokenizer.ggml.model`: `"gpt2"` (byte-level BPE) or `"llama"` (SentencePiece).
+    /// `tokenizer.ggml.model`: `"gpt2"` (byte-level BPE), `"llama"` (SentencePiece), `"bert"`
+    /// (WordPiece) or `"gemma4"` (BPE over UTF-8 characters).
     public var model: String
     /// `tokenizer.ggml.pre`: the BPE pre-tokenizer name (ignored by SentencePiece).
     public var pre: String?
@@ -38,6 +39,14 @@ public struct TokenizerVocabulary: Sendable {
     public var chatTemplate: String?
     /// `general.architecture`, used to pick a chat template when the file has none.
     public var architecture: String?
+    /// `tokenizer.ggml.seperator_token_id` (WordPiece's `[SEP]`; llama.cpp spells the key so).
+    public var separatorID: Int32?
+    /// `tokenizer.ggml.cls_token_id` (WordPiece's `[CLS]`; older files put it in `bos_token_id`).
+    public var classifierID: Int32?
+    /// `tokenizer.ggml.normalizer.lowercase` (WordPiece); nil means true.
+    public var lowercase: Bool?
+    /// `tokenizer.ggml.normalizer.strip_accents` (WordPiece); nil follows `lowercase`.
+    public var stripAccents: Bool?
 
     public init(model: String, pre: String? = nil, tokens: [String], scores: [Float] = [], tokenTypes: [Int32] = [],
                 merges: [String] = [], bosID: Int32? = nil, eosID: Int32? = nil, unknownID: Int32? = nil,

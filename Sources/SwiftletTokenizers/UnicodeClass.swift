@@ -1,4 +1,4 @@
-/// Character classes the pre-tokenizers need, per Unicode scalar: `\p{L}`, `\p{N}`, `\s`.
+/// Character classes the pre-tokenizers need, per Unicode scalar: `\p{L}`, `\p{N}`, `\p{P}`, `\p{M}`, `\s`.
 ///
 /// Letters are general categories Lu Ll Lt Lm Lo, numbers Nd Nl No, whitespace the
 /// White_Space property — the classes llama.cpp's `unicode.cpp` uses for its regex splits.
@@ -16,6 +16,8 @@ struct ScalarClass: OptionSet, Sendable {
     static let nonspacingMark = ScalarClass(rawValue: 32)
     /// Unicode Changes_When_Lowercased (BERT's lower-casing looks up the mapping only then).
     static let changesWhenLowercased = ScalarClass(rawValue: 64)
+    /// Any mark (Mn Mc Me), `\p{M}` (Qwen 3.5's letter runs take them).
+    static let mark = ScalarClass(rawValue: 128)
 
     /// The class of `scalar`; the Basic Multilingual Plane comes from a table built once.
     @inline(__always)
@@ -38,7 +40,9 @@ struct ScalarClass: OptionSet, Sendable {
         case .control, .format, .surrogate, .privateUse:
             c.insert(.other)
         case .nonspacingMark:
-            c.insert(.nonspacingMark)
+            c.insert([.nonspacingMark, .mark])
+        case .spacingMark, .enclosingMark:
+            c.insert(.mark)
         default: break
         }
         if isWhiteSpace(s.value) { c.insert(.whitespace) }

@@ -163,12 +163,15 @@ public struct WordPieceTokenizer: Sendable {
     /// The first `limit` WordPiece ids of `text`. Text is tokenized in pieces that end at word
     /// boundaries, so the work stops soon after `limit` ids (later words cannot change earlier
     /// ids), and the cost is linear in the text.
-    public func tokenize(_ text: String, limit: Int) -> [Int32] {
+    public func tokenize(_ text: String, limit: Int) -> [Int32] { tokenize(text, limit: limit, matchingAddedTokens: true) }
+
+    /// As `tokenize(_:limit:)`; without `matchingAddedTokens` the text of `[CLS]` … is plain text.
+    func tokenize(_ text: String, limit: Int, matchingAddedTokens: Bool) -> [Int32] {
         var output: [Int32] = []
         var text = text
         text.withUTF8 { bytes in
             // Added (special) tokens are matched verbatim before normalization, longest first.
-            var segmentStart = 0, i = 0
+            var segmentStart = 0, i = matchingAddedTokens ? 0 : bytes.count
             while i < bytes.count, output.count < limit {
                 guard startsAddedToken[Int(bytes[i])], let match = addedToken(at: i, in: bytes) else { i += 1; continue }
                 tokenizeSegment(UnsafeBufferPointer(rebasing: bytes[segmentStart ..< i]), limit: limit, into: &output)

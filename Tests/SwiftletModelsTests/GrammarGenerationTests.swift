@@ -26,6 +26,11 @@ final class GrammarGenerationTests: XCTestCase {
         try await checkFixtures(model: .smollm2, directory: "smollm2")
     }
 
+    /// The same on Qwen2.5-Coder (151k vocabulary, fixtures of 32 tokens to keep CI short).
+    func testGreedyGrammarGenerationMatchesLlamaCppOnQwen() async throws {
+        try await checkFixtures(model: .qwen2, directory: "qwen2.5-coder")
+    }
+
     func checkFixtures(model realModel: RealModel, directory: String) async throws {
         let model = try await LanguageModel.load(realModel.url(), contextLength: 256)
         let dir = Self.grammarsDir.appendingPathComponent(directory)
@@ -43,6 +48,29 @@ final class GrammarGenerationTests: XCTestCase {
             XCTAssertEqual(out.ids, expected, file)
             XCTAssertEqual(out.stats?.stopReason, expected.count < n ? .endOfGeneration : .maxTokens, file)
         }
+    }
+
+    /// `<text>` token references resolve through the model's tokenizer to the one token of that
+    /// text (special tokens parsed); text of several tokens, or no tokenizer, is a typed error.
+    func testTokenTextReferences() throws {
+        let tokenizer = try Tokenizers.load(gguf: GGUFFile(url: RealModel.smollm2.url()))
+        let end = tokenizer.encode("<|im_end|>", addSpecial: false, parseSpecial: true)
+        XCTAssertEqual(end.count, 1)
+        let g = try GenerationConstraint.grammar(#"root ::= "ok" <|im_end|> | !<|im_end|>"#).compiledGrammar(tokenizer: tokenizer)
+        XCTAssertTrue(g.elements.contains { $0.kind == .token && $0.value == UInt32(end[0]) })
+        XCTAssertTrue(g.elements.contains { $0.kind == .tokenNot && $0.value == UInt32(end[0]) })
+        var m = GrammarReference(g)
+        m.accept(bytes: Array("ok".utf8), token: 0, isEndOfGeneration: false)
+        XCTAssertTrue(m.allows(bytes: Array("<|im_end|>".utf8), token: end[0], isEndOfGeneration: false))
+        XCTAssertFalse(m.allows(bytes: Array("x".utf8), token: 87, isEndOfGeneration: false))
+        for (grammar, column) in [(#"root ::= <hello world>"#, 10), (#"root ::= "a" <|im_end|"#, 23)] {
+            XCTAssertThrowsError(try GenerationConstraint.grammar(grammar).compiledGrammar(tokenizer: tokenizer), grammar) {
+                guard case let SwiftletError.invalidGrammar(_, _, c) = $0 else { return XCTFail("\($0)") }
+                XCTAssertEqual(c, column, grammar)
+            }
+        }
+        XCTAssertThrowsError(try GenerationConstraint.grammar(#"root ::= <|im_end|>"#).compiledGrammar())
+        XCTAssertNoThrow(try GenerationConstraint.grammar(#"root ::= <|im_end|>"#).checkSyntax())
     }
 
     /// On the real vocabulary, the fast matcher's masks equal the plain port of llama.cpp's

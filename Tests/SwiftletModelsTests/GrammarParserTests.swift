@@ -133,4 +133,38 @@ final class GrammarParserTests: XCTestCase {
             }
         }
     }
+
+    /// JSON Schema integer bounds become exact digit ranges: over a window of integers the grammar
+    /// accepts exactly those within the bounds, and never a leading zero or `-0`.
+    func testIntegerBoundsAcceptExactlyTheRange() throws {
+        func accepts(_ g: Grammar, _ text: String) -> Bool {
+            var m = GrammarReference(g)
+            for b in text.utf8 {
+                guard m.allows(bytes: [b], token: 0, isEndOfGeneration: false) else { return false }
+                m.accept(bytes: [b], token: 0, isEndOfGeneration: false)
+            }
+            return m.canEnd
+        }
+        let cases: [(String, ClosedRange<Int>)] = [
+            (#""minimum": 0, "maximum": 100"#, 0 ... 100),
+            (#""minimum": -45, "maximum": 1234"#, -45 ... 1234),
+            (#""minimum": 17"#, 17 ... Int.max),
+            (#""maximum": -3"#, Int.min ... -3),
+            (#""exclusiveMinimum": 9, "exclusiveMaximum": 1000"#, 10 ... 999),
+            (#""minimum": -1500, "maximum": -1500"#, -1500 ... -1500),
+            (#""minimum": 2.5, "maximum": 7.9"#, 3 ... 7),
+            (#""minimum": 305, "maximum": 2089"#, 305 ... 2089),
+        ]
+        for (bounds, range) in cases {
+            let g = try Grammar(GrammarJSONSchema.grammar(schema: #"{"type": "integer", "# + bounds + "}"))
+            for x in -2100 ... 2100 {
+                XCTAssertEqual(accepts(g, String(x)), range.contains(x), "\(bounds): \(x)")
+            }
+            XCTAssertFalse(accepts(g, "007"), bounds)
+            XCTAssertFalse(accepts(g, "-0"), bounds)
+            XCTAssertEqual(accepts(g, "123456789012"), range.contains(123456789012), bounds)
+        }
+        XCTAssertThrowsError(try GrammarJSONSchema.grammar(schema: #"{"type": "integer", "minimum": 5, "maximum": 4}"#))
+        XCTAssertThrowsError(try GrammarJSONSchema.grammar(schema: #"{"type": "integer", "maximum": 1e20}"#))
+    }
 }

@@ -10,12 +10,19 @@ enum {
     SWIFTLET_QK_GENERIC = 0,
     SWIFTLET_QK_AVX2 = 1,        // x86-64 AVX2 + FMA (+ F16C)
     SWIFTLET_QK_AVX512VNNI = 2,  // x86-64 AVX-512 F/BW/VL + VNNI
+    SWIFTLET_QK_NEON = 3,        // ARM64 Advanced SIMD (every ARMv8-A core)
+    SWIFTLET_QK_DOTPROD = 4,     // ARM64 + ARMv8.2 dot product (sdot)
+    SWIFTLET_QK_I8MM = 5,        // ARM64 + dot product + int8 matrix multiply (smmla)
 };
 
-/// The best variant this CPU supports (decided once, with __builtin_cpu_supports).
+/// The best variant this CPU supports (decided once: __builtin_cpu_supports on x86; on ARM64
+/// getauxval(AT_HWCAP / AT_HWCAP2) on Linux and Android, sysctlbyname FEAT_DotProd / FEAT_I8MM on Apple).
 int swiftlet_qk_best_variant(void);
 /// 1 when `variant` can run on this CPU.
 int swiftlet_qk_variant_supported(int variant);
+
+/// Name of a variant: "generic", "avx2", "avx512vnni", "neon", "neon+dotprod", "neon+dotprod+i8mm".
+const char *swiftlet_qk_variant_name(int variant);
 
 /// 1 when swiftlet_qk_gemm handles weights of GGML type `type` (its numeric GGUF id).
 int swiftlet_qk_has_type(int type);

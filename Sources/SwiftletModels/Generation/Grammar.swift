@@ -44,7 +44,8 @@ public struct GrammarElement: Sendable, Hashable {
 /// ```
 /// Supported: rules `name ::= …`, literals with `\x \u \U \t \r \n` escapes, character classes
 /// `[a-z]` and `[^…]`, `.`, grouping `( … )`, alternation `|`, repetition `? * + {m} {m,} {m,n}`,
-/// token references `<[id]>` / `!<[id]>`. Bad input throws `SwiftletError.invalidGrammar` with
+/// token references `<[id]>` / `!<[id]>`, and `<text>` / `!<text>` for the token whose text that is
+/// (resolved by `tokenNamed`, as llama.cpp tokenizes it with special tokens parsed). Bad input throws `SwiftletError.invalidGrammar` with
 /// the line and column; input that would expand beyond the bounds in ``Limits`` is refused the
 /// same way, so a hostile grammar cannot exhaust memory or the stack.
 public struct Grammar: Sendable, Equatable {
@@ -73,9 +74,12 @@ public struct Grammar: Sendable, Equatable {
     public let rootRule: Int
     public let limits: Limits
 
-    /// Parses `text`; `root` names the start rule.
-    public init(_ text: String, root: String = "root", limits: Limits = Limits()) throws {
-        var parser = GrammarParser(text: Array(text.utf8), limits: limits)
+    /// Parses `text`; `root` names the start rule. `tokenNamed` gives the id of the single token
+    /// whose text is `<…>` (angle brackets included), or nil when the text is not exactly one
+    /// token; without it `<text>` references are an error.
+    public init(_ text: String, root: String = "root", limits: Limits = Limits(),
+                tokenNamed: ((String) -> Int32?)? = nil) throws {
+        var parser = GrammarParser(text: Array(text.utf8), limits: limits, tokenNamed: tokenNamed)
         do {
             try parser.parseAll()
         } catch let error as GrammarParser.Failure {
@@ -212,7 +216,11 @@ struct GrammarParser {
     var elementCount = 0
     private var nesting = 0
 
-    init(text: [UInt8], limits: Grammar.Limits) { self.text = text; self.limits = limits }
+    let tokenNamed: ((String) -> Int32?)?
+
+    init(text: [UInt8], limits: Grammar.Limits, tokenNamed: ((String) -> Int32?)? = nil) {
+        self.text = text; self.limits = limits; self.tokenNamed = tokenNamed
+    }
 
     /// The byte at `i`, or 0 past the end (llama.cpp reads a NUL-terminated string).
     @inline(__always) private func at(_ i: Int) -> UInt8 { i < text.count ? text[i] : 0 }
@@ -447,7 +455,17 @@ struct GrammarParser {
                 if c == 0x21 { kind = .tokenNot; pos += 1 }
                 guard at(pos) == 0x3C else { throw fail("expecting '<'", pos) }
                 guard at(pos + 1) == 0x5B else {
-                    throw fail("token references by text (<name>) need a vocabulary; write <[id]>", pos)
+                    guard let tokenNamed else { throw fail("token references by text (<name>) need a vocabulary; write <[id]>", pos) }
+                    var end = pos + 1
+                    while at(end) != 0 && at(end) != 0x3E { end += 1 }
+                    guard at(end) == 0x3E else { throw fail("expecting '>'", end) }
+                    let name = String(decoding: text[pos ... end], as: UTF8.self)
+                    guard let id = tokenNamed(name) else { throw fail("\(name) is not a single token of the vocabulary", pos) }
+                    lastSymbolStart = rule.count
+                    previousRules = 1
+                    rule.append(GrammarElement(kind, UInt32(bitPattern: id)))
+                    pos = parseSpace(end + 1, newlineOK: nested)
+                    continue
                 }
                 let (id, intEnd) = try parseInt(pos + 2)
                 guard id <= UInt64(UInt32.max) else { throw fail("token id is too big", pos + 2) }

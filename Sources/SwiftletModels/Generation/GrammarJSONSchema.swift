@@ -8,7 +8,8 @@ import SwiftletTensor
 /// further keys that differ from the declared ones), `enum`, `const`, `items`, `prefixItems`,
 /// `minItems` / `maxItems`, `$ref` into `$defs` / `definitions` (recursive references allowed),
 /// `anyOf` / `oneOf`, `allOf` of objects, string `minLength` / `maxLength` / `pattern` /
-/// `format` (`date`, `time`, `date-time`, `uuid`). Unsupported or malformed parts throw
+/// `format` (`date`, `time`, `date-time`, `uuid`), integer `minimum` / `maximum` /
+/// `exclusiveMinimum` / `exclusiveMaximum` (exact digit ranges). Unsupported or malformed parts throw
 /// `SwiftletError.invalidSchema` with the JSON pointer of the part.
 public enum GrammarJSONSchema {
     /// A grammar for documents valid under `schema` (JSON text).
@@ -185,7 +186,8 @@ struct SchemaConverter {
         }
         switch types[0] {
         case "string": return try stringRule(schema, name: name, path: path)
-        case "integer", "number", "boolean", "null": return primitive(types[0])
+        case "integer": return try integerRule(schema, path: path)
+        case "number", "boolean", "null": return primitive(types[0])
         case "object":
             if schema["properties"] == nil && schema["additionalProperties"] == nil { return primitive("object") }
             return try objectRule(schema, name: name, path: path)
@@ -220,6 +222,25 @@ struct SchemaConverter {
         primitive("char")
         let repetition = maxLength == minLength ? "{\(minLength)}" : maxLength.map { "{\(minLength),\($0)}" } ?? "{\(minLength),}"
         return "\"\\\"\" char" + repetition + " \"\\\"\" space"
+    }
+
+    /// Integers within `minimum` / `maximum` (`exclusive…` as numbers, JSON Schema 2019+), as
+    /// exact decimal digit ranges; no bound gives the plain `integer` rule.
+    mutating func integerRule(_ s: OrderedJSON, path: String) throws -> String {
+        func bound(_ key: String) throws -> Double? {
+            guard let v = s[key] else { return nil }
+            guard case let .number(text) = v, let d = Double(text), d.isFinite else { throw fail("\(key) must be a number", path + "/" + key) }
+            guard abs(d) < 1e15 else { throw fail("\(key) beyond ±10^15 is not supported", path + "/" + key) }
+            return d
+        }
+        var low: Int64? = try bound("minimum").map { Int64($0.rounded(.up)) }
+        if let e = try bound("exclusiveMinimum") { low = max(low ?? .min, Int64(e.rounded(.down)) + 1) }
+        var high: Int64? = try bound("maximum").map { Int64($0.rounded(.down)) }
+        if let e = try bound("exclusiveMaximum") { high = min(high ?? .max, Int64(e.rounded(.up)) - 1) }
+        if low == nil && high == nil { return primitive("integer") }
+        if let low, let high, high < low { throw fail("no integer lies between the bounds", path) }
+        primitive("space")
+        return "(" + IntegerRange.expression(low: low, high: high) + ") space"
     }
 
     func count(_ s: OrderedJSON, _ key: String, _ path: String) throws -> Int? {
@@ -379,5 +400,93 @@ struct SchemaConverter {
         refRules[ref] = name
         rules[name] = try visit(target, name: name, path: path)
         return name
+    }
+}
+
+/// GBNF for the decimal integers in a range (no leading zeros, `-0` excluded), built from
+/// digit-by-digit ranges of equal-length numbers. Magnitudes stay below 10^16 (the 16 digits
+/// of the `integral-part` rule).
+enum IntegerRange {
+    static let maxDigits = 16
+
+    /// Integers `x` with `low ≤ x ≤ high`; nil leaves that side open.
+    static func expression(low: Int64?, high: Int64?) -> String {
+        let anyNatural = "[1-9] [0-9]{0,\(maxDigits - 1)}"
+        var alternatives: [String] = []
+        // Negative part: -x for x in [max(1, -high), -low].
+        if low.map({ $0 < 0 }) ?? true {
+            let from = max(1, high.map { $0 < 0 ? -$0 : 1 } ?? 1)
+            alternatives.append("\"-\" (" + (low.map { naturals(from, -$0) } ?? atLeast(from)) + ")")
+        }
+        // Non-negative part: [max(0, low), high].
+        if high.map({ $0 >= 0 }) ?? true {
+            let from = max(0, low ?? 0)
+            if let high { alternatives.append(naturals(from, high)) } else { alternatives.append(from == 0 ? "\"0\" | " + anyNatural : atLeast(from)) }
+        }
+        return alternatives.joined(separator: " | ")
+    }
+
+    /// `n ≥ from` (from ≥ 0) up to the digit bound.
+    static func atLeast(_ from: Int64) -> String {
+        let digits = String(from).count
+        var parts = [naturals(from, pow10(digits) - 1)]
+        if digits < maxDigits { parts.append("[1-9] [0-9]{\(digits),\(maxDigits - 1)}") }
+        return parts.joined(separator: " | ")
+    }
+
+    /// `a ≤ n ≤ b` (0 ≤ a ≤ b), one alternative per digit count.
+    static func naturals(_ a: Int64, _ b: Int64) -> String {
+        var parts: [String] = []
+        var length = String(a).count
+        while length <= String(b).count {
+            let lo = max(a, length == 1 ? 0 : pow10(length - 1))
+            let hi = min(b, pow10(length) - 1)
+            if lo <= hi { parts.append(sameLength(Array(String(lo).utf8), Array(String(hi).utf8))) }
+            length += 1
+        }
+        return parts.count == 1 ? parts[0] : parts.map { "(" + $0 + ")" }.joined(separator: " | ")
+    }
+
+    static func pow10(_ n: Int) -> Int64 { (0..<n).reduce(1) { r, _ in r * 10 } }
+
+    static func digitClass(_ from: UInt8, _ to: UInt8) -> String {
+        from == to ? "\"\(Character(Unicode.Scalar(from)))\"" : "[\(Character(Unicode.Scalar(from)))-\(Character(Unicode.Scalar(to)))]"
+    }
+
+    static func anyDigits(_ n: Int) -> String { n == 0 ? "" : n == 1 ? " [0-9]" : " [0-9]{\(n)}" }
+
+    /// Digit strings of one length between `lo` and `hi` (lo ≤ hi).
+    static func sameLength(_ lo: [UInt8], _ hi: [UInt8]) -> String {
+        var prefix = 0
+        while prefix < lo.count && lo[prefix] == hi[prefix] { prefix += 1 }
+        let shared = prefix == 0 ? "" : "\"" + String(decoding: lo[..<prefix], as: UTF8.self) + "\""
+        if prefix == lo.count { return shared }
+        let rest = lo.count - prefix - 1
+        let l = lo[prefix], h = hi[prefix]
+        let loRest = Array(lo[(prefix + 1)...]), hiRest = Array(hi[(prefix + 1)...])
+        // A side whose remaining digits are all 0 (low) or all 9 (high) joins the free middle block.
+        let lowFull = loRest.allSatisfy { $0 == UInt8(ascii: "0") }, highFull = hiRest.allSatisfy { $0 == UInt8(ascii: "9") }
+        let blockFrom = lowFull ? l : l + 1, blockTo = highFull ? h : h - 1
+        var choices: [String] = []
+        if !lowFull { choices.append(digitClass(l, l) + suffix(loRest, atLeast: true)) }
+        if blockFrom <= blockTo { choices.append(digitClass(blockFrom, blockTo) + anyDigits(rest)) }
+        if !highFull { choices.append(digitClass(h, h) + suffix(hiRest, atLeast: false)) }
+        let body = "(" + choices.joined(separator: " | ") + ")"
+        return shared.isEmpty ? body : shared + " " + body
+    }
+
+    /// Digit strings of `bound.count` digits that are ≥ (or ≤) `bound`, with a leading space.
+    static func suffix(_ bound: [UInt8], atLeast: Bool) -> String {
+        guard let first = bound.first else { return "" }
+        let zero = UInt8(ascii: "0"), nine = UInt8(ascii: "9")
+        if bound.allSatisfy({ $0 == (atLeast ? zero : nine) }) { return anyDigits(bound.count) }
+        let rest = Array(bound.dropFirst())
+        if rest.allSatisfy({ $0 == (atLeast ? zero : nine) }) {
+            return " " + (atLeast ? digitClass(first, nine) : digitClass(zero, first)) + anyDigits(rest.count)
+        }
+        var choices = [digitClass(first, first) + suffix(rest, atLeast: atLeast)]
+        if atLeast, first < nine { choices.append(digitClass(first + 1, nine) + anyDigits(rest.count)) }
+        if !atLeast, first > zero { choices.append(digitClass(zero, first - 1) + anyDigits(rest.count)) }
+        return " (" + choices.joined(separator: " | ") + ")"
     }
 }

@@ -1,0 +1,624 @@
+// ARM64 NEON kernels, included by quant_dot.c three times: plain NEON (QK_DOTPROD 0), ARMv8.2
+// dot product (QK_DOTPROD 1, `sdot`) and dot product + int8 matrix multiply (QK_I8MM 1, `smmla`).
+// 128-bit vectors: a 32-weight block is two registers (weights 0-15, 16-31). Private to
+// CSwiftletKernels.
+//
+// Every result equals the generic C twin in quant_dot.c bit for bit: integer sums are exact
+// however they are formed, and the float steps are the twin's, in its order (the 32-weight
+// formats: eight lanes of 4 products, acc = fma(d, lane, acc), hsum8_ordered; Q4_K / Q6_K: the
+// twin's lane and fma structure; Q2_K / Q3_K / Q5_K / IQ4_XS: the per-super-block combine
+// helpers the twin calls). The twin follows llama.cpp's x86 order, so an ARM device computes what
+// an x86 one does; llama.cpp's own ARM kernels use other orders (see README, "ARM64").
+
+#define QK_CAT2(a, b) a##_##b
+#define QK_CAT(a, b) QK_CAT2(a, b)
+#define QK_FN(name) QK_CAT(name, QK_VARIANT)
+#define QK_INLINE static inline QK_TARGET __attribute__((always_inline))
+
+#ifndef QK_ARM_COMMON
+#define QK_ARM_COMMON
+/// 0x10 in byte j (0..15) where bit j of `bits` is set.
+static inline uint8x16_t arm_bit4_from_bits16(uint32_t bits) {
+    const uint8x16_t sel = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t v = vcombine_u8(vdup_n_u8((uint8_t)bits), vdup_n_u8((uint8_t)(bits >> 8)));
+    return vandq_u8(vtstq_u8(v, sel), vdupq_n_u8(0x10));
+}
+
+static inline float arm_half(const uint8_t *p) {
+    __fp16 h; memcpy(&h, p, 2);
+    return (float)h;
+}
+
+/// hsum8_ordered of the lanes lo (0-3) and hi (4-7): (i + i+4), then (0+2)(1+3), then the two.
+static inline float arm_hsum8(float32x4_t lo, float32x4_t hi) {
+    const float32x4_t s = vaddq_f32(lo, hi);
+    const float32x2_t t = vadd_f32(vget_low_f32(s), vget_high_f32(s));
+    return vget_lane_f32(t, 0) + vget_lane_f32(t, 1);
+}
+
+// MARK: activation quantizers (the generic ones' results: round to nearest even)
+
+/// quantize_q8_0_generic: d = amax / 127, multiplier 127 / amax; Q8_1 adds s = fp16(d · Σq).
+static void arm_quantize_q8_x(const float *x, void *out, int n, int with_sum) {
+    char *o = out;
+    const size_t bs = with_sum ? sizeof(blk_q8_1) : sizeof(blk_q8_0);
+    for (int b = 0; b < n / QK; ++b, o += bs) {
+        const float *xb = x + QK * b;
+        float32x4_t v[8], m = vdupq_n_f32(0);
+        for (int i = 0; i < 8; ++i) { v[i] = vld1q_f32(xb + 4 * i); m = vmaxnmq_f32(m, vabsq_f32(v[i])); }
+        const float amax = vmaxnmvq_f32(m);
+        const float d = amax / 127.f, id = amax != 0 ? 127.f / amax : 0.f;
+        int32x4_t iv[8], sum = vdupq_n_s32(0);
+        for (int i = 0; i < 8; ++i) { iv[i] = vcvtnq_s32_f32(vmulq_f32(v[i], vdupq_n_f32(id))); sum = vaddq_s32(sum, iv[i]); }
+        int8_t *qs = (int8_t *)(o + (with_sum ? 4 : 2));
+        for (int i = 0; i < 8; i += 2) {
+            const int16x8_t h = vcombine_s16(vmovn_s32(iv[i]), vmovn_s32(iv[i + 1]));
+            vst1_s8(qs + 4 * i, vmovn_s16(h));
+        }
+        uint16_t hd = f2h(d); memcpy(o, &hd, 2);
+        if (with_sum) { uint16_t hs = f2h(d * (float)vaddvq_s32(sum)); memcpy(o + 2, &hs, 2); }
+    }
+}
+
+/// quantize_q8_K_generic (the first largest-magnitude value's sign, or the 4-row rule with `grouped`).
+static void arm_quantize_q8_K(const float *x, void *out, int n, int grouped) {
+    blk_q8_K *y = out;
+    for (int b = 0; b < n / QKK; ++b) {
+        const float *xb = x + QKK * b;
+        float32x4_t m = vdupq_n_f32(0);
+        for (int j = 0; j < QKK; j += 4) m = vmaxnmq_f32(m, vabsq_f32(vld1q_f32(xb + j)));
+        const float amax = vmaxnmvq_f32(m);
+        if (amax == 0) { memset(&y[b], 0, sizeof(blk_q8_K)); continue; }
+        float max = -amax;
+        if (grouped) {
+            for (int j = 0; j < QKK; ++j) if (xb[j] == amax) { max = amax; break; }
+        } else {
+            for (int j = 0; j < QKK; ++j) if (fabsf(xb[j]) == amax) { max = xb[j]; break; }
+        }
+        const float iscale = -127.f / max;
+        const float32x4_t is = vdupq_n_f32(iscale);
+        for (int j = 0; j < QKK; j += 16) {
+            int32x4_t q[4];
+            for (int i = 0; i < 4; ++i) q[i] = vminq_s32(vcvtnq_s32_f32(vmulq_f32(is, vld1q_f32(xb + j + 4 * i))), vdupq_n_s32(127));
+            const int8x16_t q8 = vcombine_s8(vmovn_s16(vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]))),
+                                             vmovn_s16(vcombine_s16(vmovn_s32(q[2]), vmovn_s32(q[3]))));
+            vst1q_s8(y[b].qs + j, q8);
+            y[b].bsums[j / 16] = (int16_t)vaddlvq_s8(q8);
+        }
+        y[b].d = 1 / iscale;
+    }
+}
+#endif
+
+/// Lane i of the result: acc[i] + Σ a[4i..4i+3]·b[4i..4i+3].
+QK_INLINE int32x4_t QK_FN(dot4)(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if QK_DOTPROD
+    return vdotq_s32(acc, a, b);
+#else
+    const int32x4_t p0 = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+    const int32x4_t p1 = vpaddlq_s16(vmull_high_s8(a, b));
+    return vaddq_s32(acc, vpaddq_s32(p0, p1));
+#endif
+}
+
+/// Some split of acc + Σ a·b over 4 lanes (only the lane total is meaningful).
+QK_INLINE int32x4_t QK_FN(dot_acc)(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if QK_DOTPROD
+    return vdotq_s32(acc, a, b);
+#else
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+    return vpadalq_s16(acc, vmull_high_s8(a, b));
+#endif
+}
+
+/// Σ over 32 products of two 16-byte pairs.
+QK_INLINE int QK_FN(dot32)(int8x16_t a0, int8x16_t a1, const int8_t *b) {
+    return vaddvq_s32(QK_FN(dot_acc)(QK_FN(dot_acc)(vdupq_n_s32(0), a0, vld1q_s8(b)), a1, vld1q_s8(b + 16)));
+}
+
+// MARK: 32-weight blocks against Q8_0 / Q8_1
+
+#define B32_WSIZE(kind) ((kind) == K_Q4_0 || (kind) == K_IQ4_NL ? 18 : (kind) == K_Q4_1 ? 20 : (kind) == K_Q5_0 ? 22 : (kind) == K_Q5_1 ? 24 : 34)
+#define B32_WITH_MIN(kind) ((kind) == K_Q4_1 || (kind) == K_Q5_1)
+
+/// The 32 levels of one weight block (lo: weights 0-15, hi: 16-31), signed; Q4_1 / Q5_1 unsigned
+/// (0..31, their min is applied separately).
+QK_INLINE void QK_FN(levels_b32)(const int kind, const uint8_t *wb, int8x16_t *lo, int8x16_t *hi) {
+    if (kind == K_Q8_0) { *lo = vld1q_s8((const int8_t *)wb + 2); *hi = vld1q_s8((const int8_t *)wb + 18); return; }
+    const int qs = kind == K_Q4_1 ? 4 : kind == K_Q5_0 ? 6 : kind == K_Q5_1 ? 8 : 2;
+    const uint8x16_t raw = vld1q_u8(wb + qs);
+    uint8x16_t l = vandq_u8(raw, vdupq_n_u8(0x0F)), h = vshrq_n_u8(raw, 4);
+    switch (kind) {
+    case K_Q4_0:
+        *lo = vsubq_s8(vreinterpretq_s8_u8(l), vdupq_n_s8(8)); *hi = vsubq_s8(vreinterpretq_s8_u8(h), vdupq_n_s8(8));
+        return;
+    case K_Q5_0: case K_Q5_1: {
+        uint32_t bits; memcpy(&bits, wb + (kind == K_Q5_0 ? 2 : 4), 4);
+        l = vorrq_u8(l, arm_bit4_from_bits16(bits & 0xFFFF));
+        h = vorrq_u8(h, arm_bit4_from_bits16(bits >> 16));
+        if (kind == K_Q5_0) {
+            *lo = vsubq_s8(vreinterpretq_s8_u8(l), vdupq_n_s8(16)); *hi = vsubq_s8(vreinterpretq_s8_u8(h), vdupq_n_s8(16));
+        } else {
+            *lo = vreinterpretq_s8_u8(l); *hi = vreinterpretq_s8_u8(h);
+        }
+        return;
+    }
+    case K_IQ4_NL: {
+        const int8x16_t table = vld1q_s8(kvalues_iq4);
+        *lo = vqtbl1q_s8(table, l); *hi = vqtbl1q_s8(table, h);
+        return;
+    }
+    default: *lo = vreinterpretq_s8_u8(l); *hi = vreinterpretq_s8_u8(h); return;   // Q4_1
+    }
+}
+
+/// One weight row × NT ≤ 4 activation rows (the weight block unpacked once per group).
+QK_INLINE void QK_FN(rows_b32)(const int kind, const int NT, int n, const uint8_t *w,
+                               const uint8_t *a, size_t a_stride, float *out) {
+    const int wsize = B32_WSIZE(kind), with_min = B32_WITH_MIN(kind);
+    const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
+    float32x4_t acc0[4], acc1[4];
+    float summs[4] = {0, 0, 0, 0};
+    for (int t = 0; t < NT; ++t) { acc0[t] = vdupq_n_f32(0); acc1[t] = vdupq_n_f32(0); }
+    for (int b = 0; b < n / QK; ++b) {
+        const uint8_t *wb = w + (size_t)b * wsize;
+        int8x16_t lo, hi;
+        QK_FN(levels_b32)(kind, wb, &lo, &hi);
+        const float dw = arm_half(wb), mw = with_min ? arm_half(wb + 2) : 0;
+        for (int t = 0; t < NT; ++t) {
+            const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * asize;
+            const int32x4_t l0 = QK_FN(dot4)(vdupq_n_s32(0), lo, vld1q_s8((const int8_t *)ab + aq));
+            const int32x4_t l1 = QK_FN(dot4)(vdupq_n_s32(0), hi, vld1q_s8((const int8_t *)ab + aq + 16));
+            const float d = dw * arm_half(ab);
+            acc0[t] = vfmaq_n_f32(acc0[t], vcvtq_f32_s32(l0), d);
+            acc1[t] = vfmaq_n_f32(acc1[t], vcvtq_f32_s32(l1), d);
+            if (with_min) summs[t] = fmaf(mw, arm_half(ab + 2), summs[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        const float s = arm_hsum8(acc0[t], acc1[t]);
+        out[t] = with_min ? s + summs[t] : s;
+    }
+}
+
+// MARK: k-quants against Q8_K
+
+#ifndef QK_ARM_K4_SCALES
+#define QK_ARM_K4_SCALES
+/// The 8 scales (lanes 0-7) and 8 mins (lanes 8-15) of a Q4_K / Q5_K super-block, unpacked from
+/// their 12 bytes with 32-bit word operations (the same values as k4_scales_mins).
+static inline uint8x16_t arm_k4_scales_mins(const uint8_t *packed) {
+    uint32_t w0, w1, w2;
+    memcpy(&w0, packed, 4); memcpy(&w1, packed + 4, 4); memcpy(&w2, packed + 8, 4);
+    const uint32_t sc_lo = w0 & 0x3f3f3f3fu, mn_lo = w1 & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    const uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    return vcombine_u8(vcreate_u8((uint64_t)sc_lo | ((uint64_t)sc_hi << 32)),
+                       vcreate_u8((uint64_t)mn_lo | ((uint64_t)mn_hi << 32)));
+}
+#endif
+
+/// Q4_K / Q5_K integer parts for one token: lanes k = 0..3 of *scaled and *mins hold the sums over
+/// sub-blocks 2k, 2k+1 (the twin's per-64 values); their totals are the per-super-block values.
+QK_INLINE void QK_FN(k4_sums)(const int8x16_t q[8][2], uint8x16_t scmn, const blk_q8_K *ab,
+                              int32x4_t *scaled, int32x4_t *mins) {
+    int32x4_t p[8];
+    for (int h = 0; h < 4; ++h) {
+        const int8x16x4_t x = vld1q_s8_x4(ab->qs + 64 * h);
+        p[2 * h] = QK_FN(dot_acc)(QK_FN(dot_acc)(vdupq_n_s32(0), q[2 * h][0], x.val[0]), q[2 * h][1], x.val[1]);
+        p[2 * h + 1] = QK_FN(dot_acc)(QK_FN(dot_acc)(vdupq_n_s32(0), q[2 * h + 1][0], x.val[2]), q[2 * h + 1][1], x.val[3]);
+    }
+    const int32x4_t is_lo = vpaddq_s32(vpaddq_s32(p[0], p[1]), vpaddq_s32(p[2], p[3]));
+    const int32x4_t is_hi = vpaddq_s32(vpaddq_s32(p[4], p[5]), vpaddq_s32(p[6], p[7]));
+    const int16x8_t sc = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(scmn))), mn = vreinterpretq_s16_u16(vmovl_high_u8(scmn));
+    *scaled = vpaddq_s32(vmulq_s32(is_lo, vmovl_s16(vget_low_s16(sc))), vmulq_s32(is_hi, vmovl_high_s16(sc)));
+    const int16x8_t bs = vpaddq_s16(vld1q_s16(ab->bsums), vld1q_s16(ab->bsums + 8));   // per sub-block
+    *mins = vpaddq_s32(vmull_s16(vget_low_s16(bs), vget_low_s16(mn)), vmull_high_s16(bs, mn));
+}
+
+/// Q4_K: the twin's dot_q4_K_ordered; a token group of 4 (`grouped`) takes the per-64 order.
+QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const uint8_t *w,
+                                const uint8_t *a, size_t a_stride, float *out) {
+    float acc[4] = {0, 0, 0, 0}, accm[4] = {0, 0, 0, 0};
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_q4_K *wb = (const blk_q4_K *)w + b;
+        const uint8x16_t scmn = arm_k4_scales_mins(wb->scales);
+        int8x16_t q[8][2];   // sub-block sb, halves
+        const uint8x16x4_t raw[2] = {vld1q_u8_x4(wb->qs), vld1q_u8_x4(wb->qs + 64)};
+        for (int j = 0; j < 4; ++j) {
+            const uint8x16_t r0 = raw[j / 2].val[2 * (j % 2)], r1 = raw[j / 2].val[2 * (j % 2) + 1];
+            q[2 * j][0] = vreinterpretq_s8_u8(vandq_u8(r0, vdupq_n_u8(0x0F)));
+            q[2 * j][1] = vreinterpretq_s8_u8(vandq_u8(r1, vdupq_n_u8(0x0F)));
+            q[2 * j + 1][0] = vreinterpretq_s8_u8(vshrq_n_u8(r0, 4));
+            q[2 * j + 1][1] = vreinterpretq_s8_u8(vshrq_n_u8(r1, 4));
+        }
+        const float dw = arm_half((const uint8_t *)&wb->d), mw = arm_half((const uint8_t *)&wb->dmin);
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            const float dd = dw * ab->d, dm = mw * ab->d;
+            int32x4_t sv, mv;
+            QK_FN(k4_sums)(q, scmn, ab, &sv, &mv);
+            if (grouped) {
+                int32_t sk[4], mk[4];
+                vst1q_s32(sk, sv); vst1q_s32(mk, mv);
+                for (int k = 0; k < 4; ++k) {
+                    acc[t] = fmaf((float)sk[k], dd, acc[t]);
+                    accm[t] = fmaf((float)mk[k], dm, accm[t]);
+                }
+            } else {
+                acc[t] = fmaf((float)vaddvq_s32(sv), dd, acc[t]);
+                accm[t] = fmaf((float)vaddvq_s32(mv), dm, accm[t]);
+            }
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = acc[t] - accm[t];
+}
+
+QK_INLINE void QK_FN(rows_q5_K)(const int NT, int n, const uint8_t *w,
+                                const uint8_t *a, size_t a_stride, float *out) {
+    float s[4] = {0, 0, 0, 0};
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_q5_K *wb = (const blk_q5_K *)w + b;
+        const uint8x16_t scmn = arm_k4_scales_mins(wb->scales);
+        const uint8x16_t h0 = vld1q_u8(wb->qh), h1 = vld1q_u8(wb->qh + 16);
+        int8x16_t q[8][2];
+        for (int j = 0; j < 4; ++j) {
+            const uint8x16_t r0 = vld1q_u8(wb->qs + 32 * j), r1 = vld1q_u8(wb->qs + 32 * j + 16);
+            const uint8x16_t bl = vdupq_n_u8((uint8_t)(1 << (2 * j))), bh = vdupq_n_u8((uint8_t)(2 << (2 * j)));
+            const uint8x16_t x10 = vdupq_n_u8(0x10), m = vdupq_n_u8(0x0F);
+            q[2 * j][0] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(r0, m), vandq_u8(vtstq_u8(h0, bl), x10)));
+            q[2 * j][1] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(r1, m), vandq_u8(vtstq_u8(h1, bl), x10)));
+            q[2 * j + 1][0] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(r0, 4), vandq_u8(vtstq_u8(h0, bh), x10)));
+            q[2 * j + 1][1] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(r1, 4), vandq_u8(vtstq_u8(h1, bh), x10)));
+        }
+        const float d = arm_half((const uint8_t *)&wb->d), dmin = arm_half((const uint8_t *)&wb->dmin);
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            int32x4_t sv, mv;
+            QK_FN(k4_sums)(q, scmn, ab, &sv, &mv);
+            s[t] = kq_add_scaled_min(s[t], ab->d, d, dmin, vaddvq_s32(sv), vaddvq_s32(mv));
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = s[t];
+}
+
+/// Q6_K: the twin's dot_q6_K_ordered (eight lanes of 4 weights per 32, or the tiled total).
+QK_INLINE void QK_FN(rows_q6_K)(const int NT, const int tiled, int n, const uint8_t *w,
+                                const uint8_t *a, size_t a_stride, float *out) {
+    float32x4_t acc0[4], acc1[4];
+    float tot[4] = {0, 0, 0, 0};
+    for (int t = 0; t < NT; ++t) { acc0[t] = vdupq_n_f32(0); acc1[t] = vdupq_n_f32(0); }
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m3 = vdupq_n_u8(0x03);
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_q6_K *wb = (const blk_q6_K *)w + b;
+        int8x16_t q[8][2];   // chunk 4h + c, halves (levels 0..63; the −32 goes through bsums)
+        for (int h = 0; h < 2; ++h)
+            for (int p = 0; p < 2; ++p) {
+                const uint8x16_t l0 = vld1q_u8(wb->ql + 64 * h + 16 * p), l1 = vld1q_u8(wb->ql + 64 * h + 32 + 16 * p);
+                const uint8x16_t hb = vld1q_u8(wb->qh + 32 * h + 16 * p);
+                q[4 * h + 0][p] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(hb, m3), 4)));
+                q[4 * h + 1][p] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 2), m3), 4)));
+                q[4 * h + 2][p] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 4), m3), 4)));
+                q[4 * h + 3][p] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hb, 6), 4)));
+            }
+        const float dw = arm_half((const uint8_t *)&wb->d);
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            int32_t init[8];
+            for (int k = 0; k < 8; ++k)
+                init[k] = -32 * (ab->bsums[2 * k] * wb->scales[2 * k] + ab->bsums[2 * k + 1] * wb->scales[2 * k + 1]);
+            int32x4_t lane0 = vld1q_s32(init), lane1 = vld1q_s32(init + 4);
+            for (int ch = 0; ch < 8; ++ch) {
+                const int8_t *ap = ab->qs + 32 * ch;
+                const int s0 = wb->scales[2 * ch], s1 = wb->scales[2 * ch + 1];
+                lane0 = vmlaq_n_s32(lane0, QK_FN(dot4)(vdupq_n_s32(0), q[ch][0], vld1q_s8(ap)), s0);
+                lane1 = vmlaq_n_s32(lane1, QK_FN(dot4)(vdupq_n_s32(0), q[ch][1], vld1q_s8(ap + 16)), s1);
+            }
+            if (tiled) {
+                const int total = vaddvq_s32(vaddq_s32(lane0, lane1));
+                const float r = (float)total * dw;
+                tot[t] = fmaf(r, ab->d, tot[t]);
+            } else {
+                const float d = ab->d * dw;
+                acc0[t] = vfmaq_n_f32(acc0[t], vcvtq_f32_s32(lane0), d);
+                acc1[t] = vfmaq_n_f32(acc1[t], vcvtq_f32_s32(lane1), d);
+            }
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = tiled ? tot[t] : arm_hsum8(acc0[t], acc1[t]);
+}
+
+/// Σ_sb scale[sb] · Σ(q[sb] · a[16 sb ..]) over the 16 sub-blocks of 16 weights (q2_K / q3_K).
+QK_INLINE int QK_FN(scaled16)(const int8x16_t q[16], int8x16_t scales, const int8_t *a) {
+    int32x4_t p[16];
+    for (int h = 0; h < 4; ++h) {
+        const int8x16x4_t x = vld1q_s8_x4(a + 64 * h);
+        for (int i = 0; i < 4; ++i) p[4 * h + i] = QK_FN(dot_acc)(vdupq_n_s32(0), q[4 * h + i], x.val[i]);
+    }
+    int32x4_t s4[4];   // lane i of s4[g]: the sum of sub-block 4g + i
+    for (int g = 0; g < 4; ++g) s4[g] = vpaddq_s32(vpaddq_s32(p[4 * g], p[4 * g + 1]), vpaddq_s32(p[4 * g + 2], p[4 * g + 3]));
+    const int16x8_t slo = vmovl_s8(vget_low_s8(scales)), shi = vmovl_high_s8(scales);
+    int32x4_t acc = vmulq_s32(s4[0], vmovl_s16(vget_low_s16(slo)));
+    acc = vmlaq_s32(acc, s4[1], vmovl_high_s16(slo));
+    acc = vmlaq_s32(acc, s4[2], vmovl_s16(vget_low_s16(shi)));
+    acc = vmlaq_s32(acc, s4[3], vmovl_high_s16(shi));
+    return vaddvq_s32(acc);
+}
+
+/// The 2-bit levels of a q2_K / q3_K super-block: sub-block 8h + 2c + p holds bits 2c..2c+1 of
+/// bytes 32h + 16p .. +16.
+QK_INLINE void QK_FN(levels2)(const uint8_t *qs, uint8x16_t q[16]) {
+    const uint8x16_t m3 = vdupq_n_u8(3);
+    const uint8x16x4_t r = vld1q_u8_x4(qs);
+    for (int h = 0; h < 2; ++h)
+        for (int p = 0; p < 2; ++p) {
+            const uint8x16_t v = r.val[2 * h + p];
+            q[8 * h + 0 + p] = vandq_u8(v, m3);
+            q[8 * h + 2 + p] = vandq_u8(vshrq_n_u8(v, 2), m3);
+            q[8 * h + 4 + p] = vandq_u8(vshrq_n_u8(v, 4), m3);
+            q[8 * h + 6 + p] = vshrq_n_u8(v, 6);
+        }
+}
+
+QK_INLINE void QK_FN(rows_q2_K)(const int NT, int n, const uint8_t *w,
+                                const uint8_t *a, size_t a_stride, float *out) {
+    float s[4] = {0, 0, 0, 0};
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_q2_K *wb = (const blk_q2_K *)w + b;
+        uint8x16_t qu[16];
+        QK_FN(levels2)(wb->qs, qu);
+        int8x16_t q[16];
+        for (int i = 0; i < 16; ++i) q[i] = vreinterpretq_s8_u8(qu[i]);
+        const uint8x16_t scv = vld1q_u8(wb->scales);
+        const int8x16_t sc = vreinterpretq_s8_u8(vandq_u8(scv, vdupq_n_u8(0x0F)));
+        const uint8x16_t mnv = vshrq_n_u8(scv, 4);
+        const int16x8_t mlo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mnv))), mhi = vreinterpretq_s16_u16(vmovl_high_u8(mnv));
+        const float d = arm_half((const uint8_t *)&wb->d), dmin = arm_half((const uint8_t *)&wb->dmin);
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            const int scaled = QK_FN(scaled16)(q, sc, ab->qs);
+            const int16x8_t b0 = vld1q_s16(ab->bsums), b1 = vld1q_s16(ab->bsums + 8);
+            int32x4_t mv = vmull_s16(vget_low_s16(b0), vget_low_s16(mlo));
+            mv = vmlal_high_s16(mv, b0, mlo);
+            mv = vmlal_s16(mv, vget_low_s16(b1), vget_low_s16(mhi));
+            mv = vmlal_high_s16(mv, b1, mhi);
+            s[t] = kq_add_scaled_min(s[t], ab->d, d, dmin, scaled, vaddvq_s32(mv));
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = s[t];
+}
+
+#ifndef QK_ARM_Q3K_SCALES
+#define QK_ARM_Q3K_SCALES
+/// The 16 signed scales of a q3_K super-block (q3k_scales) with 32-bit word operations.
+static inline int8x16_t arm_q3k_scales(const uint8_t *packed) {
+    uint32_t a0, a1, a2;
+    memcpy(&a0, packed, 4); memcpy(&a1, packed + 4, 4); memcpy(&a2, packed + 8, 4);
+    const uint32_t m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+    const uint32_t s0 = (a0 & m4) | ((a2 & m2) << 4), s1 = (a1 & m4) | (((a2 >> 2) & m2) << 4);
+    const uint32_t s2 = ((a0 >> 4) & m4) | (((a2 >> 4) & m2) << 4), s3 = ((a1 >> 4) & m4) | (((a2 >> 6) & m2) << 4);
+    const uint8x16_t u = vcombine_u8(vcreate_u8((uint64_t)s0 | ((uint64_t)s1 << 32)), vcreate_u8((uint64_t)s2 | ((uint64_t)s3 << 32)));
+    return vsubq_s8(vreinterpretq_s8_u8(u), vdupq_n_s8(32));
+}
+#endif
+
+QK_INLINE void QK_FN(rows_q3_K)(const int NT, int n, const uint8_t *w,
+                                const uint8_t *a, size_t a_stride, float *out) {
+    float s[4] = {0, 0, 0, 0};
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_q3_K *wb = (const blk_q3_K *)w + b;
+        const int8x16_t scs = arm_q3k_scales(wb->scales);
+        const uint8x16_t hm[2] = {vld1q_u8(wb->hmask), vld1q_u8(wb->hmask + 16)};
+        uint8x16_t qu[16];
+        QK_FN(levels2)(wb->qs, qu);
+        int8x16_t q[16];   // level = low 2 bits − 4 where the mask bit (4h + c) is clear
+        for (int h = 0; h < 2; ++h)
+            for (int c = 0; c < 4; ++c)
+                for (int p = 0; p < 2; ++p) {
+                    const int i = 8 * h + 2 * c + p;
+                    const uint8x16_t clear = vbicq_u8(vdupq_n_u8(4), vtstq_u8(hm[p], vdupq_n_u8((uint8_t)(1 << (4 * h + c)))));
+                    q[i] = vsubq_s8(vreinterpretq_s8_u8(qu[i]), vreinterpretq_s8_u8(clear));
+                }
+        const float d = arm_half((const uint8_t *)&wb->d);
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            s[t] = kq_add_scaled(s[t], ab->d, d, QK_FN(scaled16)(q, scs, ab->qs));
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = s[t];
+}
+
+QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, int n, const uint8_t *w,
+                                  const uint8_t *a, size_t a_stride, float *out) {
+    float s[4] = {0, 0, 0, 0};
+    const int8x16_t table = vld1q_s8(kvalues_iq4);
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_iq4_xs *wb = (const blk_iq4_xs *)w + b;
+        int8x16_t q[8][2];
+        int ls[8];
+        for (int ib = 0; ib < 8; ++ib) {
+            ls[ib] = (((wb->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((wb->scales_h >> (2 * ib)) & 3) << 4)) - 32;
+            const uint8x16_t r = vld1q_u8(wb->qs + 16 * ib);
+            q[ib][0] = vqtbl1q_s8(table, vandq_u8(r, vdupq_n_u8(0x0F)));
+            q[ib][1] = vqtbl1q_s8(table, vshrq_n_u8(r, 4));
+        }
+        const float d = arm_half((const uint8_t *)&wb->d);
+        for (int t = 0; t < NT; ++t) {
+            const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            int scaled = 0;
+            for (int ib = 0; ib < 8; ++ib) scaled += ls[ib] * QK_FN(dot32)(q[ib][0], q[ib][1], ab->qs + 32 * ib);
+            s[t] = kq_add_scaled(s[t], ab->d, d, scaled);
+        }
+    }
+    for (int t = 0; t < NT; ++t) out[t] = s[t];
+}
+
+#if QK_I8MM
+#ifndef QK_ARM_I8MM_TABLES
+#define QK_ARM_I8MM_TABLES
+/// vqtbl2q_u8 indices that spread byte `sb` (scales) or `8 + sb` (mins) of two rows' unpacked
+/// scale vectors into int32 lanes (row 0, row 0, row 1, row 1): lane P = 2·row + token.
+#define QK_SPREAD(o) {(o), 255, 255, 255, (o), 255, 255, 255, 16 + (o), 255, 255, 255, 16 + (o), 255, 255, 255}
+static const uint8_t arm_spread_idx[16][16] = {
+    QK_SPREAD(0), QK_SPREAD(1), QK_SPREAD(2), QK_SPREAD(3), QK_SPREAD(4), QK_SPREAD(5), QK_SPREAD(6), QK_SPREAD(7),
+    QK_SPREAD(8), QK_SPREAD(9), QK_SPREAD(10), QK_SPREAD(11), QK_SPREAD(12), QK_SPREAD(13), QK_SPREAD(14), QK_SPREAD(15)};
+#undef QK_SPREAD
+#endif
+
+/// Q4_K, two weight rows × two tokens with `smmla`: one instruction forms the four 8-product dots
+/// (row, token) of an 8-weight step. Every vector below has lanes P = 2·row + token, and each
+/// lane follows rows_q4_K's float steps for its (row, token).
+static QK_TARGET __attribute__((noinline)) void QK_FN(tile_q4_K_2x2)(const int grouped, int n, const uint8_t *w0, const uint8_t *w1,
+                                    const uint8_t *a0, const uint8_t *a1, float out[2][2]) {
+    float32x4_t acc = vdupq_n_f32(0), accm = vdupq_n_f32(0);
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    for (int b = 0; b < n / QKK; ++b) {
+        const blk_q4_K *wb0 = (const blk_q4_K *)w0 + b, *wb1 = (const blk_q4_K *)w1 + b;
+        const blk_q8_K *ab0 = (const blk_q8_K *)a0 + b, *ab1 = (const blk_q8_K *)a1 + b;
+        int32x4_t isum[8];
+        for (int j = 0; j < 4; ++j) {
+            int32x4_t lo = vdupq_n_s32(0), hi = vdupq_n_s32(0);
+            for (int p = 0; p < 2; ++p) {
+                const uint8x16_t r0 = vld1q_u8(wb0->qs + 32 * j + 16 * p), r1 = vld1q_u8(wb1->qs + 32 * j + 16 * p);
+                const uint64x2_t n0l = vreinterpretq_u64_u8(vandq_u8(r0, m4)), n1l = vreinterpretq_u64_u8(vandq_u8(r1, m4));
+                const uint64x2_t n0h = vreinterpretq_u64_u8(vshrq_n_u8(r0, 4)), n1h = vreinterpretq_u64_u8(vshrq_n_u8(r1, 4));
+                const int64x2_t xl0 = vreinterpretq_s64_s8(vld1q_s8(ab0->qs + 64 * j + 16 * p));
+                const int64x2_t xl1 = vreinterpretq_s64_s8(vld1q_s8(ab1->qs + 64 * j + 16 * p));
+                const int64x2_t xh0 = vreinterpretq_s64_s8(vld1q_s8(ab0->qs + 64 * j + 32 + 16 * p));
+                const int64x2_t xh1 = vreinterpretq_s64_s8(vld1q_s8(ab1->qs + 64 * j + 32 + 16 * p));
+                lo = vmmlaq_s32(lo, vreinterpretq_s8_u64(vzip1q_u64(n0l, n1l)), vreinterpretq_s8_s64(vzip1q_s64(xl0, xl1)));
+                lo = vmmlaq_s32(lo, vreinterpretq_s8_u64(vzip2q_u64(n0l, n1l)), vreinterpretq_s8_s64(vzip2q_s64(xl0, xl1)));
+                hi = vmmlaq_s32(hi, vreinterpretq_s8_u64(vzip1q_u64(n0h, n1h)), vreinterpretq_s8_s64(vzip1q_s64(xh0, xh1)));
+                hi = vmmlaq_s32(hi, vreinterpretq_s8_u64(vzip2q_u64(n0h, n1h)), vreinterpretq_s8_s64(vzip2q_s64(xh0, xh1)));
+            }
+            isum[2 * j] = lo; isum[2 * j + 1] = hi;
+        }
+        // Scales and mins spread to the lanes; bsum pairs (tokens 0, 1, 0, 1) per sub-block.
+        const uint8x16x2_t scmn = {{arm_k4_scales_mins(wb0->scales), arm_k4_scales_mins(wb1->scales)}};
+        const int16x8_t bp0 = vpaddq_s16(vld1q_s16(ab0->bsums), vld1q_s16(ab0->bsums + 8));
+        const int16x8_t bp1 = vpaddq_s16(vld1q_s16(ab1->bsums), vld1q_s16(ab1->bsums + 8));
+        int32x4_t bp[8];
+        for (int h = 0; h < 2; ++h) {
+            const int32x4_t t0 = h ? vmovl_high_s16(bp0) : vmovl_s16(vget_low_s16(bp0));
+            const int32x4_t t1 = h ? vmovl_high_s16(bp1) : vmovl_s16(vget_low_s16(bp1));
+            const int64x2_t z1 = vreinterpretq_s64_s32(vzip1q_s32(t0, t1)), z2 = vreinterpretq_s64_s32(vzip2q_s32(t0, t1));
+            bp[4 * h + 0] = vreinterpretq_s32_s64(vdupq_laneq_s64(z1, 0));
+            bp[4 * h + 1] = vreinterpretq_s32_s64(vdupq_laneq_s64(z1, 1));
+            bp[4 * h + 2] = vreinterpretq_s32_s64(vdupq_laneq_s64(z2, 0));
+            bp[4 * h + 3] = vreinterpretq_s32_s64(vdupq_laneq_s64(z2, 1));
+        }
+        int32x4_t sk[4], mk[4];
+        for (int k = 0; k < 4; ++k) {
+            const int32x4_t s0 = vreinterpretq_s32_u8(vqtbl2q_u8(scmn, vld1q_u8(arm_spread_idx[2 * k])));
+            const int32x4_t s1 = vreinterpretq_s32_u8(vqtbl2q_u8(scmn, vld1q_u8(arm_spread_idx[2 * k + 1])));
+            const int32x4_t n0 = vreinterpretq_s32_u8(vqtbl2q_u8(scmn, vld1q_u8(arm_spread_idx[8 + 2 * k])));
+            const int32x4_t n1 = vreinterpretq_s32_u8(vqtbl2q_u8(scmn, vld1q_u8(arm_spread_idx[8 + 2 * k + 1])));
+            sk[k] = vmlaq_s32(vmulq_s32(isum[2 * k], s0), isum[2 * k + 1], s1);
+            mk[k] = vmlaq_s32(vmulq_s32(bp[2 * k], n0), bp[2 * k + 1], n1);
+        }
+        const float dw0 = arm_half((const uint8_t *)&wb0->d), dw1 = arm_half((const uint8_t *)&wb1->d);
+        const float mw0 = arm_half((const uint8_t *)&wb0->dmin), mw1 = arm_half((const uint8_t *)&wb1->dmin);
+        const float dwv[4] = {dw0, dw0, dw1, dw1}, mwv[4] = {mw0, mw0, mw1, mw1}, dav[4] = {ab0->d, ab1->d, ab0->d, ab1->d};
+        const float32x4_t da = vld1q_f32(dav);
+        const float32x4_t dd = vmulq_f32(vld1q_f32(dwv), da), dm = vmulq_f32(vld1q_f32(mwv), da);
+        if (grouped) {
+            for (int k = 0; k < 4; ++k) {
+                acc = vfmaq_f32(acc, vcvtq_f32_s32(sk[k]), dd);
+                accm = vfmaq_f32(accm, vcvtq_f32_s32(mk[k]), dm);
+            }
+        } else {
+            acc = vfmaq_f32(acc, vcvtq_f32_s32(vaddq_s32(vaddq_s32(sk[0], sk[1]), vaddq_s32(sk[2], sk[3]))), dd);
+            accm = vfmaq_f32(accm, vcvtq_f32_s32(vaddq_s32(vaddq_s32(mk[0], mk[1]), vaddq_s32(mk[2], mk[3]))), dm);
+        }
+    }
+    float r[4];
+    vst1q_f32(r, vsubq_f32(acc, accm));
+    out[0][0] = r[0]; out[0][1] = r[1]; out[1][0] = r[2]; out[1][1] = r[3];
+}
+#endif
+
+// MARK: driver
+
+QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, const int tiled, const int grouped, int n,
+                                 const uint8_t *w, const uint8_t *a, size_t a_stride, float *out) {
+    switch (type) {
+    case T_Q4_0: QK_FN(rows_b32)(K_Q4_0, NT, n, w, a, a_stride, out); break;
+    case T_Q4_1: QK_FN(rows_b32)(K_Q4_1, NT, n, w, a, a_stride, out); break;
+    case T_Q5_0: QK_FN(rows_b32)(K_Q5_0, NT, n, w, a, a_stride, out); break;
+    case T_Q5_1: QK_FN(rows_b32)(K_Q5_1, NT, n, w, a, a_stride, out); break;
+    case T_Q8_0: QK_FN(rows_b32)(K_Q8_0, NT, n, w, a, a_stride, out); break;
+    case T_IQ4_NL: QK_FN(rows_b32)(K_IQ4_NL, NT, n, w, a, a_stride, out); break;
+    case T_Q4_K: QK_FN(rows_q4_K)(NT, grouped, n, w, a, a_stride, out); break;
+    case T_Q5_K: QK_FN(rows_q5_K)(NT, n, w, a, a_stride, out); break;
+    case T_Q6_K: QK_FN(rows_q6_K)(NT, tiled, n, w, a, a_stride, out); break;
+    case T_Q2_K: QK_FN(rows_q2_K)(NT, n, w, a, a_stride, out); break;
+    case T_Q3_K: QK_FN(rows_q3_K)(NT, n, w, a, a_stride, out); break;
+    default: QK_FN(rows_iq4_xs)(NT, n, w, a, a_stride, out); break;
+    }
+}
+
+/// All rows of one type: tokens in groups of 4 (a weight block is unpacked once per group), rows
+/// in tiles of about 32 KB of weights so a tile stays in cache while every group passes over it.
+QK_INLINE void QK_FN(gemm_type)(const int type, int n, const uint8_t *w, size_t w_stride, int nrows,
+                                const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    float out[4];
+    const int tiled = ntok >= 8;   // Q6_K: llama.cpp's tiled matmul order (see the twin)
+    const int tile = ntok <= 4 ? nrows : (int)(w_stride >= 32768 ? 1 : 32768 / w_stride);
+    for (int r0 = 0; r0 < nrows; r0 += tile) {
+        const int r1 = nrows - r0 < tile ? nrows : r0 + tile;
+        for (int t0 = 0; t0 < ntok; t0 += 4) {
+            const int nt = ntok - t0 < 4 ? ntok - t0 : 4;
+            const int grouped = nt == 4;   // Q4_K: whole groups of 4 take the gemm order
+            const uint8_t *at = a + (size_t)t0 * a_stride;
+            float *yt = y + (size_t)t0 * y_stride;
+            int r = r0;
+#if QK_I8MM
+            if (type == T_Q4_K && nt >= 2) {
+                float o2[2][2];
+                for (; r + 2 <= r1; r += 2) {
+                    const uint8_t *wr = w + (size_t)r * w_stride;
+                    for (int t = 0; t + 2 <= nt; t += 2) {
+                        QK_FN(tile_q4_K_2x2)(grouped, n, wr, wr + w_stride, at + (size_t)t * a_stride,
+                                             at + (size_t)(t + 1) * a_stride, o2);
+                        for (int i = 0; i < 2; ++i)
+                            for (int j = 0; j < 2; ++j) yt[(size_t)(t + j) * y_stride + r + i] = o2[i][j];
+                    }
+                    if (nt == 3)
+                        for (int i = 0; i < 2; ++i) {
+                            QK_FN(row_tokens)(type, 1, tiled, grouped, n, wr + (size_t)i * w_stride, at + 2 * a_stride, a_stride, out);
+                            yt[2 * y_stride + r + i] = out[0];
+                        }
+                }
+            }
+#endif
+            for (; r < r1; ++r) {
+                const uint8_t *wr = w + (size_t)r * w_stride;
+                switch (nt) {
+                case 1: QK_FN(row_tokens)(type, 1, tiled, grouped, n, wr, at, a_stride, out); break;
+                case 2: QK_FN(row_tokens)(type, 2, tiled, grouped, n, wr, at, a_stride, out); break;
+                case 3: QK_FN(row_tokens)(type, 3, tiled, grouped, n, wr, at, a_stride, out); break;
+                default: QK_FN(row_tokens)(type, 4, tiled, grouped, n, wr, at, a_stride, out); break;
+                }
+                for (int t = 0; t < nt; ++t) yt[(size_t)t * y_stride + r] = out[t];
+            }
+        }
+    }
+}
+
+static QK_TARGET int QK_FN(gemm)(int type, int n, const void *w, size_t w_stride, int nrows,
+                                 const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    switch (type) {
+#define QK_CASE(T) case T: QK_FN(gemm_type)(T, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride); return 0;
+    QK_CASE(T_Q4_0) QK_CASE(T_Q4_1) QK_CASE(T_Q5_0) QK_CASE(T_Q5_1) QK_CASE(T_Q8_0) QK_CASE(T_IQ4_NL)
+    QK_CASE(T_Q4_K) QK_CASE(T_Q5_K) QK_CASE(T_Q6_K) QK_CASE(T_Q2_K) QK_CASE(T_Q3_K) QK_CASE(T_IQ4_XS)
+#undef QK_CASE
+    default: return -1;   // float and Q8_K weights: the generic kernel (as on x86)
+    }
+}
+
+#undef B32_WSIZE
+#undef B32_WITH_MIN
+#undef QK_CAT2
+#undef QK_CAT
+#undef QK_FN
+#undef QK_INLINE
