@@ -28,16 +28,5 @@ if [ ${#arm[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
 fi
 # gguf-py reads back the GGUF files Swiftlet writes (a round-trip test in the suite).
 python3 -c "import gguf" >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check gguf
-# The server tests (Tests/SwiftletServerTests): headless Chromium drives the chat page, nginx
-# balances two replicas, the official OpenAI client talks to the server.
-server=()
-command -v chromium >/dev/null 2>&1 || server+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || server+=(chromium-driver)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || server+=(nginx-light)
-if [ ${#server[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  echo "install-deps: installing ${server[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${server[@]}" >/dev/null
-fi
+# The official OpenAI client talks to `swiftlet serve` in a server test (Tests/SwiftletServerTests).
 python3 -c "import openai" >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check openai
