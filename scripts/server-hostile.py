@@ -235,7 +235,8 @@ def run_case(name, kind, raw):
         return None if status == 401 and is_error_json(body) else f"{name}: {status} {body[:120]!r}"
     if not 400 <= status < 500:
         return f"{name}: status {status} {body[:160]!r}"
-    if not is_error_json(body):
+    if not is_error_json(body) and not (name.startswith("http garbage") and status == 400 and not body):
+        # (Requests the HTTP parser cannot read never reach the API: a bare 400, then close.)
         return f"{name}: {status} without OpenAI error JSON: {body[:160]!r}"
     return None
 
