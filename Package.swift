@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "SwiftletFormats", dependencies: ["SwiftletTensor", "SwiftletQuant"]),
         .target(name: "SwiftletTokenizers", dependencies: ["SwiftletFormats"]),
         .target(name: "SwiftletModels", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "CSwiftletKernels"]),
-        .target(name: "SwiftletTrain", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers"]),
+        .target(name: "SwiftletTrain", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "SwiftletModels"]),
         .target(name: "Swiftlet", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "SwiftletModels"]),
         .target(name: "SwiftletBench", dependencies: ["Swiftlet"]),
         .target(name: "SwiftletServer", dependencies: [
@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "SwiftletQuantTests", dependencies: ["SwiftletQuant", "SwiftletFormats", "Swiftlet", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletFormatsTests", dependencies: ["SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletTokenizersTests", dependencies: ["SwiftletTokenizers", "SwiftletFormats", "SwiftletTestSupport"]),
-        .testTarget(name: "SwiftletTrainTests", dependencies: ["SwiftletTrain", "SwiftletTestSupport"]),
+        .testTarget(name: "SwiftletTrainTests", dependencies: ["SwiftletTrain", "SwiftletModels", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletBench", "SwiftletTestSupport", "CSwiftletKernels"]),
         // Hostile model files, texts and options (issue 13): typed errors and bounded costs.
         // The real server on a loopback port, driven by real HTTP clients (issue 17).

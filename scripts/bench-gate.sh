@@ -28,7 +28,8 @@
 # default; wall), BENCH_GATE_NORMALIZE=1 (verdict on reference-normalised ratios),
 # SWIFTLET_GATE_INJECT (test-only slowdown: extra passes over each quantized activation row).
 set -euo pipefail
-# The whole script is one function, read before it runs: editing the file cannot change a run.
+# The whole script is one brace group, read before it runs: editing the file cannot change a run.
+{
 main() {
 cd "$(dirname "$SCRIPT")/.."
 export SWIFTLET_MODELS_DIR=${SWIFTLET_MODELS_DIR:-$PWD/Models/cache}
@@ -106,3 +107,4 @@ esac
 SCRIPT=$0
 main "$@"
 exit $?
+}

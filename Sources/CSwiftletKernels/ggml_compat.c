@@ -680,3 +680,98 @@ void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos,
         }
     }
 }
+
+// MARK: - Float-weight matrix products (LoRA adapters)
+
+/// ggml_vec_dot_f32 order: four 16-lane fma accumulators over 64-element steps, combined (0+2),
+/// (1+3), then (0+1) and reduced; leftovers as rounded products added one by one (not fused).
+static float dot_vec_f32(const float *a, const float *b, long k) {
+    float acc[4][16] = {{0}};
+    const long np = k & ~63L;
+    for (long i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; ++j)
+            for (int l = 0; l < 16; ++l) acc[j][l] = fmaf(a[i + 16 * j + l], b[i + 16 * j + l], acc[j][l]);
+    for (int l = 0; l < 16; ++l) { acc[0][l] = acc[0][l] + acc[2][l]; acc[1][l] = acc[1][l] + acc[3][l]; }
+    for (int l = 0; l < 16; ++l) acc[0][l] = acc[0][l] + acc[1][l];
+    float sum = reduce16(acc[0]);
+    for (long i = np; i < k; ++i) sum += a[i] * b[i];
+    return sum;
+}
+
+static float dot_tinyblas_f32(const float *a, const float *b, long k) {
+    float acc[16] = {0};
+    for (long i = 0; i < k; i += 16)
+        for (int l = 0; l < 16; ++l) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
+    return reduce16(acc);
+}
+
+#ifdef GC_X86
+GC_512 static float dot_tinyblas_f32_avx512(const float *a, const float *b, long k) {
+    __m512 acc = _mm512_setzero_ps();
+    for (long i = 0; i < k; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+    float lanes[16];
+    _mm512_storeu_ps(lanes, acc);
+    return reduce16(lanes);
+}
+
+GC_512 static float dot_tinyblas_f16_avx512(const uint16_t *a, const float *b, long k) {
+    __m512 acc = _mm512_setzero_ps();
+    for (long i = 0; i < k; i += 16) acc = _mm512_fmadd_ps(load_h16(a + i), _mm512_loadu_ps(b + i), acc);
+    float lanes[16];
+    _mm512_storeu_ps(lanes, acc);
+    return reduce16(lanes);
+}
+
+GC_512 static float dot_vec_f32_avx512(const float *a, const float *b, long k) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    const long np = k & ~63L;
+    for (long i = 0; i < np; i += 64) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
+        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+    }
+    s0 = _mm512_add_ps(s0, s2); s1 = _mm512_add_ps(s1, s3);
+    s0 = _mm512_add_ps(s0, s1);
+    float lanes[16];
+    _mm512_storeu_ps(lanes, s0);
+    float sum = reduce16(lanes);
+    for (long i = np; i < k; ++i) sum += a[i] * b[i];
+    return sum;
+}
+#endif
+
+void swiftlet_gc_mul_mat_float(int f16, const void *w, long k, long rows, long row_begin, long row_end,
+                               const float *x, long ntok, float *y, long y_stride) {
+    // llamafile's tinyBLAS takes batches of >= 2 tokens when k is whole 16-lane vectors and the
+    // rows come in fours; otherwise ggml's vec_dot runs per output.
+    const int tinyblas = ntok >= 2 && k % 16 == 0 && rows % 4 == 0;
+    const int simd = has_avx512();
+    for (long r = row_begin; r < row_end; ++r)
+        for (long t = 0; t < ntok; ++t) {
+            const float *xt = x + t * k;
+            float v;
+            if (f16) {
+                const uint16_t *wr = (const uint16_t *)w + r * k;
+#ifdef GC_X86
+                if (simd && tinyblas) { y[t * y_stride + r] = dot_tinyblas_f16_avx512(wr, xt, k); continue; }
+#endif
+                v = tinyblas ? dot_tinyblas(wr, xt, k) : dot_vec_f16(wr, xt, k);
+            } else {
+                const float *wr = (const float *)w + r * k;
+#ifdef GC_X86
+                if (simd) { y[t * y_stride + r] = tinyblas ? dot_tinyblas_f32_avx512(wr, xt, k) : dot_vec_f32_avx512(wr, xt, k); continue; }
+#endif
+                v = tinyblas ? dot_tinyblas_f32(wr, xt, k) : dot_vec_f32(wr, xt, k);
+            }
+            y[t * y_stride + r] = v;
+        }
+    (void)simd;
+}
+
+void swiftlet_gc_add_scaled(float *out, const float *delta, float scale, long n) {
+    for (long i = 0; i < n; ++i) {
+        const float scaled = delta[i] * scale;
+        out[i] = out[i] + scaled;
+    }
+}

@@ -165,13 +165,17 @@ public final class LanguageModel: Sendable {
     ///   context capped at 4096.
     /// - Parameter cacheType: `.f16` (the default, as llama.cpp's) reproduces llama.cpp's attention bit
     ///   for bit; `.f32` keeps full precision at twice the memory.
+    /// - Parameter adapters: LoRA adapters applied on top of the weights, in order (see
+    ///   ``LoRAAdapter``; `ScaledAdapter(try LoRAAdapter(url: adapterURL), scale: 0.5)`). Each must
+    ///   have been made for this model: one for another base throws a ``SwiftletError`` naming its file.
     /// - Parameter progress: called on the loading thread as tensors are read.
     public static func load(_ url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16,
+                            adapters: [ScaledAdapter] = [],
                             progress: (@Sendable (LoadProgress) -> Void)? = nil) async throws -> LanguageModel {
         let thread = InferenceThread(name: "swiftlet.inference")
         do {
             let loaded = try await thread.run {
-                try Loaded(url: url, contextLength: contextLength, cacheType: cacheType, progress: progress)
+                try Loaded(url: url, contextLength: contextLength, cacheType: cacheType, adapters: adapters, progress: progress)
             }
             return LanguageModel(loaded, thread: thread)
         } catch {
@@ -180,9 +184,10 @@ public final class LanguageModel: Sendable {
         }
     }
 
-    /// Synchronous form of ``load(_:contextLength:cacheType:progress:)`` (no page-in pass).
-    public convenience init(url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16) throws {
-        let loaded = try Loaded(url: url, contextLength: contextLength, cacheType: cacheType, progress: nil)
+    /// Synchronous form of ``load(_:contextLength:cacheType:adapters:progress:)`` (no page-in pass).
+    public convenience init(url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16,
+                            adapters: [ScaledAdapter] = []) throws {
+        let loaded = try Loaded(url: url, contextLength: contextLength, cacheType: cacheType, adapters: adapters, progress: nil)
         self.init(loaded, thread: InferenceThread(name: "swiftlet.inference"))
     }
 
@@ -192,10 +197,12 @@ public final class LanguageModel: Sendable {
         let tokenizer: any Tokenizer
         let chatTemplate: Result<ChatTemplate, SwiftletError>
 
-        init(url: URL, contextLength: Int?, cacheType: KVCacheType, progress: (@Sendable (LoadProgress) -> Void)?) throws {
+        init(url: URL, contextLength: Int?, cacheType: KVCacheType, adapters: [ScaledAdapter],
+             progress: (@Sendable (LoadProgress) -> Void)?) throws {
             let file = try GGUFFile(url: url)
             if let progress { Self.pageIn(file, progress: progress) }
             transformer = try Transformer.load(gguf: file, contextLength: contextLength, cacheType: cacheType)
+            try transformer.setAdapters(adapters)
             tokenizer = try Tokenizers.load(gguf: file)
             do {
                 chatTemplate = .success(try ChatTemplate(gguf: file))

@@ -17,9 +17,11 @@ struct ChatCommand: AsyncParsableCommand {
     var tools: String?
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var lora: LoRAOptions
 
     func run() async throws {
-        let model = try await LanguageModel.load(URL(fileURLWithPath: m), contextLength: sampling.c)
+        let model = try await LanguageModel.load(URL(fileURLWithPath: m), contextLength: sampling.c,
+                                                 adapters: lora.adapters())
         let session = ChatSession(model, instructions: system, parameters: try sampling.parameters)
         session.tools = try tools.map { try ToolDefinition.list(fromJSON: readText($0)) } ?? []
         printError("chat with \(URL(fileURLWithPath: m).lastPathComponent) — /reset to forget, /exit or an empty line to quit")

@@ -123,6 +123,7 @@ struct GenerateCommand: ParsableCommand {
     var outputFormat: String = "text"
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var lora: LoRAOptions
     @Flag(name: .customLong("print-grammar"), help: "Print the GBNF grammar of --grammar/--json-schema (schemas converted) and exit.")
     var printGrammar = false
 
@@ -139,7 +140,7 @@ struct GenerateCommand: ParsableCommand {
             return
         }
         let prompt = try p ?? readTextFile(promptFile!)
-        let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c)
+        let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c, adapters: lora.adapters())
         let promptIDs = model.tokenize(prompt)
         let parameters = try sampling.parameters
         let json = outputFormat == "json"

@@ -95,9 +95,10 @@ struct MeasuredModel {
     /// The token that replaces each chunk's first token, when the model adds BOS.
     let bos: Int?
 
-    init(path: String, contextLength: Int) throws {
+    init(path: String, contextLength: Int, adapters: [ScaledAdapter] = []) throws {
         file = try GGUFFile(url: URL(fileURLWithPath: path))
         transformer = try Transformer.load(gguf: file, contextLength: contextLength)
+        try transformer.setAdapters(adapters)
         tokenizer = try Tokenizers.load(gguf: file)
         bos = tokenizer.addsBOS ? tokenizer.bosID.map(Int.init) : nil
     }

@@ -17,6 +17,7 @@ struct PerplexityCommand: AsyncParsableCommand {
     @Option(name: .customLong("chunks"), help: "Most chunks to process (default: all).")
     var chunks: Int = -1
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var lora: LoRAOptions
     @Option(name: .customLong("kl-divergence-base"),
             help: "Log-probability file: written by a normal run, read by --kl-divergence (llama-perplexity's format).")
     var klDivergenceBase: String?
@@ -42,7 +43,7 @@ struct PerplexityCommand: AsyncParsableCommand {
         var tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false).map(Int.init)
         if chunks >= 0 { tokens = Array(tokens.prefix(chunks * c)) }
         guard tokens.count >= c else { throw SwiftletError.invalidArgument("\(f) has \(tokens.count) tokens, fewer than one chunk of \(c)") }
-        let model = try MeasuredModel(path: m, contextLength: c)
+        let model = try MeasuredModel(path: m, contextLength: c, adapters: lora.adapters())
         let start = Date()
         var line = ""
         let result = try Perplexity.measure(model.transformer, tokens: tokens, contextSize: c, bos: model.bos) { e in
@@ -62,7 +63,7 @@ struct PerplexityCommand: AsyncParsableCommand {
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw SwiftletError.io(path: path, reason: "cannot read the text: \(error.localizedDescription)")
         }
-        let model = try MeasuredModel(path: m, contextLength: c)
+        let model = try MeasuredModel(path: m, contextLength: c, adapters: lora.adapters())
         let tokens = model.tokenizer.encode(text, addSpecial: true, parseSpecial: false).map(Int.init)
         printError("perplexity: saving all logits to \(base)")
         let start = Date()

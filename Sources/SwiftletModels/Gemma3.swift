@@ -44,6 +44,9 @@ extension Transformer {
         observeInput(layer: layer, .attentionQuery, .attentionKey, .attentionValue, input: s.xb, rows: n, cols: c.dim)
         QuantizedMatrix.matmul(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
+        addAdapters(layer: layer, .attentionQuery, input: s.xb, tokens: n, into: s.q)
+        addAdapters(layer: layer, .attentionKey, input: s.xb, tokens: n, into: s.k)
+        addAdapters(layer: layer, .attentionValue, input: s.xb, tokens: n, into: s.v)
         rmsNorm(s.q, weight: w.queryNorm!, rows: n * c.headCount, width: c.headDim, into: s.q)
         rmsNorm(s.k, weight: w.keyNorm!, rows: n * c.kvHeadCount, width: c.headDim, into: s.k)
         tap("Qcur_normed-\(layer)", s.q, n * c.qDim); tap("Kcur_normed-\(layer)", s.k, n * c.kvDim)
@@ -55,6 +58,7 @@ extension Transformer {
         tap("kqv_out-\(layer)", s.attention, n * c.qDim)
         observeInput(layer: layer, .attentionOutput, input: s.attention, rows: n, cols: c.qDim)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)
+        addAdapters(layer: layer, .attentionOutput, input: s.attention, tokens: n, into: s.xb2)
         rmsNorm(s.xb2, weight: w.postAttentionNorm!, rows: n, width: c.dim, into: s.xb2)
         tap("attn_post_norm-\(layer)", s.xb2, n * c.dim)
         addResidual(s.xb2, tokens: n)
@@ -65,10 +69,13 @@ extension Transformer {
         observeInput(layer: layer, .ffnGate, .ffnUp, input: s.xb, rows: n, cols: c.dim)
         QuantizedMatrix.matmul(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
+        addAdapters(layer: layer, .ffnGate, input: s.xb, tokens: n, into: s.gate)
+        addAdapters(layer: layer, .ffnUp, input: s.xb, tokens: n, into: s.up)
         swiftlet_gc_geglu(s.gate, s.up, s.gate, n * c.ffnDim)   // ggml's f16 GELU table, bit for bit
         tap("ffn_geglu-\(layer)", s.gate, n * c.ffnDim)
         observeInput(layer: layer, .ffnDown, input: s.gate, rows: n, cols: c.ffnDim)
         linear(w.wDown, s.gate, tokens: n, into: s.xb2)
+        addAdapters(layer: layer, .ffnDown, input: s.gate, tokens: n, into: s.xb2)
         rmsNorm(s.xb2, weight: w.postFFNNorm!, rows: n, width: c.dim, into: s.xb2)
         tap("ffn_post_norm-\(layer)", s.xb2, n * c.dim)
         addResidual(s.xb2, tokens: n)

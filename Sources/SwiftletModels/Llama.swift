@@ -34,6 +34,9 @@ extension Transformer {
         observeInput(layer: layer, .attentionQuery, .attentionKey, .attentionValue, input: s.xb, rows: n, cols: c.dim)
         QuantizedMatrix.matmul(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
+        addAdapters(layer: layer, .attentionQuery, input: s.xb, tokens: n, into: s.q)
+        addAdapters(layer: layer, .attentionKey, input: s.xb, tokens: n, into: s.k)
+        addAdapters(layer: layer, .attentionValue, input: s.xb, tokens: n, into: s.v)
         tap("Qcur-\(layer)", s.q, n * c.qDim); tap("Kcur-\(layer)", s.k, n * c.kvDim); tap("Vcur-\(layer)", s.v, n * c.kvDim)
         applyRoPE(tokens: n, start: start, local: false)
         tap("Qrope-\(layer)", s.q, n * c.qDim); tap("Krope-\(layer)", s.k, n * c.kvDim)
@@ -42,6 +45,7 @@ extension Transformer {
         tap("kqv_out-\(layer)", s.attention, n * c.qDim)
         observeInput(layer: layer, .attentionOutput, input: s.attention, rows: n, cols: c.qDim)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)
+        addAdapters(layer: layer, .attentionOutput, input: s.attention, tokens: n, into: s.xb2)
         tap("attn_out-\(layer)", s.xb2, n * c.dim)
         addResidual(s.xb2, tokens: n)
         tap("ffn_inp-\(layer)", s.x, n * c.dim)
@@ -52,11 +56,14 @@ extension Transformer {
         observeInput(layer: layer, .ffnGate, .ffnUp, input: s.xb, rows: n, cols: c.dim)
         QuantizedMatrix.matmul(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
+        addAdapters(layer: layer, .ffnGate, input: s.xb, tokens: n, into: s.gate)
+        addAdapters(layer: layer, .ffnUp, input: s.xb, tokens: n, into: s.up)
         tap("ffn_gate-\(layer)", s.gate, n * c.ffnDim); tap("ffn_up-\(layer)", s.up, n * c.ffnDim)
         swiftlet_gc_swiglu(s.gate, s.up, s.gate, n * c.ffnDim)   // ggml's exp, bit for bit
         tap("ffn_swiglu-\(layer)", s.gate, n * c.ffnDim)
         observeInput(layer: layer, .ffnDown, input: s.gate, rows: n, cols: c.ffnDim)
         linear(w.wDown, s.gate, tokens: n, into: s.xb2)
+        addAdapters(layer: layer, .ffnDown, input: s.gate, tokens: n, into: s.xb2)
         tap("ffn_out-\(layer)", s.xb2, n * c.dim)
         addResidual(s.xb2, tokens: n)
         tap("l_out-\(layer)", s.x, n * c.dim)

@@ -34,6 +34,9 @@ extension Transformer {
         tap("attn_norm-\(layer)", s.xb, n * c.dim)
         QuantizedMatrix.matmul(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
+        addAdapters(layer: layer, .attentionQuery, input: s.xb, tokens: n, into: s.q)
+        addAdapters(layer: layer, .attentionKey, input: s.xb, tokens: n, into: s.k)
+        addAdapters(layer: layer, .attentionValue, input: s.xb, tokens: n, into: s.v)
         tap("Vcur-\(layer)", s.v, n * c.kvDim)
         applyRoPE(tokens: n, start: start, local: false)
         tap("Kcur-\(layer)", s.k, n * c.kvDim)
@@ -43,6 +46,7 @@ extension Transformer {
         attention(layer: layer, tokens: n, start: start, window: 0, scale: 1)
         tap("kqv_out-\(layer)", s.attention, n * c.qDim)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)
+        addAdapters(layer: layer, .attentionOutput, input: s.attention, tokens: n, into: s.xb2)
         addResidual(s.xb2, tokens: n)
 
         // Feed-forward: x += W_down · (SiLU(W_gate·h) ⊙ W_up·h), h = RMSNorm(x), [W_gate W_up] fused
@@ -50,8 +54,11 @@ extension Transformer {
         tap("ffn_norm-\(layer)", s.xb, n * c.dim)
         QuantizedMatrix.matmul(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
+        addAdapters(layer: layer, .ffnGate, input: s.xb, tokens: n, into: s.gate)
+        addAdapters(layer: layer, .ffnUp, input: s.xb, tokens: n, into: s.up)
         swiftlet_gc_swiglu(s.gate, s.up, s.gate, n * c.ffnDim)
         linear(w.wDown, s.gate, tokens: n, into: s.xb2)
+        addAdapters(layer: layer, .ffnDown, input: s.gate, tokens: n, into: s.xb2)
         tap("ffn_out-\(layer)", s.xb2, n * c.dim)
         addResidual(s.xb2, tokens: n)
         tap("l_out-\(layer)", s.x, n * c.dim)

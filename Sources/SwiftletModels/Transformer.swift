@@ -115,6 +115,8 @@ public final class Transformer: @unchecked Sendable {
     /// Asked before every layer of a batched evaluation; when it returns true the evaluation stops
     /// and throws ``SwiftletError/cancelled``, so a long prompt can be abandoned within one layer.
     public var interruption: (() -> Bool)?
+    /// The applied LoRA adapters (``setAdapters(_:)``).
+    var lora: LoRABinding?
 
     @inline(__always)
     func tap(_ name: @autoclosure () -> String, _ p: UnsafePointer<Float>, _ count: Int) {
@@ -257,6 +259,7 @@ public final class Transformer: @unchecked Sendable {
             let n = min(s.logitRows, rows.upperBound - r)
             rmsNorm(s.x + r * dim, weight: weights.outputNorm, rows: n, width: dim, into: s.xb)
             linear(weights.output, s.xb, tokens: n, into: s.logits)
+            addOutputAdapters(input: s.xb, tokens: n, into: s.logits)
             if let cap = config.finalLogitSoftcap {
                 for i in 0..<(n * vocab) { s.logits[i] = cap * tanhf(s.logits[i] / cap) }
             }

@@ -20,53 +20,6 @@ func nearestInt(_ v: Float) -> Int {
     return Int(Int32(bitPattern: shifted.bitPattern & 0x007f_ffff) - 0x0040_0000)
 }
 
-private let groupMaxEps: Float = 1e-15
-
-/// ggml's `make_qx_quants` with `rmse_type` 1 and no importance weights: symmetric levels
-/// `-nmax..<nmax`, scale refined over 18 trial inverse scales. Writes `L[i] + nmax`.
-private func makeQxQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
-    var max: Float = 0, amax: Float = 0
-    for i in 0..<n {
-        let ax = abs(x[i])
-        if ax > amax { amax = ax; max = x[i] }
-    }
-    if amax < groupMaxEps {
-        for i in 0..<n { L[i] = 0 }
-        return 0
-    }
-    let fmax = Float(nmax)
-    var iscale = -fmax / max
-    var sumlx: Float = 0, suml2: Float = 0
-    for i in 0..<n {
-        let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
-        L[i] = Int8(l + nmax)
-        let w = x[i] * x[i]
-        let fl = Float(l)
-        sumlx += w * x[i] * fl
-        suml2 += w * fl * fl
-    }
-    var scale: Float = suml2 != 0 ? sumlx / suml2 : 0
-    var best = scale * sumlx
-    for step in -9...9 where step != 0 {
-        iscale = -(fmax + 0.1 * Float(step)) / max
-        sumlx = 0; suml2 = 0
-        for i in 0..<n {
-            let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
-            let w = x[i] * x[i]
-            let fl = Float(l)
-            sumlx += w * x[i] * fl
-            suml2 += w * fl * fl
-        }
-        if suml2 > 0 && sumlx * sumlx > best * suml2 {
-            for i in 0..<n {
-                L[i] = Int8(nmax + Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i]))))
-            }
-            scale = sumlx / suml2; best = scale * sumlx
-        }
-    }
-    return scale
-}
-
 /// ggml's `make_q3_quants` with `do_rmse`: symmetric levels refined one weight at a time.
 private func makeQ3Quants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
     var max: Float = 0, amax: Float = 0
@@ -110,76 +63,6 @@ private func makeQ3Quants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L:
     }
     for i in 0..<n { L[i] += Int8(nmax) }
     return suml2 > 0 ? sumlx / suml2 : 0
-}
-
-/// ggml's `make_qkx2_quants`: asymmetric levels `0...nmax` with a min, searched over `nstep + 1`
-/// trial scales by weighted least squares. Returns the scale; `theMin` receives `-min`.
-private func makeQkx2Quants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
-                            _ L: UnsafeMutablePointer<UInt8>, _ theMin: inout Float, _ Laux: UnsafeMutablePointer<UInt8>,
-                            rmin: Float, rdelta: Float, nstep: Int, useMad: Bool) -> Float {
-    var min = x[0], max = x[0]
-    var sumW = weights[0]
-    var sumX = sumW * x[0]
-    for i in 1..<n {
-        if x[i] < min { min = x[i] }
-        if x[i] > max { max = x[i] }
-        let w = weights[i]
-        sumW += w
-        sumX += w * x[i]
-    }
-    if min > 0 { min = 0 }
-    if max == min {
-        for i in 0..<n { L[i] = 0 }
-        theMin = -min
-        return 0
-    }
-    let fnmax = Float(nmax)
-    var iscale = fnmax / (max - min)
-    var scale = 1 / iscale
-    var bestError: Float = 0
-    for i in 0..<n {
-        let l = Swift.max(0, Swift.min(nmax, nearestInt(iscale * (x[i] - min))))
-        L[i] = UInt8(l)
-        var diff = scale * Float(l) + min - x[i]
-        diff = useMad ? abs(diff) : diff * diff
-        bestError += weights[i] * diff
-    }
-    if nstep < 1 { theMin = -min; return scale }
-    for step in 0...nstep {
-        iscale = (rmin + rdelta * Float(step) + fnmax) / (max - min)
-        var sumL: Float = 0, sumL2: Float = 0, sumXL: Float = 0
-        for i in 0..<n {
-            let l = Swift.max(0, Swift.min(nmax, nearestInt(iscale * (x[i] - min))))
-            Laux[i] = UInt8(l)
-            let w = weights[i], fl = Float(l)
-            sumL += w * fl
-            sumL2 += w * fl * fl
-            sumXL += w * fl * x[i]
-        }
-        let D = sumW * sumL2 - sumL * sumL
-        if D > 0 {
-            var thisScale = (sumW * sumXL - sumX * sumL) / D
-            var thisMin = (sumL2 * sumX - sumL * sumXL) / D
-            if thisMin > 0 {
-                thisMin = 0
-                thisScale = sumXL / sumL2
-            }
-            var curError: Float = 0
-            for i in 0..<n {
-                var diff = thisScale * Float(Laux[i]) + thisMin - x[i]
-                diff = useMad ? abs(diff) : diff * diff
-                curError += weights[i] * diff
-            }
-            if curError < bestError {
-                for i in 0..<n { L[i] = Laux[i] }
-                bestError = curError
-                scale = thisScale
-                min = thisMin
-            }
-        }
-    }
-    theMin = -min
-    return scale
 }
 
 /// ggml's `best_index_int8`: index of the level of the sorted `values` nearest to `x` (ties to
@@ -299,9 +182,9 @@ private func quantizeKQuantWithMins(_ type: GGMLType, _ x: UnsafePointer<Float>,
     let nsub = 256 / sub
     let nmax = type == .q2_K ? 3 : type == .q4_K ? 15 : 31
     let bytes = type.traits.typeSize
-    var L = [UInt8](repeating: 0, count: 256), Laux = [UInt8](repeating: 0, count: 32)
+    var L = [UInt8](repeating: 0, count: 256)
     var weights = [Float](repeating: 0, count: 32), mins = [Float](repeating: 0, count: 16), scales = [Float](repeating: 0, count: 16)
-    L.withUnsafeMutableBufferPointer { L in Laux.withUnsafeMutableBufferPointer { Laux in
+    L.withUnsafeMutableBufferPointer { L in
     weights.withUnsafeMutableBufferPointer { weights in
     for b in 0..<blocks {
         let xb = x + 256 * b, p = y + bytes * b
@@ -311,14 +194,14 @@ private func quantizeKQuantWithMins(_ type: GGMLType, _ x: UnsafePointer<Float>,
             let xs = xb + sub * j
             if isQ2 {
                 for l in 0..<16 { weights[l] = abs(xs[l]) }
-                scales[j] = makeQkx2Quants(16, 3, xs, weights.baseAddress!, L.baseAddress! + 16 * j, &mins[j], Laux.baseAddress!,
+                scales[j] = makeQkxQuants(16, 3, xs, weights.baseAddress!, L.baseAddress! + 16 * j, &mins[j],
                                            rmin: -0.5, rdelta: 0.1, nstep: 15, useMad: true)
             } else {
                 var sumX2: Float = 0
                 for l in 0..<32 { sumX2 += xs[l] * xs[l] }
                 let avX = (sumX2 / 32).squareRoot()
                 for l in 0..<32 { weights[l] = avX + abs(xs[l]) }
-                scales[j] = makeQkx2Quants(32, nmax, xs, weights.baseAddress!, L.baseAddress! + 32 * j, &mins[j], Laux.baseAddress!,
+                scales[j] = makeQkxQuants(32, nmax, xs, weights.baseAddress!, L.baseAddress! + 32 * j, &mins[j],
                                            rmin: type == .q4_K ? -1 : -0.5, rdelta: 0.1, nstep: type == .q4_K ? 20 : 15, useMad: false)
             }
             if scales[j] > maxScale { maxScale = scales[j] }
@@ -400,7 +283,7 @@ private func quantizeKQuantWithMins(_ type: GGMLType, _ x: UnsafePointer<Float>,
             }
         }
     }
-    }}}
+    }}
 }
 
 /// Q3_K: 16 sub-blocks of 16 with signed 6-bit scales from `make_q3_quants`.
@@ -468,14 +351,18 @@ private func quantizeQ3K(_ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeM
 private func quantizeQ6K(_ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeMutableRawPointer) {
     var L = [Int8](repeating: 0, count: 256)
     var scales = [Float](repeating: 0, count: 16)
+    var squares = [Float](repeating: 0, count: 16)
     L.withUnsafeMutableBufferPointer { L in
+    squares.withUnsafeMutableBufferPointer { squares in
     for b in 0..<blocks {
         let xb = x + 256 * b, p = y + 210 * b
         // ql[128] at 0, qh[64] at 128, scales[16] at 192, d at 208.
         p.initializeMemory(as: UInt8.self, repeating: 0, count: 210)
         var maxScale: Float = 0, maxAbsScale: Float = 0
         for ib in 0..<16 {
-            let s = makeQxQuants(16, 32, xb + 16 * ib, L.baseAddress! + 16 * ib)
+            // Without an importance matrix ggml weighs each value by its square.
+            for l in 0..<16 { squares[l] = xb[16 * ib + l] * xb[16 * ib + l] }
+            let s = makeQxQuants(16, 32, xb + 16 * ib, L.baseAddress! + 16 * ib, squares.baseAddress!)
             scales[ib] = s
             if abs(s) > maxAbsScale { maxAbsScale = abs(s); maxScale = s }
         }
@@ -503,7 +390,7 @@ private func quantizeQ6K(_ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeM
             }
         }
     }
-    }
+    }}
 }
 
 /// IQ4_NL (one block of 32) and IQ4_XS (super-block of 8 × 32 with 6-bit scales): best scale over

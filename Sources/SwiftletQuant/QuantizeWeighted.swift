@@ -19,115 +19,6 @@ func quantizeWeightedRow(_ type: GGMLType, _ x: UnsafePointer<Float>, columns: I
     }
 }
 
-/// ggml's `make_qx_quants` with `rmse_type` 1 and weights `w`: symmetric levels `-nmax..<nmax`
-/// written as `L[i] + nmax`, scale refined over 18 trial inverse scales.
-private func makeQxQuantsWeighted(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>,
-                                  _ w: UnsafePointer<Float>) -> Float {
-    var max: Float = 0, amax: Float = 0
-    for i in 0..<n {
-        let ax = abs(x[i])
-        if ax > amax { amax = ax; max = x[i] }
-    }
-    if amax < 1e-15 {
-        for i in 0..<n { L[i] = 0 }
-        return 0
-    }
-    var iscale = Float(-nmax) / max
-    var sumlx: Float = 0, suml2: Float = 0
-    for i in 0..<n {
-        let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
-        L[i] = Int8(l + nmax)
-        let fl = Float(l)
-        sumlx += w[i] * x[i] * fl
-        suml2 += w[i] * fl * fl
-    }
-    var scale: Float = suml2 != 0 ? sumlx / suml2 : 0
-    var best = scale * sumlx
-    for step in -9...9 where step != 0 {
-        iscale = -(Float(nmax) + 0.1 * Float(step)) / max
-        sumlx = 0; suml2 = 0
-        for i in 0..<n {
-            let fl = Float(Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i]))))
-            sumlx += w[i] * x[i] * fl
-            suml2 += w[i] * fl * fl
-        }
-        if suml2 > 0 && sumlx * sumlx > best * suml2 {
-            for i in 0..<n {
-                L[i] = Int8(nmax + Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i]))))
-            }
-            scale = sumlx / suml2; best = scale * sumlx
-        }
-    }
-    return scale
-}
-
-/// ggml's `make_qkx3_quants` with weights: asymmetric levels `0...nmax` and a min, searched over
-/// `nstep + 1` trial scales by weighted least squares. `theMin` receives `-min`.
-private func makeQkx3Quants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
-                            _ L: UnsafeMutablePointer<UInt8>, _ theMin: inout Float, _ Laux: UnsafeMutablePointer<UInt8>,
-                            rmin: Float, rdelta: Float, nstep: Int) -> Float {
-    var min = x[0], max = x[0]
-    var sumW = weights[0]
-    var sumX = sumW * x[0]
-    for i in 1..<n {
-        if x[i] < min { min = x[i] }
-        if x[i] > max { max = x[i] }
-        let w = weights[i]
-        sumW += w
-        sumX += w * x[i]
-    }
-    if min > 0 { min = 0 }
-    if max <= min {
-        for i in 0..<n { L[i] = 0 }
-        theMin = -min
-        return 0
-    }
-    let fnmax = Float(nmax)
-    var iscale = fnmax / (max - min)
-    var scale = 1 / iscale
-    var bestMad: Float = 0
-    for i in 0..<n {
-        let l = Swift.max(0, Swift.min(nmax, nearestInt(iscale * (x[i] - min))))
-        L[i] = UInt8(l)
-        let diff = scale * Float(l) + min - x[i]
-        bestMad += weights[i] * (diff * diff)
-    }
-    for step in 0...nstep {
-        iscale = (rmin + rdelta * Float(step) + fnmax) / (max - min)
-        var sumL: Float = 0, sumL2: Float = 0, sumXL: Float = 0
-        for i in 0..<n {
-            let l = Swift.max(0, Swift.min(nmax, nearestInt(iscale * (x[i] - min))))
-            Laux[i] = UInt8(l)
-            let w = weights[i], fl = Float(l)
-            sumL += w * fl
-            sumL2 += w * fl * fl
-            sumXL += w * fl * x[i]
-        }
-        let D = sumW * sumL2 - sumL * sumL
-        if D > 0 {
-            var thisScale = (sumW * sumXL - sumX * sumL) / D
-            var thisMin = (sumL2 * sumX - sumL * sumXL) / D
-            if thisMin > 0 {
-                thisMin = 0
-                thisScale = sumXL / sumL2
-            }
-            var mad: Float = 0
-            for i in 0..<n {
-                let diff = thisScale * Float(Laux[i]) + thisMin - x[i]
-                mad += weights[i] * (diff * diff)
-            }
-            if mad < bestMad {
-                for i in 0..<n { L[i] = Laux[i] }
-                bestMad = mad
-                scale = thisScale
-                min = thisMin
-            }
-        }
-    }
-    theMin = -min
-    return scale
-}
-
 /// ggml's `make_qp_quants`: non-negative levels `0...nmax` for the (non-negative) sub-block
 /// scales or mins, weighted by `qw`, refined one value at a time.
 private func makeQpQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<UInt8>,
@@ -212,7 +103,7 @@ private func weightedQ4Q5Symmetric(_ type: GGMLType, _ x: UnsafePointer<Float>, 
         for ib in 0..<(n / 32) {
             let xb = x + 32 * ib, q = qw + 32 * ib, p = y + bytes * ib
             for j in 0..<32 { w[j] = q[j] * (sigma2 + xb[j] * xb[j]).squareRoot() }
-            let d = makeQxQuantsWeighted(32, is5 ? 16 : 8, xb, l, w)
+            let d = makeQxQuants(32, is5 ? 16 : 8, xb, l, w)
             storeHalf(p, 0, d)
             if is5 {
                 var qh: UInt32 = 0
@@ -236,13 +127,13 @@ private func weightedQ4Q5WithMin(_ type: GGMLType, _ x: UnsafePointer<Float>, _ 
     let bytes = type.traits.typeSize
     let sigma2 = sumOfSquares(x, n) / Float(n)
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { weight in
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { L in
-        let w = weight.baseAddress!, l = L.baseAddress!, laux = l + 32
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { L in
+        let w = weight.baseAddress!, l = L.baseAddress!
         for ib in 0..<(n / 32) {
             let xb = x + 32 * ib, q = qw + 32 * ib, p = y + bytes * ib
             for j in 0..<32 { w[j] = q[j] * (sigma2 + xb[j] * xb[j]).squareRoot() }
             var min: Float = 0
-            let d = makeQkx3Quants(32, is5 ? 31 : 15, xb, w, l, &min, laux, rmin: -0.9, rdelta: 0.05, nstep: 36)
+            let d = makeQkxQuants(32, is5 ? 31 : 15, xb, w, l, &min, rmin: -0.9, rdelta: 0.05, nstep: 36, useMad: false)
             storeHalf(p, 0, d)
             storeHalf(p, 2, -min)
             if is5 {
@@ -263,9 +154,9 @@ private func weightedQ4Q5WithMin(_ type: GGMLType, _ x: UnsafePointer<Float>, _ 
 
 /// Q2_K (`quantize_row_q2_K_impl`): d at 80, dmin at 82, scales[16] at 0, qs[64] at 16.
 private func weightedQ2K(_ x0: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutableRawPointer, _ qw0: UnsafePointer<Float>) {
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256 + 16 + 32) { bytesBuf in
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256 + 32) { bytesBuf in
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * 4) { floatBuf in
-        let L = bytesBuf.baseAddress!, Laux = L + 256, LsLm = L + 272
+        let L = bytesBuf.baseAddress!, LsLm = L + 256
         let mins = floatBuf.baseAddress!, scales = mins + 16, sw = mins + 32, weight = mins + 48
         for i in 0..<(n / 256) {
             let x = x0 + 256 * i, p = y + 84 * i
@@ -275,7 +166,7 @@ private func weightedQ2K(_ x0: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutabl
                 let qw = qw0 + 256 * i + 16 * j
                 for l in 0..<16 { weight[l] = qw[l] * (sigma2 + x[16 * j + l] * x[16 * j + l]).squareRoot() }
                 for l in 0..<16 { sw[j] += weight[l] }
-                scales[j] = makeQkx3Quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, rmin: -0.9, rdelta: 0.05, nstep: 36)
+                scales[j] = makeQkxQuants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], rmin: -0.9, rdelta: 0.05, nstep: 36, useMad: false)
             }
             let Ls = LsLm, Lm = LsLm + 16
             let dm0 = makeQpQuants(16, 15, scales, Ls, sw)
@@ -315,11 +206,11 @@ private func weightedQ3K(_ x0: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutabl
                 var sumw: Float = 0
                 for l in 0..<16 { sumw += weight[l] }
                 sw[j] = sumw
-                scales[j] = makeQxQuantsWeighted(16, 4, x + 16 * j, L + 16 * j, weight)
+                scales[j] = makeQxQuants(16, 4, x + 16 * j, L + 16 * j, weight)
             }
             let sc = p + 96
             for j in 0..<12 { storeU8(sc, j, 0) }
-            let dBlock = makeQxQuantsWeighted(16, 32, scales, Ls, sw)
+            let dBlock = makeQxQuants(16, 32, scales, Ls, sw)
             for j in 0..<16 {
                 var l = Int(Ls[j])
                 if j < 8 { storeU8(sc, j, UInt8(l & 0xf)) } else { storeU8(sc, j - 8, loadU8(sc, j - 8) | UInt8((l & 0xf) << 4)) }
@@ -360,9 +251,9 @@ private func weightedQ4KQ5K(_ type: GGMLType, _ x0: UnsafePointer<Float>, _ n: I
     let is5 = type == .q5_K
     let nmax = is5 ? 31 : 15
     let bytes = type.traits.typeSize
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256 + 32 + 16) { bytesBuf in
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256 + 16) { bytesBuf in
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 32 + 8 * 3) { floatBuf in
-        let L = bytesBuf.baseAddress!, Laux = L + 256, Ls = L + 288, Lm = L + 296
+        let L = bytesBuf.baseAddress!, Ls = L + 256, Lm = L + 264
         let weights = floatBuf.baseAddress!, sw = weights + 32, mins = weights + 40, scales = weights + 48
         for i in 0..<(n / 256) {
             let x = x0 + 256 * i, p = y + bytes * i
@@ -373,7 +264,7 @@ private func weightedQ4KQ5K(_ type: GGMLType, _ x0: UnsafePointer<Float>, _ n: I
                 var sumw: Float = 0
                 for l in 0..<32 { sumw += weights[l] }
                 sw[j] = sumw
-                scales[j] = makeQkx3Quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin: -0.9, rdelta: 0.05, nstep: 36)
+                scales[j] = makeQkxQuants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], rmin: -0.9, rdelta: 0.05, nstep: 36, useMad: false)
             }
             let dBlock = makeQpQuants(8, 63, scales, Ls, sw)
             let mBlock = makeQpQuants(8, 63, mins, Lm, sw)
@@ -434,7 +325,7 @@ private func weightedQ6K(_ x0: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutabl
             let x = x0 + 256 * i, p = y + 210 * i
             var maxScale: Float = 0, maxAbsScale: Float = 0
             for ib in 0..<16 {
-                let s = makeQxQuantsWeighted(16, 32, x + 16 * ib, L + 16 * ib, qw0 + 256 * i + 16 * ib)
+                let s = makeQxQuants(16, 32, x + 16 * ib, L + 16 * ib, qw0 + 256 * i + 16 * ib)
                 scales[ib] = s
                 if abs(s) > maxAbsScale { maxAbsScale = abs(s); maxScale = s }
             }

@@ -58,6 +58,17 @@ void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos,
                                int window, float scale, int batched, float *scratch,
                                float *out, long out_stride);
 
+/// y[t·y_stride + r] = Σ_i w[r][i]·x[t][i] for rows row_begin..<row_end of a `rows` × `k` weight
+/// in F32 (f16 = 0) or F16 (f16 = 1), `ntok` rows of x `k` apart, in the float order of llama.cpp's
+/// CPU mul_mat: llamafile's tinyBLAS (one 16-lane accumulator) for ≥ 2 tokens when k % 16 == 0
+/// and rows % 4 == 0, else ggml_vec_dot_f32 / ggml_vec_dot_f16. For F16 weights x must hold
+/// values already rounded to f16 (ggml converts the activations first).
+void swiftlet_gc_mul_mat_float(int f16, const void *w, long k, long rows, long row_begin, long row_end,
+                               const float *x, long ntok, float *y, long y_stride);
+
+/// out[i] = out[i] + delta[i]·scale, the product rounded first (ggml_scale then ggml_add).
+void swiftlet_gc_add_scaled(float *out, const float *delta, float scale, long n);
+
 /// Forces the portable path (1) or the best available (0), process-wide, for tests.
 void swiftlet_gc_select(int portable);
 

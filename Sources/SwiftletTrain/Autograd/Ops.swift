@@ -361,7 +361,8 @@ final class AddOp: DifferentiableOp {
 // MARK: - loss
 
 /// Mean over rows of −log softmax(logits[t])[targets[t]], fused: backward writes
-/// (softmax − one-hot) / rows without storing log-probabilities.
+/// (softmax − one-hot) / rows without storing log-probabilities. Rows whose target is negative
+/// (padding, prompt tokens in a chat fine-tune) are left out of the loss and its mean.
 final class CrossEntropyOp: DifferentiableOp {
     let logits: Variable, targets: TokenBuffer, loss: Variable
     let pool: ComputePool
@@ -381,6 +382,7 @@ final class CrossEntropyOp: DifferentiableOp {
         let V = logits.columns
         pool.parallelChunks(logits.rows, chunk: 0) { rows, _ in
             for t in rows {
+                guard targets.ids[t] >= 0 else { rowLoss[t] = 0; continue }
                 let row = logits.value + t * V
                 let m = VectorOps.max(row, count: V)
                 var sum: Float = 0
@@ -392,15 +394,23 @@ final class CrossEntropyOp: DifferentiableOp {
         }
         var total: Double = 0
         for t in 0..<logits.rows { total += Double(rowLoss[t]) }
-        loss.value[0] = Float(total / Double(logits.rows))
+        loss.value[0] = Float(total / Double(max(scoredRows, 1)))
+    }
+
+    /// Rows with a target (all of them unless some are masked).
+    var scoredRows: Int {
+        var n = 0
+        for t in 0..<targets.count where targets.ids[t] >= 0 { n += 1 }
+        return n
     }
 
     func backward() {
         guard let dl = logits.grad, let seed = loss.grad?[0] else { return }
         let V = logits.columns
-        let s = seed / Float(logits.rows)
+        let s = seed / Float(max(scoredRows, 1))
         pool.parallelChunks(logits.rows, chunk: 0) { rows, _ in
             for t in rows {
+                guard targets.ids[t] >= 0 else { continue }
                 let row = logits.value + t * V, g = dl + t * V
                 let lse = logSumExp[t]
                 for j in 0..<V { g[j] += s * expf(row[j] - lse) }
