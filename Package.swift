@@ -16,11 +16,20 @@ let package = Package(
         .library(name: "SwiftletTrain", targets: ["SwiftletTrain"]),
         // llama-bench-compatible benchmarking, for the CLI and Benchmarks/ (not part of `Swiftlet`).
         .library(name: "SwiftletBench", targets: ["SwiftletBench"]),
+        // The OpenAI-compatible HTTP server behind `swiftlet serve` (Hummingbird; not part of `Swiftlet`).
+        .library(name: "SwiftletServer", targets: ["SwiftletServer"]),
         .executable(name: "swiftlet", targets: ["SwiftletCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // OpenBLAS is loaded at run time (dlopen) so Swiftlet can choose its core type first;
@@ -36,8 +45,18 @@ let package = Package(
         .target(name: "SwiftletTrain", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "SwiftletModels"]),
         .target(name: "Swiftlet", dependencies: ["SwiftletTensor", "SwiftletQuant", "SwiftletFormats", "SwiftletTokenizers", "SwiftletModels"]),
         .target(name: "SwiftletBench", dependencies: ["Swiftlet"]),
+        .target(name: "SwiftletServer", dependencies: [
+            "Swiftlet",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
         .executableTarget(name: "SwiftletCLI", dependencies: [
-            "SwiftletBench",
+            "SwiftletBench", "SwiftletServer",
             "Swiftlet", "SwiftletTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -54,6 +73,13 @@ let package = Package(
         .testTarget(name: "SwiftletTrainTests", dependencies: ["SwiftletTrain", "SwiftletModels", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletBench", "SwiftletTestSupport", "CSwiftletKernels"]),
         // Hostile model files, texts and options (issue 13): typed errors and bounded costs.
+        // The real server on a loopback port, driven by real HTTP clients (issue 17).
+        .testTarget(name: "SwiftletServerTests", dependencies: [
+            "SwiftletServer", "Swiftlet", "SwiftletTestSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(name: "SwiftletHostileTests", dependencies: ["Swiftlet", "SwiftletCLI", "SwiftletTestSupport"], path: "Tests/Hostile"),
         // The `swiftlet` binary's contract: exit codes, stdout/stderr, JSON output, flag names.
         .testTarget(name: "SwiftletCLITests", dependencies: ["Swiftlet", "SwiftletCLI", "SwiftletTestSupport"]),

@@ -28,3 +28,5 @@ if [ ${#arm[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
 fi
 # gguf-py reads back the GGUF files Swiftlet writes (a round-trip test in the suite).
 python3 -c "import gguf" >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check gguf
+# The official OpenAI client talks to `swiftlet serve` in a server test (Tests/SwiftletServerTests).
+python3 -c "import openai" >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check openai

@@ -13,7 +13,7 @@ import SwiftletTokenizers
 /// ```
 /// Each turn renders the whole history with the model's chat template; the session's cache still
 /// holds the earlier turns, so only the new tokens are evaluated. Many sessions can share one model
-/// (their generations run one after another on the model's inference thread). A reply that was
+/// (their generations take turns token by token on the model's inference thread). A reply that was
 /// cancelled is not added to the history.
 public final class ChatSession: Sendable {
     /// The model this session talks to.
@@ -106,7 +106,7 @@ public final class ChatSession: Sendable {
         } catch {
             return AsyncThrowingStream { $0.finish(throwing: error) }
         }
-        return model.generate(tokens: tokens, parameters: parameters, session: id, toolCallFormat: format) { reply in
+        return model.generate(tokens: tokens, parameters: parameters, session: id, toolCallFormat: format) { reply, _ in
             let calls = format.map { ToolCallParser.parse(reply, format: $0).calls } ?? []
             let answer: ChatMessage = calls.isEmpty ? .assistant(reply) : .assistant("", toolCalls: calls)
             self.state.withLock { $0.history += [message, answer] }

@@ -18,13 +18,60 @@ public struct GenerationParameters: Sendable, Equatable {
     /// Restricts the output to a grammar, JSON Schema, regex or list of choices (see
     /// ``GenerationConstraint``); `nil` = free text.
     public var constraint: GenerationConstraint?
+    /// When set, each generated token's chunk carries its ``TokenLogprob``: the log-probability of
+    /// the chosen token and of the `logprobs` most likely tokens (0…20, OpenAI's `top_logprobs`),
+    /// under the model's distribution before sampling (logit bias and penalties not applied).
+    /// `nil` = none (no extra cost).
+    public var logprobs: Int?
 
     public init(maxTokens: Int = 256, sampling: SamplingParameters = SamplingParameters(),
                 stopStrings: [String] = [], stopAtEndOfGeneration: Bool = true,
-                constraint: GenerationConstraint? = nil) {
+                constraint: GenerationConstraint? = nil, logprobs: Int? = nil) {
         self.maxTokens = maxTokens; self.sampling = sampling
         self.stopStrings = stopStrings; self.stopAtEndOfGeneration = stopAtEndOfGeneration
-        self.constraint = constraint
+        self.constraint = constraint; self.logprobs = logprobs
+    }
+
+    /// Most alternatives ``logprobs`` may ask for (OpenAI's limit).
+    public static let maxTopLogprobs = 20
+}
+
+/// The log-probability of a generated token and of the most likely tokens at its position.
+public struct TokenLogprob: Sendable, Equatable {
+    /// The generated token and its natural-log probability.
+    public var token: TokenID
+    public var logprob: Float
+    /// The most likely tokens at this position, best first, with their log-probabilities.
+    public var top: [(token: TokenID, logprob: Float)]
+
+    public init(token: TokenID, logprob: Float, top: [(token: TokenID, logprob: Float)]) {
+        self.token = token; self.logprob = logprob; self.top = top
+    }
+
+    public static func == (a: TokenLogprob, b: TokenLogprob) -> Bool {
+        a.token == b.token && a.logprob == b.logprob && a.top.elementsEqual(b.top) { $0 == $1 }
+    }
+
+    /// Log-softmax of `logits` at `token`, and the `count` best tokens (a partial selection, one
+    /// pass over the vocabulary plus `count` insertions).
+    static func measure(_ logits: UnsafeBufferPointer<Float>, token: TokenID, top count: Int) -> TokenLogprob {
+        var maxLogit = -Float.infinity
+        for l in logits where l > maxLogit { maxLogit = l }
+        var sum = 0.0
+        for l in logits { sum += Double(expf(l - maxLogit)) }
+        let logNorm = maxLogit + Float(log(sum))
+        var best: [(token: TokenID, logprob: Float)] = []
+        if count > 0 {
+            best.reserveCapacity(count + 1)
+            for (t, l) in logits.enumerated() where best.count < count || l > best[best.count - 1].logprob {
+                var i = best.count
+                while i > 0 && best[i - 1].logprob < l { i -= 1 }
+                best.insert((TokenID(t), l), at: i)
+                if best.count > count { best.removeLast() }
+            }
+        }
+        return TokenLogprob(token: token, logprob: logits[Int(token)] - logNorm,
+                            top: best.map { ($0.token, $0.logprob - logNorm) })
     }
 }
 
@@ -69,6 +116,8 @@ public struct GenerationChunk: Sendable {
     public var statistics: GenerationStatistics?
     /// On the final chunk of a chat with tools: the tool calls parsed from the whole reply.
     public var toolCalls: [ToolCall] = []
+    /// With ``GenerationParameters/logprobs`` set: one entry per token of ``tokenIDs``.
+    public var logprobs: [TokenLogprob] = []
 }
 
 /// How far loading a model has come.
@@ -92,11 +141,11 @@ public struct LoadProgress: Sendable, Equatable {
 /// let session = ChatSession(model, instructions: "Answer briefly.")
 /// print(try await session.respond(to: "Name three prime numbers."))
 /// ```
-/// Many ``ChatSession``s share one loaded model; each keeps its own KV cache and conversation.
-/// All inference runs on the model's own thread, one generation at a time in arrival order
-/// (generations from several sessions are serialized, never interleaved), so they cannot corrupt
-/// each other. Cancelling the consuming task stops a generation within one layer of prefill or one
-/// decoded token.
+/// Many ``ChatSession``s and ``PromptSession``s share one loaded model; each keeps its own KV
+/// cache. All inference runs on the model's own thread: generations of different sessions take
+/// turns token by token in arrival order (a prefill runs whole), two generations of the same
+/// session run one after the other. Cancelling the consuming task stops a generation within one
+/// layer of prefill or one decoded token.
 public final class LanguageModel: Sendable {
     /// The model's tokenizer.
     public let tokenizer: any Tokenizer
@@ -212,11 +261,11 @@ public final class LanguageModel: Sendable {
         generate(tokens: tokens, parameters: parameters, session: 0, onFinish: nil)
     }
 
-    /// Streams a generation in session `session`; `onFinish` sees the whole text of a generation
-    /// that ended normally, before the stream's last chunk is delivered. With `toolCallFormat`,
+    /// Streams a generation in session `session`; `onFinish` sees the whole text and the generated
+    /// token ids of a generation that ended normally, before the stream's last chunk is delivered. With `toolCallFormat`,
     /// the last chunk carries the tool calls parsed from the whole reply.
     func generate(tokens: [TokenID], parameters: GenerationParameters, session: Int, toolCallFormat: ToolCallFormat? = nil,
-                  onFinish: (@Sendable (String) -> Void)?) -> AsyncThrowingStream<GenerationChunk, Error> {
+                  onFinish: (@Sendable (String, [TokenID]) -> Void)?) -> AsyncThrowingStream<GenerationChunk, Error> {
         let (stream, continuation) = AsyncThrowingStream<GenerationChunk, Error>.makeStream()
         let cancelled = CancellationFlag()
         continuation.onTermination = { _ in cancelled.cancel() }
@@ -284,9 +333,30 @@ actor InferenceEngine {
         return session
     }
 
-    func run(_ job: GenerationJob, session id: Int) {
+    func run(_ job: GenerationJob, session id: Int) async {
+        await acquire(id)
+        defer { release(id) }
         let vocabulary = job.parameters.constraint == nil ? nil : grammarVocabulary(for: job.tokenizer)
-        job.run(session(id), grammarVocabulary: vocabulary)
+        await job.run(session(id), grammarVocabulary: vocabulary, on: self)
+    }
+
+    /// Sessions with a generation (or other use of their cache) under way, and who waits for them.
+    private var busySessions: Set<Int> = []
+    private var sessionWaiters: [Int: [CheckedContinuation<Void, Never>]] = [:]
+
+    /// Waits until no other generation uses session `id` (generations interleave per token, a
+    /// session's cache holds one of them at a time).
+    private func acquire(_ id: Int) async {
+        if busySessions.insert(id).inserted { return }
+        await withCheckedContinuation { sessionWaiters[id, default: []].append($0) }
+    }
+
+    /// Hands session `id` to its next waiter, in arrival order, or marks it free.
+    private func release(_ id: Int) {
+        guard var waiters = sessionWaiters[id], !waiters.isEmpty else { busySessions.remove(id); return }
+        let next = waiters.removeFirst()
+        sessionWaiters[id] = waiters.isEmpty ? nil : waiters
+        next.resume()
     }
 
     /// Token texts prepared for grammar matching, built on the first constrained generation.
@@ -303,12 +373,22 @@ actor InferenceEngine {
 
     func reset(session id: Int) { sessions[id]?.reset() }
 
-    func savedState(session id: Int) -> Data { session(id).savedState() }
+    func savedState(session id: Int) async -> Data {
+        await acquire(id)
+        defer { release(id) }
+        return session(id).savedState()
+    }
 
-    func restore(session id: Int, state: Data) throws { try session(id).restore(state: state) }
+    func restore(session id: Int, state: Data) async throws {
+        await acquire(id)
+        defer { release(id) }
+        try session(id).restore(state: state)
+    }
 
     func perplexity(tokens: [TokenID], contextSize: Int, bos: TokenID?,
-                    progress: (Perplexity.Estimate) -> Void) throws -> Perplexity.Estimate {
+                    progress: (Perplexity.Estimate) -> Void) async throws -> Perplexity.Estimate {
+        await acquire(0)
+        defer { release(0) }
         let session = session(0)
         session.reset()
         defer { session.reset() }
@@ -332,17 +412,19 @@ struct GenerationJob: Sendable {
     let toolCallFormat: ToolCallFormat?
     let cancelled: CancellationFlag
     let continuation: AsyncThrowingStream<GenerationChunk, Error>.Continuation
-    let onFinish: (@Sendable (String) -> Void)?
+    let onFinish: (@Sendable (String, [TokenID]) -> Void)?
 
-    func run(_ session: GenerationSession, grammarVocabulary: GrammarVocabulary? = nil) {
+    /// Runs on `engine`'s thread; between decoded tokens it lets the engine's other queued work
+    /// (other sessions' generations) run.
+    func run(_ session: GenerationSession, grammarVocabulary: GrammarVocabulary? = nil, on engine: isolated InferenceEngine) async {
         do {
-            try generate(session, grammarVocabulary: grammarVocabulary)
+            try await generate(session, grammarVocabulary: grammarVocabulary, on: engine)
         } catch {
             continuation.finish(throwing: error)
         }
     }
 
-    private func generate(_ session: GenerationSession, grammarVocabulary: GrammarVocabulary?) throws {
+    private func generate(_ session: GenerationSession, grammarVocabulary: GrammarVocabulary?, on engine: isolated InferenceEngine) async throws {
         let start = DispatchTime.now().uptimeNanoseconds
         func seconds(since t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
 
@@ -355,6 +437,9 @@ struct GenerationJob: Sendable {
         } else if p.maxTokens > room {
             let (requested, overflow) = prompt.count.addingReportingOverflow(p.maxTokens)
             throw SwiftletError.contextOverflow(requested: overflow ? .max : requested, limit: session.transformer.contextLength)
+        }
+        if let k = p.logprobs, !(0 ... GenerationParameters.maxTopLogprobs).contains(k) {
+            throw SwiftletError.invalidArgument("logprobs \(k) is outside 0...\(GenerationParameters.maxTopLogprobs)")
         }
         let matcher = try p.constraint.map { constraint -> GrammarMatcher in
             guard let grammarVocabulary else { throw SwiftletError.invalidArgument("no vocabulary prepared for the constraint") }
@@ -394,9 +479,14 @@ struct GenerationJob: Sendable {
             let (newText, hitStop) = text.append(detokenizer.append(token))
             if toolCallFormat != nil { markupReply += markupDetokenizer.append(token) }
             reply += newText
-            continuation.yield(GenerationChunk(text: newText, tokenIDs: [token], statistics: nil))
+            var chunk = GenerationChunk(text: newText, tokenIDs: [token], statistics: nil)
+            if let k = p.logprobs { chunk.logprobs = [TokenLogprob.measure(logits, token: token, top: k)] }
+            continuation.yield(chunk)
             if hitStop { reason = .stopString; break }
             if generated.count == p.maxTokens { break }
+            // `logits` points into the shared transformer: it is used up before others run.
+            await Task.yield()
+            if cancelled.isCancelled { reason = .cancelled; break }
             logits = try session.step(token)
         }
         let stats = GenerationStatistics(
@@ -406,7 +496,7 @@ struct GenerationJob: Sendable {
         let tail = reason == .stopString ? "" : text.append(detokenizer.finish()).0 + text.flush()
         if toolCallFormat != nil { markupReply += markupDetokenizer.finish() }
         // With tools, the session's history needs the markup to find the calls again.
-        if reason != .cancelled { onFinish?(toolCallFormat == nil ? reply + tail : markupReply) }
+        if reason != .cancelled { onFinish?(toolCallFormat == nil ? reply + tail : markupReply, generated) }
         var last = GenerationChunk(text: tail, tokenIDs: [], statistics: stats)
         if let toolCallFormat { last.toolCalls = ToolCallParser.parse(markupReply, format: toolCallFormat).calls }
         continuation.yield(last)

@@ -22,13 +22,17 @@ public struct SamplingParameters: Sendable, Equatable {
     public var penaltyWindow: Int
     /// Seed of the random generator; `nil` draws one from the system.
     public var seed: UInt64?
+    /// Added to the logits of these token ids before the chain runs (OpenAI's `logit_bias`; -100
+    /// all but bans a token, +100 all but forces it). Ids outside the vocabulary are ignored.
+    public var logitBias: [TokenID: Float]
 
     public init(temperature: Float = 0.8, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05,
                 repetitionPenalty: Float = 1, presencePenalty: Float = 0, frequencyPenalty: Float = 0,
-                penaltyWindow: Int = 64, seed: UInt64? = nil) {
+                penaltyWindow: Int = 64, seed: UInt64? = nil, logitBias: [TokenID: Float] = [:]) {
         self.temperature = temperature; self.topK = topK; self.topP = topP; self.minP = minP
         self.repetitionPenalty = repetitionPenalty; self.presencePenalty = presencePenalty
         self.frequencyPenalty = frequencyPenalty; self.penaltyWindow = penaltyWindow; self.seed = seed
+        self.logitBias = logitBias
     }
 
     /// Throws ``SwiftletError/invalidArgument(_:)`` naming the first value outside its range:
@@ -46,6 +50,9 @@ public struct SamplingParameters: Sendable, Equatable {
         try require(presencePenalty.isFinite, "presence penalty \(presencePenalty) is not a finite number")
         try require(frequencyPenalty.isFinite, "frequency penalty \(frequencyPenalty) is not a finite number")
         try require(penaltyWindow >= -1, "penalty window \(penaltyWindow) is below -1 (the whole history)")
+        for (token, bias) in logitBias {
+            try require(bias.isFinite, "logit bias \(bias) of token \(token) is not a finite number")
+        }
     }
 
     /// Always the most likely token.
@@ -142,10 +149,11 @@ public final class Sampler {
     /// Tokens greedy decoding checks one by one before it builds a full mask.
     static let greedyProbe = 16
 
-    /// Copies the logits to the working buffer and applies the penalties.
+    /// Copies the logits to the working buffer and applies the penalties and the logit bias.
     private func load(_ logits: UnsafeBufferPointer<Float>, history: UnsafeBufferPointer<TokenID>, count n: Int) {
         work.update(from: logits.baseAddress!, count: n)
         if parameters.penalized { applyPenalties(history: history, count: n) }
+        for (token, bias) in parameters.logitBias where token >= 0 && token < n { work[Int(token)] += bias }
     }
 
     /// Runs the chain (top-k → top-p → min-p → temperature → draw) on the working logits.
