@@ -54,8 +54,8 @@ struct APIError: Error, Sendable {
     /// The JSON body.
     var json: String {
         var fields = ["\"message\":" + JSONText.quoted(message), "\"type\":" + JSONText.quoted(type)]
-        fields.append("\"param\":" + (param.map(JSONText.quoted) ?? "null"))
-        fields.append("\"code\":" + (code.map(JSONText.quoted) ?? "null"))
+        fields.append("\"param\":" + (param.map { JSONText.quoted($0) } ?? "null"))
+        fields.append("\"code\":" + (code.map { JSONText.quoted($0) } ?? "null"))
         return "{\"error\":{" + fields.joined(separator: ",") + "}}"
     }
 
