@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "SwiftletTestSupport", dependencies: ["SwiftletTensor"], path: "Tests/SwiftletTestSupport"),
         .testTarget(name: "SwiftletTensorTests", dependencies: ["SwiftletTensor", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletQuantTests", dependencies: ["SwiftletQuant", "SwiftletFormats", "Swiftlet", "SwiftletTestSupport"]),
-        .testTarget(name: "SwiftletFormatsTests", dependencies: ["SwiftletFormats", "SwiftletTestSupport"]),
+        .testTarget(name: "SwiftletFormatsTests", dependencies: ["SwiftletFormats", "SwiftletQuant", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletTokenizersTests", dependencies: ["SwiftletTokenizers", "SwiftletFormats", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletTrainTests", dependencies: ["SwiftletTrain", "SwiftletModels", "SwiftletTestSupport"]),
         .testTarget(name: "SwiftletModelsTests", dependencies: ["SwiftletModels", "Swiftlet", "SwiftletBench", "SwiftletTestSupport", "CSwiftletKernels"]),
