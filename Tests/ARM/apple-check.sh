@@ -24,6 +24,8 @@ if command -v swiftc >/dev/null; then
   mkdir -p "$mods/CSwiftletKernels"
   printf 'module CSwiftletKernels {\n    header "%s/Sources/CSwiftletKernels/include/swiftlet_kernels.h"\n    export *\n}\n' "$PWD" \
     > "$mods/CSwiftletKernels/module.modulemap"
+  swiftc -emit-module -parse-as-library -module-name SwiftletCore -emit-module-path "$mods/SwiftletCore.swiftmodule" \
+    Sources/SwiftletCore/*.swift
   swiftc -typecheck -parse-as-library -module-name SwiftletTensor -I "$stubs/Accelerate" -I "$mods" Sources/SwiftletTensor/*.swift
   echo "apple-check: SwiftletTensor's Accelerate branches type-check against the CBLAS stand-in"
 fi
