@@ -119,8 +119,9 @@ QK_INLINE void QK_FN(b32l_tokens)(const int kind, const int NT, const QK_FN(b32l
     }
 }
 
-/// Tokens per pack: its bytes (40 per token and block) stay within about 256 KB of L2.
-#define B32L_PACK_BYTES (256 * 1024)
+/// Tokens per pack (40 bytes per token and block): 2 MB takes 512 tokens of 3200-wide rows at once,
+/// so each tile is unpacked once; the pack and the activations stream from L2 past the tile in L1.
+#define B32L_PACK_BYTES (2 * 1024 * 1024)
 
 /// Rows in whole tiles of 16 against all tokens; returns how many rows it did (0 when it does
 /// not apply or its buffers cannot be allocated: the caller's kernels then do them).
