@@ -87,7 +87,7 @@ struct SamplingOptions: ParsableArguments {
 
 /// Runs async work from a synchronous command (the generation itself runs on its own thread).
 func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
-    final class Box: @unchecked Sendable { var error: Error? }
+    final class Box: @unchecked Sendable { var error: Error? }  // written by the task before `done.signal()`, read after `done.wait()`
     let box = Box()
     let done = DispatchSemaphore(value: 0)
     Task {
@@ -124,6 +124,7 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var threads: ThreadOptions
     @OptionGroup var lora: LoRAOptions
+    @OptionGroup var attention: AttentionOptions
     @Flag(name: .customLong("print-grammar"), help: "Print the GBNF grammar of --grammar/--json-schema (schemas converted) and exit.")
     var printGrammar = false
 
@@ -140,11 +141,13 @@ struct GenerateCommand: ParsableCommand {
             return
         }
         let prompt = try p ?? readTextFile(promptFile!)
-        let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c, adapters: lora.adapters())
+        let kv = try attention.resolved()
+        let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c, cacheType: kv.key,
+                                      valueCacheType: kv.value, flashAttention: kv.flashAttention, adapters: lora.adapters())
         let promptIDs = model.tokenize(prompt)
         let parameters = try sampling.parameters
         let json = outputFormat == "json"
-        final class Result: @unchecked Sendable { var ids: [TokenID] = []; var text = ""; var stats: GenerationStatistics? }
+        final class Result: @unchecked Sendable { var ids: [TokenID] = []; var text = ""; var stats: GenerationStatistics? }  // filled by the generation task, read after `runBlocking` returns
         let result = Result()
         try runBlocking {
             for try await chunk in model.generate(tokens: promptIDs, parameters: parameters) {
