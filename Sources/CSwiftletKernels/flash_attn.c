@@ -246,6 +246,7 @@ GC_512 static void scale_f16_widened_avx512(uint16_t *y, float v, int from, int 
 /// K·q of one key row with `heads` converted query rows.
 static void key_dots(int k_type, const uint8_t *krow, const void *qconv, long qconv_floats, int heads, int n,
                      int simd, float *out) {
+    (void)simd;
     if (k_type == SWIFTLET_FA_F16) {
         const float *qf = (const float *)qconv;
 #ifdef GC_X86
