@@ -11,7 +11,8 @@ import SwiftletCore
 import SwiftletTokenizers
 
 struct ChatTemplateUnderTest {
-    static let limits = JinjaLimits(maximumOutputBytes: 1 << 20, maximumLoopIterations: 20_000, maximumCallDepth: 50)
+    static let limits = JinjaLimits(maximumOutputBytes: 1 << 20, maximumLoopIterations: 20_000, maximumCallDepth: 50,
+                                    maximumBytesBuilt: 16 << 20, maximumRenderSeconds: 2)
     let messages: [ChatMessage]
     let tools: [ToolDefinition]
 
