@@ -57,12 +57,13 @@ public final class EmbeddingModel: Sendable {
 
     /// The token ids the encoder runs on for `text`: `[CLS] … [SEP]`, truncated to
     /// ``maxSequenceLength``.
-    public func tokenize(_ text: String) throws -> [Int32] {
+    public func tokenize(_ text: String) throws -> [TokenID] {
         pipeline.truncated(tokenizer.encode(text, maxLength: pipeline.maxSequenceLength))
     }
 
     /// Embeddings of `texts`, in order (L2-normalized when the model's pipeline says so).
     ///
+    /// - Parameter texts: the texts to embed.
     /// - Parameter batchSize: how many texts run through the encoder at once.
     public func embed(_ texts: [String], batchSize: Int = 32) async throws -> [[Float]] {
         try embeddings(for: texts, batchSize: batchSize)

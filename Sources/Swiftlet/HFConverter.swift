@@ -15,7 +15,7 @@ import SwiftletTokenizers
 /// try converter.convert(to: URL(fileURLWithPath: "minilm.f16.gguf"), outputType: .f16)
 /// ```
 ///
-/// Errors are ``SwiftletError``s: a folder without `config.json` (`io`), an architecture other
+/// Errors are `SwiftletError`s: a folder without `config.json` (`io`), an architecture other
 /// than those above (`unsupportedArchitecture`), a checkpoint lacking a tensor the architecture
 /// needs (`missingTensor`) or holding one it cannot map (`unexpectedTensor`), an output that
 /// cannot be written (`io`; the file is written beside the target and renamed, so no partial

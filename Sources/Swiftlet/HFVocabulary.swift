@@ -117,7 +117,7 @@ struct HFVocabulary {
         knownFingerprints.last { $0.hash == hash }?.name
     }
 
-    static func fingerprint(_ ids: [Int32]) -> String {
+    static func fingerprint(_ ids: [TokenID]) -> String {
         SHA256.hex(Array(("[" + ids.map(String.init).joined(separator: ", ") + "]").utf8))
     }
 
@@ -125,7 +125,7 @@ struct HFVocabulary {
     ///
     /// WordPiece is tokenized with Swiftlet's WordPiece tokenizer; byte-level BPE with Swiftlet's
     /// BPE tokenizer under each candidate pre-tokenizer, keeping the one whose ids give that
-    /// candidate's fingerprint. Throws ``SwiftletError/unsupportedTokenizer(_:)`` when none does.
+    /// candidate's fingerprint. Throws `SwiftletError/unsupportedTokenizer(_:)` when none does.
     func preTokenizerName() throws -> String {
         let (prefix, suffix) = templateSpecialIDs()
         switch modelType {
@@ -151,9 +151,9 @@ struct HFVocabulary {
     }
 
     /// The special-token ids the post-processor puts around a single sequence.
-    private func templateSpecialIDs() -> (prefix: [Int32], suffix: [Int32]) {
+    private func templateSpecialIDs() -> (prefix: [TokenID], suffix: [TokenID]) {
         guard let post = tokenizerJSON["post_processor"], !post.isNull else { return ([], []) }
-        var prefix: [Int32] = [], suffix: [Int32] = []
+        var prefix: [TokenID] = [], suffix: [TokenID] = []
         for processor in post["processors"]?.array ?? [post] {
             switch processor["type"]?.string {
             case "TemplateProcessing":

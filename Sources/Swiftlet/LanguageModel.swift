@@ -130,13 +130,14 @@ public final class LanguageModel: Sendable {
 
     /// Loads a GGUF model on a thread of its own (never blocking the caller's executor), reading
     /// every tensor's bytes once so the first generation does not wait on the disk.
+    /// - Parameter url: the GGUF file.
     /// - Parameter contextLength: KV-cache positions per session; default the model's trained
     ///   context capped at 4096.
     /// - Parameter cacheType: `.f16` (the default, as llama.cpp's) reproduces llama.cpp's attention bit
     ///   for bit; `.f32` keeps full precision at twice the memory.
     /// - Parameter adapters: LoRA adapters applied on top of the weights, in order (see
-    ///   ``LoRAAdapter``; `ScaledAdapter(try LoRAAdapter(url: adapterURL), scale: 0.5)`). Each must
-    ///   have been made for this model: one for another base throws a ``SwiftletError`` naming its file.
+    ///   `LoRAAdapter`; `ScaledAdapter(try LoRAAdapter(url: adapterURL), scale: 0.5)`). Each must
+    ///   have been made for this model: one for another base throws a `SwiftletError` naming its file.
     /// - Parameter progress: called on the loading thread as tensors are read.
     public static func load(_ url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16,
                             adapters: [ScaledAdapter] = [],
@@ -248,7 +249,7 @@ public final class LanguageModel: Sendable {
     /// Streams the assistant's reply to `messages`, formatted with the model's chat template.
     /// (A ``ChatSession`` keeps the history for you.) With `tools`, the template presents them to
     /// the model and the final chunk carries the tool calls parsed from the reply (in the format
-    /// the template prompts for); answer each with a ``ChatMessage/tool(_:name:toolCallID:)``
+    /// the template prompts for); answer each with a `ChatMessage/tool(_:name:toolCallID:)`
     /// message and call `chat` again.
     public func chat(_ messages: [ChatMessage], tools: [ToolDefinition] = [], context: [String: JinjaValue] = [:],
                      parameters: GenerationParameters = GenerationParameters()) throws -> AsyncThrowingStream<GenerationChunk, Error> {

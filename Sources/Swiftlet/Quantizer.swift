@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SwiftletTensor
 import SwiftletQuant
 import SwiftletFormats
@@ -9,7 +10,7 @@ import Darwin
 #endif
 
 /// Quantizes a GGUF model into another GGUF file exactly as llama-quantize does: the same
-/// per-tensor types (``QuantizationPlan``), the same bytes for every tensor (with or without an
+/// per-tensor types (`QuantizationPlan`), the same bytes for every tensor (with or without an
 /// importance matrix), the same metadata and tensor order — the output file is byte-identical to
 /// llama-quantize's.
 ///
@@ -72,7 +73,7 @@ public enum Quantizer {
 
     /// The plan llama-quantize would follow for the model at `url`.
     ///
-    /// - Throws: what ``GGUFFile/init(url:)`` throws; ``SwiftletError/missingMetadata(_:)`` when
+    /// - Throws: what `GGUFFile/init(url:)` throws; `SwiftletError/missingMetadata(_:)` when
     ///   the architecture or block count is absent.
     public static func plan(for url: URL, options: Options) throws -> QuantizationPlan {
         try plan(for: GGUFFile(url: url), options: options)
@@ -105,11 +106,11 @@ public enum Quantizer {
 
     /// Quantizes `input` into `output`.
     ///
-    /// - Throws: ``SwiftletError/invalidArgument(_:)`` when input and output are the same file,
+    /// - Throws: `SwiftletError/invalidArgument(_:)` when input and output are the same file,
     ///   the source is already quantized without ``Options/allowRequantize``, or an importance
-    ///   matrix entry does not fit its tensor; ``SwiftletError/unsupportedTensorType(_:)`` for a
-    ///   type Swiftlet cannot quantize or dequantize; file errors from ``GGUFFile/init(url:)``;
-    ///   ``SwiftletError/io(path:reason:)`` when the output cannot be written.
+    ///   matrix entry does not fit its tensor; `SwiftletError/unsupportedTensorType(_:)` for a
+    ///   type Swiftlet cannot quantize or dequantize; file errors from `GGUFFile/init(url:)`;
+    ///   `SwiftletError/io(path:reason:)` when the output cannot be written.
     @discardableResult
     public static func quantize(input: URL, output: URL, options: Options,
                                 progress: ((Progress) -> Void)? = nil) throws -> Report {
@@ -288,11 +289,10 @@ public enum Quantizer {
 }
 
 /// A flag set from worker threads.
-private final class FailureFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+private final class FailureFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
 }
 
 /// A growable scratch buffer of bytes, allocated once per size step.

@@ -86,7 +86,7 @@ struct BenchCommand: ParsableCommand {
         let tokens = try Self.list(n, "-n").first ?? 128
         guard r > 0, tokens > 1 else { throw ValidationError("-r must be positive and -n above 1") }
         let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: 2048)
-        final class Box: @unchecked Sendable { var stats: GenerationStatistics?; var ids: [TokenID] = [] }
+        final class Box: @unchecked Sendable { var stats: GenerationStatistics?; var ids: [TokenID] = [] }  // filled by the generation task, read after `runBlocking` returns
         func once(_ c: GenerationConstraint?) throws -> (Double, Int, StopReason) {
             let box = Box()
             let p = GenerationParameters(maxTokens: tokens, sampling: .greedy, stopAtEndOfGeneration: false, constraint: c)

@@ -51,7 +51,7 @@ struct EmbedCommand: ParsableCommand {
 
     private struct Line: Encodable {
         var text: String
-        var ids: [Int32]
+        var ids: [TokenID]
         var embedding: [Float]
     }
 
@@ -74,7 +74,7 @@ struct EmbedCommand: ParsableCommand {
         for _ in 0..<20 { singleTimes.append(try seconds { _ = try embedder.embeddings(for: [single], batchSize: 1) }) }
 
         // Where the time goes: tokenization alone, and the useful matmul work of the forward pass.
-        var ids: [[Int32]] = []
+        var ids: [[TokenID]] = []
         let tokenizeTime = try seconds { ids = try inputs.map(embedder.tokenize) }
         let flops = ids.reduce(0.0) { $0 + embedder.pipeline.encoder.config.forwardFLOPs(tokens: $1.count) }
         var forwardTimes: [Double] = []

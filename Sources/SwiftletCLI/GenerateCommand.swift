@@ -87,7 +87,7 @@ struct SamplingOptions: ParsableArguments {
 
 /// Runs async work from a synchronous command (the generation itself runs on its own thread).
 func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
-    final class Box: @unchecked Sendable { var error: Error? }
+    final class Box: @unchecked Sendable { var error: Error? }  // written by the task before `done.signal()`, read after `done.wait()`
     let box = Box()
     let done = DispatchSemaphore(value: 0)
     Task {
@@ -144,7 +144,7 @@ struct GenerateCommand: ParsableCommand {
         let promptIDs = model.tokenize(prompt)
         let parameters = try sampling.parameters
         let json = outputFormat == "json"
-        final class Result: @unchecked Sendable { var ids: [TokenID] = []; var text = ""; var stats: GenerationStatistics? }
+        final class Result: @unchecked Sendable { var ids: [TokenID] = []; var text = ""; var stats: GenerationStatistics? }  // filled by the generation task, read after `runBlocking` returns
         let result = Result()
         try runBlocking {
             for try await chunk in model.generate(tokens: promptIDs, parameters: parameters) {

@@ -50,7 +50,7 @@ struct TokenizeCommand: ParsableCommand {
         }
         let url = URL(fileURLWithPath: model)
         let start = Date()
-        let tokens: [Int32]
+        let tokens: [TokenID]
         let piece: (Int32) -> String
         let encodeOnce: () -> Int
         if isDirectory.boolValue || url.pathExtension == "json" {

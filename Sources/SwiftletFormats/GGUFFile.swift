@@ -16,7 +16,7 @@ import SwiftletCore
 /// let q = file.tensor(named: "blk.0.attn_q.weight")!
 /// let bytes = file.data(for: q)      // valid while `file` lives
 /// ```
-public final class GGUFFile: GGUFMetadataContainer, @unchecked Sendable {
+public final class GGUFFile: GGUFMetadataContainer, @unchecked Sendable {  // immutable after parsing; the mapping is read-only
     /// The file, or `nil` when parsed from memory.
     public let url: URL?
     /// Format version (2 or 3; they share one layout).

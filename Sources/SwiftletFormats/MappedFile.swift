@@ -17,7 +17,7 @@ import Darwin
 ///
 /// A file truncated by another process while it is mapped makes later reads fault (SIGBUS);
 /// Swiftlet cannot guard against that, as with any memory-mapped reader.
-public final class MappedFile: @unchecked Sendable {
+public final class MappedFile: @unchecked Sendable {  // `bytes` is never written after init
     /// The file mapped, or `nil` for bytes copied from memory.
     public let url: URL?
     /// All bytes of the file.

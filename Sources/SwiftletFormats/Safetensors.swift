@@ -47,7 +47,7 @@ public struct SafetensorsTensorInfo: Sendable, Equatable {
 /// data, otherwise converted once into owned memory.
 ///
 /// The buffer stays valid as long as this value (or a copy of it) is alive.
-public struct SafetensorsFloatTensor: @unchecked Sendable {
+public struct SafetensorsFloatTensor: @unchecked Sendable {  // a read-only view of memory nothing writes after init
     /// The elements, row-major, outermost dimension first.
     public let buffer: UnsafeBufferPointer<Float>
     /// The tensor's shape.
@@ -79,7 +79,7 @@ final class SafetensorsOwnedFloats {
 /// whose byte size (checked for overflow) equals the data range, ranges inside the data section
 /// and not overlapping. Every violation is a typed ``SwiftletError``; a hostile file can't make a
 /// later read go out of bounds.
-public final class SafetensorsFile: @unchecked Sendable {
+public final class SafetensorsFile: @unchecked Sendable {  // immutable after init; the mapping is read-only
     /// Largest header accepted (the format's reference implementation uses the same bound).
     public static let maxHeaderBytes = 100 * 1024 * 1024
 

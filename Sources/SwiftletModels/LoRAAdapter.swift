@@ -10,7 +10,7 @@ import SwiftletFormats
 /// Applied to a base model, each adapted product becomes `W·x + scale · B·(A·x)` with
 /// `scale = userScale · alpha / rank` (just `userScale` when alpha is 0), as llama.cpp's
 /// `build_lora_mm`. The file stays memory-mapped; the adapter reads its tensors in place.
-public final class LoRAAdapter: @unchecked Sendable {
+public final class LoRAAdapter: @unchecked Sendable {  // immutable after init; reads a read-only mapping
     /// One adapted weight: the base tensor's name and the two factors.
     public struct Pair: Sendable {
         /// Name of the base tensor (`blk.3.attn_q.weight`).

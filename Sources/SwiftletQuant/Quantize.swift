@@ -93,72 +93,11 @@ func quantizeUnchecked(_ type: GGMLType, _ x: UnsafePointer<Float>, count: Int, 
     case .bf16:
         for i in 0..<count { storeU16(y, 2 * i, HalfPrecision.bf16(from: x[i])) }
     case .q4_0, .q5_0:
-        let is5 = type == .q5_0
-        let bytes = is5 ? 22 : 18
-        for b in 0..<blocks {
-            let xb = x + 32 * b, p = y + bytes * b
-            var amax: Float = 0, max: Float = 0
-            for j in 0..<32 where amax < abs(xb[j]) { amax = abs(xb[j]); max = xb[j] }
-            let d = max / (is5 ? -16 : -8)
-            let id: Float = d != 0 ? 1 / d : 0
-            storeHalf(p, 0, d)
-            var qh: UInt32 = 0
-            let qs = is5 ? 6 : 2
-            for j in 0..<16 {
-                let x0 = xb[j] * id, x1 = xb[16 + j] * id
-                let xi0 = Swift.min(is5 ? 31 : 15, truncToInt8(x0 + (is5 ? 16.5 : 8.5)))
-                let xi1 = Swift.min(is5 ? 31 : 15, truncToInt8(x1 + (is5 ? 16.5 : 8.5)))
-                storeU8(p, qs + j, UInt8(truncatingIfNeeded: (xi0 & 0xf) | ((xi1 & 0xf) << 4)))
-                qh |= UInt32(truncatingIfNeeded: (xi0 & 0x10) >> 4) << UInt32(j)
-                qh |= UInt32(truncatingIfNeeded: (xi1 & 0x10) >> 4) << UInt32(j + 16)
-            }
-            if is5 { p.storeBytes(of: qh, toByteOffset: 2, as: UInt32.self) }
-        }
+        quantizeSymmetric32(type, x, blocks: blocks, into: y)
     case .q4_1, .q5_1:
-        let is5 = type == .q5_1
-        let bytes = is5 ? 24 : 20
-        for b in 0..<blocks {
-            let xb = x + 32 * b, p = y + bytes * b
-            var min = Float.greatestFiniteMagnitude, max = -Float.greatestFiniteMagnitude
-            for j in 0..<32 {
-                if xb[j] < min { min = xb[j] }
-                if xb[j] > max { max = xb[j] }
-            }
-            let d = (max - min) / (is5 ? 31 : 15)
-            let id: Float = d != 0 ? 1 / d : 0
-            storeHalf(p, 0, d)
-            storeHalf(p, 2, min)
-            var qh: UInt32 = 0
-            let qs = is5 ? 8 : 4
-            for j in 0..<16 {
-                let x0 = (xb[j] - min) * id, x1 = (xb[16 + j] - min) * id
-                // Q4_1 clamps at 15; Q5_1 (as in ggml) converts straight to uint8.
-                let xi0 = is5 ? Int(UInt8(truncatingIfNeeded: Int((x0 + 0.5).rounded(.towardZero)))) : Swift.min(15, truncToInt8(x0 + 0.5))
-                let xi1 = is5 ? Int(UInt8(truncatingIfNeeded: Int((x1 + 0.5).rounded(.towardZero)))) : Swift.min(15, truncToInt8(x1 + 0.5))
-                storeU8(p, qs + j, UInt8(truncatingIfNeeded: (xi0 & 0xf) | ((xi1 & 0xf) << 4)))
-                qh |= UInt32(truncatingIfNeeded: (xi0 & 0x10) >> 4) << UInt32(j)
-                qh |= UInt32(truncatingIfNeeded: (xi1 & 0x10) >> 4) << UInt32(j + 16)
-            }
-            if is5 { p.storeBytes(of: qh, toByteOffset: 4, as: UInt32.self) }
-        }
+        quantizeWithMin32(type, x, blocks: blocks, into: y)
     case .q8_0, .q8_1:
-        let is1 = type == .q8_1
-        let bytes = is1 ? 36 : 34, qs = is1 ? 4 : 2
-        for b in 0..<blocks {
-            let xb = x + 32 * b, p = y + bytes * b
-            var amax: Float = 0
-            for j in 0..<32 { amax = Swift.max(amax, abs(xb[j])) }
-            let d = amax / 127
-            let id: Float = d != 0 ? 1 / d : 0
-            storeHalf(p, 0, d)
-            var sum = 0
-            for j in 0..<32 {
-                let q = Int(roundHalfAway(xb[j] * id))
-                storeU8(p, qs + j, UInt8(truncatingIfNeeded: q))
-                sum += q
-            }
-            if is1 { storeHalf(p, 2, Float(sum) * d) }
-        }
+        quantizeQ8(type, x, blocks: blocks, into: y)
     case .q8_K:
         // The activation quantizer's oracle is ggml's quantize_row_q8_K_ref itself.
         referenceQuantizeQ8K(x, count: count, into: y, grouped: false)
@@ -172,6 +111,84 @@ func quantizeUnchecked(_ type: GGMLType, _ x: UnsafePointer<Float>, count: Int, 
         quantizeIQ4(type, x, blocks: blocks, into: y)
     default:
         break
+    }
+}
+
+/// Q4_0 and Q5_0: d = (the value of largest magnitude) / -8 or -16, quants biased by 8 or 16;
+/// Q5_0 keeps the fifth bits in a 32-bit `qh` after d.
+private func quantizeSymmetric32(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeMutableRawPointer) {
+    let is5 = type == .q5_0
+    let bytes = type.traits.typeSize, qs = is5 ? 6 : 2
+    let levels = is5 ? 31 : 15
+    for b in 0..<blocks {
+        let xb = x + 32 * b, p = y + bytes * b
+        var amax: Float = 0, max: Float = 0
+        for j in 0..<32 where amax < abs(xb[j]) { amax = abs(xb[j]); max = xb[j] }
+        let d = max / (is5 ? -16 : -8)
+        let id: Float = d != 0 ? 1 / d : 0
+        storeHalf(p, 0, d)
+        var qh: UInt32 = 0
+        for j in 0..<16 {
+            let x0 = xb[j] * id, x1 = xb[16 + j] * id
+            let xi0 = Swift.min(levels, truncToInt8(x0 + (is5 ? 16.5 : 8.5)))
+            let xi1 = Swift.min(levels, truncToInt8(x1 + (is5 ? 16.5 : 8.5)))
+            storeU8(p, qs + j, UInt8(truncatingIfNeeded: (xi0 & 0xf) | ((xi1 & 0xf) << 4)))
+            qh |= UInt32(truncatingIfNeeded: (xi0 & 0x10) >> 4) << UInt32(j)
+            qh |= UInt32(truncatingIfNeeded: (xi1 & 0x10) >> 4) << UInt32(j + 16)
+        }
+        if is5 { p.storeBytes(of: qh, toByteOffset: 2, as: UInt32.self) }
+    }
+}
+
+/// Q4_1 and Q5_1: d = (max - min) / 15 or 31 and the min stored after it; Q5_1 keeps the fifth
+/// bits in a 32-bit `qh` after the min.
+private func quantizeWithMin32(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeMutableRawPointer) {
+    let is5 = type == .q5_1
+    let bytes = type.traits.typeSize, qs = is5 ? 8 : 4
+    for b in 0..<blocks {
+        let xb = x + 32 * b, p = y + bytes * b
+        var min = Float.greatestFiniteMagnitude, max = -Float.greatestFiniteMagnitude
+        for j in 0..<32 {
+            if xb[j] < min { min = xb[j] }
+            if xb[j] > max { max = xb[j] }
+        }
+        let d = (max - min) / (is5 ? 31 : 15)
+        let id: Float = d != 0 ? 1 / d : 0
+        storeHalf(p, 0, d)
+        storeHalf(p, 2, min)
+        var qh: UInt32 = 0
+        for j in 0..<16 {
+            let x0 = (xb[j] - min) * id, x1 = (xb[16 + j] - min) * id
+            // Q4_1 clamps at 15; Q5_1 (as in ggml) converts straight to uint8.
+            let xi0 = is5 ? Int(UInt8(truncatingIfNeeded: Int((x0 + 0.5).rounded(.towardZero)))) : Swift.min(15, truncToInt8(x0 + 0.5))
+            let xi1 = is5 ? Int(UInt8(truncatingIfNeeded: Int((x1 + 0.5).rounded(.towardZero)))) : Swift.min(15, truncToInt8(x1 + 0.5))
+            storeU8(p, qs + j, UInt8(truncatingIfNeeded: (xi0 & 0xf) | ((xi1 & 0xf) << 4)))
+            qh |= UInt32(truncatingIfNeeded: (xi0 & 0x10) >> 4) << UInt32(j)
+            qh |= UInt32(truncatingIfNeeded: (xi1 & 0x10) >> 4) << UInt32(j + 16)
+        }
+        if is5 { p.storeBytes(of: qh, toByteOffset: 4, as: UInt32.self) }
+    }
+}
+
+/// Q8_0 and Q8_1: d = amax / 127, quants rounded half away from zero; Q8_1 also stores d times
+/// the sum of its quants after d.
+private func quantizeQ8(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeMutableRawPointer) {
+    let withSum = type == .q8_1
+    let bytes = type.traits.typeSize, qs = withSum ? 4 : 2
+    for b in 0..<blocks {
+        let xb = x + 32 * b, p = y + bytes * b
+        var amax: Float = 0
+        for j in 0..<32 { amax = Swift.max(amax, abs(xb[j])) }
+        let d = amax / 127
+        let id: Float = d != 0 ? 1 / d : 0
+        storeHalf(p, 0, d)
+        var sum = 0
+        for j in 0..<32 {
+            let q = Int(roundHalfAway(xb[j] * id))
+            storeU8(p, qs + j, UInt8(truncatingIfNeeded: q))
+            sum += q
+        }
+        if withSum { storeHalf(p, 2, Float(sum) * d) }
     }
 }
 

@@ -10,7 +10,7 @@ import SwiftletTensor
 /// integer dot products (CSwiftletKernels, AVX-512 VNNI / AVX2 / generic C chosen at run time)
 /// over row chunks spread on the compute pool. Float weights (F32, F16, BF16) take the f32
 /// activations directly. Neither call allocates.
-public struct QuantizedMatrix: @unchecked Sendable {
+public struct QuantizedMatrix: @unchecked Sendable {  // `data` is read-only weight memory
     public let type: GGMLType
     public let rows: Int
     public let cols: Int

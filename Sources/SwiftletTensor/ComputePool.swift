@@ -20,7 +20,7 @@ import Darwin
 ///
 /// Nested or concurrent use never deadlocks: a `parallelFor` issued while the pool is busy (from
 /// inside a body, or from another thread) runs serially on its caller.
-public final class ComputePool: @unchecked Sendable {
+public final class ComputePool: @unchecked Sendable {  // shared state lives in `PoolCore`, behind atomics
     /// The process-wide pool: physical cores unless ``setSharedThreadCount(_:)`` or
     /// `SWIFTLET_THREADS` says otherwise.
     public static let shared: ComputePool = {
@@ -95,7 +95,7 @@ public final class ComputePool: @unchecked Sendable {
 }
 
 /// The state shared by a pool's caller side and its worker threads (which keep it alive).
-final class PoolCore: @unchecked Sendable {
+final class PoolCore: @unchecked Sendable {  // job fields are published and claimed through the `ticket` atomic
     /// Number of threads taking part in `parallelFor`, caller included.
     let threadCount: Int
 

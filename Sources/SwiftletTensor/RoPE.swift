@@ -40,7 +40,7 @@ public enum RoPE {
 
     /// Precomputed cos/sin of every position up to `maxPositions` (for the decode loop: no
     /// transcendental calls per token). Memory: maxPositions · ropeDim floats.
-    public final class Table: @unchecked Sendable {
+    public final class Table: @unchecked Sendable {  // filled in init, read-only afterwards
         public let ropeDim: Int
         public let base: Float
         public let scaling: Scaling

@@ -20,7 +20,7 @@ public enum KVCacheType: String, Sendable, CaseIterable {
 ///   one output dimension is a dot product over positions.
 /// Rows hold `paddedCapacity` positions (a multiple of 64) so the f16 kernels may read whole
 /// 64-position chunks; the padding stays zero.
-public final class KVCache: @unchecked Sendable {
+public final class KVCache: @unchecked Sendable {  // mutated only by the one evaluation that owns it at a time
     public let layers: Int
     public let kvHeads: Int
     public let headDim: Int

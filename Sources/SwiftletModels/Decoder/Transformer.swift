@@ -83,7 +83,7 @@ final class RunState {
 /// architectures in `Llama.swift` and `Gemma3.swift`.
 ///
 /// Not thread-safe: one evaluation at a time (the `Swiftlet.LanguageModel` serializes access).
-public final class Transformer: @unchecked Sendable {
+public final class Transformer: @unchecked Sendable {  // one evaluation at a time; `LanguageModel`'s inference thread serializes access
     public let config: TransformerConfig
     public let weights: TransformerWeights
     /// Positions the KV cache holds (prompt plus generated tokens).

@@ -3,7 +3,7 @@ import SwiftletQuant
 
 /// One tensor as stored in a model file: ggml type, shape in GGUF order (row length first) and
 /// its bytes, viewed in place (the owner of the file keeps them alive).
-public struct WeightTensor: @unchecked Sendable {
+public struct WeightTensor: @unchecked Sendable {  // `data` is read-only file memory
     public var type: GGMLType
     public var shape: [Int]
     public var data: UnsafeRawBufferPointer
@@ -15,7 +15,7 @@ public struct WeightTensor: @unchecked Sendable {
 
 /// The weights of one transformer block. Matrices stay in their file format (quantized, read in
 /// place); the small norm vectors are copied to f32 at load.
-public struct LayerWeights: @unchecked Sendable {
+public struct LayerWeights: @unchecked Sendable {  // written at load, read-only afterwards
     public var attentionNorm: UnsafeMutableBufferPointer<Float>
     public var wq, wk, wv, wo: QuantizedMatrix
     /// Qwen2: biases added to the query / key / value projections.
@@ -34,7 +34,7 @@ public struct LayerWeights: @unchecked Sendable {
 }
 
 /// All weights of a decoder-only transformer.
-public final class TransformerWeights: @unchecked Sendable {
+public final class TransformerWeights: @unchecked Sendable {  // written at load, read-only afterwards
     public let tokenEmbedding: QuantizedMatrix
     public let layers: [LayerWeights]
     public let outputNorm: UnsafeMutableBufferPointer<Float>

@@ -4,7 +4,7 @@ import SwiftletFormats
 
 /// A read-only float matrix or vector of a model: points into the file mapping (zero copy) or
 /// into storage owned by the model, and keeps that memory alive.
-public struct WeightBuffer: @unchecked Sendable {
+public struct WeightBuffer: @unchecked Sendable {  // read-only memory kept alive by `owner`
     /// First element.
     public let pointer: UnsafePointer<Float>
     /// Number of elements.
@@ -25,7 +25,7 @@ public struct WeightBuffer: @unchecked Sendable {
 }
 
 /// Heap floats owned by a model (repacked weights), 64-byte aligned.
-final class OwnedFloats: @unchecked Sendable {
+final class OwnedFloats: @unchecked Sendable {  // written at load, read-only afterwards
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
     init(count: Int) {

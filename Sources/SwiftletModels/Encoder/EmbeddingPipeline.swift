@@ -7,7 +7,7 @@ import SwiftletFormats
 ///
 /// Inputs are sorted by length and run in batches, each batch packed without padding (see
 /// ``BERTEncoder``); results come back in input order.
-public final class EmbeddingPipeline: @unchecked Sendable {
+public final class EmbeddingPipeline: @unchecked Sendable {  // `idleWorkspaces` is guarded by `lock`; the rest is immutable
     /// The encoder.
     public let encoder: BERTEncoder
     /// Pooling, normalization and truncation settings.

@@ -287,13 +287,13 @@ public struct JinjaObject: Sendable, Equatable, Sequence {
 
 /// The state of a `namespace()`: attributes set with `{% set ns.name = … %}` stay visible
 /// outside loops. A reference type, as in jinja2; only used by one render at a time.
-public final class JinjaNamespace: @unchecked Sendable {
+public final class JinjaNamespace: @unchecked Sendable {  // mutated only by the render that created it
     var attributes: JinjaObject
     init(_ attributes: JinjaObject) { self.attributes = attributes }
 }
 
 /// Something a template can call: a macro, a global such as `range`, or a bound method.
-public final class JinjaCallable: @unchecked Sendable {
+public final class JinjaCallable: @unchecked Sendable {  // immutable; bodies capture immutable values or the calling render's state
     let name: String
     let body: (_ arguments: JinjaArguments, _ interpreter: JinjaInterpreter) throws -> JinjaValue
     init(name: String, body: @escaping (_ arguments: JinjaArguments, _ interpreter: JinjaInterpreter) throws -> JinjaValue) {

@@ -3,7 +3,7 @@ import SwiftletQuant
 
 /// Buffers shared by the frozen-weight ops of one tape (they run one at a time): the quantized
 /// activations of the forward products, and a block of dequantized weight rows for backward.
-public final class FrozenWeightScratch: @unchecked Sendable {
+public final class FrozenWeightScratch: @unchecked Sendable {  // mutable; used by one training task at a time
     /// Weight rows dequantized at once in backward: enough for an efficient product, small
     /// beside the weights (never a full f32 copy of a matrix).
     public static let blockRows = 256

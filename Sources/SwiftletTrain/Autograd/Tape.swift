@@ -15,7 +15,7 @@ public protocol DifferentiableOp: AnyObject {
 /// replayed every step: `forward()` runs the ops in order, `backward(from:)` in reverse. Replaying
 /// allocates nothing. Parameters are ``Variable``s created outside the tape; their gradients
 /// accumulate across backward passes until the optimizer clears them (gradient accumulation).
-public final class Tape: @unchecked Sendable {
+public final class Tape: @unchecked Sendable {  // mutable; used by one training task at a time
     /// The ops in execution order.
     public private(set) var ops: [any DifferentiableOp] = []
     /// Activations created by this tape (their gradients are cleared before each backward pass).

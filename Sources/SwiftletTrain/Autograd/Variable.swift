@@ -4,7 +4,7 @@ import SwiftletTensor
 /// ``ParameterStore``) or an activation (owned by a ``Tape``). Row-major `[rows, columns]`.
 ///
 /// Memory is allocated once when the variable is created and reused by every step.
-public final class Variable: @unchecked Sendable {
+public final class Variable: @unchecked Sendable {  // mutable; used by one training task at a time
     /// GGUF tensor name for parameters, a descriptive label for activations.
     public let name: String
     /// Rows (tokens, or output features of a weight matrix).
@@ -70,7 +70,7 @@ public final class Variable: @unchecked Sendable {
 }
 
 /// Token ids fed to the graph (inputs or targets), allocated once and refilled per batch.
-public final class TokenBuffer: @unchecked Sendable {
+public final class TokenBuffer: @unchecked Sendable {  // mutable; used by one training task at a time
     /// Number of ids.
     public let count: Int
     /// The ids.

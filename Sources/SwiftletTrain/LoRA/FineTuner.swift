@@ -24,7 +24,7 @@ public struct FineTuneConfiguration: Sendable, Equatable {
 
 /// Trains LoRA factors on a frozen base: AdamW (no weight decay) at a warmed-up cosine schedule,
 /// gradient clipping, examples reshuffled every epoch.
-public final class FineTuner: @unchecked Sendable {
+public final class FineTuner: @unchecked Sendable {  // mutable; used by one training task at a time
     public let configuration: FineTuneConfiguration
     public let dataset: FineTuneDataset
     public let model: LoRATrainingModel

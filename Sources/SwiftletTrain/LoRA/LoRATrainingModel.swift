@@ -48,7 +48,7 @@ public struct LoRASettings: Sendable, Equatable {
 /// The frozen products run forward through the quantized kernels and backward through blocks of
 /// dequantized rows (``FrozenWeightScratch``); each adapted product adds
 /// `(alpha / rank) · (x·Aᵀ)·Bᵀ`. Llama blocks (Gemma 3's are recorded, not yet accepted).
-public final class LoRATrainingModel: @unchecked Sendable {
+public final class LoRATrainingModel: @unchecked Sendable {  // mutable; used by one training task at a time
     public let config: TransformerConfig
     public let weights: TransformerWeights
     public let settings: LoRASettings

@@ -7,7 +7,7 @@ import SwiftletTensor
 ///
 /// Per block: RMSNorm → Q/K/V → RoPE (interleaved, as llama.cpp runs `llama` GGUFs) → causal
 /// grouped-query attention → output projection → residual → RMSNorm → SwiGLU → residual.
-public final class LlamaTrainingModel: @unchecked Sendable {
+public final class LlamaTrainingModel: @unchecked Sendable {  // mutable; used by one training task at a time
     public let shape: LlamaShape
     public let parameters: ParameterStore
     public let batch: Int

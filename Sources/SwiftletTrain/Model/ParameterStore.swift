@@ -2,7 +2,7 @@ import Foundation
 import SwiftletTensor
 
 /// The trainable tensors of a model, in a fixed order, by GGUF tensor name.
-public final class ParameterStore: @unchecked Sendable {
+public final class ParameterStore: @unchecked Sendable {  // mutable; used by one training task at a time
     /// Parameters in creation order (the order of export, checkpoints and the optimizer state).
     public private(set) var parameters: [Variable] = []
     private var byName: [String: Variable] = [:]

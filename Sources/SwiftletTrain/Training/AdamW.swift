@@ -4,7 +4,7 @@ import SwiftletTensor
 /// AdamW (Loshchilov & Hutter): Adam moments with bias correction and weight decay applied to the
 /// weights directly (decoupled), not through the gradient. Decay applies to matrices only; norm
 /// weights (one row) are not decayed.
-public final class AdamW: @unchecked Sendable {
+public final class AdamW: @unchecked Sendable {  // mutable; used by one training task at a time
     public struct Settings: Codable, Sendable, Equatable {
         public var beta1: Float = 0.9
         public var beta2: Float = 0.95

@@ -7,7 +7,7 @@ import SwiftletTensor
 /// The training split is cut into windows of `sequenceLength + 1` tokens starting every
 /// `sequenceLength` tokens; each epoch visits them in a seeded random order. The position
 /// (epoch, index into the order) is all the state, so a checkpoint resumes the exact sequence.
-public final class TokenDataset: @unchecked Sendable {
+public final class TokenDataset: @unchecked Sendable {  // mutable; used by one training task at a time
     public let tokens: [Int32]
     public let sequenceLength: Int
     public let seed: UInt64

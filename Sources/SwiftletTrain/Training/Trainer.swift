@@ -27,7 +27,7 @@ public struct StepReport: Sendable, Equatable {
 /// try trainer.exportGGUF(to: url)
 /// ```
 /// A trainer is used from one task at a time. Everything it allocates is allocated in `init`.
-public final class Trainer: @unchecked Sendable {
+public final class Trainer: @unchecked Sendable {  // mutable; used by one training task at a time
     public let configuration: TrainingConfiguration
     public let vocabulary: TrainingVocabulary
     public let shape: LlamaShape
