@@ -3,7 +3,7 @@ import Hummingbird
 import Swiftlet
 
 extension APIError {
-    /// The error as an HTTP response: its status, `Retry-After` when set, and ``json``.
+    /// The error as an HTTP response: its status, `Retry-After` when set, and `json`.
     var response: Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
