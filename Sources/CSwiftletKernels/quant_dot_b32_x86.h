@@ -323,8 +323,18 @@ QK_INLINE void QK_FN(rows_pack_b32)(const int kind, const int T, int nb, const u
 /// 39296 weights go to the generic kernel.
 #define B32_PACK_BYTES 49152
 
+#include "quant_dot_b32_lanes_x86.h"
+
+/// Tokens from which the 16-row lane tiles take the whole rows (below, the unpack costs more than it saves).
+#define B32_LANES_MIN_TOKENS 8
+
 QK_INLINE int QK_FN(gemm_b32_kind)(const int kind, int n, const uint8_t *w, size_t w_stride, int nrows,
                                    const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    if (ntok >= B32_LANES_MIN_TOKENS) {
+        const int done = QK_FN(gemm_b32_lanes)(kind, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
+        w += (size_t)done * w_stride; y += done; nrows -= done;
+        if (nrows == 0) return 0;
+    }
     const int nb = n / QK, with_min = B32_WITH_MIN(kind);
     const size_t asize = with_min ? 36 : 34;
     (void)asize;
@@ -444,3 +454,4 @@ static QK_TARGET int QK_FN(gemm_b32)(const int kind, int n, const void *w, size_
 #undef B32_SIGNED
 #undef B32_IQ4NL_TABLE
 #undef B32_PACK_BYTES
+#undef B32_LANES_MIN_TOKENS

@@ -251,7 +251,7 @@ static QK_TARGET void QK_FN(quantize_q8_K)(const float *x, void *out, int n, int
 // float chains (the same llama.cpp order as rows_q4_K) then run 16 rows wide with no horizontal
 // sums. The unpack is shared by every token group.
 
-enum { Q4K_TILE_ROWS = 16, Q4K_TILE_MAX_COLS = 4096 };
+enum { Q4K_TILE_ROWS = 16, Q4K_TILE_MAX_COLS = 8192 };
 
 typedef struct {
     uint8_t q[Q4K_TILE_MAX_COLS * Q4K_TILE_ROWS];        // [super-block][sub-block][4-weight group][row][4]
@@ -344,26 +344,27 @@ QK_INLINE void QK_FN(q4K_lanes)(const int NT, const int grouped, const QK_CAT(q4
 }
 
 /// Rows in whole tiles of 16 (all tokens); returns how many rows it did (0 when not applicable).
-/// Not inlined: the tile (82 KB) lives on the stack only during the call.
 static QK_TARGET __attribute__((noinline)) int QK_FN(gemm_q4K_tiles)(int n, const uint8_t *w, size_t w_stride, int nrows,
                                           const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     if (n > Q4K_TILE_MAX_COLS || ntok < 4 || nrows < Q4K_TILE_ROWS) return 0;
-    QK_CAT(q4K_tile, QK_VARIANT) tile;
+    QK_CAT(q4K_tile, QK_VARIANT) *tile = malloc(sizeof *tile);   // ~170 KB: too much for a worker's stack
+    if (!tile) return 0;
     const int nb = n / QKK;
     int r0 = 0;
     for (; r0 + Q4K_TILE_ROWS <= nrows; r0 += Q4K_TILE_ROWS) {
-        QK_FN(q4K_unpack)(&tile, nb, w + (size_t)r0 * w_stride, w_stride);
+        QK_FN(q4K_unpack)(tile, nb, w + (size_t)r0 * w_stride, w_stride);
         for (int t0 = 0; t0 < ntok; t0 += 4) {
             const uint8_t *at = a + (size_t)t0 * a_stride;
             float *yt = y + (size_t)t0 * y_stride + r0;
             switch (ntok - t0 < 4 ? ntok - t0 : 4) {
-            case 1: QK_FN(q4K_lanes)(1, 0, &tile, nb, at, a_stride, yt, y_stride); break;
-            case 2: QK_FN(q4K_lanes)(2, 0, &tile, nb, at, a_stride, yt, y_stride); break;
-            case 3: QK_FN(q4K_lanes)(3, 0, &tile, nb, at, a_stride, yt, y_stride); break;
-            default: QK_FN(q4K_lanes)(4, 1, &tile, nb, at, a_stride, yt, y_stride); break;
+            case 1: QK_FN(q4K_lanes)(1, 0, tile, nb, at, a_stride, yt, y_stride); break;
+            case 2: QK_FN(q4K_lanes)(2, 0, tile, nb, at, a_stride, yt, y_stride); break;
+            case 3: QK_FN(q4K_lanes)(3, 0, tile, nb, at, a_stride, yt, y_stride); break;
+            default: QK_FN(q4K_lanes)(4, 1, tile, nb, at, a_stride, yt, y_stride); break;
             }
         }
     }
+    free(tile);
     return r0;
 }
 
@@ -441,22 +442,24 @@ QK_INLINE void QK_FN(q6K_lanes)(const int NT, const QK_CAT(q6K_tile, QK_VARIANT)
 static QK_TARGET __attribute__((noinline)) int QK_FN(gemm_q6K_tiles)(int n, const uint8_t *w, size_t w_stride, int nrows,
                                           const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     if (n > Q4K_TILE_MAX_COLS || ntok < 8 || nrows < Q4K_TILE_ROWS) return 0;
-    QK_CAT(q6K_tile, QK_VARIANT) tile;
+    QK_CAT(q6K_tile, QK_VARIANT) *tile = malloc(sizeof *tile);   // ~170 KB: too much for a worker's stack
+    if (!tile) return 0;
     const int nb = n / QKK;
     int r0 = 0;
     for (; r0 + Q4K_TILE_ROWS <= nrows; r0 += Q4K_TILE_ROWS) {
-        QK_FN(q6K_unpack)(&tile, nb, w + (size_t)r0 * w_stride, w_stride);
+        QK_FN(q6K_unpack)(tile, nb, w + (size_t)r0 * w_stride, w_stride);
         for (int t0 = 0; t0 < ntok; t0 += 4) {
             const uint8_t *at = a + (size_t)t0 * a_stride;
             float *yt = y + (size_t)t0 * y_stride + r0;
             switch (ntok - t0 < 4 ? ntok - t0 : 4) {
-            case 1: QK_FN(q6K_lanes)(1, &tile, nb, at, a_stride, yt, y_stride); break;
-            case 2: QK_FN(q6K_lanes)(2, &tile, nb, at, a_stride, yt, y_stride); break;
-            case 3: QK_FN(q6K_lanes)(3, &tile, nb, at, a_stride, yt, y_stride); break;
-            default: QK_FN(q6K_lanes)(4, &tile, nb, at, a_stride, yt, y_stride); break;
+            case 1: QK_FN(q6K_lanes)(1, tile, nb, at, a_stride, yt, y_stride); break;
+            case 2: QK_FN(q6K_lanes)(2, tile, nb, at, a_stride, yt, y_stride); break;
+            case 3: QK_FN(q6K_lanes)(3, tile, nb, at, a_stride, yt, y_stride); break;
+            default: QK_FN(q6K_lanes)(4, tile, nb, at, a_stride, yt, y_stride); break;
             }
         }
     }
+    free(tile);
     return r0;
 }
 #endif

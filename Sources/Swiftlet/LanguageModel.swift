@@ -134,18 +134,22 @@ public final class LanguageModel: Sendable {
     /// - Parameter contextLength: KV-cache positions per session; default the model's trained
     ///   context capped at 4096.
     /// - Parameter cacheType: `.f16` (the default, as llama.cpp's) reproduces llama.cpp's attention bit
-    ///   for bit; `.f32` keeps full precision at twice the memory.
+    ///   for bit; `.f32` keeps full precision at twice the memory; `.q8_0` and the other block types
+    ///   (llama.cpp's `-ctk`) shrink it and need `flashAttention`.
+    /// - Parameter valueCacheType: the values' type (llama.cpp's `-ctv`), default `cacheType`.
+    /// - Parameter flashAttention: llama.cpp's `-fa on` attention, bit for bit.
     /// - Parameter adapters: LoRA adapters applied on top of the weights, in order (see
     ///   `LoRAAdapter`; `ScaledAdapter(try LoRAAdapter(url: adapterURL), scale: 0.5)`). Each must
     ///   have been made for this model: one for another base throws a `SwiftletError` naming its file.
     /// - Parameter progress: called on the loading thread as tensors are read.
     public static func load(_ url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16,
-                            adapters: [ScaledAdapter] = [],
+                            valueCacheType: KVCacheType? = nil, flashAttention: Bool = false, adapters: [ScaledAdapter] = [],
                             progress: (@Sendable (LoadProgress) -> Void)? = nil) async throws -> LanguageModel {
         let thread = InferenceThread(name: "swiftlet.inference")
         do {
             let loaded = try await thread.run {
-                try Loaded(url: url, contextLength: contextLength, cacheType: cacheType, adapters: adapters, progress: progress)
+                try Loaded(url: url, contextLength: contextLength, cache: (cacheType, valueCacheType, flashAttention), adapters: adapters,
+                           progress: progress)
             }
             return LanguageModel(loaded, thread: thread)
         } catch {
@@ -154,10 +158,13 @@ public final class LanguageModel: Sendable {
         }
     }
 
-    /// Synchronous form of ``load(_:contextLength:cacheType:adapters:progress:)`` (no page-in pass).
+    /// Synchronous form of ``load(_:contextLength:cacheType:valueCacheType:flashAttention:adapters:progress:)``
+    /// (no page-in pass).
     public convenience init(url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16,
+                            valueCacheType: KVCacheType? = nil, flashAttention: Bool = false,
                             adapters: [ScaledAdapter] = []) throws {
-        let loaded = try Loaded(url: url, contextLength: contextLength, cacheType: cacheType, adapters: adapters, progress: nil)
+        let loaded = try Loaded(url: url, contextLength: contextLength, cache: (cacheType, valueCacheType, flashAttention),
+                                adapters: adapters, progress: nil)
         self.init(loaded, thread: InferenceThread(name: "swiftlet.inference"))
     }
 
@@ -167,11 +174,12 @@ public final class LanguageModel: Sendable {
         let tokenizer: any Tokenizer
         let chatTemplate: Result<ChatTemplate, SwiftletError>
 
-        init(url: URL, contextLength: Int?, cacheType: KVCacheType, adapters: [ScaledAdapter],
+        init(url: URL, contextLength: Int?, cache: (KVCacheType, KVCacheType?, Bool), adapters: [ScaledAdapter],
              progress: (@Sendable (LoadProgress) -> Void)?) throws {
             let file = try GGUFFile(url: url)
             if let progress { Self.pageIn(file, progress: progress) }
-            transformer = try Transformer.load(gguf: file, contextLength: contextLength, cacheType: cacheType)
+            transformer = try Transformer.load(gguf: file, contextLength: contextLength, cacheType: cache.0,
+                                               valueCacheType: cache.1, flashAttention: cache.2)
             try transformer.setAdapters(adapters)
             tokenizer = try Tokenizers.load(gguf: file)
             do {

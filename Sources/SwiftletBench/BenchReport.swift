@@ -45,9 +45,17 @@ public struct BenchReport: Sendable {
     // MARK: - Markdown (llama-bench's table, then Swiftlet's footer)
 
     public func markdown() -> String {
-        let headers = ["model", "size", "params", "backend", "threads", "test", "t/s"]
-        let widths = [30, 10, 10, 10, 7, 15, 20]
-        let rightAligned = [false, true, true, false, true, true, true]
+        // llama-bench shows a parameter's column when some test departs from its default.
+        let optional: [(String, Int, (BenchTest) -> String, Bool)] = [
+            ("n_batch", 7, { "\($0.batch)" }, results.contains { $0.test.batch != 2048 }),
+            ("n_ubatch", 8, { "\($0.ubatch)" }, results.contains { $0.test.ubatch != 512 }),
+            ("type_k", 6, { $0.typeK.rawValue }, results.contains { $0.test.typeK != .f16 }),
+            ("type_v", 6, { $0.typeV.rawValue }, results.contains { $0.test.typeV != .f16 }),
+            ("fa", 3, { "\($0.flashAttention)" }, results.contains { $0.test.flashAttention != -1 }),
+        ].filter(\.3)
+        let headers = ["model", "size", "params", "backend", "threads"] + optional.map(\.0) + ["test", "t/s"]
+        let widths = [30, 10, 10, 10, 7] + optional.map(\.1) + [15, 20]
+        let rightAligned = [false, true, true, false, true] + optional.map { _ in true } + [true, true]
         func row(_ cells: [String]) -> String {
             "| " + cells.enumerated().map { i, c in
                 rightAligned[i] ? String(repeating: " ", count: max(0, widths[i] - c.count)) + c
@@ -60,7 +68,7 @@ public struct BenchReport: Sendable {
         }.joined(separator: "|") + "|")
         for r in results {
             lines.append(row([model.type, Self.size(model.sizeBytes), Self.params(model.parameterCount), "CPU",
-                              "\(r.test.threads)", r.test.name,
+                              "\(r.test.threads)"] + optional.map { $0.2(r.test) } + [r.test.name,
                               String(format: "%.2f ± %.2f", r.averageTs, r.stddevTs)]))
         }
         lines.append("")
@@ -141,16 +149,16 @@ public struct BenchReport: Sendable {
             ("backends", .string("CPU")),
             ("model_filename", .string(model.filename)), ("model_type", .string(model.type)),
             ("model_size", .int(model.sizeBytes)), ("model_n_params", .int(model.parameterCount)),
-            ("n_batch", .int(2048)), ("n_ubatch", .int(512)), ("n_threads", .int(r.test.threads)),
+            ("n_batch", .int(r.test.batch)), ("n_ubatch", .int(r.test.ubatch)), ("n_threads", .int(r.test.threads)),
             ("cpu_mask", .string("0x0")), ("cpu_strict", .bool(false)), ("poll", .int(0)),
-            ("type_k", .string("f16")), ("type_v", .string("f16")), ("n_gpu_layers", .int(0)),
+            ("type_k", .string(r.test.typeK.rawValue)), ("type_v", .string(r.test.typeV.rawValue)), ("n_gpu_layers", .int(0)),
             ("n_cpu_moe", .int(0)), ("split_mode", .string("layer")), ("main_gpu", .int(0)),
-            ("no_kv_offload", .bool(false)), ("flash_attn", .int(0)), ("devices", .string("auto")),
+            ("no_kv_offload", .bool(false)), ("flash_attn", .int(r.test.flashAttention)), ("devices", .string("auto")),
             ("tensor_split", .string("0.00")), ("tensor_buft_overrides", .string("none")),
             ("load_mode", .string("mmap")), ("lazy_mode", .string("auto")), ("embeddings", .bool(false)),
             ("no_op_offload", .int(0)), ("no_host", .bool(false)), ("repack", .bool(false)),
             ("fit_target", .int(0)), ("fit_min_ctx", .int(0)),
-            ("n_prompt", .int(r.test.prompt)), ("n_gen", .int(r.test.generate)), ("n_depth", .int(0)),
+            ("n_prompt", .int(r.test.prompt)), ("n_gen", .int(r.test.generate)), ("n_depth", .int(r.test.depth)),
             ("test_time", .string(r.testTime)),
             ("avg_ns", .int(Int(r.averageNs.rounded()))), ("stddev_ns", .int(Int(r.stddevNs.rounded()))),
             ("avg_ts", .double(r.averageTs)), ("stddev_ts", .double(r.stddevTs)),

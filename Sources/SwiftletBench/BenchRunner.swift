@@ -1,40 +1,72 @@
 import Foundation
 import Swiftlet
 
-/// One llama-bench style test: `pp<prompt>` (a batch of `prompt` tokens from an empty cache) or
-/// `tg<generate>` (`generate` tokens decoded one at a time from an empty cache), on `threads`
-/// threads.
+/// One llama-bench style test: `pp<prompt>` (a batch of `prompt` tokens), `tg<generate>`
+/// (`generate` tokens decoded one at a time) or both (`-pg`), after `depth` cached tokens, on
+/// `threads` threads, with llama-bench's context parameters (`-b`, `-ub`, `-ctk`, `-ctv`, `-fa`).
 public struct BenchTest: Sendable, Equatable, Hashable {
     /// Prompt tokens evaluated as one batch (0 for a generation test).
     public var prompt: Int
     /// Tokens decoded one at a time (0 for a prompt test).
     public var generate: Int
     public var threads: Int
+    /// Tokens already in the cache when the timed part starts (`-d`, llama-bench's `n_depth`).
+    public var depth: Int
+    /// Tokens per evaluate call of a prompt (`-b`, `n_batch`).
+    public var batch: Int
+    /// Tokens per forward pass (`-ub`, `n_ubatch`).
+    public var ubatch: Int
+    /// Cache types (`-ctk`, `-ctv`).
+    public var typeK: KVCacheType
+    public var typeV: KVCacheType
+    /// `-fa`: llama.cpp's flash-attention setting, -1 auto (on, as on a CPU), 0 off, 1 on.
+    public var flashAttention: Int
 
-    public init(prompt: Int = 0, generate: Int = 0, threads: Int) {
-        self.prompt = prompt; self.generate = generate; self.threads = threads
+    public init(prompt: Int = 0, generate: Int = 0, threads: Int, depth: Int = 0, batch: Int = 2048, ubatch: Int = 512,
+                typeK: KVCacheType = .f16, typeV: KVCacheType = .f16, flashAttention: Int = -1) {
+        self.prompt = prompt; self.generate = generate; self.threads = threads; self.depth = depth
+        self.batch = batch; self.ubatch = ubatch; self.typeK = typeK; self.typeV = typeV; self.flashAttention = flashAttention
     }
 
-    /// llama-bench's name: `pp512`, `tg128`, or `pp512+tg128`.
+    /// llama-bench's name: `pp512`, `tg128`, or `pp512+tg128`, then ` @ d4096` at a depth.
     public var name: String {
+        let base: String
         switch (prompt, generate) {
-        case (_, 0): return "pp\(prompt)"
-        case (0, _): return "tg\(generate)"
-        default: return "pp\(prompt)+tg\(generate)"
+        case (_, 0): base = "pp\(prompt)"
+        case (0, _): base = "tg\(generate)"
+        default: base = "pp\(prompt)+tg\(generate)"
         }
+        return depth > 0 ? base + " @ d\(depth)" : base
     }
+
+    /// Whether the test attends with flash attention (auto means on, as llama.cpp on a CPU).
+    public var usesFlashAttention: Bool { flashAttention != 0 }
+
+    /// Positions the test's context needs (llama-bench's `n_ctx`).
+    public var contextNeeded: Int { prompt + generate + depth }
 
     /// Tokens the test processes (the numerator of its tokens/s).
     public var tokenCount: Int { prompt + generate }
 
-    /// llama-bench's test list for comma-separated `-p`, `-n`, `-t` values: per thread count, one
-    /// prompt test per positive `-p` then one generation test per positive `-n`.
-    public static func grid(prompts: [Int], generates: [Int], threads: [Int]) -> [BenchTest] {
+    /// llama-bench's test list for its comma-separated options, in its order: for each `-b`,
+    /// `-ub`, `-ctk`, `-ctv`, `-fa`, `-t` and `-d` value (outermost first), one prompt test per
+    /// positive `-p`, one generation test per positive `-n`, one combined test per `-pg` pair.
+    public static func grid(prompts: [Int], generates: [Int], promptGenerates: [(Int, Int)] = [], threads: [Int],
+                            depths: [Int] = [0], batches: [Int] = [2048], ubatches: [Int] = [512],
+                            typesK: [KVCacheType] = [.f16], typesV: [KVCacheType] = [.f16],
+                            flashAttention: [Int] = [-1]) -> [BenchTest] {
         var tests: [BenchTest] = []
-        for t in threads {
-            for p in prompts where p > 0 { tests.append(BenchTest(prompt: p, threads: t)) }
-            for n in generates where n > 0 { tests.append(BenchTest(generate: n, threads: t)) }
-        }
+        for b in batches { for ub in ubatches { for tk in typesK { for tv in typesV { for fa in flashAttention {
+            for t in threads { for d in depths {
+                func test(_ p: Int, _ n: Int) -> BenchTest {
+                    BenchTest(prompt: p, generate: n, threads: t, depth: d, batch: b, ubatch: ub, typeK: tk, typeV: tv,
+                              flashAttention: fa)
+                }
+                for p in prompts where p > 0 { tests.append(test(p, 0)) }
+                for n in generates where n > 0 { tests.append(test(0, n)) }
+                for (p, n) in promptGenerates where p > 0 || n > 0 { tests.append(test(p, n)) }
+            } }
+        } } } } }
         return tests
     }
 }
@@ -166,16 +198,23 @@ public struct BenchLoadReport: Sendable {
 public final class LlamaBench {
     public let file: GGUFFile
     public let model: BenchModelInfo
-    /// Transformers by thread count, each with its own pool; built on first use.
-    private var engines: [Int: Transformer] = [:]
+    /// What makes two tests need different transformers.
+    private struct EngineKey: Hashable {
+        var threads: Int, ubatch: Int, typeK: KVCacheType, typeV: KVCacheType, flashAttention: Bool
+    }
+    /// Transformers by thread count and context parameters, each with its own pool; built on
+    /// first use. `filledDepth`: positions of random tokens each one's cache holds.
+    private var engines: [EngineKey: Transformer] = [:]
+    private var filledDepth: [EngineKey: Int] = [:]
     private let contextLength: Int
     private let maxBatch: Int
     private var random = SplitMix64(seed: 1234)
 
     /// Maps `url` and reads the model description.
     /// - Parameters:
-    ///   - contextLength: KV-cache positions; must cover the largest test (`p + n`).
-    ///   - maxBatch: tokens evaluated per batched step (llama-bench's `n_ubatch`, 512).
+    ///   - contextLength: KV-cache positions; must cover the largest test (`d + p + n`).
+    ///   - maxBatch: tokens evaluated per batched step of ``transformer(threads:)`` (llama-bench's
+    ///     `n_ubatch`, 512); tests bring their own.
     public init(url: URL, contextLength: Int = 1024, maxBatch: Int = 512) throws {
         file = try GGUFFile(url: url)
         self.contextLength = contextLength
@@ -184,13 +223,31 @@ public final class LlamaBench {
         model = BenchModelInfo(file: file, weights: probe.weights)
     }
 
-    /// The transformer running on `threads` threads.
+    /// The transformer running on `threads` threads (f16 cache, no flash attention).
     public func transformer(threads: Int) throws -> Transformer {
-        if let t = engines[threads] { return t }
-        guard threads > 0, threads <= 256 else { throw SwiftletError.invalidArgument("thread count \(threads) must be in 1...256") }
-        let t = try Transformer.load(gguf: file, contextLength: contextLength, maxBatch: maxBatch,
-                                     pool: ComputePool(threadCount: threads))
-        engines[threads] = t
+        try engine(EngineKey(threads: threads, ubatch: maxBatch, typeK: .f16, typeV: .f16, flashAttention: false))
+    }
+
+    /// The transformer for `test`'s threads and context parameters.
+    public func transformer(for test: BenchTest) throws -> Transformer {
+        try engine(key(test))
+    }
+
+    private func key(_ test: BenchTest) -> EngineKey {
+        EngineKey(threads: test.threads, ubatch: test.ubatch, typeK: test.typeK, typeV: test.typeV,
+                  flashAttention: test.usesFlashAttention)
+    }
+
+    private func engine(_ key: EngineKey) throws -> Transformer {
+        if let t = engines[key] { return t }
+        guard key.threads > 0, key.threads <= 256 else {
+            throw SwiftletError.invalidArgument("thread count \(key.threads) must be in 1...256")
+        }
+        guard key.ubatch > 0 else { throw SwiftletError.invalidArgument("n_ubatch must be positive") }
+        let t = try Transformer.load(gguf: file, contextLength: contextLength, maxBatch: key.ubatch, cacheType: key.typeK,
+                                     valueCacheType: key.typeV, flashAttention: key.flashAttention,
+                                     pool: ComputePool(threadCount: key.threads))
+        engines[key] = t
         return t
     }
 
@@ -201,25 +258,42 @@ public final class LlamaBench {
         guard test.prompt >= 0, test.generate >= 0, test.tokenCount > 0 else {
             throw SwiftletError.invalidArgument("test \(test.name) has no tokens")
         }
-        guard test.tokenCount <= contextLength else {
-            throw SwiftletError.contextOverflow(requested: test.tokenCount, limit: contextLength)
+        guard test.contextNeeded <= contextLength else {
+            throw SwiftletError.contextOverflow(requested: test.contextNeeded, limit: contextLength)
         }
-        let engine = try transformer(threads: test.threads)
+        guard test.batch > 0, test.depth >= 0 else { throw SwiftletError.invalidArgument("n_batch must be positive, n_depth not negative") }
+        let key = key(test)
+        let engine = try self.engine(key)
         let vocab = engine.config.vocabSize
         var prompt = (0..<test.prompt).map { _ in randomToken(vocab) }
         let generated = (0..<test.generate).map { _ in randomToken(vocab) }
         let startTime = ISO8601DateFormatter().string(from: Date())
 
-        func once(prompt: [TokenID], generated: ArraySlice<TokenID>) throws {
-            if !prompt.isEmpty {
-                try prompt.withUnsafeBufferPointer { try engine.evaluate($0, at: 0, logits: .last) }
+        /// llama-bench's test_prompt: `n_batch` tokens per evaluate call.
+        func evaluate(_ tokens: [TokenID], at start: Int) throws {
+            var done = 0
+            while done < tokens.count {
+                let n = min(test.batch, tokens.count - done)
+                try tokens[done ..< done + n].withUnsafeBufferPointer { try engine.evaluate($0, at: start + done, logits: .last) }
+                done += n
             }
+        }
+        func once(prompt: [TokenID], generated: ArraySlice<TokenID>, at start: Int) throws {
+            if !prompt.isEmpty { try evaluate(prompt, at: start) }
             for (i, token) in generated.enumerated() {
-                _ = try engine.decode(token, at: prompt.count + i)
+                _ = try engine.decode(token, at: start + prompt.count + i)
             }
         }
         if warmup {
-            try once(prompt: prompt, generated: generated.prefix(test.prompt > 0 ? 0 : 1))
+            // From an empty cache, as llama-bench's warm-up: it overwrites any filled depth.
+            try once(prompt: prompt, generated: generated.prefix(test.prompt > 0 ? 0 : 1), at: 0)
+            filledDepth[key] = 0
+        }
+        // The depth is filled once (untimed) and kept: timed runs only write positions past it,
+        // as llama-bench restores its saved state before each repetition.
+        if test.depth > 0 && filledDepth[key] != test.depth {
+            try evaluate((0..<test.depth).map { _ in randomToken(vocab) }, at: 0)
+            filledDepth[key] = test.depth
         }
         var samples: [UInt64] = []
         samples.reserveCapacity(repetitions)
@@ -227,9 +301,10 @@ public final class LlamaBench {
             // Fresh token ids per repetition, as llama-bench draws them with rand().
             for i in prompt.indices { prompt[i] = randomToken(vocab) }
             let start = DispatchTime.now().uptimeNanoseconds
-            try once(prompt: prompt, generated: generated[...])
+            try once(prompt: prompt, generated: generated[...], at: test.depth)
             samples.append(DispatchTime.now().uptimeNanoseconds - start)
         }
+        filledDepth[key] = test.depth
         return BenchResult(test: test, samplesNs: samples, testTime: startTime)
     }
 

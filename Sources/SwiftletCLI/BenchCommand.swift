@@ -24,8 +24,26 @@ struct BenchCommand: ParsableCommand {
     var p: String = "512"
     @Option(name: [.short, .customLong("n-gen")], help: "Generated tokens per tg test (comma-separated; 0 = none).")
     var n: String = "128"
+    @Option(name: .customLong("pg", withSingleDash: true), help: "Prompt and generation in one test, PP,TG (repeatable).")
+    var pg: [String] = []
+    @Option(name: [.short, .customLong("n-depth")], help: "Tokens cached before each test (comma-separated).")
+    var d: String = "0"
     @Option(name: [.short, .customLong("threads")], help: "Threads (comma-separated). Default: physical cores.")
     var t: String?
+    @Option(name: [.short, .customLong("batch-size")], help: "Prompt tokens per evaluate call (comma-separated).")
+    var b: String = "2048"
+    @Option(name: [.customLong("ub", withSingleDash: true), .customLong("ubatch-size")],
+            help: "Tokens per forward pass (comma-separated).")
+    var ub: String = "512"
+    @Option(name: [.customLong("ctk", withSingleDash: true), .customLong("cache-type-k")],
+            help: "KV cache type for K (comma-separated): \(KVCacheType.names).")
+    var ctk: String = "f16"
+    @Option(name: [.customLong("ctv", withSingleDash: true), .customLong("cache-type-v")],
+            help: "KV cache type for V (comma-separated): \(KVCacheType.names).")
+    var ctv: String = "f16"
+    @Option(name: [.customLong("fa", withSingleDash: true), .customLong("flash-attn")],
+            help: "Flash attention (comma-separated): on, off or auto (default auto: on, as llama-bench on a CPU).")
+    var fa: String = "auto"
     @Option(name: [.short, .customLong("repetitions")], help: "Timed repetitions per test.")
     var r: Int = 5
     @Option(name: [.short, .customLong("output")], help: "Output format: md, json, jsonl or csv.")
@@ -46,7 +64,20 @@ struct BenchCommand: ParsableCommand {
         guard let format = BenchReport.Format(rawValue: o) else {
             throw ValidationError("-o must be one of \(BenchReport.Format.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let prompts = try Self.list(p, "-p"), gens = try Self.list(n, "-n")
+        let prompts = try Self.list(p, "-p"), gens = try Self.list(n, "-n"), depths = try Self.list(d, "-d")
+        let promptGenerates = try pg.map { item -> (Int, Int) in
+            let pair = try Self.list(item, "-pg")
+            guard pair.count == 2 else { throw ValidationError("-pg takes PP,TG, got '\(item)'") }
+            return (pair[0], pair[1])
+        }
+        let batches = try Self.list(b, "-b"), ubatches = try Self.list(ub, "-ub")
+        guard (batches + ubatches).allSatisfy({ $0 > 0 }) else { throw ValidationError("-b and -ub values must be positive") }
+        let typesK = try ctk.split(separator: ",").map { try AttentionOptions.type(String($0), flag: "-ctk") }
+        let typesV = try ctv.split(separator: ",").map { try AttentionOptions.type(String($0), flag: "-ctv") }
+        let flash = try fa.split(separator: ",").map { item -> Int in
+            guard let mode = FlashAttentionMode(argument: String(item)) else { throw ValidationError("-fa takes on, off or auto, got '\(item)'") }
+            return mode == .auto ? -1 : mode == .on ? 1 : 0
+        }
         let threads = try t.map { try Self.list($0, "-t") } ?? [ComputePool.defaultThreadCount]
         guard threads.allSatisfy({ $0 > 0 && $0 <= 256 }) else { throw ValidationError("-t values must be in 1...256") }
         guard r > 0 else { throw ValidationError("-r must be positive") }
@@ -60,9 +91,11 @@ struct BenchCommand: ParsableCommand {
             print(BenchReport(model: bench.model, results: [], load: load).footer().joined(separator: "\n"))
             return
         }
-        let tests = BenchTest.grid(prompts: prompts, generates: gens, threads: threads)
-        let context = max(tests.map(\.tokenCount).max() ?? 1, 1)
-        let bench = try LlamaBench(url: url, contextLength: context, maxBatch: max(prompts.max() ?? 1, 1))
+        let tests = BenchTest.grid(prompts: prompts, generates: gens, promptGenerates: promptGenerates, threads: threads,
+                                   depths: depths, batches: batches, ubatches: ubatches, typesK: typesK, typesV: typesV,
+                                   flashAttention: flash)
+        let context = max(tests.map(\.contextNeeded).max() ?? 1, 1)
+        let bench = try LlamaBench(url: url, contextLength: context)
         var results: [BenchResult] = []
         for test in tests {
             let result = try bench.run(test, repetitions: r, warmup: !noWarmup)

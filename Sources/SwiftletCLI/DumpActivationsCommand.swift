@@ -24,8 +24,7 @@ struct DumpActivationsCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output directory (created if missing).")
     var output: String
 
-    @Option(name: .long, help: "KV cache type: f16 (default, as llama.cpp) or f32.")
-    var cacheType: String = "f16"
+    @OptionGroup var attention: AttentionOptions
 
     func run() throws {
         let tokens = try ids.split(separator: ",").map { part -> TokenID in
@@ -34,9 +33,9 @@ struct DumpActivationsCommand: ParsableCommand {
             }
             return id
         }
-        guard let cache = KVCacheType(rawValue: cacheType) else { throw ValidationError("--cache-type: f16 or f32") }
+        let kv = try attention.resolved()
         let transformer = try Transformer.load(url: URL(fileURLWithPath: model), contextLength: max(tokens.count, 1),
-                                               cacheType: cache)
+                                               cacheType: kv.key, valueCacheType: kv.value, flashAttention: kv.flashAttention)
         let directory = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var failure: Error?

@@ -124,6 +124,7 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var threads: ThreadOptions
     @OptionGroup var lora: LoRAOptions
+    @OptionGroup var attention: AttentionOptions
     @Flag(name: .customLong("print-grammar"), help: "Print the GBNF grammar of --grammar/--json-schema (schemas converted) and exit.")
     var printGrammar = false
 
@@ -140,7 +141,9 @@ struct GenerateCommand: ParsableCommand {
             return
         }
         let prompt = try p ?? readTextFile(promptFile!)
-        let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c, adapters: lora.adapters())
+        let kv = try attention.resolved()
+        let model = try LanguageModel(url: URL(fileURLWithPath: m), contextLength: sampling.c, cacheType: kv.key,
+                                      valueCacheType: kv.value, flashAttention: kv.flashAttention, adapters: lora.adapters())
         let promptIDs = model.tokenize(prompt)
         let parameters = try sampling.parameters
         let json = outputFormat == "json"

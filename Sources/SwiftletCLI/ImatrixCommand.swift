@@ -95,9 +95,11 @@ struct MeasuredModel {
     /// The token that replaces each chunk's first token, when the model adds BOS.
     let bos: TokenID?
 
-    init(path: String, contextLength: Int, adapters: [ScaledAdapter] = []) throws {
+    init(path: String, contextLength: Int, adapters: [ScaledAdapter] = [], attention: AttentionOptions? = nil) throws {
         file = try GGUFFile(url: URL(fileURLWithPath: path))
-        transformer = try Transformer.load(gguf: file, contextLength: contextLength)
+        let kv = try attention?.resolved() ?? (.f16, .f16, false)
+        transformer = try Transformer.load(gguf: file, contextLength: contextLength, cacheType: kv.key, valueCacheType: kv.value,
+                                           flashAttention: kv.flashAttention)
         try transformer.setAdapters(adapters)
         tokenizer = try Tokenizers.load(gguf: file)
         bos = tokenizer.addsBOS ? tokenizer.bosID : nil

@@ -18,6 +18,7 @@ struct PerplexityCommand: AsyncParsableCommand {
     var chunks: Int = -1
     @OptionGroup var threads: ThreadOptions
     @OptionGroup var lora: LoRAOptions
+    @OptionGroup var attention: AttentionOptions
     @Option(name: .customLong("kl-divergence-base"),
             help: "Log-probability file: written by a normal run, read by --kl-divergence (llama-perplexity's format).")
     var klDivergenceBase: String?
@@ -43,7 +44,7 @@ struct PerplexityCommand: AsyncParsableCommand {
         var tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
         if chunks >= 0 { tokens = Array(tokens.prefix(chunks * c)) }
         guard tokens.count >= c else { throw SwiftletError.invalidArgument("\(f) has \(tokens.count) tokens, fewer than one chunk of \(c)") }
-        let model = try MeasuredModel(path: m, contextLength: c, adapters: lora.adapters())
+        let model = try MeasuredModel(path: m, contextLength: c, adapters: lora.adapters(), attention: attention)
         let start = Date()
         var line = ""
         let result = try Perplexity.measure(model.transformer, tokens: tokens, contextSize: c, bos: model.bos) { e in
@@ -63,7 +64,7 @@ struct PerplexityCommand: AsyncParsableCommand {
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw SwiftletError.io(path: path, reason: "cannot read the text: \(error.localizedDescription)")
         }
-        let model = try MeasuredModel(path: m, contextLength: c, adapters: lora.adapters())
+        let model = try MeasuredModel(path: m, contextLength: c, adapters: lora.adapters(), attention: attention)
         let tokens = model.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
         printError("perplexity: saving all logits to \(base)")
         let start = Date()
@@ -93,7 +94,7 @@ struct PerplexityCommand: AsyncParsableCommand {
         guard contextSize >= 2, contextSize <= 1 << 20 else {
             throw SwiftletError.malformedFile(path: base, reason: "context size \(contextSize) in the header")
         }
-        let model = try MeasuredModel(path: m, contextLength: contextSize)
+        let model = try MeasuredModel(path: m, contextLength: contextSize, attention: attention)
         let start = Date()
         print("chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p")
         let result = try KLDivergence.compare(model.transformer, base: url, bos: model.bos) { chunk, chunkCount, acc in

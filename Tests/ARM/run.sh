@@ -5,7 +5,7 @@
 # syntax check (Tests/ARM/apple-check.sh).
 #
 # Two builds: clang (the compiler SwiftPM uses; objects linked by the aarch64 GCC driver) and GCC.
-# GCC ignores `#pragma STDC FP_CONTRACT OFF`, so ggml_compat.c is built with -ffp-contract=off
+# GCC ignores `#pragma STDC FP_CONTRACT OFF`, so ggml_compat.c and flash_attn.c are built with -ffp-contract=off
 # there, as clang honours the pragma.
 #
 #   Tests/ARM/run.sh [ROWS]   (default 10000 random rows per type; real rows need the models)
@@ -28,7 +28,7 @@ sysinc=/usr/aarch64-linux-gnu/include
 for f in "$src"/*.c Tests/ARM/arm_kernels_test.c; do
   base=$(basename "$f" .c)
   contract=""
-  [ "$base" = ggml_compat ] && contract="-ffp-contract=off"
+  case "$base" in ggml_compat|flash_attn) contract="-ffp-contract=off" ;; esac
   aarch64-linux-gnu-gcc -O2 -std=gnu11 -Wall -Wno-unknown-pragmas $contract $inc -c "$f" -o "$out/$base.gcc.o" &
   jobs_pids+=($!)
   objs_gcc+=("$out/$base.gcc.o")

@@ -92,6 +92,69 @@ final class Block32ExactTests: XCTestCase {
         }
     }
 
+    /// The 16-row lane tiles of the prefill kernel (8 or more tokens): whole tiles plus leftover
+    /// rows, odd token counts, several activation packs (long rows), and raw random block bytes
+    /// (every level and high bit, Q8_0's −128) besides quantized weights: same bits as the oracle.
+    func testLaneTilesEqualOracle() throws {
+        for type in Self.types {
+            for (blocks, rows, tokens, raw) in [(3, 35, 8, false), (3, 35, 21, false), (5, 17, 9, true), (300, 16, 45, false)] {
+                if blocks == 300 && type != .q5_0 && type != .q4_1 { continue }
+                let cols = 32 * blocks
+                var weights = try QuantKernelTests.quantized(type, QuantKernelTests.randomFloats(rows * cols, seed: 9 + UInt64(blocks)))
+                if raw { Self.randomizeBlocks(type, &weights) }
+                try checkDirectProduct(type, weights: weights, rows: rows, cols: cols, tokens: tokens)
+            }
+        }
+    }
+
+    /// Random bytes in every block, with finite scales (d, and m where the format has one).
+    private static func randomizeBlocks(_ type: GGMLType, _ bytes: inout [UInt8]) {
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        for i in bytes.indices {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            bytes[i] = UInt8(truncatingIfNeeded: state)
+        }
+        let blockBytes = type.rowBytes(32)!, scales = type == .q4_1 || type == .q5_1 ? 2 : 1
+        for block in stride(from: 0, to: bytes.count, by: blockBytes) {
+            for s in 0..<scales {
+                // A normal fp16 of either sign between 2^-10 and 2^-2.
+                let lo = UInt16(bytes[block + 2 * s]), hi = UInt16(bytes[block + 2 * s + 1])
+                let half = (hi & 0x80) << 8 | (5 + hi % 8) << 10 | (hi & 3) << 8 | lo
+                bytes[block + 2 * s] = UInt8(half & 0xFF); bytes[block + 2 * s + 1] = UInt8(half >> 8)
+            }
+        }
+    }
+
+    /// `QuantKernels.matmul` (one C gemm call over all rows and tokens) of every variant against
+    /// the oracle's dot for each (row, token).
+    private func checkDirectProduct(_ type: GGMLType, weights: [UInt8], rows: Int, cols: Int, tokens: Int) throws {
+        let x = QuantKernelTests.randomFloats(tokens * cols, seed: 17 + UInt64(cols))
+        let rowBytes = QuantKernels.activationRowBytes(weightType: type, cols: cols)!, wRow = type.rowBytes(cols)!
+        var act = [UInt8](repeating: 0, count: rowBytes * tokens)
+        x.withUnsafeBufferPointer { xb in
+            act.withUnsafeMutableBytes { a in
+                for t in 0..<tokens { QuantKernels.quantizeActivations(weightType: type, xb.baseAddress! + t * cols, count: cols, into: a.baseAddress! + t * rowBytes) }
+            }
+        }
+        weights.withUnsafeBytes { wb in
+            act.withUnsafeBytes { ab in
+                var expected = [UInt32](repeating: 0, count: tokens * rows)
+                for t in 0..<tokens {
+                    for r in 0..<rows {
+                        expected[t * rows + r] = QuantKernels.referenceDot(type, count: cols, weights: wb.baseAddress! + r * wRow,
+                                                                           activations: ab.baseAddress! + t * rowBytes).bitPattern
+                    }
+                }
+                for kernel in QuantKernel.supported {
+                    var y = [Float](repeating: .nan, count: tokens * rows)
+                    QuantKernels.matmul(type, count: cols, weights: wb.baseAddress!, rows: rows, activations: ab.baseAddress!,
+                                        activationStride: rowBytes, tokens: tokens, into: &y, kernel: kernel)
+                    XCTAssertEqual(y.map(\.bitPattern), expected, "\(type) \(kernel) \(rows)x\(cols) × \(tokens) tokens")
+                }
+            }
+        }
+    }
+
     private func checkLongRows(_ type: GGMLType, cols: Int, rows: Int, tokens: Int) throws {
         let weights = try QuantKernelTests.quantized(type, QuantKernelTests.randomFloats(rows * cols, seed: 5))
         let x = QuantKernelTests.randomFloats(tokens * cols, seed: 6)

@@ -46,11 +46,19 @@ final class KQuantExactTests: XCTestCase {
     }
 
     func testKernelsEqualOracleBitForBit() throws {
-        let cols = 1024, rows = 19   // one 16-row lane tile (prefill kernels) + 3 rows
+        try checkKernels(cols: 1024, rows: 19, tokenCounts: [1, 3, 4, 7, 8, 9])   // one 16-row lane tile (prefill kernels) + 3 rows
+    }
+
+    /// Rows wider than 4096 weights (Qwen2.5-0.5B's feed-forward down, 4864) in the lane tiles.
+    func testWideRowsEqualOracle() throws {
+        try checkKernels(cols: 4864, rows: 17, tokenCounts: [4, 9])
+    }
+
+    private func checkKernels(cols: Int, rows: Int, tokenCounts: [Int]) throws {
         for type in [GGMLType.q4_K, .q6_K] {
             let weights = try QuantKernelTests.quantized(type, QuantKernelTests.randomFloats(rows * cols, seed: 40 + UInt64(type.rawValue)))
             // 1-7 tokens: Q4_K gemv / gemm groups, Q6_K vec_dot; 8 and 9: Q6_K tiled.
-            for tokens in [1, 3, 4, 7, 8, 9] {
+            for tokens in tokenCounts {
                 var x = QuantKernelTests.randomFloats(tokens * cols, seed: 77 + UInt64(tokens))
                 // A block holding +max after -max: the 4-row quantizer picks the other sign.
                 x[5] = -9; x[200] = 9

@@ -93,12 +93,13 @@ final class FineTuneTests: XCTestCase {
         XCTAssertTrue(whole.hasSuffix("<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\nBlue.<|im_end|>\n"), whole)
     }
 
-    func testUnsupportedArchitectureIsRefused() throws {
-        let file = try GGUFFile(url: RealModel.qwen2.url())
+    /// Gemma 3's sliding-window layers are recorded without the window: longer sequences are refused.
+    func testSequenceBeyondTheSlidingWindowIsRefused() throws {
+        let file = try GGUFFile(url: RealModel.gemma3.url())
         let transformer = try Transformer.load(gguf: file, contextLength: 64, maxBatch: 8)
         XCTAssertThrowsError(try LoRATrainingModel(config: transformer.config, weights: transformer.weights,
-                                                   settings: LoRASettings(), batch: 1, sequenceLength: 16)) { error in
-            XCTAssertTrue("\(error)".contains("qwen2"), "\(error)")
+                                                   settings: LoRASettings(), batch: 1, sequenceLength: transformer.config.slidingWindow + 1)) { error in
+            XCTAssertTrue("\(error)".contains("sliding window"), "\(error)")
         }
     }
 }

@@ -7,4 +7,5 @@
 #include "vector_f32.h"
 #include "quant_dot.h"
 #include "ggml_compat.h"
+#include "flash_attn.h"
 #endif

@@ -2,31 +2,29 @@ import Foundation
 import SwiftletTensor
 
 extension KVCache {
-    /// Whether `transformer` can evaluate with this cache: same layers, heads, head size and
-    /// context length.
+    /// Whether `transformer` can evaluate with this cache: same layers, heads, head size, context
+    /// length and attention kind (flash attention or not).
     public func fits(_ transformer: Transformer) -> Bool {
         let c = transformer.config
         return layers == c.layerCount && kvHeads == c.kvHeadCount && headDim == c.headDim
-            && capacity == transformer.contextLength
+            && capacity == transformer.contextLength && flashAttention == transformer.flashAttention
     }
 
     /// Bytes of one position's keys and values across all layers and heads.
-    var bytesPerPosition: Int { 2 * layers * kvHeads * headDim * (type == .f32 ? 4 : 2) }
+    var bytesPerPosition: Int { layers * kvHeads * (keyRowBytes + valueRowBytes) }
 
     /// Calls `body` with each stored span of positions `0 ..< count` (start and byte count), in the
-    /// order of a saved state: for each layer and head the keys row by row, then the values (f16:
-    /// dimension by dimension, as they are stored transposed).
+    /// order of a saved state: for each layer and head the keys row by row, then the values (row by
+    /// row, or dimension by dimension where they are stored transposed).
     private func forEachSpan(positions count: Int, _ body: (UnsafeMutableRawPointer, Int) -> Void) {
         for layer in 0..<layers {
             for head in 0..<kvHeads {
-                let base = headOffset(layer: layer, head: head)
-                switch type {
-                case .f32:
-                    body(keys + base, count * headDim * 4)
-                    body(values + base, count * headDim * 4)
-                case .f16:
-                    body(keys16 + base, count * headDim * 2)
+                body(keyRows(layer: layer, head: head), count * keyRowBytes)
+                if valuesTransposed {
+                    let base = headOffset(layer: layer, head: head)
                     for d in 0..<headDim { body(valuesT16 + base + d * paddedCapacity, count * 2) }
+                } else {
+                    body(valueRows(layer: layer, head: head), count * valueRowBytes)
                 }
             }
         }

@@ -1,25 +1,56 @@
 import SwiftletTensor
+import SwiftletQuant
+import CSwiftletKernels
 
-/// Element type of the KV cache.
+/// Element type of the KV cache (keys or values), named as llama.cpp's `--cache-type-k/-v`.
 public enum KVCacheType: String, Sendable, CaseIterable {
-    /// Full precision.
+    /// Full precision (not llama.cpp-exact; no flash attention).
     case f32
     /// Half the memory, and llama.cpp's default: with it Swiftlet reproduces llama.cpp's attention
-    /// bit for bit (queries and attention weights rounded to f16, llama.cpp's summation order).
-    /// The default.
+    /// bit for bit, with flash attention and without. The default.
     case f16
+    /// 8-bit blocks of 32 with an f16 scale (8.5 bits per value), quantized as llama.cpp's CPU
+    /// backend writes them. Needs flash attention.
+    case q8_0
+    /// 4-bit blocks of 32 (4.5 bits per value). Needs flash attention.
+    case q4_0
+    /// 5-bit blocks of 32 (5.5 bits per value). Needs flash attention.
+    case q5_0
+    /// 4-bit non-linear levels in blocks of 32 (4.5 bits per value). Needs flash attention.
+    case iq4_nl
+
+    /// The GGML storage type.
+    public var ggmlType: GGMLType {
+        switch self {
+        case .f32: .f32
+        case .f16: .f16
+        case .q8_0: .q8_0
+        case .q4_0: .q4_0
+        case .q5_0: .q5_0
+        case .iq4_nl: .iq4_nl
+        }
+    }
+
+    /// Whether the type stores blocks of quantized values.
+    public var isQuantized: Bool { self != .f32 && self != .f16 }
+
+    /// Bytes of one row of `count` values (a whole number of blocks for the quantized types).
+    func rowBytes(_ count: Int) -> Int { self == .f32 ? 4 * count : swiftlet_fa_row_bytes(Int32(ggmlType.rawValue), count) }
+
+    /// The names `--cache-type-k/-v` accept, for messages.
+    public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
 
 /// Keys and values of every past position, allocated once for the whole context; positions are
 /// overwritten in place, so rewinding (prompt cache reuse) is just moving the logical length back.
 ///
-/// Layouts, chosen so attention streams each operand with unit stride:
-/// - f32: keys and values `[layer][kvHead][position][headDim]`.
-/// - f16: keys `[layer][kvHead][position][headDim]`; values transposed,
-///   `[layer][kvHead][headDim][position]` (as llama.cpp stores them without flash attention), so
-///   one output dimension is a dot product over positions.
-/// Rows hold `paddedCapacity` positions (a multiple of 64) so the f16 kernels may read whole
-/// 64-position chunks; the padding stays zero.
+/// Layouts, chosen so attention streams each operand with unit stride (as llama.cpp stores them):
+/// - keys: rows `[layer][kvHead][position]`, each `headDim` values of ``keyType``.
+/// - values with flash attention: rows like the keys, of ``valueType``.
+/// - values without flash attention: f32 rows; f16 transposed, `[layer][kvHead][headDim][position]`,
+///   so one output dimension is a dot product over positions.
+/// Each (layer, head) block holds `paddedCapacity` positions (a multiple of 64) so the kernels may
+/// read whole 64-position chunks; the padding stays zero.
 public final class KVCache: @unchecked Sendable {  // mutated only by the one evaluation that owns it at a time
     public let layers: Int
     public let kvHeads: Int
@@ -28,57 +59,134 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
     public let capacity: Int
     /// `capacity` rounded up to a multiple of 64.
     public let paddedCapacity: Int
-    public let type: KVCacheType
-    /// f32 storage (`type == .f32`), else empty.
-    let keys: UnsafeMutablePointer<Float>
-    let values: UnsafeMutablePointer<Float>
-    /// f16 storage as raw bits (`type == .f16`), else empty.
-    let keys16: UnsafeMutablePointer<UInt16>
-    let valuesT16: UnsafeMutablePointer<UInt16>
+    /// Element type of the keys.
+    public let keyType: KVCacheType
+    /// Element type of the values.
+    public let valueType: KVCacheType
+    /// Whether the cache is laid out for flash attention (values as rows).
+    public let flashAttention: Bool
+    /// Bytes of one position's key (value) row of one head.
+    let keyRowBytes: Int
+    let valueRowBytes: Int
+    let keyStorage: UnsafeMutableRawPointer
+    let valueStorage: UnsafeMutableRawPointer
 
-    public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, type: KVCacheType = .f16) {
-        self.layers = layers; self.kvHeads = kvHeads; self.headDim = headDim; self.capacity = capacity
-        self.type = type
-        paddedCapacity = (capacity + 63) / 64 * 64
-        let count = layers * kvHeads * paddedCapacity * headDim
-        let count32 = type == .f32 ? count : 1, count16 = type == .f16 ? count : 1
-        keys = .allocate(capacity: count32); values = .allocate(capacity: count32)
-        keys.initialize(repeating: 0, count: count32); values.initialize(repeating: 0, count: count32)
-        keys16 = .allocate(capacity: count16); valuesT16 = .allocate(capacity: count16)
-        keys16.initialize(repeating: 0, count: count16); valuesT16.initialize(repeating: 0, count: count16)
+    /// A cache of one element type for keys and values, laid out for attention without flash
+    /// attention (f32 or f16).
+    public convenience init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, type: KVCacheType = .f16) {
+        self.init(layers: layers, kvHeads: kvHeads, headDim: headDim, capacity: capacity, keyType: type, valueType: type,
+                  flashAttention: false)
     }
 
-    deinit { keys.deallocate(); values.deallocate(); keys16.deallocate(); valuesT16.deallocate() }
+    /// A cache with its own key and value types. Quantized types need `headDim` to be a multiple of
+    /// 32 and flash attention; ``Transformer`` checks both (``check(keyType:valueType:headDim:flashAttention:)``).
+    public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, keyType: KVCacheType, valueType: KVCacheType,
+                flashAttention: Bool) {
+        self.layers = layers; self.kvHeads = kvHeads; self.headDim = headDim; self.capacity = capacity
+        self.keyType = keyType; self.valueType = valueType; self.flashAttention = flashAttention
+        paddedCapacity = (capacity + 63) / 64 * 64
+        keyRowBytes = max(keyType.rowBytes(headDim), 0)
+        valueRowBytes = max(valueType.rowBytes(headDim), 0)
+        let rows = layers * kvHeads * paddedCapacity
+        keyStorage = .allocate(byteCount: max(rows * keyRowBytes, 1), alignment: 64)
+        valueStorage = .allocate(byteCount: max(rows * valueRowBytes, 1), alignment: 64)
+        keyStorage.initializeMemory(as: UInt8.self, repeating: 0, count: max(rows * keyRowBytes, 1))
+        valueStorage.initializeMemory(as: UInt8.self, repeating: 0, count: max(rows * valueRowBytes, 1))
+    }
+
+    deinit { keyStorage.deallocate(); valueStorage.deallocate() }
+
+    /// Refuses combinations llama.cpp's CPU kernels (and so Swiftlet's) do not offer: quantized
+    /// types need `headDim` divisible by 32 and flash attention; flash attention needs f16 or
+    /// quantized types.
+    public static func check(keyType: KVCacheType, valueType: KVCacheType, headDim: Int, flashAttention: Bool) throws {
+        for (name, type) in [("K", keyType), ("V", valueType)] where type.isQuantized {
+            guard headDim % 32 == 0 else {
+                throw SwiftletError.invalidArgument("a \(type.rawValue) \(name) cache needs a head size divisible by 32 (this model's is \(headDim))")
+            }
+            guard flashAttention else {
+                throw SwiftletError.invalidArgument("a quantized \(name) cache (\(type.rawValue)) needs flash attention (-fa on)")
+            }
+        }
+        if flashAttention && (keyType == .f32 || valueType == .f32) {
+            throw SwiftletError.invalidArgument("flash attention needs an f16 or quantized cache, not f32")
+        }
+        if !flashAttention && keyType != valueType {
+            throw SwiftletError.invalidArgument("without flash attention keys and values share one cache type")
+        }
+    }
+
+    /// Element type of both keys and values when they agree, else of the keys.
+    public var type: KVCacheType { keyType }
 
     /// Bytes held by keys and values together.
-    public var byteCount: Int { 2 * layers * kvHeads * paddedCapacity * headDim * (type == .f32 ? 4 : 2) }
+    public var byteCount: Int { layers * kvHeads * paddedCapacity * (keyRowBytes + valueRowBytes) }
 
-    /// Offset of the block of `(layer, head)`: position 0 of its keys (both types), of its f32
-    /// values, and dimension 0 of its transposed f16 values.
+    /// Whether the f16 values are stored transposed (attention without flash attention).
+    var valuesTransposed: Bool { !flashAttention && valueType == .f16 }
+
+    /// f32 keys and values (`.f32` caches).
+    var keys: UnsafeMutablePointer<Float> { keyStorage.assumingMemoryBound(to: Float.self) }
+    var values: UnsafeMutablePointer<Float> { valueStorage.assumingMemoryBound(to: Float.self) }
+    /// f16 keys and values as raw bits (`.f16` caches).
+    var keys16: UnsafeMutablePointer<UInt16> { keyStorage.assumingMemoryBound(to: UInt16.self) }
+    var valuesT16: UnsafeMutablePointer<UInt16> { valueStorage.assumingMemoryBound(to: UInt16.self) }
+
+    /// Element offset of the block of `(layer, head)` in f32 or f16 storage: position 0 of its keys
+    /// and row values, and dimension 0 of its transposed f16 values.
     @inline(__always)
     func headOffset(layer: Int, head: Int) -> Int { (layer * kvHeads + head) * paddedCapacity * headDim }
 
+    /// Position 0 of the key rows of `(layer, head)`.
+    @inline(__always)
+    func keyRows(layer: Int, head: Int) -> UnsafeMutableRawPointer {
+        keyStorage + (layer * kvHeads + head) * paddedCapacity * keyRowBytes
+    }
+
+    /// Position 0 of the value rows (or transposed f16 block) of `(layer, head)`.
+    @inline(__always)
+    func valueRows(layer: Int, head: Int) -> UnsafeMutableRawPointer {
+        valueStorage + (layer * kvHeads + head) * paddedCapacity * valueRowBytes
+    }
+
     /// Stores the keys and values of `tokens` consecutive positions starting at `start`, from
-    /// row-major `[tokens, kvHeads·headDim]` buffers.
+    /// row-major `[tokens, kvHeads·headDim]` buffers, converted as llama.cpp's CPU backend writes
+    /// its cache (f16 round to nearest even; Q8_0 with its x86 quantizer; the other block types with
+    /// ggml's reference quantizers).
     func store(layer: Int, start: Int, tokens: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>) {
         let rowWidth = kvHeads * headDim
         for t in 0..<tokens {
             for h in 0..<kvHeads {
-                let base = headOffset(layer: layer, head: h)
                 let position = start + t
                 let src = t * rowWidth + h * headDim
-                switch type {
-                case .f32:
-                    (keys + base + position * headDim).update(from: k + src, count: headDim)
-                    (values + base + position * headDim).update(from: v + src, count: headDim)
-                case .f16:
-                    let keyRow = keys16 + base + position * headDim
-                    for d in 0..<headDim {
-                        keyRow[d] = HalfPrecision.f16(from: k[src + d])
-                        valuesT16[base + d * paddedCapacity + position] = HalfPrecision.f16(from: v[src + d])
-                    }
+                Self.write(k + src, count: headDim, as: keyType, into: keyRows(layer: layer, head: h) + position * keyRowBytes)
+                if valuesTransposed {
+                    let block = valuesT16 + headOffset(layer: layer, head: h)
+                    for d in 0..<headDim { block[d * paddedCapacity + position] = HalfPrecision.f16(from: v[src + d]) }
+                } else {
+                    Self.write(v + src, count: headDim, as: valueType,
+                               into: valueRows(layer: layer, head: h) + position * valueRowBytes)
                 }
             }
+        }
+    }
+
+    /// One row of `count` values in `type`.
+    private static func write(_ x: UnsafePointer<Float>, count: Int, as type: KVCacheType, into row: UnsafeMutableRawPointer) {
+        switch type {
+        case .f32:
+            row.copyMemory(from: x, byteCount: 4 * count)
+        case .f16:
+            let h = row.assumingMemoryBound(to: UInt16.self)
+            for d in 0..<count { h[d] = HalfPrecision.f16(from: x[d]) }
+        case .q8_0:
+            // The CPU backend's quantize_row_q8_0 (x86: 127/max, round half to even), which is
+            // the activation quantizer.
+            QuantKernels.quantizeActivations(weightType: .q8_0, x, count: count, into: row)
+        case .q4_0, .q5_0, .iq4_nl:
+            // Sizes were checked when the cache was made (whole blocks), so this cannot throw.
+            try! quantize(type.ggmlType, src: x, count: count,
+                          into: UnsafeMutableRawBufferPointer(start: row, count: type.rowBytes(count)))
         }
     }
 }

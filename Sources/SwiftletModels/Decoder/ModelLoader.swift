@@ -12,8 +12,11 @@ extension Transformer {
     /// - Parameters:
     ///   - contextLength: positions of the KV cache, at most the model's trained context; `nil`
     ///     uses the trained context capped at ``defaultContextLimit`` to bound memory.
+    ///   - cacheType, valueCacheType, flashAttention: the KV cache's key and value types and the
+    ///     attention kind, as ``init(config:weights:contextLength:maxBatch:cacheType:valueCacheType:flashAttention:pool:)``.
     public static func load(gguf file: GGUFFile, contextLength: Int? = nil, maxBatch: Int = 512,
-                            cacheType: KVCacheType = .f16, pool: ComputePool = .shared) throws -> Transformer {
+                            cacheType: KVCacheType = .f16, valueCacheType: KVCacheType? = nil, flashAttention: Bool = false,
+                            pool: ComputePool = .shared) throws -> Transformer {
         var tensors: [String: WeightTensor] = [:]
         for info in file.tensors {
             let data = file.data(for: info)
@@ -40,12 +43,15 @@ extension Transformer {
         guard context <= config.trainedContext else {
             throw SwiftletError.invalidArgument("context length \(context) exceeds the \(config.trainedContext) positions the model was trained for")
         }
-        return try Transformer(config: config, weights: weights, contextLength: context, maxBatch: maxBatch, cacheType: cacheType, pool: pool)
+        return try Transformer(config: config, weights: weights, contextLength: context, maxBatch: maxBatch, cacheType: cacheType,
+                               valueCacheType: valueCacheType, flashAttention: flashAttention, pool: pool)
     }
 
     /// Opens (memory-maps) the GGUF file at `url` and builds its transformer.
     public static func load(url: URL, contextLength: Int? = nil, maxBatch: Int = 512,
-                            cacheType: KVCacheType = .f16) throws -> Transformer {
-        try load(gguf: GGUFFile(url: url), contextLength: contextLength, maxBatch: maxBatch, cacheType: cacheType)
+                            cacheType: KVCacheType = .f16, valueCacheType: KVCacheType? = nil,
+                            flashAttention: Bool = false) throws -> Transformer {
+        try load(gguf: GGUFFile(url: url), contextLength: contextLength, maxBatch: maxBatch, cacheType: cacheType,
+                 valueCacheType: valueCacheType, flashAttention: flashAttention)
     }
 }

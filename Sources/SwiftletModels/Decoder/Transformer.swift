@@ -35,6 +35,12 @@ final class RunState {
     /// queries × every position it may see (plus a chunk of padding for the f16 kernels).
     let attentionScratch: UnsafeMutablePointer<Float>
     let attentionScratchStride: Int
+    /// Per-thread scratch of flash attention, `flashScratchStride` floats apart.
+    let flashScratch: UnsafeMutablePointer<Float>
+    let flashScratchStride: Int
+    /// Split-KV partials of one decode step: `[queryHead][chunk][M, S, VKQ]`, up to one chunk
+    /// per thread.
+    let flashPartials: UnsafeMutablePointer<Float>
     /// Logits of up to `logitRows` tokens `[logitRows, vocab]`.
     let logits: UnsafeMutablePointer<Float>
     let logitRows: Int
@@ -43,7 +49,7 @@ final class RunState {
     private var all: [UnsafeMutablePointer<Float>] = []
 
     init(config c: TransformerConfig, weights: TransformerWeights, maxBatch: Int, contextLength: Int, logitRows: Int,
-         threads: Int, cacheType: KVCacheType) {
+         threads: Int, flashAttention: Bool) {
         self.maxBatch = maxBatch
         self.logitRows = logitRows
         var all: [UnsafeMutablePointer<Float>] = []
@@ -60,6 +66,13 @@ final class RunState {
         scores = make(c.headCount * contextLength)
         attentionScratchStride = min(Transformer.attentionBlockRows, maxBatch) * (contextLength + 128)
         attentionScratch = make(max(threads, 1) * attentionScratchStride)
+        let groupRows = min(Transformer.attentionBlockRows, maxBatch) * (c.headCount / max(c.kvHeadCount, 1))
+        flashScratchStride = flashAttention
+            ? max(swiftlet_fa_tiled_scratch(Int32(groupRows), Int32(c.headDim)),
+                  swiftlet_fa_attend_scratch(Int32(groupRows), Int32(c.headDim)))
+            : 1
+        flashScratch = make(max(threads, 1) * flashScratchStride)
+        flashPartials = make(flashAttention ? c.headCount * max(threads, 1) * (c.headDim + 2) : 1)
         logits = make(logitRows * c.vocabSize)
         self.all = all
 
@@ -123,21 +136,33 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
         if let activationTap { activationTap(name(), UnsafeBufferPointer(start: p, count: count)) }
     }
 
+    /// - Parameters:
+    ///   - cacheType: element type of the cached keys (and of the values unless `valueCacheType`
+    ///     is given), as llama.cpp's `--cache-type-k`.
+    ///   - valueCacheType: element type of the cached values (`--cache-type-v`); quantized types
+    ///     need flash attention.
+    ///   - flashAttention: attend with the online-softmax kernels in the order of llama.cpp's
+    ///     `-fa on` (bit for bit), instead of its `-fa off` graph.
     public init(config: TransformerConfig, weights: TransformerWeights, contextLength: Int,
-                maxBatch: Int = 512, cacheType: KVCacheType = .f16, pool: ComputePool = .shared) throws {
+                maxBatch: Int = 512, cacheType: KVCacheType = .f16, valueCacheType: KVCacheType? = nil,
+                flashAttention: Bool = false, pool: ComputePool = .shared) throws {
         try config.validate()
         guard contextLength > 0, maxBatch > 0 else {
             throw SwiftletError.invalidArgument("context length \(contextLength) and batch \(maxBatch) must be positive")
         }
+        let valueType = valueCacheType ?? cacheType
+        try KVCache.check(keyType: cacheType, valueType: valueType, headDim: config.headDim, flashAttention: flashAttention)
         try Self.checkContextMemory(config: config, contextLength: contextLength, maxBatch: min(maxBatch, contextLength),
-                                    threads: pool.threadCount, cacheType: cacheType)
+                                    threads: pool.threadCount, cacheBytesPerPosition: cacheType.rowBytes(config.headDim)
+                                        + valueType.rowBytes(config.headDim))
         self.config = config
         self.weights = weights
         self.contextLength = contextLength
         self.maxBatch = min(maxBatch, contextLength)
         self.pool = pool
+        self.flashAttention = flashAttention
         cache = KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
-                        type: cacheType)
+                        keyType: cacheType, valueType: valueType, flashAttention: flashAttention)
         defaultCache = cache
         let tablePositions = min(contextLength, Self.ropeTablePositions)
         var scaling = config.ropeScaling
@@ -147,16 +172,16 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
         ropeTableLocal = config.ropeBaseLocal == config.ropeBase && scaling == RoPE.Scaling() ? ropeTable
             : try RoPE.Table(ropeDim: config.ropeDim, base: config.ropeBaseLocal, maxPositions: tablePositions)
         state = RunState(config: config, weights: weights, maxBatch: self.maxBatch, contextLength: contextLength,
-                         logitRows: min(8, self.maxBatch), threads: pool.threadCount, cacheType: cacheType)
+                         logitRows: min(8, self.maxBatch), threads: pool.threadCount, flashAttention: flashAttention)
     }
 
     /// Refuses a context whose buffers (KV cache, score rows, per-thread attention blocks) would
     /// exceed the machine's physical memory, before any of them is allocated. Counted in `Double`,
     /// which cannot overflow; a context that passes has sizes far below `Int.max`.
     static func checkContextMemory(config c: TransformerConfig, contextLength: Int, maxBatch: Int, threads: Int,
-                                   cacheType: KVCacheType) throws {
+                                   cacheBytesPerPosition: Int) throws {
         let positions = Double(contextLength) + 128
-        let cache = 2 * Double(cacheType == .f32 ? 4 : 2) * Double(c.layerCount) * Double(c.kvHeadCount) * Double(c.headDim) * positions
+        let cache = Double(cacheBytesPerPosition) * Double(c.layerCount) * Double(c.kvHeadCount) * positions
         let scoreRows = Double(c.headCount) + Double(max(threads, 1)) * Double(min(attentionBlockRows, maxBatch))
         let needed = cache + 4 * scoreRows * positions
         let physical = Double(ProcessInfo.processInfo.physicalMemory)
@@ -170,10 +195,13 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
     /// The cache made with the transformer.
     public let defaultCache: KVCache
 
-    /// A new, empty KV cache of this transformer's shape, context length and element type.
+    /// Whether attention runs as llama.cpp's flash attention (`-fa on`).
+    public let flashAttention: Bool
+
+    /// A new, empty KV cache of this transformer's shape, context length and element types.
     public func makeCache() -> KVCache {
         KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
-                type: cache.type)
+                keyType: defaultCache.keyType, valueType: defaultCache.valueType, flashAttention: flashAttention)
     }
 
     /// Logits of the last evaluated token, valid until the next evaluation.
@@ -326,6 +354,10 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
         let c = config, s = state, cache = self.cache
         let headDim = c.headDim, groupSize = c.headCount / c.kvHeadCount
         let ctx = contextLength
+        if cache.flashAttention {
+            flashAttention(layer: layer, tokens: tokens, start: start, window: window, scale: scale)
+            return
+        }
         if cache.type == .f16 {
             attentionF16(layer: layer, tokens: tokens, start: start, window: window, scale: scale)
             return

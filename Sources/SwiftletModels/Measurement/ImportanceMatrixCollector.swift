@@ -126,7 +126,8 @@ public enum ImportanceMatrixRun {
         var lanes = [transformer]
         for _ in 1..<min(sequences, max(chunkCount, 1)) {
             lanes.append(try Transformer(config: transformer.config, weights: transformer.weights, contextLength: contextSize,
-                                         maxBatch: min(microBatch, transformer.maxBatch), cacheType: transformer.cache.type,
+                                         maxBatch: min(microBatch, transformer.maxBatch), cacheType: transformer.cache.keyType,
+                                         valueCacheType: transformer.cache.valueType, flashAttention: transformer.flashAttention,
                                          pool: transformer.pool))
         }
         let previous = lanes.map(\.matmulInputObserver)

@@ -149,3 +149,64 @@ extension Tape {
         return out
     }
 }
+
+/// out[t] = x[t] + bias for every row (a constant bias, Qwen2's on Q, K and V).
+final class ConstantBiasOp: DifferentiableOp {
+    let x: Variable, bias: UnsafeMutableBufferPointer<Float>, out: Variable
+
+    init(x: Variable, bias: UnsafeMutableBufferPointer<Float>, output: Variable) { self.x = x; self.bias = bias; out = output }
+
+    func forward() {
+        let w = x.columns
+        for t in 0..<x.rows { VectorOps.add(x.value + t * w, bias.baseAddress!, out: out.value + t * w, count: w) }
+    }
+
+    func backward() {
+        guard let dout = out.grad, let dx = x.grad else { return }
+        VectorOps.add(dx, dout, out: dx, count: x.count)
+    }
+}
+
+/// out = columns `first ..< first + out.columns` of every row of x (one part of a fused product).
+final class ColumnSliceOp: DifferentiableOp {
+    let x: Variable, out: Variable
+    let first: Int
+
+    init(x: Variable, first: Int, output: Variable) { self.x = x; self.first = first; out = output }
+
+    func forward() {
+        let w = out.columns
+        for t in 0..<x.rows { (out.value + t * w).update(from: x.value + t * x.columns + first, count: w) }
+    }
+
+    func backward() {
+        guard let dout = out.grad, let dx = x.grad else { return }
+        let w = out.columns
+        for t in 0..<x.rows {
+            let d = dx + t * x.columns + first
+            VectorOps.add(d, dout + t * w, out: d, count: w)
+        }
+    }
+}
+
+extension Tape {
+    /// x + bias on every row; `bias` is a constant (a frozen weight of the model), not copied.
+    public func addConstantBias(_ x: Variable, bias: UnsafeMutableBufferPointer<Float>, name: String = "bias") throws -> Variable {
+        guard bias.count == x.columns else {
+            throw SwiftletError.shapeMismatch(op: name, detail: "bias of \(bias.count) for rows of \(x.columns)")
+        }
+        let out = try activation(name, rows: x.rows, columns: x.columns)
+        record(ConstantBiasOp(x: x, bias: bias, output: out))
+        return out
+    }
+
+    /// Columns `columns` of every row of x.
+    public func sliceColumns(_ x: Variable, _ columns: Range<Int>, name: String = "slice") throws -> Variable {
+        guard columns.lowerBound >= 0, columns.upperBound <= x.columns, !columns.isEmpty else {
+            throw SwiftletError.shapeMismatch(op: name, detail: "columns \(columns) of rows of \(x.columns)")
+        }
+        let out = try activation(name, rows: x.rows, columns: columns.count)
+        record(ColumnSliceOp(x: x, first: columns.lowerBound, output: out))
+        return out
+    }
+}

@@ -19,19 +19,25 @@ public struct FineTuneDataset: Sendable {
     /// Examples left out because truncation removed every scored token.
     public var dropped = 0
 
-    /// Plain text: the tokenized text cut into windows of `sequenceLength + 1` tokens (each token
-    /// predicted once), the last `heldOutFraction` of the windows held out.
+    /// Plain text: the tokenized text cut into windows of `sequenceLength` tokens, each predicted
+    /// once, the last `heldOutFraction` of the windows held out. When the tokenizer adds a BOS
+    /// token, every window starts with it (as llama-perplexity's chunks do: a model such as
+    /// Gemma is far off without it) and predicts its first text token from it.
     public static func text(_ text: String, path: String, tokenizer: any Tokenizer, sequenceLength: Int,
                             heldOutFraction: Double) throws -> FineTuneDataset {
-        let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
-        guard tokens.count > sequenceLength else {
-            throw SwiftletError.invalidArgument("\(path) has \(tokens.count) tokens, fewer than one sequence of \(sequenceLength + 1)")
+        let bos = tokenizer.addsBOS ? tokenizer.bosID : nil
+        let tokens = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+        let span = bos == nil ? sequenceLength + 1 : sequenceLength
+        guard tokens.count >= span else {
+            throw SwiftletError.invalidArgument("\(path) has \(tokens.count) tokens, fewer than one sequence of \(span)")
         }
         var examples: [FineTuneExample] = []
         var start = 0
-        while start + 1 < tokens.count {
-            let window = Array(tokens[start ..< min(tokens.count, start + sequenceLength + 1)])
-            examples.append(FineTuneExample(tokens: window, scored: [Bool](repeating: true, count: window.count)))
+        while start + (bos == nil ? 1 : 0) < tokens.count {
+            var window = Array(tokens[start ..< min(tokens.count, start + span)])
+            var scored = [Bool](repeating: true, count: window.count)
+            if let bos { window.insert(bos, at: 0); scored.insert(false, at: 0) }
+            examples.append(FineTuneExample(tokens: window, scored: scored))
             start += sequenceLength
         }
         return try split(examples, heldOutFraction: heldOutFraction, path: path)

@@ -47,7 +47,7 @@ public struct LoRASettings: Sendable, Equatable {
 ///
 /// The frozen products run forward through the quantized kernels and backward through blocks of
 /// dequantized rows (``FrozenWeightScratch``); each adapted product adds
-/// `(alpha / rank) · (x·Aᵀ)·Bᵀ`. Llama blocks (Gemma 3's are recorded, not yet accepted).
+/// `(alpha / rank) · (x·Aᵀ)·Bᵀ`. Llama, Gemma 3, Qwen2, Qwen3 and Phi-3 blocks.
 public final class LoRATrainingModel: @unchecked Sendable {  // mutable; used by one training task at a time
     public let config: TransformerConfig
     public let weights: TransformerWeights
@@ -66,9 +66,8 @@ public final class LoRATrainingModel: @unchecked Sendable {  // mutable; used by
     public let logits: Variable
     public let loss: Variable
 
-    /// The architectures fine-tuning accepts. The Gemma 3 graph below is recorded but not yet
-    /// right on the real model (its held-out loss is far above the model's), so it is refused.
-    public static let supportedArchitectures: [Architecture] = [.llama]
+    /// The architectures fine-tuning accepts (every one the runtime runs).
+    public static let supportedArchitectures: [Architecture] = [.llama, .gemma3, .qwen2, .qwen3, .phi3]
 
     public init(config: TransformerConfig, weights: TransformerWeights, settings: LoRASettings, batch: Int,
                 sequenceLength: Int, pool: ComputePool = .shared) throws {
@@ -103,14 +102,14 @@ public final class LoRATrainingModel: @unchecked Sendable {  // mutable; used by
 
         var sampler = SplitMix64(seed: settings.seed)
         func uniform() -> Float { Float(sampler.next() >> 40) / Float(1 << 24) * 2 - 1 }
+        let adapted = Self.adaptedTensors(c, targets: settings.targets)
         for l in 0..<c.layerCount {
-            for role in settings.targets {
-                let w = Self.matrix(weights.layers[l], role)
-                let name = MatmulWeight(layer: l, role: role).tensorName
-                let a = try parameters.add(name + ".lora_a", rows: settings.rank, columns: w.cols)
-                try parameters.add(name + ".lora_b", rows: w.rows, columns: settings.rank)
+            for tensor in adapted {
+                let name = "blk.\(l).\(tensor.name)"
+                let a = try parameters.add(name + ".lora_a", rows: settings.rank, columns: tensor.inputs)
+                try parameters.add(name + ".lora_b", rows: tensor.outputs, columns: settings.rank)
                 // As PEFT: A uniform in ±1/√in, B zero.
-                let bound = 1 / Float(w.cols).squareRoot()
+                let bound = 1 / Float(tensor.inputs).squareRoot()
                 for i in 0..<a.count { a.value[i] = uniform() * bound }
             }
         }
@@ -122,26 +121,46 @@ public final class LoRATrainingModel: @unchecked Sendable {  // mutable; used by
 
         let t = tape, scale = settings.alpha / Float(settings.rank)
         let params = parameters
+        // B·(A·x) of each adapted tensor of the current layer, by tensor name (a fused tensor's
+        // product is shared by its parts).
+        var deltas: [String: Variable] = [:]
         func project(_ x: Variable, _ layer: Int, _ role: MatmulWeight.Role) throws -> Variable {
             let name = MatmulWeight(layer: layer, role: role).tensorName
             let base = try t.frozenLinear(x, weight: Self.matrix(weights.layers[layer], role), scratch: scratch, name: name)
-            guard let a = params[name + ".lora_a"], let b = params[name + ".lora_b"] else { return base }
-            let inner = try t.linear(x, weight: a, name: name + ".lora_ax")
-            let delta = try t.linear(inner, weight: b, name: name + ".lora_bax")
+            guard let tensor = adapted.first(where: { $0.parts.contains { $0.role == role } }) else { return base }
+            let tensorName = "blk.\(layer).\(tensor.name)"
+            guard let a = params[tensorName + ".lora_a"], let b = params[tensorName + ".lora_b"] else { return base }
+            let full: Variable
+            if let d = deltas[tensorName] { full = d } else {
+                let inner = try t.linear(x, weight: a, name: tensorName + ".lora_ax")
+                full = try t.linear(inner, weight: b, name: tensorName + ".lora_bax")
+                deltas[tensorName] = full
+            }
+            let part = tensor.parts.first { $0.role == role }!
+            let delta = tensor.parts.count == 1 ? full
+                : try t.sliceColumns(full, part.rows, name: name + ".lora_part")
             return try t.addScaled(base, delta, scale: scale, name: name + ".lora")
         }
         let eps = c.normEpsilon
+        let arch = c.architecture
+        let hasQKNorm = arch == .gemma3 || arch == .qwen3
         var x = try t.frozenEmbedding(weights.tokenEmbedding, tokens: inputs, scale: c.embeddingScale)
         for l in 0..<c.layerCount {
             let w = weights.layers[l]
             let n = { (s: String) in "blk.\(l).\(s)" }
-            let gemma = c.architecture == .gemma3
+            let gemma = arch == .gemma3
+            deltas = [:]
             let ropeBase = c.isSlidingWindowLayer(l) ? c.ropeBaseLocal : c.ropeBase
             let h = try t.rmsNorm(x, weight: constant(n("attn_norm"), w.attentionNorm), eps: eps, name: n("attn_norm"))
             var q = try project(h, l, .attentionQuery)
             var k = try project(h, l, .attentionKey)
-            let v = try project(h, l, .attentionValue)
-            if gemma {
+            var v = try project(h, l, .attentionValue)
+            if let bq = w.queryBias, let bk = w.keyBias, let bv = w.valueBias {
+                q = try t.addConstantBias(q, bias: bq, name: n("q_bias"))
+                k = try t.addConstantBias(k, bias: bk, name: n("k_bias"))
+                v = try t.addConstantBias(v, bias: bv, name: n("v_bias"))
+            }
+            if hasQKNorm {
                 q = try t.headRMSNorm(q, weight: constant(n("attn_q_norm"), w.queryNorm!), eps: eps, name: n("q_norm"))
                 k = try t.headRMSNorm(k, weight: constant(n("attn_k_norm"), w.keyNorm!), eps: eps, name: n("k_norm"))
             }
@@ -171,6 +190,52 @@ public final class LoRATrainingModel: @unchecked Sendable {  // mutable; used by
         if let cap = c.finalLogitSoftcap { out = try t.softcap(out, cap: cap, name: "logits_softcap") }
         logits = out
         loss = try t.crossEntropy(logits, targets: targets, name: "loss")
+    }
+
+    /// A tensor of a block that gets a LoRA pair, as llama.cpp names it, and the roles it serves
+    /// (Phi-3's fused QKV and gate|up serve several, by row ranges of their output).
+    struct AdaptedTensor {
+        struct Part { var role: MatmulWeight.Role; var rows: Range<Int> }
+        var name: String
+        var inputs: Int
+        var parts: [Part]
+        var outputs: Int { parts.map(\.rows.upperBound).max() ?? 0 }
+    }
+
+    /// The adapted tensors of every block for `targets`; a fused tensor is adapted whole when any
+    /// of its parts is targeted.
+    static func adaptedTensors(_ c: TransformerConfig, targets: [MatmulWeight.Role]) -> [AdaptedTensor] {
+        typealias Part = AdaptedTensor.Part
+        var tensors: [AdaptedTensor] = []
+        let fused = c.architecture == .phi3
+        for role in MatmulWeight.Role.allCases where targets.contains(role) {
+            let attentionInput = [MatmulWeight.Role.attentionQuery, .attentionKey, .attentionValue].contains(role)
+            if fused, attentionInput {
+                if !tensors.contains(where: { $0.name == "attn_qkv.weight" }) {
+                    tensors.append(AdaptedTensor(name: "attn_qkv.weight", inputs: c.dim, parts: [
+                        Part(role: .attentionQuery, rows: 0 ..< c.qDim),
+                        Part(role: .attentionKey, rows: c.qDim ..< c.qDim + c.kvDim),
+                        Part(role: .attentionValue, rows: c.qDim + c.kvDim ..< c.qDim + 2 * c.kvDim)]))
+                }
+                continue
+            }
+            if fused, role == .ffnGate || role == .ffnUp {
+                if !tensors.contains(where: { $0.name == "ffn_up.weight" }) {
+                    tensors.append(AdaptedTensor(name: "ffn_up.weight", inputs: c.dim, parts: [
+                        Part(role: .ffnGate, rows: 0 ..< c.ffnDim), Part(role: .ffnUp, rows: c.ffnDim ..< 2 * c.ffnDim)]))
+                }
+                continue
+            }
+            let (rows, cols) = switch role {
+            case .attentionQuery: (c.qDim, c.dim)
+            case .attentionKey, .attentionValue: (c.kvDim, c.dim)
+            case .attentionOutput: (c.dim, c.qDim)
+            case .ffnGate, .ffnUp: (c.ffnDim, c.dim)
+            case .ffnDown: (c.dim, c.ffnDim)
+            }
+            tensors.append(AdaptedTensor(name: role.rawValue + ".weight", inputs: cols, parts: [Part(role: role, rows: 0 ..< rows)]))
+        }
+        return tensors
     }
 
     static func matrix(_ w: LayerWeights, _ role: MatmulWeight.Role) -> QuantizedMatrix {

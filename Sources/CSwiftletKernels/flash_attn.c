@@ -1,0 +1,582 @@
+// Flash attention in llama.cpp's CPU float order; see include/flash_attn.h.
+// Fused multiply-adds are written out (fmaf / _mm*_fmadd_ps) exactly where ggml's compiled code
+// has them; nothing else may be contracted.
+#pragma STDC FP_CONTRACT OFF
+
+#include "flash_attn.h"
+#include "gc_internal.h"
+#include "quant_dot.h"
+
+// MARK: - Row formats
+
+static int block_values(int type) { return type == SWIFTLET_FA_F16 ? 1 : 32; }
+
+static int block_bytes(int type) {
+    switch (type) {
+    case SWIFTLET_FA_F16: return 2;
+    case SWIFTLET_FA_Q4_0: return 18;
+    case SWIFTLET_FA_Q5_0: return 22;
+    case SWIFTLET_FA_Q8_0: return 34;
+    case SWIFTLET_FA_IQ4_NL: return 18;
+    default: return 0;
+    }
+}
+
+long swiftlet_fa_row_bytes(int type, long n) {
+    const int bytes = block_bytes(type), values = block_values(type);
+    if (!bytes || n <= 0 || n % values) return -1;
+    return n / values * bytes;
+}
+
+/// ggml's `kvalues_iq4nl`.
+static const int8_t iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+static inline uint16_t load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+/// The 32 signed values of block `b` of a 4/5/8-bit row, in element order.
+static void unpack_block(int type, const uint8_t *b, int v[32]) {
+    switch (type) {
+    case SWIFTLET_FA_Q8_0:
+        for (int j = 0; j < 32; ++j) v[j] = (int8_t)b[2 + j];
+        break;
+    case SWIFTLET_FA_Q4_0:
+        for (int j = 0; j < 16; ++j) { v[j] = (b[2 + j] & 0xf) - 8; v[j + 16] = (b[2 + j] >> 4) - 8; }
+        break;
+    case SWIFTLET_FA_Q5_0: {
+        uint32_t qh; memcpy(&qh, b + 2, 4);
+        for (int j = 0; j < 16; ++j) {
+            v[j] = (int)((b[6 + j] & 0xf) | (((qh >> j) & 1) << 4)) - 16;
+            v[j + 16] = (int)((b[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
+        }
+        break;
+    }
+    default: // IQ4_NL
+        for (int j = 0; j < 16; ++j) { v[j] = iq4nl_values[b[2 + j] & 0xf]; v[j + 16] = iq4nl_values[b[2 + j] >> 4]; }
+        break;
+    }
+}
+
+#ifdef GC_X86
+GC_512 static void dequantize_q8_q4_avx512(int type, const uint8_t *row, float *y, int n);
+#endif
+
+/// dequantize_row_*: value · d, one rounding each.
+static void dequantize_row(int type, const uint8_t *row, float *y, int n, int simd) {
+#ifdef GC_X86
+    if (simd && (type == SWIFTLET_FA_Q8_0 || type == SWIFTLET_FA_Q4_0)) {
+        dequantize_q8_q4_avx512(type, row, y, n);
+        return;
+    }
+#endif
+    (void)simd;
+    if (type == SWIFTLET_FA_F16) {
+        const uint16_t *h = (const uint16_t *)row;
+        for (int i = 0; i < n; ++i) y[i] = h2f(h[i]);
+        return;
+    }
+    const int bytes = block_bytes(type);
+    int v[32];
+    for (int b = 0; b < n / 32; ++b) {
+        const uint8_t *blk = row + (long)b * bytes;
+        const float d = h2f(load_u16(blk));
+        unpack_block(type, blk, v);
+        for (int j = 0; j < 32; ++j) y[32 * b + j] = (float)v[j] * d;
+    }
+}
+
+// MARK: - K·q in ggml's vec_dot orders
+
+/// hsum_float_8: (lanes 0-3 + 4-7), then (0+2, 1+3), then the two.
+static inline float hsum8(const float a[8]) {
+    const float r0 = a[0] + a[4], r1 = a[1] + a[5], r2 = a[2] + a[6], r3 = a[3] + a[7];
+    return (r0 + r2) + (r1 + r3);
+}
+
+/// ggml_vec_dot_{q4_0,q5_0,q8_0,iq4_nl}_q8_0 on x86 (AVX2 and up): per block eight lanes of four
+/// consecutive products (exact integers), each lane accumulated as fma(d_x·d_q, lane, acc); IQ4_NL
+/// alternates two accumulators by block parity and adds them before the horizontal sum.
+static float dot_q8_scalar(int type, const uint8_t *k, const uint8_t *q8, int n) {
+    const int nb = n / 32, bytes = block_bytes(type), pairs = type == SWIFTLET_FA_IQ4_NL;
+    float acc[2][8] = {{0}};
+    int v[32], ib = 0;
+    const int paired = pairs ? nb & ~1 : nb;
+    for (; ib < paired; ++ib) {
+        const uint8_t *kb = k + (long)ib * bytes, *qb = q8 + (long)ib * 34;
+        unpack_block(type, kb, v);
+        const float d = pairs ? h2f(load_u16(qb)) * h2f(load_u16(kb)) : h2f(load_u16(kb)) * h2f(load_u16(qb));
+        float *a = acc[pairs ? ib & 1 : 0];
+        for (int l = 0; l < 8; ++l) {
+            int s = 0;
+            for (int j = 4 * l; j < 4 * l + 4; ++j) s += v[j] * (int8_t)qb[2 + j];
+            a[l] = fmaf(d, (float)s, a[l]);
+        }
+    }
+    float lanes[8];
+    for (int l = 0; l < 8; ++l) lanes[l] = pairs ? acc[0][l] + acc[1][l] : acc[0][l];
+    float sum = hsum8(lanes);
+    for (; ib < nb; ++ib) {   // IQ4_NL's odd last block
+        const uint8_t *kb = k + (long)ib * bytes, *qb = q8 + (long)ib * 34;
+        unpack_block(type, kb, v);
+        int s = 0;
+        for (int j = 0; j < 32; ++j) s += v[j] * (int8_t)qb[2 + j];
+        sum = fmaf(h2f(load_u16(qb)) * h2f(load_u16(kb)), (float)s, sum);
+    }
+    return sum;
+}
+
+#ifdef GC_X86
+#define GC_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+GC_AVX2 static inline float hsum8_avx(__m256 x) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+/// dot_q8_scalar for Q8_0 and Q4_0 keys with `heads` Q8_0 query rows (`q_bytes` apart): each key
+/// block is loaded once for all of them.
+GC_AVX2 static void dots_q8_avx2(int type, const uint8_t *k, const uint8_t *q8, long q_bytes, int heads, int n,
+                                 float *out) {
+    enum { MAXH = 8 };
+    const int nb = n / 32, bytes = block_bytes(type);
+    for (int h0 = 0; h0 < heads; h0 += MAXH) {
+        const int hn = heads - h0 < MAXH ? heads - h0 : MAXH;
+        __m256 acc[MAXH];
+        for (int g = 0; g < hn; ++g) acc[g] = _mm256_setzero_ps();
+        for (int ib = 0; ib < nb; ++ib) {
+            const uint8_t *kb = k + (long)ib * bytes;
+            __m256i qx;
+            if (type == SWIFTLET_FA_Q8_0) {
+                qx = _mm256_loadu_si256((const __m256i *)(kb + 2));
+            } else {
+                const __m128i t = _mm_loadu_si128((const __m128i *)(kb + 2));
+                qx = _mm256_and_si256(_mm256_set1_epi8(0xf), _mm256_set_m128i(_mm_srli_epi16(t, 4), t));
+                qx = _mm256_sub_epi8(qx, _mm256_set1_epi8(8));
+            }
+            const __m256i ax = _mm256_sign_epi8(qx, qx);
+            const float dk = h2f(load_u16(kb));
+            for (int g = 0; g < hn; ++g) {
+                const uint8_t *qb = q8 + (h0 + g) * q_bytes + (long)ib * 34;
+                const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(qb + 2)), qx);
+                const __m256i pairs = _mm256_madd_epi16(_mm256_set1_epi16(1), _mm256_maddubs_epi16(ax, sy));
+                const __m256 d = _mm256_set1_ps(dk * h2f(load_u16(qb)));
+                acc[g] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(pairs), acc[g]);
+            }
+        }
+        for (int g = 0; g < hn; ++g) out[h0 + g] = hsum8_avx(acc[g]);
+    }
+}
+
+/// ggml_vec_dot_f16 of one f16 key row with `heads` query rows (f16 values as floats, `q_stride`
+/// apart), head_dim a multiple of 64.
+GC_512 static void dots_f16_avx512(const uint16_t *k, const float *q, long q_stride, int heads, int n, float *out) {
+    for (int g = 0; g < heads; ++g) {
+        const float *qg = q + g * q_stride;
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (int j = 0; j < n; j += 64) {
+            s0 = _mm512_fmadd_ps(load_h16(k + j), _mm512_loadu_ps(qg + j), s0);
+            s1 = _mm512_fmadd_ps(load_h16(k + j + 16), _mm512_loadu_ps(qg + j + 16), s1);
+            s2 = _mm512_fmadd_ps(load_h16(k + j + 32), _mm512_loadu_ps(qg + j + 32), s2);
+            s3 = _mm512_fmadd_ps(load_h16(k + j + 48), _mm512_loadu_ps(qg + j + 48), s3);
+        }
+        float lanes[16];
+        _mm512_storeu_ps(lanes, _mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
+        out[g] = (float)(double)reduce16(lanes);
+    }
+}
+
+/// dequantize_row for Q8_0 and Q4_0: the same single product per value, 16 at a time.
+GC_512 static void dequantize_q8_q4_avx512(int type, const uint8_t *row, float *y, int n) {
+    const int bytes = block_bytes(type);
+    for (int b = 0; b < n / 32; ++b) {
+        const uint8_t *blk = row + (long)b * bytes;
+        const __m512 d = _mm512_set1_ps(h2f(load_u16(blk)));
+        __m128i lo, hi;
+        if (type == SWIFTLET_FA_Q8_0) {
+            lo = _mm_loadu_si128((const __m128i *)(blk + 2));
+            hi = _mm_loadu_si128((const __m128i *)(blk + 18));
+        } else {
+            const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2)), m = _mm_set1_epi8(0xf), off = _mm_set1_epi8(8);
+            lo = _mm_sub_epi8(_mm_and_si128(q, m), off);
+            hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m), off);
+        }
+        _mm512_storeu_ps(y + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
+        _mm512_storeu_ps(y + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
+    }
+}
+
+/// y = fma(x, v, y) over n floats (ggml_vec_mad_f32; element-wise, so any width).
+GC_512 static void mad_f32_avx512(float *y, const float *x, float v, int n) {
+    const __m512 vv = _mm512_set1_ps(v);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(_mm512_loadu_ps(x + i), vv, _mm512_loadu_ps(y + i)));
+    for (; i < n; ++i) y[i] = fmaf(x[i], v, y[i]);
+}
+
+GC_512 static void scale_f32_avx512(float *y, float v, int n) {
+    const __m512 vv = _mm512_set1_ps(v);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_loadu_ps(y + i), vv));
+    for (; i < n; ++i) y[i] = y[i] * v;
+}
+
+/// y = f16(fma(f32(x), v, f32(y))) on [from, to) (ggml_vec_mad_f16's leftover loop).
+GC_512 static void mad_f16_widened_avx512(uint16_t *y, const uint16_t *x, float v, int from, int to) {
+    const __m512 vv = _mm512_set1_ps(v);
+    int i = from;
+    for (; i + 16 <= to; i += 16) {
+        const __m512 r = _mm512_fmadd_ps(load_h16(x + i), vv, load_h16(y + i));
+        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    for (; i < to; ++i) y[i] = f2h(fmaf(h2f(x[i]), v, h2f(y[i])));
+}
+
+GC_512 static void scale_f16_widened_avx512(uint16_t *y, float v, int from, int to) {
+    const __m512 vv = _mm512_set1_ps(v);
+    int i = from;
+    for (; i + 16 <= to; i += 16) {
+        const __m512 r = _mm512_mul_ps(load_h16(y + i), vv);
+        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    for (; i < to; ++i) y[i] = f2h(h2f(y[i]) * v);
+}
+#endif
+
+/// K·q of one key row with `heads` converted query rows.
+static void key_dots(int k_type, const uint8_t *krow, const void *qconv, long qconv_floats, int heads, int n,
+                     int simd, float *out) {
+    (void)simd;
+    if (k_type == SWIFTLET_FA_F16) {
+        const float *qf = (const float *)qconv;
+#ifdef GC_X86
+        if (simd && n % 64 == 0) { dots_f16_avx512((const uint16_t *)krow, qf, qconv_floats, heads, n, out); return; }
+#endif
+        for (int g = 0; g < heads; ++g) out[g] = swiftlet_gc_dot_vec_f16((const uint16_t *)krow, qf + g * qconv_floats, n);
+        return;
+    }
+    const long q_bytes = qconv_floats * 4;
+#ifdef GC_X86
+    if (simd && (k_type == SWIFTLET_FA_Q8_0 || k_type == SWIFTLET_FA_Q4_0)) {
+        dots_q8_avx2(k_type, krow, (const uint8_t *)qconv, q_bytes, heads, n, out);
+        return;
+    }
+#endif
+    for (int g = 0; g < heads; ++g) out[g] = dot_q8_scalar(k_type, krow, (const uint8_t *)qconv + g * q_bytes, n);
+}
+
+// MARK: - f16 accumulator (ggml_vec_mad_f16 / ggml_vec_scale_f16 on an AVX512-FP16 build)
+
+/// f16(x·v + y) rounded once, as one AVX512-FP16 fma: x·v is exact in float (11-bit mantissas)
+/// and x·v + y exact in double (f16 exponents span far less than 53 bits where the result is
+/// finite), so one rounding from double to f16 remains; done through float with round-to-odd.
+static inline uint16_t fma_f16_exact(float x, float v, float y) {
+    const double exact = (double)(x * v) + (double)y;
+    float f = (float)exact;
+    if ((double)f != exact && isfinite(f)) {
+        uint32_t bits; memcpy(&bits, &f, 4);
+        if (!(bits & 1)) {   // round to odd: step toward the exact value
+            f = nextafterf(f, (double)f < exact ? INFINITY : -INFINITY);
+        }
+    }
+    return f2h(f);
+}
+
+/// ggml_vec_mad_f16: the first `n & ~127` elements in native f16 (v rounded to f16 first), the
+/// rest widened to f32.
+static void mad_f16(uint16_t *y, const uint16_t *x, float v, int n, int simd) {
+    const int native = n & ~127;
+    if (native) {
+        const float vh = h2f(f2h(v));
+        for (int i = 0; i < native; ++i) y[i] = fma_f16_exact(h2f(x[i]), vh, h2f(y[i]));
+    }
+#ifdef GC_X86
+    if (simd) { mad_f16_widened_avx512(y, x, v, native, n); return; }
+#endif
+    (void)simd;
+    for (int i = native; i < n; ++i) y[i] = f2h(fmaf(h2f(x[i]), v, h2f(y[i])));
+}
+
+/// ggml_vec_scale_f16 with the same split: native products of two f16 values are exact in float,
+/// so one rounding to f16.
+static void scale_f16(uint16_t *y, float v, int n, int simd) {
+    const int native = n & ~127;
+    if (native) {
+        const float vh = h2f(f2h(v));
+        for (int i = 0; i < native; ++i) y[i] = f2h(h2f(y[i]) * vh);
+    }
+#ifdef GC_X86
+    if (simd) { scale_f16_widened_avx512(y, v, native, n); return; }
+#endif
+    (void)simd;
+    for (int i = native; i < n; ++i) y[i] = f2h(h2f(y[i]) * v);
+}
+
+static void mad_f32(float *y, const float *x, float v, int n, int simd) {
+#ifdef GC_X86
+    if (simd) { mad_f32_avx512(y, x, v, n); return; }
+#endif
+    (void)simd;
+    for (int i = 0; i < n; ++i) y[i] = fmaf(x[i], v, y[i]);
+}
+
+static void scale_f32(float *y, float v, int n, int simd) {
+#ifdef GC_X86
+    if (simd) { scale_f32_avx512(y, v, n); return; }
+#endif
+    (void)simd;
+    for (int i = 0; i < n; ++i) y[i] = y[i] * v;
+}
+
+// MARK: - One chunk
+
+long swiftlet_fa_attend_scratch(int rows, int head_dim) { return (long)rows * (4L * head_dim + 2) + head_dim + 16; }
+
+void swiftlet_fa_attend(const float *q, long q_stride, int tokens, int heads, int first_pos, int head_dim,
+                        int k_type, const void *keys, long k_row_bytes,
+                        int v_type, const void *values, long v_row_bytes,
+                        int window, float scale, long kv_begin, long kv_end,
+                        float *scratch, float *out, long out_stride, float *partials) {
+    const int D = head_dim, simd = has_avx512();
+    const int v16 = v_type == SWIFTLET_FA_F16;
+    // Per row: VKQ32 [D] | VKQ16 [D halves, D floats reserved] | converted q [D floats] | M, S.
+    float *vkq32 = scratch, *vkq16f = vkq32 + (long)heads * D, *qconv = vkq16f + (long)heads * D;
+    float *ms = qconv + (long)heads * D, *v32 = ms + 2L * heads;
+    const int variant = simd ? swiftlet_qk_best_variant() : SWIFTLET_QK_GENERIC;
+    float dots[64];
+    for (int t = 0; t < tokens; ++t) {
+        const int pos = first_pos + t;
+        long begin = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+        if (begin < kv_begin) begin = kv_begin;
+        const long end = pos + 1 < kv_end ? pos + 1 : kv_end;
+        for (int g = 0; g < heads; ++g) {
+            const float *qg = q + t * q_stride + (long)g * D;
+            float *qc = qconv + (long)g * D;
+            if (k_type == SWIFTLET_FA_F16) {
+                for (int i = 0; i < D; ++i) qc[i] = h2f(f2h(qg[i]));
+            } else {
+                swiftlet_qk_quantize_act(variant, 8, qg, qc, D);
+            }
+            ms[2 * g] = -INFINITY;
+            ms[2 * g + 1] = 0.0f;
+            if (v16) memset(vkq16f + (long)g * D, 0, sizeof(uint16_t) * D);
+            else memset(vkq32 + (long)g * D, 0, sizeof(float) * D);
+        }
+        for (long ic = begin; ic < end; ++ic) {
+            const uint8_t *krow = (const uint8_t *)keys + ic * k_row_bytes;
+            const uint8_t *vrow = (const uint8_t *)values + ic * v_row_bytes;
+            for (int g0 = 0; g0 < heads; g0 += 64) {
+                const int gn = heads - g0 < 64 ? heads - g0 : 64;
+                key_dots(k_type, krow, qconv + (long)g0 * D, D, gn, D, simd, dots);
+                if (!v16 && g0 == 0) dequantize_row(v_type, vrow, v32, D, simd);
+                for (int gi = 0; gi < gn; ++gi) {
+                    const int g = g0 + gi;
+                    const float s = dots[gi] * scale + 0.0f;   // + the mask's 0
+                    float *M = ms + 2 * g, *S = M + 1;
+                    float mscale = 1.0f, vs = 1.0f;
+                    if (s > *M) {
+                        const float old = *M;
+                        *M = s;
+                        mscale = expf(old - s);
+                        if (v16) scale_f16((uint16_t *)(vkq16f + (long)g * D), mscale, D, simd);
+                        else scale_f32(vkq32 + (long)g * D, mscale, D, simd);
+                    } else {
+                        vs = expf(s - *M);
+                    }
+                    if (v16) mad_f16((uint16_t *)(vkq16f + (long)g * D), (const uint16_t *)vrow, vs, D, simd);
+                    else mad_f32(vkq32 + (long)g * D, v32, vs, D, simd);
+                    *S = fmaf(*S, mscale, vs);
+                }
+            }
+        }
+        for (int g = 0; g < heads; ++g) {
+            float *acc = vkq32 + (long)g * D;
+            if (v16) {
+                const uint16_t *h = (const uint16_t *)(vkq16f + (long)g * D);
+                for (int i = 0; i < D; ++i) acc[i] = h2f(h[i]);
+            }
+            const float M = ms[2 * g], S = ms[2 * g + 1];
+            if (partials) {
+                float *p = partials + ((long)t * heads + g) * (D + 2);
+                p[0] = M;
+                p[1] = S;
+                memcpy(p + 2, acc, sizeof(float) * D);
+            } else {
+                const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+                float *o = out + t * out_stride + (long)g * D;
+                for (int i = 0; i < D; ++i) o[i] = acc[i] * inv;
+            }
+        }
+    }
+}
+
+void swiftlet_fa_reduce(const float *partials, long chunk_stride, int chunks, int head_dim, float *out) {
+    float M = -INFINITY, S = 0.0f;
+    for (int i = 0; i < head_dim; ++i) out[i] = 0.0f;
+    for (int c = 0; c < chunks; ++c) {
+        const float *p = partials + c * chunk_stride;
+        const float Mc = p[0], Sc = p[1];
+        if (Sc == 0.0f) continue;
+        const float Mn = fmaxf(M, Mc);
+        const float old = expf(M - Mn), fresh = expf(Mc - Mn);
+        for (int i = 0; i < head_dim; ++i) out[i] = fmaf(out[i], old, p[2 + i] * fresh);
+        S = fmaf(S, old, Sc * fresh);
+        M = Mn;
+    }
+    if (S != 0.0f) {
+        const float inv = 1.0f / S;
+        for (int i = 0; i < head_dim; ++i) out[i] = out[i] * inv;
+    }
+}
+
+// MARK: - Tiled
+
+enum { TILE = 64 };
+
+long swiftlet_fa_tiled_scratch(int rows, int head_dim) {
+    return 2L * TILE * head_dim + (long)rows * (TILE + 2L * head_dim + 2) + 16;
+}
+
+/// C[m×n] += A[m×k] · B[k×n] (row-major), each element one fma chain over k in order, starting
+/// from C (simd_gemm's order).
+static void gemm_acc_scalar(float *C, const float *A, const float *B, int m, int k, int n) {
+    for (int i = 0; i < m; ++i)
+        for (int j = 0; j < n; ++j) {
+            float acc = C[(long)i * n + j];
+            for (int l = 0; l < k; ++l) acc = fmaf(B[(long)l * n + j], A[(long)i * k + l], acc);
+            C[(long)i * n + j] = acc;
+        }
+}
+
+#ifdef GC_X86
+/// gemm_acc_scalar for n a multiple of 16: 4 rows × 64 columns of accumulators at a time.
+GC_512 static void gemm_acc_avx512(float *C, const float *A, const float *B, int m, int k, int n) {
+    int i = 0;
+    for (; i + 4 <= m; i += 4) {
+        int j = 0;
+        for (; j + 64 <= n; j += 64) {
+            __m512 acc[4][4];
+            for (int r = 0; r < 4; ++r)
+                for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_loadu_ps(C + (long)(i + r) * n + j + 16 * c);
+            for (int l = 0; l < k; ++l) {
+                __m512 b[4];
+                for (int c = 0; c < 4; ++c) b[c] = _mm512_loadu_ps(B + (long)l * n + j + 16 * c);
+                for (int r = 0; r < 4; ++r) {
+                    const __m512 a = _mm512_set1_ps(A[(long)(i + r) * k + l]);
+                    for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_fmadd_ps(b[c], a, acc[r][c]);
+                }
+            }
+            for (int r = 0; r < 4; ++r)
+                for (int c = 0; c < 4; ++c) _mm512_storeu_ps(C + (long)(i + r) * n + j + 16 * c, acc[r][c]);
+        }
+        for (; j < n; j += 16) {
+            __m512 acc[4];
+            for (int r = 0; r < 4; ++r) acc[r] = _mm512_loadu_ps(C + (long)(i + r) * n + j);
+            for (int l = 0; l < k; ++l) {
+                const __m512 b = _mm512_loadu_ps(B + (long)l * n + j);
+                for (int r = 0; r < 4; ++r) acc[r] = _mm512_fmadd_ps(b, _mm512_set1_ps(A[(long)(i + r) * k + l]), acc[r]);
+            }
+            for (int r = 0; r < 4; ++r) _mm512_storeu_ps(C + (long)(i + r) * n + j, acc[r]);
+        }
+    }
+    for (; i < m; ++i)
+        for (int j = 0; j < n; j += 16) {
+            __m512 acc = _mm512_loadu_ps(C + (long)i * n + j);
+            for (int l = 0; l < k; ++l)
+                acc = _mm512_fmadd_ps(_mm512_loadu_ps(B + (long)l * n + j), _mm512_set1_ps(A[(long)i * k + l]), acc);
+            _mm512_storeu_ps(C + (long)i * n + j, acc);
+        }
+}
+
+GC_512 static double softmax_tile_avx512(float *w, float max) {
+    double sum = 0;
+    for (int j = 0; j < TILE; j += 16) {
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(w + j), _mm512_set1_ps(max)));
+        _mm512_storeu_ps(w + j, e);
+        float lanes[16];
+        _mm512_storeu_ps(lanes, e);
+        sum += (double)reduce16(lanes);
+    }
+    return sum;
+}
+#endif
+
+static void gemm_acc(float *C, const float *A, const float *B, int m, int k, int n, int simd) {
+#ifdef GC_X86
+    if (simd && n % 16 == 0) { gemm_acc_avx512(C, A, B, m, k, n); return; }
+#endif
+    (void)simd;
+    gemm_acc_scalar(C, A, B, m, k, n);
+}
+
+/// ggml_vec_soft_max_f32 over one 64-score tile: w = exp(w − max) in 16-lane chunks (ggml's
+/// vectorised expf), the sum of each chunk's reduction added in double.
+static double softmax_tile(float *w, float max, int simd) {
+#ifdef GC_X86
+    if (simd) return softmax_tile_avx512(w, max);
+#endif
+    (void)simd;
+    double sum = 0;
+    for (int j = 0; j < TILE; j += 16) {
+        for (int l = 0; l < 16; ++l) w[j + l] = gc_expf_body(w[j + l] - max);
+        sum += (double)reduce16(w + j);
+    }
+    return sum;
+}
+
+void swiftlet_fa_tiled(const float *q, long q_stride, int tokens, int heads, int first_pos, int head_dim,
+                       const uint16_t *keys, const uint16_t *values, int window, float scale,
+                       float *scratch, float *out, long out_stride) {
+    const int D = head_dim, R = tokens * heads, simd = has_avx512();
+    float *kt = scratch, *v32 = kt + (long)TILE * D, *kq = v32 + (long)TILE * D;
+    float *qc = kq + (long)R * TILE, *vkq = qc + (long)R * D, *M = vkq + (long)R * D, *S = M + R;
+    for (int t = 0; t < tokens; ++t)
+        for (int g = 0; g < heads; ++g) memcpy(qc + ((long)t * heads + g) * D, q + t * q_stride + (long)g * D, sizeof(float) * D);
+    memset(vkq, 0, sizeof(float) * R * D);
+    for (int r = 0; r < R; ++r) { M[r] = -INFINITY; S[r] = 0.0f; }
+    const int last = first_pos + tokens - 1;
+    int lo0 = window > 0 ? first_pos - window + 1 : 0;
+    if (lo0 < 0) lo0 = 0;
+    for (int ic = lo0 - lo0 % TILE; ic <= last; ic += TILE) {
+        for (int tk = 0; tk < TILE; ++tk)
+            for (int d = 0; d < D; ++d) kt[(long)d * TILE + tk] = h2f(keys[(long)(ic + tk) * D + d]);
+        memset(kq, 0, sizeof(float) * R * TILE);
+        gemm_acc(kq, qc, kt, R, D, TILE, simd);
+        for (int t = 0; t < tokens; ++t) {
+            const int pos = first_pos + t;
+            const int lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+            for (int g = 0; g < heads; ++g) {
+                float *row = kq + ((long)t * heads + g) * TILE;
+                const int r = t * heads + g;
+                for (int tk = 0; tk < TILE; ++tk) {
+                    const int j = ic + tk;
+                    row[tk] = (j < lo || j > pos) ? -INFINITY : row[tk] * scale + 0.0f;
+                }
+                float tile_max = -INFINITY;
+                for (int tk = 0; tk < TILE; ++tk) tile_max = tile_max > row[tk] ? tile_max : row[tk];
+                if (tile_max == -INFINITY) {
+                    memset(row, 0, sizeof(float) * TILE);
+                    continue;
+                }
+                const float Mnew = fmaxf(M[r], tile_max);
+                if (Mnew > M[r]) {
+                    const float ms = expf(M[r] - Mnew);
+                    scale_f32(vkq + (long)r * D, ms, D, simd);
+                    S[r] = S[r] * ms;
+                }
+                M[r] = Mnew;
+                S[r] = (float)((double)S[r] + softmax_tile(row, Mnew, simd));
+            }
+        }
+        for (int tk = 0; tk < TILE; ++tk)
+            for (int d = 0; d < D; ++d) v32[(long)tk * D + d] = h2f(values[(long)(ic + tk) * D + d]);
+        gemm_acc(vkq, kq, v32, R, TILE, D, simd);
+    }
+    for (int t = 0; t < tokens; ++t)
+        for (int g = 0; g < heads; ++g) {
+            const int r = t * heads + g;
+            const float inv = S[r] == 0.0f ? 0.0f : 1.0f / S[r];
+            float *o = out + t * out_stride + (long)g * D;
+            for (int i = 0; i < D; ++i) o[i] = vkq[(long)r * D + i] * inv;
+        }
+}
