@@ -30,3 +30,14 @@ fi
 python3 -c "import gguf" >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check gguf
 # The official OpenAI client talks to `swiftlet serve` in a server test (Tests/SwiftletServerTests).
 python3 -c "import openai" >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check openai
+# The server's end-to-end checks (scripts/server-e2e.py): headless Chromium with its WebDriver, and nginx.
+web=()
+[ -x /usr/bin/chromium ] || web+=(chromium)
+[ -x /usr/bin/chromedriver ] || web+=(chromium-driver)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || web+=(nginx)
+if [ ${#web[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "install-deps: installing ${web[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${web[@]}" >/dev/null
+fi

@@ -349,6 +349,48 @@ actor InferenceEngine {
 
     func close(session id: Int) { sessions[id] = nil }
 
+    // MARK: - Batched decode steps
+
+    /// Decode steps waiting for the next batched forward pass, and whether one is scheduled.
+    private var pendingSteps: [(session: GenerationSession, token: TokenID, resume: CheckedContinuation<Void, Error>)] = []
+    private var stepScheduled = false
+
+    /// Appends `token` to `session` and returns its logits (in the session's own buffer, valid
+    /// until its next step). Every generation that asks before the pass runs joins it: the pass
+    /// is queued behind the work already waiting on the engine's thread (the other generations'
+    /// sampling, a new request's prefill), so the decoding sessions advance together, one weight
+    /// read for all of them, while a prefill still runs as soon as it arrives.
+    func step(_ session: GenerationSession, token: TokenID) async throws -> UnsafeBufferPointer<Float> {
+        try await withCheckedThrowingContinuation { (resume: CheckedContinuation<Void, Error>) in
+            pendingSteps.append((session, token, resume))
+            if !stepScheduled {
+                stepScheduled = true
+                Task { self.runPendingSteps() }
+            }
+        }
+        return session.stepLogits!
+    }
+
+    private func runPendingSteps() {
+        stepScheduled = false
+        let batch = pendingSteps
+        pendingSteps.removeAll(keepingCapacity: true)
+        do {
+            _ = try GenerationSession.step(batch.map(\.session), tokens: batch.map(\.token))
+            for entry in batch { entry.resume.resume() }
+        } catch {
+            // Nothing was appended: let each sequence find its own error alone.
+            for entry in batch {
+                do {
+                    _ = try GenerationSession.step([entry.session], tokens: [entry.token])
+                    entry.resume.resume()
+                } catch {
+                    entry.resume.resume(throwing: error)
+                }
+            }
+        }
+    }
+
     func reset(session id: Int) { sessions[id]?.reset() }
 
     func savedState(session id: Int) async -> Data {
@@ -462,10 +504,9 @@ struct GenerationJob: Sendable {
             continuation.yield(chunk)
             if hitStop { reason = .stopString; break }
             if generated.count == p.maxTokens { break }
-            // `logits` points into the shared transformer: it is used up before others run.
-            await Task.yield()
             if cancelled.isCancelled { reason = .cancelled; break }
-            logits = try session.step(token)
+            // Joins the other sessions' next tokens in one batched forward pass.
+            logits = try await engine.step(session, token: token)
         }
         let stats = GenerationStatistics(
             promptTokens: prompt.count, promptTokensEvaluated: prefill.evaluated, generatedTokens: generated.count,

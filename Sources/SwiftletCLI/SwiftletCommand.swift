@@ -10,6 +10,6 @@ struct SwiftletCommand: AsyncParsableCommand {
                       GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, BenchCommand.self,
                       DumpActivationsCommand.self, QuantizeCommand.self, DequantizeCommand.self,
                       TrainCommand.self, ImatrixCommand.self, ConvertCommand.self, QuantReportCommand.self, ChatTemplateCommand.self,
-                      FinetuneCommand.self, ExportLoRACommand.self, ServeCommand.self]
+                      FinetuneCommand.self, ExportLoRACommand.self, ServeCommand.self, BatchedBenchCommand.self]
     )
 }

@@ -42,7 +42,7 @@ extension Transformer {
         rmsNorm(s.x, weight: w.attentionNorm, rows: n, width: c.dim, into: s.xb)
         tap("attn_norm-\(layer)", s.xb, n * c.dim)
         observeInput(layer: layer, .attentionQuery, .attentionKey, .attentionValue, input: s.xb, rows: n, cols: c.dim)
-        QuantizedMatrix.matmul(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
+        project(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
         addAdapters(layer: layer, .attentionQuery, input: s.xb, tokens: n, into: s.q)
         addAdapters(layer: layer, .attentionKey, input: s.xb, tokens: n, into: s.k)
@@ -53,8 +53,8 @@ extension Transformer {
         applyRoPE(tokens: n, start: start, local: local)
         // Gemma scales the queries (as llama.cpp's graph does, before their f16 rounding).
         VectorOps.scale(s.q, by: c.attentionScale, count: n * c.qDim)
-        cache.store(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
-        attention(layer: layer, tokens: n, start: start, window: local ? c.slidingWindow : 0, scale: 1)
+        storeKV(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
+        attend(layer: layer, tokens: n, start: start, window: local ? c.slidingWindow : 0, scale: 1)
         tap("kqv_out-\(layer)", s.attention, n * c.qDim)
         observeInput(layer: layer, .attentionOutput, input: s.attention, rows: n, cols: c.qDim)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)
@@ -67,7 +67,7 @@ extension Transformer {
         // GeGLU feed-forward with a post-FFN norm.
         rmsNorm(s.x, weight: w.ffnNorm, rows: n, width: c.dim, into: s.xb)
         observeInput(layer: layer, .ffnGate, .ffnUp, input: s.xb, rows: n, cols: c.dim)
-        QuantizedMatrix.matmul(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
+        project(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
         addAdapters(layer: layer, .ffnGate, input: s.xb, tokens: n, into: s.gate)
         addAdapters(layer: layer, .ffnUp, input: s.xb, tokens: n, into: s.up)

@@ -32,7 +32,7 @@ extension Transformer {
         rmsNorm(s.x, weight: w.attentionNorm, rows: n, width: c.dim, into: s.xb)
         tap("attn_norm-\(layer)", s.xb, n * c.dim)
         observeInput(layer: layer, .attentionQuery, .attentionKey, .attentionValue, input: s.xb, rows: n, cols: c.dim)
-        QuantizedMatrix.matmul(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
+        project(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
         addAdapters(layer: layer, .attentionQuery, input: s.xb, tokens: n, into: s.q)
         addAdapters(layer: layer, .attentionKey, input: s.xb, tokens: n, into: s.k)
@@ -40,8 +40,8 @@ extension Transformer {
         tap("Qcur-\(layer)", s.q, n * c.qDim); tap("Kcur-\(layer)", s.k, n * c.kvDim); tap("Vcur-\(layer)", s.v, n * c.kvDim)
         applyRoPE(tokens: n, start: start, local: false)
         tap("Qrope-\(layer)", s.q, n * c.qDim); tap("Krope-\(layer)", s.k, n * c.kvDim)
-        cache.store(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
-        attention(layer: layer, tokens: n, start: start, window: 0, scale: c.attentionScale)
+        storeKV(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
+        attend(layer: layer, tokens: n, start: start, window: 0, scale: c.attentionScale)
         tap("kqv_out-\(layer)", s.attention, n * c.qDim)
         observeInput(layer: layer, .attentionOutput, input: s.attention, rows: n, cols: c.qDim)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)
@@ -54,7 +54,7 @@ extension Transformer {
         rmsNorm(s.x, weight: w.ffnNorm, rows: n, width: c.dim, into: s.xb)
         tap("ffn_norm-\(layer)", s.xb, n * c.dim)
         observeInput(layer: layer, .ffnGate, .ffnUp, input: s.xb, rows: n, cols: c.dim)
-        QuantizedMatrix.matmul(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
+        project(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
         addAdapters(layer: layer, .ffnGate, input: s.xb, tokens: n, into: s.gate)
         addAdapters(layer: layer, .ffnUp, input: s.xb, tokens: n, into: s.up)

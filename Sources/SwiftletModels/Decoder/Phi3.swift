@@ -32,7 +32,7 @@ extension Transformer {
         // Attention: x += Wo · attend(RoPE(Wq·h) / √d, RoPE(Wk·h), Wv·h), h = RMSNorm(x), [Wq Wk Wv] fused
         rmsNorm(s.x, weight: w.attentionNorm, rows: n, width: c.dim, into: s.xb)
         tap("attn_norm-\(layer)", s.xb, n * c.dim)
-        QuantizedMatrix.matmul(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
+        project(w.wq, into: s.q, w.wk, into: s.k, w.wv, into: s.v, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
         addAdapters(layer: layer, .attentionQuery, input: s.xb, tokens: n, into: s.q)
         addAdapters(layer: layer, .attentionKey, input: s.xb, tokens: n, into: s.k)
@@ -42,8 +42,8 @@ extension Transformer {
         tap("Kcur-\(layer)", s.k, n * c.kvDim)
         VectorOps.scale(s.q, by: c.attentionScale, count: n * c.qDim)
         tap("Qcur-\(layer)", s.q, n * c.qDim)
-        cache.store(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
-        attention(layer: layer, tokens: n, start: start, window: 0, scale: 1)
+        storeKV(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
+        attend(layer: layer, tokens: n, start: start, window: 0, scale: 1)
         tap("kqv_out-\(layer)", s.attention, n * c.qDim)
         linear(w.wo, s.attention, tokens: n, into: s.xb2)
         addAdapters(layer: layer, .attentionOutput, input: s.attention, tokens: n, into: s.xb2)
@@ -52,7 +52,7 @@ extension Transformer {
         // Feed-forward: x += W_down · (SiLU(W_gate·h) ⊙ W_up·h), h = RMSNorm(x), [W_gate W_up] fused
         rmsNorm(s.x, weight: w.ffnNorm, rows: n, width: c.dim, into: s.xb)
         tap("ffn_norm-\(layer)", s.xb, n * c.dim)
-        QuantizedMatrix.matmul(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
+        project(w.wGate, into: s.gate, w.wUp, into: s.up, input: s.xb, tokens: n,
                                scratch: s.scratch, pool: pool)
         addAdapters(layer: layer, .ffnGate, input: s.xb, tokens: n, into: s.gate)
         addAdapters(layer: layer, .ffnUp, input: s.xb, tokens: n, into: s.up)

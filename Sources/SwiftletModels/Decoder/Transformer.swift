@@ -23,10 +23,11 @@ final class RunState {
     let xb: UnsafeMutablePointer<Float>
     /// Output of a sub-block before the residual add `[maxBatch, dim]`.
     let xb2: UnsafeMutablePointer<Float>
-    let q: UnsafeMutablePointer<Float>       // [maxBatch, qDim]
+    /// Moved to one row at a time while a batched decode step attends per sequence.
+    var q: UnsafeMutablePointer<Float>       // [maxBatch, qDim]
     let k: UnsafeMutablePointer<Float>       // [maxBatch, kvDim]
     let v: UnsafeMutablePointer<Float>       // [maxBatch, kvDim]
-    let attention: UnsafeMutablePointer<Float> // [maxBatch, qDim]
+    var attention: UnsafeMutablePointer<Float> // [maxBatch, qDim]
     let gate: UnsafeMutablePointer<Float>    // [maxBatch, ffnDim]
     let up: UnsafeMutablePointer<Float>      // [maxBatch, ffnDim]
     /// Attention scores, one row of `contextLength` per query head.
@@ -130,6 +131,8 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
     public var interruption: (() -> Bool)?
     /// The applied LoRA adapters (``setAdapters(_:)``).
     var lora: LoRABinding?
+    /// Set during a batched decode step (`decode(_:at:caches:)`): the sequence of each row.
+    var sequenceRows: SequenceRows?
 
     @inline(__always)
     func tap(_ name: @autoclosure () -> String, _ p: UnsafePointer<Float>, _ count: Int) {
@@ -259,7 +262,7 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
 
     /// Embeds `tokens` and runs every block; the residual stream ends in `state.x`. Returns false
     /// when ``interruption`` stopped it (the cache then holds partial rows past `start`).
-    private func forward(_ tokens: UnsafeBufferPointer<TokenID>, at start: Int, interruptible: Bool = true) -> Bool {
+    func forward(_ tokens: UnsafeBufferPointer<TokenID>, at start: Int, interruptible: Bool = true) -> Bool {
         let dim = config.dim, s = state
         for (t, token) in tokens.enumerated() {
             let row = s.x + t * dim
@@ -280,7 +283,7 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
     }
 
     /// Final norm and unembedding of rows `rows` of the residual stream, `logitRows` at a time.
-    private func computeLogits(rows: Range<Int>, _ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
+    func computeLogits(rows: Range<Int>, _ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
         let s = state, dim = config.dim, vocab = config.vocabSize
         var r = rows.lowerBound
         while r < rows.upperBound {
@@ -306,6 +309,8 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
     func linear(_ w: QuantizedMatrix, _ input: UnsafePointer<Float>, tokens: Int, into out: UnsafeMutablePointer<Float>) {
         if tokens == 1 {
             w.matvec(input, into: out, scratch: state.scratch, pool: pool)
+        } else if sequenceRows != nil {
+            w.matmulPerToken(input, tokens: tokens, into: out, scratch: state.scratch, pool: pool)
         } else {
             w.matmul(input, tokens: tokens, into: out, scratch: state.scratch, pool: pool)
         }
@@ -339,9 +344,10 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
     func applyRoPE(tokens: Int, start: Int, local: Bool) {
         let c = config, s = state, table = local ? ropeTableLocal : ropeTable
         for t in 0..<tokens {
-            table.apply(s.q + t * c.qDim, heads: c.headCount, headDim: c.headDim, position: start + t,
+            let position = sequenceRows?.positions[t] ?? start + t
+            table.apply(s.q + t * c.qDim, heads: c.headCount, headDim: c.headDim, position: position,
                         convention: c.ropeConvention)
-            table.apply(s.k + t * c.kvDim, heads: c.kvHeadCount, headDim: c.headDim, position: start + t,
+            table.apply(s.k + t * c.kvDim, heads: c.kvHeadCount, headDim: c.headDim, position: position,
                         convention: c.ropeConvention)
         }
     }

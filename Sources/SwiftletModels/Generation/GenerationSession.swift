@@ -12,7 +12,9 @@ public final class GenerationSession {
     /// This session's keys and values; installed in the transformer before each evaluation.
     public let cache: KVCache
     /// The tokens whose keys and values are in the cache, position = index.
-    public private(set) var tokens: [TokenID]
+    public internal(set) var tokens: [TokenID]
+    /// This session's logits from its last batched step (``step(_:tokens:)``), allocated on first use.
+    var batchLogits: UnsafeMutableBufferPointer<Float>?
 
     /// A session with a cache of its own (`cache: nil` uses the transformer's default cache,
     /// for a transformer that only ever serves one conversation).
@@ -23,6 +25,8 @@ public final class GenerationSession {
         tokens = []
         tokens.reserveCapacity(transformer.contextLength)
     }
+
+    deinit { batchLogits?.deallocate() }
 
     /// Positions still free in the context.
     public var remainingContext: Int { transformer.contextLength - tokens.count }
