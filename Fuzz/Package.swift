@@ -10,6 +10,12 @@ import PackageDescription
 // ours. scripts/fuzz.sh builds with `--sanitize=fuzzer --sanitize=address` (libFuzzer's `main`,
 // AddressSanitizer and LeakSanitizer everywhere); the flags here add edge coverage and
 // comparison tracing to the parser, tokenizer and quantization (imatrix) modules under test.
+//
+// Two modules are partial on purpose, so the fuzzer builds without the compute code: the
+// `SwiftletModels` here holds only the grammar sources and the sampling parameters, and the
+// `Swiftlet` here (Sources/ServerModel) the generation parameters, the output constraints and a
+// `LanguageModel` stand-in (a real tokenizer and chat template, no weights). The server's request
+// decoding is compiled from its own files (Sources/SwiftletFuzz/Server) against them.
 let address: [SwiftSetting] = [.unsafeFlags(["-sanitize=address"])]
 let covered: [SwiftSetting] = [.unsafeFlags([
     "-sanitize=fuzzer,address",
@@ -19,6 +25,7 @@ let addressC: [CSetting] = [.unsafeFlags(["-fsanitize=address"])]
 
 let package = Package(
     name: "SwiftletFuzz",
+    dependencies: [.package(url: "https://github.com/apple/swift-http-types", from: "1.4.0")],
     targets: [
         .target(name: "CBLAS", path: "Sources/Library/CBLAS", cSettings: addressC,
                 linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
@@ -32,8 +39,15 @@ let package = Package(
                 path: "Sources/Library/SwiftletFormats", swiftSettings: covered),
         .target(name: "SwiftletTokenizers", dependencies: ["SwiftletCore", "SwiftletFormats"],
                 path: "Sources/Library/SwiftletTokenizers", swiftSettings: covered),
+        .target(name: "SwiftletModels", dependencies: ["SwiftletCore", "SwiftletTensor", "SwiftletTokenizers"],
+                path: "Sources/Library/SwiftletModels", swiftSettings: covered),
+        .target(name: "Swiftlet", dependencies: ["SwiftletModels", "SwiftletTokenizers", "SwiftletFormats", "SwiftletTensor"],
+                path: "Sources/ServerModel", swiftSettings: covered),
         // One binary, several targets: SWIFTLET_FUZZ_TARGET picks which input format it fuzzes.
-        .executableTarget(name: "SwiftletFuzz", dependencies: ["SwiftletFormats", "SwiftletQuant", "SwiftletTokenizers"],
+        .executableTarget(name: "SwiftletFuzz", dependencies: [
+                              "SwiftletFormats", "SwiftletQuant", "SwiftletTokenizers", "SwiftletModels", "Swiftlet",
+                              .product(name: "HTTPTypes", package: "swift-http-types"),
+                          ],
                           path: "Sources/SwiftletFuzz", swiftSettings: covered),
     ],
     swiftLanguageModes: [.v5]

@@ -6,38 +6,54 @@
 #
 # Targets (Fuzz/Sources/SwiftletFuzz): gguf (GGUF reader + writer round trip), safetensors
 # (safetensors, config.json, tokenizer.json), imatrix (llama-imatrix's GGUF and .dat files), bpe,
-# spm, wordpiece (the three tokenizers on arbitrary text, special-token markup included).
+# spm, wordpiece (the three tokenizers on arbitrary text, special-token markup included), jinja
+# (chat templates), grammar (GBNF, JSON Schema and regex to GBNF, the matcher), server (the OpenAI
+# request bodies the server decodes).
 #
 # Seeds: Fuzz/Seeds/<target> (committed, small), plus for gguf the first 2 MiB of each real GGUF
-# under $SWIFTLET_MODELS_DIR and synthetic files the target writes. The corpus libFuzzer grows is
-# kept under .build-fuzz/corpus-<target> between runs.
+# under $SWIFTLET_MODELS_DIR and synthetic files the target writes, for jinja the chat templates
+# and for grammar the grammars and schemas of Tests/Fixtures. The corpus libFuzzer grows is kept
+# under $FUZZ_CORPUS_DIR/corpus-<target> (default .build-fuzz) between runs.
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-#        (defaults: $FUZZ_SECONDS or 60, every target; $FUZZ_TARGETS may list targets too)
+#        (defaults: $FUZZ_SECONDS or 60, every target; $FUZZ_TARGETS may list targets too;
+#        $FUZZ_BIN runs that binary instead of building)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 seconds=${1:-${FUZZ_SECONDS:-60}}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || read -r -a targets <<<"${FUZZ_TARGETS:-gguf safetensors imatrix bpe spm wordpiece}"
+[ ${#targets[@]} -gt 0 ] || read -r -a targets <<<"${FUZZ_TARGETS:-gguf safetensors imatrix bpe spm wordpiece jinja grammar server}"
 export SWIFTLET_MODELS_DIR=${SWIFTLET_MODELS_DIR:-$root/Models/cache}
+export SWIFTLET_FIXTURES_DIR=$root/Tests/Fixtures
 work=$root/.build-fuzz
+corpora=${FUZZ_CORPUS_DIR:-$work}
 
 mkdir -p "$work"
-echo "fuzz: building Fuzz/ (sanitizer coverage, AddressSanitizer)"
-build=(swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address --scratch-path "$work/build" --product SwiftletFuzz)
-if ! "${build[@]}" >"$work/build.log" 2>&1; then
-  grep -E "error|warning: unre" "$work/build.log" | head -20 >&2 || tail -20 "$work/build.log" >&2
-  echo "fuzz: build failed (log $work/build.log)" >&2
-  exit 2
+if [ -n "${FUZZ_BIN:-}" ]; then
+  bin=$FUZZ_BIN  # a copy made earlier, for long campaigns that must not see a rebuild
+else
+  echo "fuzz: building Fuzz/ (sanitizer coverage, AddressSanitizer)"
+  build=(swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address --scratch-path "$work/build" --product SwiftletFuzz)
+  if ! "${build[@]}" >"$work/build.log" 2>&1; then
+    grep -E "error|warning: unre" "$work/build.log" | head -20 >&2 || tail -20 "$work/build.log" >&2
+    echo "fuzz: build failed (log $work/build.log)" >&2
+    exit 2
+  fi
+  bin="$("${build[@]}" --show-bin-path)/SwiftletFuzz"
 fi
-bin="$("${build[@]}" --show-bin-path)/SwiftletFuzz"
 
 max_len() {
   case $1 in
     gguf) echo 1048576 ;;       # real headers are ~1-2 MB (the tokenizer arrays)
     safetensors) echo 65536 ;;
+    jinja) echo 20480 ;;        # the largest fixture template is 16.7 kB
+    server) echo 16384 ;;
+    # Tokenizers cost ~1.3 us per input byte instrumented (four passes: two encodes, two decodes),
+    # so 4 kB inputs ran at a few hundred per second; 1 kB holds every special token and pre-
+    # tokenizer rule many times over. Linear time on large texts is Tests/Hostile's job.
+    bpe | spm | wordpiece) echo 1024 ;;
     *) echo 4096 ;;
   esac
 }
@@ -45,7 +61,7 @@ max_len() {
 failed=0
 printf "fuzz: %-12s %12s %9s %8s %8s %8s  %s\n" target executions exec/s edges corpus crashes log
 for target in "${targets[@]}"; do
-  corpus=$work/corpus-$target seeds=$work/seeds-$target artifacts=$work/artifacts-$target
+  corpus=$corpora/corpus-$target seeds=$work/seeds-$target artifacts=$work/artifacts-$target
   log=$work/fuzz-$target.log
   rm -rf "$seeds"
   mkdir -p "$corpus" "$seeds" "$artifacts"

@@ -184,6 +184,38 @@ enum JinjaBuiltins {
         .callable(JinjaCallable(name: name) { args, _ in try body(args) })
     }
 
+    /// A method whose result is a new string, checked against the render's bounds.
+    static func buildingMethod(_ name: String, _ body: @escaping (JinjaArguments, _ maximumBytes: Int) throws -> String) -> JinjaValue {
+        .callable(JinjaCallable(name: name) { args, interpreter in
+            let result = try body(args, interpreter.limits.maximumOutputBytes)
+            try interpreter.checkSize(result.utf8.count, at: nil)
+            return .string(result)
+        })
+    }
+
+    /// The UTF-8 size of a value as printed, counted up to just past `limit` (an estimate that
+    /// never exceeds the true size by more than the quotes and separators it counts).
+    static func printedSize(_ value: JinjaValue, limit: Int) -> Int {
+        var total = 0
+        func visit(_ v: JinjaValue) {
+            guard total <= limit else { return }
+            switch v {
+            case .string(let s): total += s.utf8.count + 2
+            case .array(let a): total += 2; for item in a { visit(item); total += 2; if total > limit { return } }
+            case .object(let o):
+                total += 2
+                for (key, item) in o.entries { visit(key); visit(item); total += 4; if total > limit { return } }
+            default: total += 24
+            }
+        }
+        visit(value)
+        return total
+    }
+
+    static func tooLarge(_ maximumBytes: Int) -> SwiftletError {
+        fail(.limit, "output larger than \(maximumBytes) bytes")
+    }
+
     /// A method the immutable sandbox refuses to run.
     static func unsafeMethod(_ type: String, _ name: String) -> JinjaValue {
         method(name) { _ in throw fail(.security, "access to attribute '\(name)' of '\(type)' object is unsafe") }
@@ -284,23 +316,31 @@ enum JinjaBuiltins {
         return parts
     }
 
-    /// Python's `str.replace(old, new, count)`.
-    static func replace(_ s: String, _ old: String, _ new: String, count: Int) -> String {
+    /// Python's `str.replace(old, new, count)`; a result over `maximumBytes` (UTF-8) is refused
+    /// before it is built.
+    static func replace(_ s: String, _ old: String, _ new: String, count: Int, maximumBytes: Int) throws -> String {
         let scalars = Array(s.unicodeScalars)
         let o = Array(old.unicodeScalars)
+        let growth = new.utf8.count - old.utf8.count
+        var bytes = s.utf8.count
         var out = String.UnicodeScalarView()
         var done = 0
+        func charge() throws {
+            bytes += growth
+            if bytes > maximumBytes { throw tooLarge(maximumBytes) }
+        }
         if o.isEmpty {
             for sc in scalars {
-                if count < 0 || done < count { out.append(contentsOf: new.unicodeScalars); done += 1 }
+                if count < 0 || done < count { try charge(); out.append(contentsOf: new.unicodeScalars); done += 1 }
                 out.append(sc)
             }
-            if count < 0 || done < count { out.append(contentsOf: new.unicodeScalars) }
+            if count < 0 || done < count { try charge(); out.append(contentsOf: new.unicodeScalars) }
             return String(out)
         }
         var i = 0
         while i < scalars.count {
-            if (count < 0 || done < count), i + o.count <= scalars.count, Array(scalars[i..<i + o.count]) == o {
+            if (count < 0 || done < count), i + o.count <= scalars.count, scalars[i..<i + o.count].elementsEqual(o) {
+                try charge()
                 out.append(contentsOf: new.unicodeScalars)
                 i += o.count
                 done += 1
@@ -391,22 +431,25 @@ enum JinjaBuiltins {
         case "title": return method(name) { _ in .string(pythonTitle(s)) }
         case "capitalize": return method(name) { _ in .string(capitalize(s)) }
         case "replace":
-            return method(name) { args in
+            return buildingMethod(name) { args, maximumBytes in
                 guard case .string(let old)? = args.value(0, "old"), case .string(let new)? = args.value(1, "new") else {
                     throw fail(.type, "replace expects two strings")
                 }
                 let count = try args.value(2, "count").map { try integer($0, "count") } ?? -1
-                return .string(replace(s, old, new, count: count))
+                return try replace(s, old, new, count: count, maximumBytes: maximumBytes)
             }
         case "join":
-            return method(name) { args in
+            return buildingMethod(name) { args, maximumBytes in
                 guard let items = args.positional.first else { throw fail(.type, "join expects an iterable") }
                 var parts: [String] = []
+                var bytes = 0
                 for item in try iterateStatic(items) {
                     guard case .string(let t) = item else { throw fail(.type, "sequence item: expected str instance, \(item.typeName) found") }
+                    bytes += t.utf8.count + (parts.isEmpty ? 0 : s.utf8.count)
+                    if bytes > maximumBytes { throw tooLarge(maximumBytes) }
                     parts.append(t)
                 }
-                return .string(parts.joined(separator: s))
+                return parts.joined(separator: s)
             }
         case "find", "rfind", "count", "index":
             return method(name) { args in
@@ -442,14 +485,14 @@ enum JinjaBuiltins {
                 }
             }
         case "format":
-            return method(name) { args in .string(try pythonFormat(s, args)) }
+            return buildingMethod(name) { args, maximumBytes in try pythonFormat(s, args, maximumBytes: maximumBytes) }
         default:
             return nil
         }
     }
 
     /// Python's `str.format` for plain fields: `{}`, `{0}`, `{name}` and `{{`/`}}`.
-    static func pythonFormat(_ s: String, _ args: JinjaArguments) throws -> String {
+    static func pythonFormat(_ s: String, _ args: JinjaArguments, maximumBytes: Int) throws -> String {
         var out = ""
         var automatic = 0
         var chars = s.makeIterator()
@@ -475,6 +518,7 @@ enum JinjaBuiltins {
                     value = args.keyword.first { $0.0 == field }?.1
                 }
                 guard let value else { throw fail(.type, "format: missing argument '\(field)'") }
+                if out.utf8.count + printedSize(value, limit: maximumBytes) > maximumBytes { throw tooLarge(maximumBytes) }
                 out += value.pythonString
             } else if c == "}" {
                 guard chars.next() == "}" else { throw fail(.type, "Single '}' encountered in format string") }
@@ -518,7 +562,9 @@ enum JinjaBuiltins {
             case let (.string(x), .string(y)):
                 try interpreter.checkSize(x.utf8.count + y.utf8.count, at: nil)
                 return .string(x + y)
-            case let (.array(x), .array(y)): return .array(x + y)
+            case let (.array(x), .array(y)):
+                try interpreter.chargeElements(x.count + y.count)
+                return .array(x + y)
             default: break
             }
         case "*":
@@ -531,6 +577,7 @@ enum JinjaBuiltins {
                 guard case .int(let n) = (b.numericValue ?? a.numericValue)! else { throw unsupported() }
                 let total = x.count.multipliedReportingOverflow(by: max(n, 0))
                 guard !total.overflow, total.partialValue <= maximumRange else { throw fail(.limit, "list repetition too large") }
+                try interpreter.chargeElements(total.partialValue)
                 return .array(Array([[JinjaValue]](repeating: x, count: max(n, 0)).joined()))
             default: break
             }

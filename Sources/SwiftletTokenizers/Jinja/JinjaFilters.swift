@@ -8,7 +8,7 @@ extension JinjaBuiltins {
     static let generatorFilters: Set<String> = ["map", "select", "reject", "selectattr", "rejectattr", "unique", "batch", "slice"]
 
     static func filter(_ name: String, _ value: JinjaValue, _ args: JinjaArguments, interpreter: JinjaInterpreter) throws -> JinjaValue {
-        func string(_ v: JinjaValue) -> String { v.pythonString }
+        func string(_ v: JinjaValue) throws -> String { try interpreter.text(of: v, at: nil) }
         // jinja2's map and select family yield nothing for a false value (None, empty).
         if ["map", "select", "reject", "selectattr", "rejectattr"].contains(name), !value.isTruthy { return .array([]) }
         func flag(_ i: Int, _ n: String, _ d: Bool = false) -> Bool { args.value(i, n)?.isTruthy ?? d }
@@ -16,17 +16,18 @@ extension JinjaBuiltins {
         case "safe":
             return value
         case "string":
-            return .string(value.pythonString)
+            return .string((try string(value)))
         case "trim":
-            return .string(try strip(value.pythonString, args.value(0, "chars"), leading: true, trailing: true))
-        case "upper": return .string(value.pythonString.uppercased())
-        case "lower": return .string(value.pythonString.lowercased())
-        case "title": return .string(jinjaTitle(value.pythonString))
-        case "capitalize": return .string(capitalize(value.pythonString))
+            return .string(try strip((try string(value)), args.value(0, "chars"), leading: true, trailing: true))
+        case "upper": return .string((try string(value)).uppercased())
+        case "lower": return .string((try string(value)).lowercased())
+        case "title": return .string(jinjaTitle((try string(value))))
+        case "capitalize": return .string(capitalize((try string(value))))
         case "replace":
             guard let old = args.value(0, "old"), let new = args.value(1, "new") else { throw fail(.type, "replace expects old and new") }
             let count = try args.value(2, "count").flatMap { $0 == .none ? nil : try integer($0, "count") } ?? -1
-            let result = replace(value.pythonString, string(old), string(new), count: count)
+            let result = try replace(string(value), string(old), string(new), count: count,
+                                     maximumBytes: interpreter.limits.maximumOutputBytes)
             try interpreter.checkSize(result.utf8.count, at: nil)
             return .string(result)
         case "default", "d":
@@ -57,26 +58,34 @@ extension JinjaBuiltins {
             default: throw fail(.type, "Can only get item pairs from a mapping.")
             }
         case "join":
-            let separator = args.value(0, "d").map(string) ?? ""
+            let separator = try args.value(0, "d").map(string) ?? ""
             var items = try iterateStatic(value)
             if let attribute = args.value(1, "attribute") { items = try items.map { try attributePath($0, attribute, interpreter: interpreter) } }
-            let result = items.map(\.pythonString).joined(separator: separator)
+            var bytes = 0
+            for item in items {
+                bytes += printedSize(item, limit: interpreter.limits.maximumOutputBytes) + separator.utf8.count
+                try interpreter.checkSize(bytes, at: nil, charged: false)
+            }
+            let result = try items.map(string).joined(separator: separator)
             try interpreter.checkSize(result.utf8.count, at: nil)
             return .string(result)
         case "tojson":
             var indent: String?
             switch args.value(1, "indent") {
-            case .int(let n)?: indent = String(repeating: " ", count: max(n, 0))
+            case .int(let n)?:
+                try interpreter.checkSize(n, at: nil, charged: false)
+                indent = String(repeating: " ", count: max(n, 0))
             case .string(let s)?: indent = s
             case nil, .none?: indent = nil
             case let other?: throw fail(.type, "tojson: indent must be an integer or string, not \(other.typeName)")
             }
             var itemSeparator: String?, keySeparator: String?
             if case .array(let pair)? = args.value(2, "separators"), pair.count == 2 {
-                itemSeparator = string(pair[0]); keySeparator = string(pair[1])
+                itemSeparator = try string(pair[0]); keySeparator = try string(pair[1])
             }
             let result = try JinjaJSON.dumps(value, indent: indent, ensureASCII: flag(0, "ensure_ascii"),
-                                             itemSeparator: itemSeparator, keySeparator: keySeparator, sortKeys: flag(3, "sort_keys"))
+                                             itemSeparator: itemSeparator, keySeparator: keySeparator, sortKeys: flag(3, "sort_keys"),
+                                             maximumBytes: interpreter.limits.maximumOutputBytes)
             try interpreter.checkSize(result.utf8.count, at: nil)
             return .string(result)
         case "int":
@@ -107,7 +116,7 @@ extension JinjaBuiltins {
             }
         case "round":
             let precision = try args.value(0, "precision").map { try integer($0, "precision") } ?? 0
-            let method = args.value(1, "method").map(string) ?? "common"
+            let method = try args.value(1, "method").map(string) ?? "common"
             let scale = pow10(precision)
             let x = value.asDouble * scale
             let r: Double
@@ -118,18 +127,26 @@ extension JinjaBuiltins {
             }
             return .double(r / scale)
         case "escape", "e", "forceescape":
-            return .string(escapeHTML(value.pythonString))
+            return .string(escapeHTML((try string(value))))
         case "indent":
             let width: String
             switch args.value(0, "width") {
             case .string(let s)?: width = s
-            case let w?: width = String(repeating: " ", count: max(0, try integer(w, "width")))
+            case let w?:
+                let n = try integer(w, "width")
+                try interpreter.checkSize(n, at: nil, charged: false)
+                width = String(repeating: " ", count: max(0, n))
             case nil: width = "    "
             }
-            return .string(indent(value.pythonString, width, first: flag(1, "first"), blank: flag(2, "blank")))
+            let text = try string(value)
+            let lines = text.utf8.reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
+            let (extra, overflow) = lines.multipliedReportingOverflow(by: width.utf8.count)
+            try interpreter.checkSize(overflow ? Int.max : text.utf8.count + extra, at: nil)
+            return .string(indent(text, width, first: flag(1, "first"), blank: flag(2, "blank")))
         case "center":
             let width = try args.value(0, "width").map { try integer($0, "width") } ?? 80
-            let s = value.pythonString
+            try interpreter.checkSize(width, at: nil)
+            let s = (try string(value))
             let n = s.unicodeScalars.count
             guard width > n else { return .string(s) }
             let total = width - n
@@ -146,7 +163,7 @@ extension JinjaBuiltins {
             return .array(flag(0, "reverse") ? sorted.reversed() : sorted)
         case "dictsort":
             guard case .object(let o) = value else { throw fail(.type, "dictsort: can only sort a mapping") }
-            let byValue = args.value(1, "by").map(string) == "value"
+            let byValue = try args.value(1, "by").map(string) == "value"
             let caseSensitive = flag(0, "case_sensitive")
             let pairs = o.entries.map { JinjaValue.array([$0.key, $0.value]) }
             let sorted = try stableSort(pairs) { pair in
@@ -192,7 +209,7 @@ extension JinjaBuiltins {
             return .array(try items.map { try filter(filterName, $0, rest, interpreter: interpreter) })
         case "select", "reject":
             let keep = name == "select"
-            let testName = args.positional.first.map(string)
+            let testName = try args.positional.first.map(string)
             let rest = JinjaArguments(positional: Array(args.positional.dropFirst()), keyword: args.keyword)
             return .array(try iterateStatic(value).filter { item in
                 let passes = try testName.map { try test($0, item, rest, interpreter: interpreter) } ?? item.isTruthy
@@ -201,7 +218,7 @@ extension JinjaBuiltins {
         case "selectattr", "rejectattr":
             let keep = name == "selectattr"
             guard let attribute = args.positional.first else { throw fail(.type, "\(name) expects an attribute name") }
-            let testName = args.positional.count > 1 ? string(args.positional[1]) : nil
+            let testName = args.positional.count > 1 ? try string(args.positional[1]) : nil
             let rest = JinjaArguments(positional: Array(args.positional.dropFirst(2)), keyword: args.keyword)
             return .array(try iterateStatic(value).filter { item in
                 let v = try attributePath(item, attribute, interpreter: interpreter)
@@ -212,7 +229,7 @@ extension JinjaBuiltins {
             guard let attributeName = args.positional.first else { throw fail(.type, "attr expects a name") }
             return try attribute(of: value, string(attributeName), interpreter: interpreter)
         case "wordcount":
-            return .int(value.pythonString.split { !($0.isLetter || $0.isNumber || $0 == "_") }.count)
+            return .int((try string(value)).split { !($0.isLetter || $0.isNumber || $0 == "_") }.count)
         default:
             throw fail(.type, "filter '\(name)' is not supported by Swiftlet's template interpreter")
         }

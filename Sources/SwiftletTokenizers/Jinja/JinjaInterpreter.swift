@@ -39,11 +39,20 @@ public struct JinjaLimits: Sendable, Equatable {
     public var maximumLoopIterations: Int
     /// Deepest nesting of macro calls.
     public var maximumCallDepth: Int
+    /// Total UTF-8 bytes of all the strings a render builds (concatenations, repetitions, filter
+    /// results), so that rebuilding a long string in a loop cannot take quadratic time.
+    public var maximumBytesBuilt: Int
+    /// Longest a render may run, checked at every loop iteration and macro call (a bound on work
+    /// the other limits do not count, such as scanning a long string in every iteration).
+    public var maximumRenderSeconds: Double
 
-    public init(maximumOutputBytes: Int = 16 << 20, maximumLoopIterations: Int = 200_000, maximumCallDepth: Int = 100) {
+    public init(maximumOutputBytes: Int = 16 << 20, maximumLoopIterations: Int = 200_000, maximumCallDepth: Int = 100,
+                maximumBytesBuilt: Int = 256 << 20, maximumRenderSeconds: Double = 10) {
         self.maximumOutputBytes = maximumOutputBytes
         self.maximumLoopIterations = maximumLoopIterations
         self.maximumCallDepth = maximumCallDepth
+        self.maximumBytesBuilt = maximumBytesBuilt
+        self.maximumRenderSeconds = maximumRenderSeconds
     }
 }
 
@@ -80,11 +89,15 @@ final class JinjaInterpreter {
     let date: JinjaDate?
     private var loopIterations = 0
     fileprivate(set) var callDepth = 0
+    private var bytesBuilt = 0
+    private let deadline: ContinuousClock.Instant
     let globals: JinjaScope
 
     init(limits: JinjaLimits, date: JinjaDate?) {
         self.limits = limits
         self.date = date
+        let seconds = limits.maximumRenderSeconds
+        deadline = .now + .seconds(seconds.isNaN ? 0 : min(max(seconds, 0), 1e9))
         globals = JinjaScope(parent: nil)
         JinjaBuiltins.installGlobals(in: globals)
     }
@@ -104,6 +117,13 @@ final class JinjaInterpreter {
             throw SwiftletError.template(kind: .limit, message: "macro calls nested deeper than \(limits.maximumCallDepth)",
                                          line: 0, column: 0)
         }
+        do { try checkTime(at: nil) } catch { callDepth -= 1; throw error }
+    }
+
+    func checkTime(at location: JinjaLocation?) throws {
+        if ContinuousClock.now > deadline {
+            throw error(.limit, "render took longer than \(limits.maximumRenderSeconds) s", at: location)
+        }
     }
 
     // MARK: Errors
@@ -121,16 +141,41 @@ final class JinjaInterpreter {
         }
     }
 
-    /// Checks a string about to be built or appended against the output bound.
-    func checkSize(_ bytes: Int, at location: JinjaLocation?) throws {
+    /// Checks a string about to be built against the output bound and, when `charged`, counts
+    /// its bytes against the render's budget of bytes built.
+    func checkSize(_ bytes: Int, at location: JinjaLocation?, charged: Bool = true) throws {
         if bytes > limits.maximumOutputBytes {
             throw error(.limit, "output larger than \(limits.maximumOutputBytes) bytes", at: location)
+        }
+        guard charged else { return }
+        bytesBuilt += bytes
+        if bytesBuilt > limits.maximumBytesBuilt {
+            throw error(.limit, "more than \(limits.maximumBytesBuilt) bytes of text built", at: location)
+        }
+    }
+
+    /// Counts a list of `count` values being built against the budget of bytes built.
+    func chargeElements(_ count: Int) throws {
+        bytesBuilt += count * MemoryLayout<JinjaValue>.stride
+        if bytesBuilt > limits.maximumBytesBuilt {
+            throw error(.limit, "more than \(limits.maximumBytesBuilt) bytes of text built", at: nil)
         }
     }
 
     private func append(_ text: String, to out: inout String, at location: JinjaLocation?) throws {
-        try checkSize(out.utf8.count + text.utf8.count, at: location)
+        try checkSize(out.utf8.count + text.utf8.count, at: location, charged: false)
         out += text
+    }
+
+    /// A value as printed, refusing lists and dictionaries whose text would exceed the output
+    /// bound before building it (a list can repeat one long string many times).
+    func text(of value: JinjaValue, at location: JinjaLocation?) throws -> String {
+        switch value {
+        case .array, .object:
+            try checkSize(JinjaBuiltins.printedSize(value, limit: limits.maximumOutputBytes), at: location, charged: false)
+        default: break
+        }
+        return value.pythonString
     }
 
     // MARK: Statements
@@ -143,7 +188,7 @@ final class JinjaInterpreter {
             case .output(let e, let location):
                 try refuseGenerator(e, "printed", at: location)
                 let value = try evaluate(e, scope: scope)
-                try append(value.pythonString, to: &out, at: location)
+                try append(text(of: value, at: location), to: &out, at: location)
             case .conditional(let branches, let otherwise):
                 var taken: [JinjaNode] = otherwise
                 for (condition, body) in branches {
@@ -173,7 +218,7 @@ final class JinjaInterpreter {
                 arguments.keyword.append(("caller", .callable(caller)))
                 let function = try evaluate(callee, scope: scope)
                 let value = try callValue(function, arguments, at: callLocation)
-                try append(value.pythonString, to: &out, at: location)
+                try append(text(of: value, at: location), to: &out, at: location)
             case let .filterBlock(filters, body, location):
                 var captured = ""
                 _ = try execute(body, scope: scope, into: &captured)
@@ -181,7 +226,7 @@ final class JinjaInterpreter {
                 for (name, args, filterLocation) in filters {
                     value = try applyFilter(name, to: value, arguments: evaluateArguments(args, scope: scope), at: filterLocation)
                 }
-                try append(value.pythonString, to: &out, at: location)
+                try append(text(of: value, at: location), to: &out, at: location)
             case .breakLoop: return .breakLoop
             case .continueLoop: return .continueLoop
             }
@@ -230,6 +275,7 @@ final class JinjaInterpreter {
             if loopIterations > limits.maximumLoopIterations {
                 throw error(.limit, "more than \(limits.maximumLoopIterations) loop iterations", at: location)
             }
+            try checkTime(at: location)
             let s = JinjaScope(parent: scope)
             var loop = JinjaObject()
             loop["index"] = .int(i + 1)
@@ -376,9 +422,10 @@ final class JinjaInterpreter {
         case let .concat(items, location):
             var s = ""
             for item in items {
-                s += try evaluate(item, scope: scope).pythonString
-                try checkSize(s.utf8.count, at: location)
+                s += try text(of: evaluate(item, scope: scope), at: location)
+                try checkSize(s.utf8.count, at: location, charged: false)
             }
+            try checkSize(s.utf8.count, at: location)
             return .string(s)
         case let .conditional(condition, then, otherwise):
             if try evaluate(condition, scope: scope).isTruthy { return try evaluate(then, scope: scope) }

@@ -16,23 +16,34 @@ public enum JinjaJSON {
         return value
     }
 
-    /// `json.dumps(value, ensure_ascii=…, indent=…, separators=…, sort_keys=…)`.
+    /// `json.dumps(value, ensure_ascii=…, indent=…, separators=…, sort_keys=…)`; text longer than
+    /// `maximumBytes` (UTF-8) is refused as it grows.
     public static func dumps(_ value: JinjaValue, indent: String? = nil, ensureASCII: Bool = false,
-                             itemSeparator: String? = nil, keySeparator: String? = nil, sortKeys: Bool = false) throws -> String {
+                             itemSeparator: String? = nil, keySeparator: String? = nil, sortKeys: Bool = false,
+                             maximumBytes: Int = .max) throws -> String {
         var out = ""
         let items = itemSeparator ?? (indent == nil ? ", " : ",")
         let keys = keySeparator ?? ": "
-        try write(value, into: &out, indent: indent, level: 0, ensureASCII: ensureASCII, items: items, keys: keys, sortKeys: sortKeys)
+        try write(value, into: &out, indent: indent, level: 0, ensureASCII: ensureASCII, items: items, keys: keys, sortKeys: sortKeys,
+                  maximumBytes: maximumBytes)
         return out
     }
 
     private static func write(_ value: JinjaValue, into out: inout String, indent: String?, level: Int, ensureASCII: Bool,
-                              items: String, keys: String, sortKeys: Bool) throws {
+                              items: String, keys: String, sortKeys: Bool, maximumBytes: Int) throws {
         guard level < maximumDepth else {
             throw SwiftletError.template(kind: .limit, message: "tojson: nesting deeper than \(maximumDepth)", line: 0, column: 0)
         }
-        func newline(_ depth: Int) {
-            if let indent { out += "\n" + String(repeating: indent, count: depth) }
+        func checkSize(adding bytes: Int) throws {
+            if bytes > maximumBytes - out.utf8.count {
+                throw SwiftletError.template(kind: .limit, message: "tojson: output larger than \(maximumBytes) bytes", line: 0, column: 0)
+            }
+        }
+        try checkSize(adding: 0)
+        func newline(_ depth: Int) throws {
+            guard let indent else { return }
+            try checkSize(adding: 1 + indent.utf8.count * depth)
+            out += "\n" + String(repeating: indent, count: depth)
         }
         switch value {
         case .none: out += "null"
@@ -41,16 +52,20 @@ public enum JinjaJSON {
         case .double(let d):
             if d.isNaN { out += "NaN" } else if d.isInfinite { out += d < 0 ? "-Infinity" : "Infinity" }
             else { out += JinjaValue.pythonFloatRepr(d) }
-        case .string(let s): JSONText.append(s, to: &out, asciiOnly: ensureASCII)
+        case .string(let s):
+            try checkSize(adding: s.utf8.count)
+            JSONText.append(s, to: &out, asciiOnly: ensureASCII)
         case .array(let a):
             if a.isEmpty { out += "[]"; return }
             out += "["
             for (i, element) in a.enumerated() {
+                try checkSize(adding: items.utf8.count)
                 if i > 0 { out += items }
-                newline(level + 1)
-                try write(element, into: &out, indent: indent, level: level + 1, ensureASCII: ensureASCII, items: items, keys: keys, sortKeys: sortKeys)
+                try newline(level + 1)
+                try write(element, into: &out, indent: indent, level: level + 1, ensureASCII: ensureASCII, items: items, keys: keys, sortKeys: sortKeys,
+                          maximumBytes: maximumBytes)
             }
-            newline(level)
+            try newline(level)
             out += "]"
         case .object(let o):
             if o.isEmpty { out += "{}"; return }
@@ -67,13 +82,15 @@ public enum JinjaJSON {
             var entries = o.entries.map { (keyText($0.key), $0.value) }
             if sortKeys { entries.sort { $0.0.unicodeScalars.lexicographicallyPrecedes($1.0.unicodeScalars) } }
             for (i, (key, value)) in entries.enumerated() {
+                try checkSize(adding: items.utf8.count + key.utf8.count + keys.utf8.count)
                 if i > 0 { out += items }
-                newline(level + 1)
+                try newline(level + 1)
                 JSONText.append(key, to: &out, asciiOnly: ensureASCII)
                 out += keys
-                try write(value, into: &out, indent: indent, level: level + 1, ensureASCII: ensureASCII, items: items, keys: keys, sortKeys: sortKeys)
+                try write(value, into: &out, indent: indent, level: level + 1, ensureASCII: ensureASCII, items: items, keys: keys, sortKeys: sortKeys,
+                          maximumBytes: maximumBytes)
             }
-            newline(level)
+            try newline(level)
             out += "}"
         case .undefined, .namespace, .callable:
             throw SwiftletError.template(kind: .type, message: "Object of type \(value.typeName) is not JSON serializable", line: 0, column: 0)

@@ -88,25 +88,35 @@ struct RegexParser {
         while let c = peek, c != "|", c != ")" {
             if c == "$" && pos == scalars.count - 1 { break }
             var atom = try parseAtom()
-            // Quantifiers.
-            while let q = peek {
+            // One quantifier: a second (`a**`, `a{2}{3}`) is Python's "multiple repeat" error (and
+            // would nest a group per quantifier).
+            if let q = peek, isQuantifier(at: pos) {
                 let at = pos
-                if q == "*" || q == "+" || q == "?" {
-                    pos += 1
-                    atom = "(" + atom + ")" + String(q)
-                } else if q == "{", let (m, n, end) = parseBraces(pos) {
+                if q == "{", let (m, n, end) = parseBraces(pos) {
                     pos = end
                     if let n, n < m { throw Failure(reason: "repetition {\(m),\(n)} has max below min", offset: at) }
                     if m > 2000 || (n ?? 0) > 2000 { throw Failure(reason: "repetition count above 2000", offset: at) }
                     atom = "(" + atom + ")" + (n == m ? "{\(m)}" : n.map { "{\(m),\($0)}" } ?? "{\(m),}")
                 } else {
-                    break
+                    pos += 1
+                    atom = "(" + atom + ")" + String(q)
                 }
                 if peek == "?" || peek == "+" { pos += 1 }  // lazy / possessive: same language
+                if isQuantifier(at: pos) { throw Failure(reason: "multiple repeat", offset: pos) }
             }
             items.append(atom)
         }
         return items.isEmpty ? "\"\"" : items.joined(separator: " ")
+    }
+
+    /// Whether a quantifier (`*`, `+`, `?` or a brace repetition) starts at `i`.
+    func isQuantifier(at i: Int) -> Bool {
+        guard i < scalars.count else { return false }
+        switch scalars[i] {
+        case "*", "+", "?": return true
+        case "{": return parseBraces(i) != nil
+        default: return false
+        }
     }
 
     /// `{m}`, `{m,}` or `{m,n}` at `start`, or nil when the brace is a literal.

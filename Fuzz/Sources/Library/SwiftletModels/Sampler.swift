@@ -1,0 +1,1 @@
+../../../../Sources/SwiftletModels/Generation/Sampler.swift

@@ -1,0 +1,1 @@
+../../../Sources/Swiftlet/GenerationParameters.swift

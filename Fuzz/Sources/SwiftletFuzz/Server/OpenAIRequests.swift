@@ -1,0 +1,1 @@
+../../../../Sources/SwiftletServer/OpenAIRequests.swift
