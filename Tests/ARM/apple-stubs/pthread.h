@@ -1,3 +1,4 @@
+#pragma once
 // Stand-in for the macOS SDK header in the Apple syntax check (Tests/ARM/apple-check.sh):
 // the types are opaque here, the calls have the SDK's signatures.
 typedef struct { long sig; char opaque[8]; } pthread_once_t;

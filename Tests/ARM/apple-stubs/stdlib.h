@@ -1,3 +1,4 @@
+#pragma once
 // Stand-in for the macOS SDK header in the Apple syntax check (Tests/ARM/apple-check.sh).
 #include <stddef.h>
 void *malloc(size_t n);

@@ -1,3 +1,4 @@
+#pragma once
 // Stand-in for the macOS SDK header in the Apple syntax check (Tests/ARM/apple-check.sh).
 #include <stddef.h>
 void *memcpy(void *dst, const void *src, size_t n);

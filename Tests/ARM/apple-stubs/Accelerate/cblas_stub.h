@@ -1,3 +1,4 @@
+#pragma once
 // Stand-in for Accelerate's CBLAS interface (vecLib cblas.h in the macOS / iOS SDK) in the Apple
 // syntax check (Tests/ARM/apple-check.sh): the enums and the two calls Swiftlet makes, with the
 // SDK's C signatures, so the `canImport(Accelerate)` branches of SwiftletTensor type-check here.

@@ -1,3 +1,4 @@
+#pragma once
 // Stand-in for the macOS SDK's <sys/sysctl.h> in the Apple syntax check (Tests/ARM/apple-check.sh):
 // the one declaration the kernels use, with the SDK's signature.
 #include <stddef.h>
