@@ -254,7 +254,7 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const ui
     for (int t = 0; t < NT; ++t) out[t] = acc[t] - accm[t];
 }
 
-QK_INLINE void QK_FN(rows_q5_K)(const int NT, int n, const uint8_t *w,
+QK_INLINE void QK_FN(rows_q5_K)(const int NT, const int tiled, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
     float s[4] = {0, 0, 0, 0};
     for (int b = 0; b < n / QKK; ++b) {
@@ -276,7 +276,8 @@ QK_INLINE void QK_FN(rows_q5_K)(const int NT, int n, const uint8_t *w,
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             int32x4_t sv, mv;
             QK_FN(k4_sums)(q, scmn, ab, &sv, &mv);
-            s[t] = kq_add_scaled_min(s[t], ab->d, d, dmin, vaddvq_s32(sv), vaddvq_s32(mv));
+            s[t] = tiled ? kq_tiled_add(s[t], ab->d, d, dmin, vaddvq_s32(sv), vaddvq_s32(mv))
+                         : kq_add_scaled_min(s[t], ab->d, d, dmin, vaddvq_s32(sv), vaddvq_s32(mv));
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = s[t];
@@ -360,7 +361,7 @@ QK_INLINE void QK_FN(levels2)(const uint8_t *qs, uint8x16_t q[16]) {
         }
 }
 
-QK_INLINE void QK_FN(rows_q2_K)(const int NT, int n, const uint8_t *w,
+QK_INLINE void QK_FN(rows_q2_K)(const int NT, const int tiled, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
     float s[4] = {0, 0, 0, 0};
     for (int b = 0; b < n / QKK; ++b) {
@@ -382,7 +383,8 @@ QK_INLINE void QK_FN(rows_q2_K)(const int NT, int n, const uint8_t *w,
             mv = vmlal_high_s16(mv, b0, mlo);
             mv = vmlal_s16(mv, vget_low_s16(b1), vget_low_s16(mhi));
             mv = vmlal_high_s16(mv, b1, mhi);
-            s[t] = kq_add_scaled_min(s[t], ab->d, d, dmin, scaled, vaddvq_s32(mv));
+            s[t] = tiled ? kq_tiled_add(s[t], ab->d, d, dmin, scaled, vaddvq_s32(mv))
+                         : kq_add_scaled_min(s[t], ab->d, d, dmin, scaled, vaddvq_s32(mv));
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = s[t];
@@ -402,7 +404,7 @@ static inline int8x16_t arm_q3k_scales(const uint8_t *packed) {
 }
 #endif
 
-QK_INLINE void QK_FN(rows_q3_K)(const int NT, int n, const uint8_t *w,
+QK_INLINE void QK_FN(rows_q3_K)(const int NT, const int tiled, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
     float s[4] = {0, 0, 0, 0};
     for (int b = 0; b < n / QKK; ++b) {
@@ -422,13 +424,14 @@ QK_INLINE void QK_FN(rows_q3_K)(const int NT, int n, const uint8_t *w,
         const float d = arm_half((const uint8_t *)&wb->d);
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
-            s[t] = kq_add_scaled(s[t], ab->d, d, QK_FN(scaled16)(q, scs, ab->qs));
+            const int scaled = QK_FN(scaled16)(q, scs, ab->qs);
+            s[t] = tiled ? kq_tiled_add(s[t], ab->d, d, 0, scaled, 0) : kq_add_scaled(s[t], ab->d, d, scaled);
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = s[t];
 }
 
-QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, int n, const uint8_t *w,
+QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, const int tiled, int n, const uint8_t *w,
                                   const uint8_t *a, size_t a_stride, float *out) {
     float s[4] = {0, 0, 0, 0};
     const int8x16_t table = vld1q_s8(kvalues_iq4);
@@ -447,7 +450,7 @@ QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, int n, const uint8_t *w,
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             int scaled = 0;
             for (int ib = 0; ib < 8; ++ib) scaled += ls[ib] * QK_FN(dot32)(q[ib][0], q[ib][1], ab->qs + 32 * ib);
-            s[t] = kq_add_scaled(s[t], ab->d, d, scaled);
+            s[t] = tiled ? kq_tiled_add(s[t], ab->d, d, 0, scaled, 0) : kq_add_scaled(s[t], ab->d, d, scaled);
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = s[t];
@@ -549,11 +552,11 @@ QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, const int tiled, 
     case T_Q8_0: QK_FN(rows_b32)(K_Q8_0, NT, n, w, a, a_stride, out); break;
     case T_IQ4_NL: QK_FN(rows_b32)(K_IQ4_NL, NT, n, w, a, a_stride, out); break;
     case T_Q4_K: QK_FN(rows_q4_K)(NT, grouped, n, w, a, a_stride, out); break;
-    case T_Q5_K: QK_FN(rows_q5_K)(NT, n, w, a, a_stride, out); break;
+    case T_Q5_K: QK_FN(rows_q5_K)(NT, tiled, n, w, a, a_stride, out); break;
     case T_Q6_K: QK_FN(rows_q6_K)(NT, tiled, n, w, a, a_stride, out); break;
-    case T_Q2_K: QK_FN(rows_q2_K)(NT, n, w, a, a_stride, out); break;
-    case T_Q3_K: QK_FN(rows_q3_K)(NT, n, w, a, a_stride, out); break;
-    default: QK_FN(rows_iq4_xs)(NT, n, w, a, a_stride, out); break;
+    case T_Q2_K: QK_FN(rows_q2_K)(NT, tiled, n, w, a, a_stride, out); break;
+    case T_Q3_K: QK_FN(rows_q3_K)(NT, tiled, n, w, a, a_stride, out); break;
+    default: QK_FN(rows_iq4_xs)(NT, tiled, n, w, a, a_stride, out); break;
     }
 }
 
@@ -562,7 +565,7 @@ QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, const int tiled, 
 QK_INLINE void QK_FN(gemm_type)(const int type, int n, const uint8_t *w, size_t w_stride, int nrows,
                                 const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     float out[4];
-    const int tiled = ntok >= 8;   // Q6_K: llama.cpp's tiled matmul order (see the twin)
+    const int tiled = ntok >= 8;   // k-quants but Q4_K: llama.cpp's tiled matmul order (see the twin)
     const int tile = ntok <= 4 ? nrows : (int)(w_stride >= 32768 ? 1 : 32768 / w_stride);
     for (int r0 = 0; r0 < nrows; r0 += tile) {
         const int r1 = nrows - r0 < tile ? nrows : r0 + tile;
