@@ -90,9 +90,6 @@ static float dot_q8_0_generic(int n, const void *w, const void *a) { return dot_
 static float dot_iq4_nl_generic(int n, const void *w, const void *a) { return dot_b32_generic(T_IQ4_NL, n, w, a); }
 // Per-super-block float steps of the k-quants without a fixed SIMD order, shared with the ARM
 // kernels so both compile the same expressions (whatever contraction the compiler applies).
-static inline float kq_add_scaled_min(float s, float yd, float d, float dmin, int scaled, int mins) {
-    return s + yd * (d * (float)scaled - dmin * (float)mins);
-}
 static inline float kq_add_scaled(float s, float yd, float d, int scaled) { return s + yd * d * (float)scaled; }
 static inline float kq_add_q8_K(float s, float xd, float yd, int isum) { return s + xd * yd * (float)isum; }
 static float dot_q8_K_generic(int n, const void *w, const void *a) {
@@ -104,9 +101,10 @@ static float dot_q8_K_generic(int n, const void *w, const void *a) {
     }
     return s;
 }
-// Q2_K, Q3_K, Q5_K and IQ4_XS: with `tiled`, the order of llama.cpp's tiled k-quant matmul (8 or
-// more tokens, see kq_tiled_add); otherwise per super-block s += da · (d·S − dmin·M).
-static float dot_q2_K_ordered(int n, const void *w, const void *a, int tiled) {
+// Q2_K and Q5_K: the order of llama.cpp's tiled k-quant matmul (kq_tiled_add), which it takes for
+// 8 or more tokens; its vec_dot order (fewer tokens) is not reproduced. Q3_K and IQ4_XS: with
+// `tiled` the same, otherwise per super-block s += da · d · S.
+static float dot_q2_K_generic(int n, const void *w, const void *a) {
     const blk_q2_K *x = w; const blk_q8_K *y = a; float s = 0;
     for (int b = 0; b < n / QKK; ++b) {
         int scaled = 0, mins = 0;
@@ -120,8 +118,7 @@ static float dot_q2_K_ordered(int n, const void *w, const void *a, int tiled) {
             scaled += (x[b].scales[sb] & 0xF) * isum;
             mins += (x[b].scales[sb] >> 4) * y[b].bsums[sb];
         }
-        s = tiled ? kq_tiled_add(s, y[b].d, h2f(x[b].d), h2f(x[b].dmin), scaled, mins)
-                  : kq_add_scaled_min(s, y[b].d, h2f(x[b].d), h2f(x[b].dmin), scaled, mins);
+        s = kq_tiled_add(s, y[b].d, h2f(x[b].d), h2f(x[b].dmin), scaled, mins);
     }
     return s;
 }
@@ -179,7 +176,7 @@ static float dot_q4_K_ordered(int n, const void *w, const void *a, int grouped) 
     return acc - accm;
 }
 static float dot_q4_K_generic(int n, const void *w, const void *a) { return dot_q4_K_ordered(n, w, a, 0); }
-static float dot_q5_K_ordered(int n, const void *w, const void *a, int tiled) {
+static float dot_q5_K_generic(int n, const void *w, const void *a) {
     const blk_q5_K *x = w; const blk_q8_K *y = a; float s = 0;
     uint8_t sc[8], mn[8];
     for (int b = 0; b < n / QKK; ++b) {
@@ -196,8 +193,7 @@ static float dot_q5_K_ordered(int n, const void *w, const void *a, int tiled) {
             scaled += sc[sb] * isum;
             mins += mn[sb] * (y[b].bsums[2 * sb] + y[b].bsums[2 * sb + 1]);
         }
-        s = tiled ? kq_tiled_add(s, y[b].d, h2f(x[b].d), h2f(x[b].dmin), scaled, mins)
-                  : kq_add_scaled_min(s, y[b].d, h2f(x[b].d), h2f(x[b].dmin), scaled, mins);
+        s = kq_tiled_add(s, y[b].d, h2f(x[b].d), h2f(x[b].dmin), scaled, mins);
     }
     return s;
 }
@@ -252,9 +248,7 @@ static float dot_iq4_xs_ordered(int n, const void *w, const void *a, int tiled) 
     }
     return s;
 }
-static float dot_q2_K_generic(int n, const void *w, const void *a) { return dot_q2_K_ordered(n, w, a, 0); }
 static float dot_q3_K_generic(int n, const void *w, const void *a) { return dot_q3_K_ordered(n, w, a, 0); }
-static float dot_q5_K_generic(int n, const void *w, const void *a) { return dot_q5_K_ordered(n, w, a, 0); }
 static float dot_iq4_xs_generic(int n, const void *w, const void *a) { return dot_iq4_xs_ordered(n, w, a, 0); }
 
 /// The row dot of `type` in the order llama.cpp's x86 CPU backend takes for a product of `ntok`
@@ -265,9 +259,9 @@ static float ordered_dot(int type, int n, const void *w, const void *a, int t, i
     switch (type) {
     case T_Q4_K: return dot_q4_K_ordered(n, w, a, t < ntok - ntok % 4);
     case T_Q6_K: return dot_q6_K_ordered(n, w, a, tiled);
-    case T_Q2_K: return dot_q2_K_ordered(n, w, a, tiled);
+    case T_Q2_K: return dot_q2_K_generic(n, w, a);
     case T_Q3_K: return dot_q3_K_ordered(n, w, a, tiled);
-    case T_Q5_K: return dot_q5_K_ordered(n, w, a, tiled);
+    case T_Q5_K: return dot_q5_K_generic(n, w, a);
     case T_IQ4_XS: return dot_iq4_xs_ordered(n, w, a, tiled);
     default: return 0;
     }

@@ -254,7 +254,8 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const ui
     for (int t = 0; t < NT; ++t) out[t] = acc[t] - accm[t];
 }
 
-QK_INLINE void QK_FN(rows_q5_K)(const int NT, const int tiled, int n, const uint8_t *w,
+/// Q2_K / Q5_K: the twin's order (llama.cpp's tiled epilogue, kq_tiled_add) for every token count.
+QK_INLINE void QK_FN(rows_q5_K)(const int NT, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
     float s[4] = {0, 0, 0, 0};
     for (int b = 0; b < n / QKK; ++b) {
@@ -276,8 +277,7 @@ QK_INLINE void QK_FN(rows_q5_K)(const int NT, const int tiled, int n, const uint
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             int32x4_t sv, mv;
             QK_FN(k4_sums)(q, scmn, ab, &sv, &mv);
-            s[t] = tiled ? kq_tiled_add(s[t], ab->d, d, dmin, vaddvq_s32(sv), vaddvq_s32(mv))
-                         : kq_add_scaled_min(s[t], ab->d, d, dmin, vaddvq_s32(sv), vaddvq_s32(mv));
+            s[t] = kq_tiled_add(s[t], ab->d, d, dmin, vaddvq_s32(sv), vaddvq_s32(mv));
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = s[t];
@@ -361,7 +361,7 @@ QK_INLINE void QK_FN(levels2)(const uint8_t *qs, uint8x16_t q[16]) {
         }
 }
 
-QK_INLINE void QK_FN(rows_q2_K)(const int NT, const int tiled, int n, const uint8_t *w,
+QK_INLINE void QK_FN(rows_q2_K)(const int NT, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
     float s[4] = {0, 0, 0, 0};
     for (int b = 0; b < n / QKK; ++b) {
@@ -383,8 +383,7 @@ QK_INLINE void QK_FN(rows_q2_K)(const int NT, const int tiled, int n, const uint
             mv = vmlal_high_s16(mv, b0, mlo);
             mv = vmlal_s16(mv, vget_low_s16(b1), vget_low_s16(mhi));
             mv = vmlal_high_s16(mv, b1, mhi);
-            s[t] = tiled ? kq_tiled_add(s[t], ab->d, d, dmin, scaled, vaddvq_s32(mv))
-                         : kq_add_scaled_min(s[t], ab->d, d, dmin, scaled, vaddvq_s32(mv));
+            s[t] = kq_tiled_add(s[t], ab->d, d, dmin, scaled, vaddvq_s32(mv));
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = s[t];
@@ -552,9 +551,9 @@ QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, const int tiled, 
     case T_Q8_0: QK_FN(rows_b32)(K_Q8_0, NT, n, w, a, a_stride, out); break;
     case T_IQ4_NL: QK_FN(rows_b32)(K_IQ4_NL, NT, n, w, a, a_stride, out); break;
     case T_Q4_K: QK_FN(rows_q4_K)(NT, grouped, n, w, a, a_stride, out); break;
-    case T_Q5_K: QK_FN(rows_q5_K)(NT, tiled, n, w, a, a_stride, out); break;
+    case T_Q5_K: QK_FN(rows_q5_K)(NT, n, w, a, a_stride, out); break;
     case T_Q6_K: QK_FN(rows_q6_K)(NT, tiled, n, w, a, a_stride, out); break;
-    case T_Q2_K: QK_FN(rows_q2_K)(NT, tiled, n, w, a, a_stride, out); break;
+    case T_Q2_K: QK_FN(rows_q2_K)(NT, n, w, a, a_stride, out); break;
     case T_Q3_K: QK_FN(rows_q3_K)(NT, tiled, n, w, a, a_stride, out); break;
     default: QK_FN(rows_iq4_xs)(NT, tiled, n, w, a, a_stride, out); break;
     }

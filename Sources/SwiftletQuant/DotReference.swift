@@ -8,8 +8,9 @@ import SwiftletTensor
 // llama.cpp's x86 float order exactly (see `referenceDotBlock32`).
 
 /// `Σ w[i]·a[i]` over `n` weights: `w` one row of `type`, `a` the activation row in
-/// `type.activationType` (f32 for float weight types). With `tiled`, Q2_K, Q3_K, Q5_K and IQ4_XS
-/// take the order of llama.cpp's tiled k-quant matmul (x86, 8 or more tokens), see ``tiledAdd``.
+/// `type.activationType` (f32 for float weight types). Q2_K and Q5_K always take the order of
+/// llama.cpp's tiled k-quant matmul (x86, 8 or more tokens; see ``tiledAdd``), Q3_K and IQ4_XS
+/// with `tiled`.
 func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: UnsafeRawPointer, tiled: Bool = false) -> Float {
     var sum: Float = 0
     switch type {
@@ -50,8 +51,7 @@ func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: Unsafe
                     scaled += Int(sc & 0xf) * isum
                     mins += Int(sc >> 4) * bsum(sb)
                 }
-                sum = tiled ? tiledAdd(sum, da, loadHalf(wb, 80), loadHalf(wb, 82), scaled, mins)
-                    : sum + da * (loadHalf(wb, 80) * Float(scaled) - loadHalf(wb, 82) * Float(mins))
+                sum = tiledAdd(sum, da, loadHalf(wb, 80), loadHalf(wb, 82), scaled, mins)
             case .q3_K:
                 var scaled = 0
                 for sb in 0..<16 {
@@ -82,8 +82,7 @@ func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: Unsafe
                     scaled += Int(s) * isum
                     mins += Int(m) * (bsum(2 * sb) + bsum(2 * sb + 1))
                 }
-                sum = tiled ? tiledAdd(sum, da, loadHalf(wb, 0), loadHalf(wb, 2), scaled, mins)
-                    : sum + da * (loadHalf(wb, 0) * Float(scaled) - loadHalf(wb, 2) * Float(mins))
+                sum = tiledAdd(sum, da, loadHalf(wb, 0), loadHalf(wb, 2), scaled, mins)
             case .q6_K:
                 return referenceDotQ6K(n, w, a, tiled: false)
             default: // .iq4_xs
