@@ -122,6 +122,8 @@ enum Fragment {
 struct SpecialTokenMatcher: Sendable {
     /// Special token ids in priority order (longer text first, then lower id).
     private let ids: [Int32]
+    /// Byte length of each token's text, by rank.
+    private let lengths: [Int]
     private let alwaysParsed: [Bool]
     /// A byte trie of the special texts: node 0 is the root, `children` maps (node, byte) to a
     /// node, `terminal[node]` is the priority rank of the token ending there, or -1.
@@ -137,6 +139,7 @@ struct SpecialTokenMatcher: Sendable {
         }
         list.sort { $0.length != $1.length ? $0.length > $1.length : $0.id < $1.id }
         ids = list.map(\.id)
+        lengths = list.map(\.length)
         alwaysParsed = list.map { kinds[Int($0.id)] == .userDefined }
         var trie = PairTable(expectedCount: list.reduce(0) { $0 + $1.length })
         var terminal: [Int32] = [-1]
@@ -166,35 +169,40 @@ struct SpecialTokenMatcher: Sendable {
     var isEmpty: Bool { ids.isEmpty }
 
     /// Splits `bytes` into raw-text fragments and special tokens.
+    ///
+    /// Linear in the matches: the trie's matches are grouped by priority rank with a counting
+    /// sort (one pass counts them, a second files each start under its rank, in text order), and
+    /// a bitmap of taken bytes decides each in priority order. A run of spaces matching every
+    /// user-defined whitespace token (Gemma has 31) stays a few passes over the text.
     func partition(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool) -> [Fragment] {
         let n = bytes.count
         if n == 0 { return [] }
-        // Candidates (priority rank, start, length).
-        var candidates: [(rank: Int32, start: Int, length: Int)] = []
-        if !ids.isEmpty {
-            for pos in 0 ..< n where firstByte[Int(bytes[pos])] {
-                var node: Int32 = 0
-                var p = pos
-                while p < n, let child = children.find(left: node, right: Int32(bytes[p]))?.result {
-                    node = child
-                    p += 1
-                    let rank = terminal[Int(node)]
-                    if rank >= 0 && (parseSpecial || alwaysParsed[Int(rank)]) {
-                        candidates.append((rank, pos, p - pos))
-                    }
-                }
-            }
+        if ids.isEmpty { return [.text(0 ..< n)] }
+        return n <= Int(UInt32.max) ? partition(bytes, parseSpecial: parseSpecial, offset: UInt32.self)
+            : partition(bytes, parseSpecial: parseSpecial, offset: Int.self)
+    }
+
+    private func partition<Offset: FixedWidthInteger>(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool,
+                                                     offset: Offset.Type) -> [Fragment] {
+        let n = bytes.count
+        var bucket = [Int](repeating: 0, count: ids.count + 1)
+        forEachMatch(bytes, parseSpecial: parseSpecial) { rank, _ in bucket[rank + 1] += 1 }
+        for rank in 0 ..< ids.count { bucket[rank + 1] += bucket[rank] }
+        if bucket[ids.count] == 0 { return [.text(0 ..< n)] }
+        var filled = bucket
+        var starts = [Offset](repeating: 0, count: bucket[ids.count])
+        forEachMatch(bytes, parseSpecial: parseSpecial) { rank, start in
+            starts[filled[rank]] = Offset(truncatingIfNeeded: start)
+            filled[rank] += 1
         }
-        if candidates.isEmpty { return [.text(0 ..< n)] }
-        candidates.sort { $0.rank != $1.rank ? $0.rank < $1.rank : $0.start < $1.start }
-        var claimed = [Bool](repeating: false, count: n)
+        var taken = TakenBytes(count: n)
         var accepted: [(start: Int, length: Int, id: Int32)] = []
-        for c in candidates {
-            var free = true
-            for p in c.start ..< c.start + c.length where claimed[p] { free = false; break }
-            if !free { continue }
-            for p in c.start ..< c.start + c.length { claimed[p] = true }
-            accepted.append((c.start, c.length, ids[Int(c.rank)]))
+        for rank in 0 ..< ids.count where bucket[rank] < bucket[rank + 1] {
+            let length = lengths[rank]
+            for i in bucket[rank] ..< bucket[rank + 1] {
+                let start = Int(starts[i])
+                if taken.take(start, length) { accepted.append((start, length, ids[rank])) }
+            }
         }
         accepted.sort { $0.start < $1.start }
         var fragments: [Fragment] = []
@@ -206,5 +214,78 @@ struct SpecialTokenMatcher: Sendable {
         }
         if cursor < n { fragments.append(.text(cursor ..< n)) }
         return fragments
+    }
+
+    /// Calls `body(rank, start)` for every occurrence of a special token that is recognized
+    /// (user-defined always, control and unknown with `parseSpecial`), by start, then length.
+    ///
+    /// Inside a run of one repeated byte every start walks the same trie path, so the path is
+    /// walked once per byte value and replayed; only its continuation past the run's end is walked
+    /// per start. A long run of spaces then costs its matches, not a trie lookup per byte of each.
+    @inline(__always)
+    private func forEachMatch(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool, _ body: (Int, Int) -> Void) {
+        let n = bytes.count
+        // The trie nodes along byte b, bb, bbb, …: pathNodes[pathStart[b] ..< pathStart[b] + pathCount[b]].
+        var pathNodes: [Int32] = []
+        var pathStart = [Int](repeating: -1, count: 256), pathCount = [Int](repeating: 0, count: 256)
+        var runEnd = 0
+        for pos in 0 ..< n where firstByte[Int(bytes[pos])] {
+            let byte = Int(bytes[pos])
+            if pos >= runEnd {
+                runEnd = pos + 1
+                while runEnd < n && bytes[runEnd] == bytes[pos] { runEnd += 1 }
+            }
+            if pathStart[byte] < 0 {
+                pathStart[byte] = pathNodes.count
+                var node: Int32 = 0
+                while let child = children.find(left: node, right: Int32(byte))?.result { pathNodes.append(child); node = child }
+                pathCount[byte] = pathNodes.count - pathStart[byte]
+            }
+            let run = runEnd - pos, first = pathStart[byte], count = pathCount[byte]
+            for k in first ..< first + min(run, count) {
+                let rank = Int(terminal[Int(pathNodes[k])])
+                if rank >= 0 && (parseSpecial || alwaysParsed[rank]) { body(rank, pos) }
+            }
+            guard run <= count else { continue }
+            var node = pathNodes[first + run - 1]
+            var p = runEnd
+            while p < n, let child = children.find(left: node, right: Int32(bytes[p]))?.result {
+                node = child
+                p += 1
+                let rank = Int(terminal[Int(node)])
+                if rank >= 0 && (parseSpecial || alwaysParsed[rank]) { body(rank, pos) }
+            }
+        }
+    }
+}
+
+/// Which bytes of the text a special token has taken, one bit each.
+private struct TakenBytes {
+    private var words: [UInt64]
+
+    init(count: Int) { words = [UInt64](repeating: 0, count: (count + 63) / 64) }
+
+    /// Takes `start ..< start + length` when none of it is taken yet; returns whether it did.
+    @inline(__always)
+    mutating func take(_ start: Int, _ length: Int) -> Bool {
+        let end = start + length
+        var p = start
+        while p < end {
+            let span = min(64 - (p & 63), end - p)
+            if words[p >> 6] & Self.mask(p & 63, span) != 0 { return false }
+            p += span
+        }
+        p = start
+        while p < end {
+            let span = min(64 - (p & 63), end - p)
+            words[p >> 6] |= Self.mask(p & 63, span)
+            p += span
+        }
+        return true
+    }
+
+    @inline(__always)
+    private static func mask(_ bit: Int, _ span: Int) -> UInt64 {
+        (span == 64 ? ~0 : (UInt64(1) << UInt64(span)) - 1) << UInt64(bit)
     }
 }
