@@ -130,6 +130,9 @@ struct SpecialTokenMatcher: Sendable {
     private let children: PairTable
     private let terminal: [Int32]
     private let firstByte: [Bool]
+    /// The trie nodes along b, bb, bbb, … for each byte b: runPathNodes[runPathStart[b] ..< runPathStart[b + 1]].
+    private let runPathNodes: [Int32]
+    private let runPathStart: [Int32]
 
     init(table vocab: ByteStringTable, kinds: [TokenKind]) {
         var list: [(id: Int32, length: Int)] = []
@@ -161,19 +164,27 @@ struct SpecialTokenMatcher: Sendable {
             // The same text twice: the higher-priority (earlier) token keeps it.
             if terminal[Int(node)] < 0 { terminal[Int(node)] = Int32(rank) }
         }
+        var pathNodes: [Int32] = [], pathStart: [Int32] = [0]
+        for byte in 0 ..< 256 {
+            var node: Int32 = 0
+            while let child = trie.find(left: node, right: Int32(byte))?.result { pathNodes.append(child); node = child }
+            pathStart.append(Int32(pathNodes.count))
+        }
         children = trie
         self.terminal = terminal
         firstByte = first
+        runPathNodes = pathNodes
+        runPathStart = pathStart
     }
 
     var isEmpty: Bool { ids.isEmpty }
 
     /// Splits `bytes` into raw-text fragments and special tokens.
     ///
-    /// Linear in the matches: the trie's matches are grouped by priority rank with a counting
-    /// sort (one pass counts them, a second files each start under its rank, in text order), and
-    /// a bitmap of taken bytes decides each in priority order. A run of spaces matching every
-    /// user-defined whitespace token (Gemma has 31) stays a few passes over the text.
+    /// Linear in the matches: a usual text has few, sorted by (priority rank, start) directly;
+    /// past `ids.count` of them (a run of spaces matches each of Gemma's 31 whitespace tokens at
+    /// every byte) a counting sort by rank takes over. A bitmap of taken bytes then decides each
+    /// match in that order.
     func partition(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool) -> [Fragment] {
         let n = bytes.count
         if n == 0 { return [] }
@@ -185,23 +196,33 @@ struct SpecialTokenMatcher: Sendable {
     private func partition<Offset: FixedWidthInteger>(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool,
                                                      offset: Offset.Type) -> [Fragment] {
         let n = bytes.count
-        var bucket = [Int](repeating: 0, count: ids.count + 1)
-        forEachMatch(bytes, parseSpecial: parseSpecial) { rank, _ in bucket[rank + 1] += 1 }
-        for rank in 0 ..< ids.count { bucket[rank + 1] += bucket[rank] }
-        if bucket[ids.count] == 0 { return [.text(0 ..< n)] }
-        var filled = bucket
-        var starts = [Offset](repeating: 0, count: bucket[ids.count])
-        forEachMatch(bytes, parseSpecial: parseSpecial) { rank, start in
-            starts[filled[rank]] = Offset(truncatingIfNeeded: start)
-            filled[rank] += 1
-        }
         var taken = TakenBytes(count: n)
         var accepted: [(start: Int, length: Int, id: Int32)] = []
-        for rank in 0 ..< ids.count where bucket[rank] < bucket[rank + 1] {
-            let length = lengths[rank]
-            for i in bucket[rank] ..< bucket[rank + 1] {
-                let start = Int(starts[i])
-                if taken.take(start, length) { accepted.append((start, length, ids[rank])) }
+        func consider(_ rank: Int, _ start: Int) {
+            if taken.take(start, lengths[rank]) { accepted.append((start, lengths[rank], ids[rank])) }
+        }
+        let fewLimit = max(ids.count, 1024)
+        var few: [(rank: Int32, start: Offset)] = []
+        forEachMatch(bytes, parseSpecial: parseSpecial) { rank, start in
+            if few.count <= fewLimit { few.append((Int32(rank), Offset(truncatingIfNeeded: start))) }
+        }
+        if few.isEmpty { return [.text(0 ..< n)] }
+        if few.count <= fewLimit {
+            few.sort { $0.rank != $1.rank ? $0.rank < $1.rank : $0.start < $1.start }
+            for match in few { consider(Int(match.rank), Int(match.start)) }
+        } else {
+            few = []
+            var bucket = [Int](repeating: 0, count: ids.count + 1)
+            forEachMatch(bytes, parseSpecial: parseSpecial) { rank, _ in bucket[rank + 1] += 1 }
+            for rank in 0 ..< ids.count { bucket[rank + 1] += bucket[rank] }
+            var filled = bucket
+            var starts = [Offset](repeating: 0, count: bucket[ids.count])
+            forEachMatch(bytes, parseSpecial: parseSpecial) { rank, start in
+                starts[filled[rank]] = Offset(truncatingIfNeeded: start)
+                filled[rank] += 1
+            }
+            for rank in 0 ..< ids.count {
+                for i in bucket[rank] ..< bucket[rank + 1] { consider(rank, Int(starts[i])) }
             }
         }
         accepted.sort { $0.start < $1.start }
@@ -225,9 +246,6 @@ struct SpecialTokenMatcher: Sendable {
     @inline(__always)
     private func forEachMatch(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool, _ body: (Int, Int) -> Void) {
         let n = bytes.count
-        // The trie nodes along byte b, bb, bbb, …: pathNodes[pathStart[b] ..< pathStart[b] + pathCount[b]].
-        var pathNodes: [Int32] = []
-        var pathStart = [Int](repeating: -1, count: 256), pathCount = [Int](repeating: 0, count: 256)
         var runEnd = 0
         for pos in 0 ..< n where firstByte[Int(bytes[pos])] {
             let byte = Int(bytes[pos])
@@ -235,19 +253,13 @@ struct SpecialTokenMatcher: Sendable {
                 runEnd = pos + 1
                 while runEnd < n && bytes[runEnd] == bytes[pos] { runEnd += 1 }
             }
-            if pathStart[byte] < 0 {
-                pathStart[byte] = pathNodes.count
-                var node: Int32 = 0
-                while let child = children.find(left: node, right: Int32(byte))?.result { pathNodes.append(child); node = child }
-                pathCount[byte] = pathNodes.count - pathStart[byte]
-            }
-            let run = runEnd - pos, first = pathStart[byte], count = pathCount[byte]
+            let run = runEnd - pos, first = Int(runPathStart[byte]), count = Int(runPathStart[byte + 1]) - first
             for k in first ..< first + min(run, count) {
-                let rank = Int(terminal[Int(pathNodes[k])])
+                let rank = Int(terminal[Int(runPathNodes[k])])
                 if rank >= 0 && (parseSpecial || alwaysParsed[rank]) { body(rank, pos) }
             }
             guard run <= count else { continue }
-            var node = pathNodes[first + run - 1]
+            var node = runPathNodes[first + run - 1]
             var p = runEnd
             while p < n, let child = children.find(left: node, right: Int32(bytes[p]))?.result {
                 node = child
