@@ -262,7 +262,7 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const ui
         const float32x2_t dmw = arm_k4_head_d_dmin(head);
         int8x16_t q[8][2];   // sub-block sb, halves
         const uint8x16x4_t raw[2] = {vld1q_u8_x4(wb->qs), vld1q_u8_x4(wb->qs + 64)};
-        for (int j = 0; j < 4; ++j) {
+        for (int j = 0; j < 4 && (QK_DOTPROD || NT > 1 || grouped); ++j) {   // NEON, one token: unpacked where used
             const uint8x16_t r0 = raw[j / 2].val[2 * (j % 2)], r1 = raw[j / 2].val[2 * (j % 2) + 1];
             q[2 * j][0] = vreinterpretq_s8_u8(vandq_u8(r0, vdupq_n_u8(0x0F)));
             q[2 * j][1] = vreinterpretq_s8_u8(vandq_u8(r1, vdupq_n_u8(0x0F)));
@@ -279,10 +279,9 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const ui
         __asm__("" : "+w"(dlo), "+w"(dhi));   // keeps the widened lanes (else each use gets its own dup + widen)
 #else
         // Scales per lane pair, matching the pairwise-added product lanes below.
-        const uint8x16_t pick_pairs0 = {0, 255, 0, 255, 1, 255, 1, 255, 2, 255, 2, 255, 3, 255, 3, 255};
-        const uint8x16_t pick_pairs1 = {4, 255, 4, 255, 5, 255, 5, 255, 6, 255, 6, 255, 7, 255, 7, 255};
-        const int16x8_t sc_pairs0 = vreinterpretq_s16_u8(vqtbl1q_u8(scmn, pick_pairs0));
-        const int16x8_t sc_pairs1 = vreinterpretq_s16_u8(vqtbl1q_u8(scmn, pick_pairs1));
+        const uint8x16_t sc_twice = vzip1q_u8(scmn, scmn);
+        const int16x8_t sc_pairs0 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(sc_twice)));
+        const int16x8_t sc_pairs1 = vreinterpretq_s16_u16(vmovl_high_u8(sc_twice));
 #endif
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
@@ -317,8 +316,18 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const ui
             // 16-bit lanes of 4 products per sub-block (|sum| <= 4 * 15 * 128), pairwise added
             // twice (16 products, still within int16), then widened by the scale multiply.
             int16x8_t p[8];
-            for (int sb = 0; sb < 8; ++sb)
-                p[sb] = QK_FN(q4k_prod16)(q[sb][0], q[sb][1], vld1q_s8(x + 32 * sb), vld1q_s8(x + 32 * sb + 16));
+            for (int j = 0; j < 4; ++j) {
+                int8x16_t l0, l1, h0, h1;
+                if (NT == 1) {   // unpacked at the point of use: fewer live registers
+                    const uint8x16_t r0 = vld1q_u8(wb->qs + 32 * j), r1 = vld1q_u8(wb->qs + 32 * j + 16);
+                    l0 = vreinterpretq_s8_u8(vandq_u8(r0, vdupq_n_u8(0x0F))); l1 = vreinterpretq_s8_u8(vandq_u8(r1, vdupq_n_u8(0x0F)));
+                    h0 = vreinterpretq_s8_u8(vshrq_n_u8(r0, 4)); h1 = vreinterpretq_s8_u8(vshrq_n_u8(r1, 4));
+                } else {
+                    l0 = q[2 * j][0]; l1 = q[2 * j][1]; h0 = q[2 * j + 1][0]; h1 = q[2 * j + 1][1];
+                }
+                p[2 * j] = QK_FN(q4k_prod16)(l0, l1, vld1q_s8(x + 64 * j), vld1q_s8(x + 64 * j + 16));
+                p[2 * j + 1] = QK_FN(q4k_prod16)(h0, h1, vld1q_s8(x + 64 * j + 32), vld1q_s8(x + 64 * j + 48));
+            }
             const int16x8_t y0 = vpaddq_s16(vpaddq_s16(p[0], p[1]), vpaddq_s16(p[2], p[3]));   // lanes 2i, 2i+1: sub-block i
             const int16x8_t y1 = vpaddq_s16(vpaddq_s16(p[4], p[5]), vpaddq_s16(p[6], p[7]));   // sub-block 4 + i
             s = vmull_s16(vget_low_s16(y0), vget_low_s16(sc_pairs0));
