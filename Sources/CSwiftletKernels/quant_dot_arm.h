@@ -315,7 +315,7 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const ui
 #else
             // 16-bit lanes of 4 products per sub-block (|sum| <= 4 * 15 * 128), pairwise added
             // twice (16 products, still within int16), then widened by the scale multiply.
-            int16x8_t p[8];
+            int16x8_t z[4];   // lanes 0-3: sub-block 2j, 4-7: 2j + 1
             for (int j = 0; j < 4; ++j) {
                 int8x16_t l0, l1, h0, h1;
                 if (NT == 1) {   // unpacked at the point of use: fewer live registers
@@ -325,11 +325,11 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const ui
                 } else {
                     l0 = q[2 * j][0]; l1 = q[2 * j][1]; h0 = q[2 * j + 1][0]; h1 = q[2 * j + 1][1];
                 }
-                p[2 * j] = QK_FN(q4k_prod16)(l0, l1, vld1q_s8(x + 64 * j), vld1q_s8(x + 64 * j + 16));
-                p[2 * j + 1] = QK_FN(q4k_prod16)(h0, h1, vld1q_s8(x + 64 * j + 32), vld1q_s8(x + 64 * j + 48));
+                z[j] = vpaddq_s16(QK_FN(q4k_prod16)(l0, l1, vld1q_s8(x + 64 * j), vld1q_s8(x + 64 * j + 16)),
+                                  QK_FN(q4k_prod16)(h0, h1, vld1q_s8(x + 64 * j + 32), vld1q_s8(x + 64 * j + 48)));
             }
-            const int16x8_t y0 = vpaddq_s16(vpaddq_s16(p[0], p[1]), vpaddq_s16(p[2], p[3]));   // lanes 2i, 2i+1: sub-block i
-            const int16x8_t y1 = vpaddq_s16(vpaddq_s16(p[4], p[5]), vpaddq_s16(p[6], p[7]));   // sub-block 4 + i
+            const int16x8_t y0 = vpaddq_s16(z[0], z[1]);   // lanes 2i, 2i+1: sub-block i
+            const int16x8_t y1 = vpaddq_s16(z[2], z[3]);   // sub-block 4 + i
             s = vmull_s16(vget_low_s16(y0), vget_low_s16(sc_pairs0));
             s = vmlal_high_s16(s, y0, sc_pairs0);
             s = vmlal_s16(s, vget_low_s16(y1), vget_low_s16(sc_pairs1));
@@ -420,6 +420,26 @@ QK_INLINE void QK_FN(rows_q6_K)(const int NT, const int tiled, int n, const uint
 
 /// Σ_sb scale[sb] · Σ(q[sb] · a[16 sb ..]) over the 16 sub-blocks of 16 weights (q2_K / q3_K).
 QK_INLINE int QK_FN(scaled16)(const int8x16_t q[16], int8x16_t scales, const int8_t *a) {
+#if !QK_DOTPROD
+    // Levels of at most 4 in magnitude: a sub-block's 16 products stay within int16 (|sum| <= 16 *
+    // 4 * 128), so they are formed and pairwise added in 16-bit lanes, widened once by the scales.
+    int16x8_t w[4];   // lanes 2i, 2i + 1: sub-block 4g + i
+    for (int g = 0; g < 4; ++g) {
+        int16x8_t p[4];
+        for (int i = 0; i < 4; ++i) {
+            const int sb = 4 * g + i;
+            const int8x16_t x = vld1q_s8(a + 16 * sb);
+            p[i] = vmlal_high_s8(vmull_s8(vget_low_s8(q[sb]), vget_low_s8(x)), q[sb], x);
+        }
+        w[g] = vpaddq_s16(vpaddq_s16(p[0], p[1]), vpaddq_s16(p[2], p[3]));
+    }
+    const int16x8_t y0 = vpaddq_s16(w[0], w[1]), y1 = vpaddq_s16(w[2], w[3]);   // lane k: sub-block k, 8 + k
+    const int16x8_t slo = vmovl_s8(vget_low_s8(scales)), shi = vmovl_high_s8(scales);
+    int32x4_t acc = vmull_s16(vget_low_s16(y0), vget_low_s16(slo));
+    acc = vmlal_high_s16(acc, y0, slo);
+    acc = vmlal_s16(acc, vget_low_s16(y1), vget_low_s16(shi));
+    return vaddvq_s32(vmlal_high_s16(acc, y1, shi));
+#else
     int32x4_t p[16];
     for (int h = 0; h < 4; ++h) {
         const int8x16x4_t x = vld1q_s8_x4(a + 64 * h);
@@ -433,6 +453,7 @@ QK_INLINE int QK_FN(scaled16)(const int8x16_t q[16], int8x16_t scales, const int
     acc = vmlaq_s32(acc, s4[2], vmovl_s16(vget_low_s16(shi)));
     acc = vmlaq_s32(acc, s4[3], vmovl_high_s16(shi));
     return vaddvq_s32(acc);
+#endif
 }
 
 /// The 2-bit levels of a q2_K / q3_K super-block: sub-block 8h + 2c + p holds bits 2c..2c+1 of
