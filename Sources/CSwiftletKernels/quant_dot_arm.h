@@ -229,16 +229,19 @@ QK_INLINE int16x8_t QK_FN(q4k_prod16)(int8x16_t q0, int8x16_t q1, int8x16_t xa, 
 #ifndef QK_ARM_K4_HEADER
 #define QK_ARM_K4_HEADER
 /// arm_k4_scales_mins from the first 16 bytes of a Q4_K / Q5_K super-block (d, dmin, the 12 packed
-/// bytes), in six vector operations. 32-bit words of `head`: 1 = w0, 2 = w1, 3 = w2 (packed bytes
+/// bytes) with vector operations. 32-bit words of `head`: 1 = w0, 2 = w1, 3 = w2 (packed bytes
 /// 0-3, 4-7, 8-11); result words: w0 & 63, (w2 & 15) | (w0 >> 6) << 4, w1 & 63,
-/// (w2 >> 4) | (w1 >> 6) << 4, bytewise.
-static inline uint8x16_t arm_k4_head_scales_mins(uint8x16_t head) {
+/// (w2 >> 4) | (w1 >> 6) << 4, bytewise. `exact_ops` pins the final and + usra (clang otherwise
+/// makes them three operations; the plain-NEON caller is better off without the pin, whose
+/// register pressure costs more there).
+static inline uint8x16_t arm_k4_head_scales_mins(uint8x16_t head, const int exact_ops) {
     const uint8x16_t pick_low = {4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15};
     const uint8x16_t pick_high = {255, 255, 255, 255, 4, 5, 6, 7, 255, 255, 255, 255, 8, 9, 10, 11};
     const int8x16_t shift = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -4, -4, -4, -4};
     const uint8x16_t mask = {63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15};
     const uint8x16_t low = vandq_u8(vshlq_u8(vqtbl1q_u8(head, pick_low), shift), mask);
-    const uint8x16_t high = vandq_u8(vqtbl1q_u8(head, pick_high), vdupq_n_u8(0xC0));
+    uint8x16_t high = vandq_u8(vqtbl1q_u8(head, pick_high), vdupq_n_u8(0xC0));
+    if (exact_ops) __asm__("" : "+w"(high));
     return vsraq_n_u8(low, high, 2);
 }
 
@@ -258,7 +261,7 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const ui
     for (int b = 0; b < n / QKK; ++b) {
         const blk_q4_K *wb = (const blk_q4_K *)w + b;
         const uint8x16_t head = vld1q_u8((const uint8_t *)wb);
-        const uint8x16_t scmn = arm_k4_head_scales_mins(head);
+        const uint8x16_t scmn = arm_k4_head_scales_mins(head, QK_DOTPROD);
         const float32x2_t dmw = arm_k4_head_d_dmin(head);
         int8x16_t q[8][2];   // sub-block sb, halves
         const uint8x16x4_t raw[2] = {vld1q_u8_x4(wb->qs), vld1q_u8_x4(wb->qs + 64)};
