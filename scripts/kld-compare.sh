@@ -75,7 +75,7 @@ reldiff() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "–"; else print
         ps=$(field "$s" 'Mean PPL(Q) '); pl=$(field "$l" 'Mean PPL(Q) ')
         ks=$(field "$s" 'Mean    KLD'); kl=$(field "$l" 'Mean    KLD')
         ts=$(field "$s" 'Same top p'); tl=$(field "$l" 'Same top p')
-        mib=$(awk -v b="$(stat -c %s "$out/$t.gguf")" 'BEGIN { printf "%.1f", b / 1048576 }')
+        mib=$(awk -v b="$(stat -L -c %s "$out/$t.gguf")" 'BEGIN { printf "%.1f", b / 1048576 }')
         echo "| $t | $mib | $ps | $pl | $(reldiff "$ps" "$pl") | $ks | $kl | $(reldiff "$ks" "$kl") | $ts / $tl % |"
     done
 } | tee "$out/table.md"
