@@ -10,8 +10,8 @@
 #        SWIFTLET    the swiftlet binary (default .build-cli/release/swiftlet)
 #        TYPES       space-separated types (default: the ten types of the bar)
 #        THREADS     threads for both tools (default 2)
-#        LLAMA_ARGS  extra llama-perplexity arguments (default "-fa off": Swiftlet computes
-#                    attention without flash attention, as llama.cpp does with -fa off)
+#        FA          flash attention for both tools, on or off (default off)
+#        LLAMA_ARGS  extra llama-perplexity arguments (default none; e.g. -nr: no weight repacking)
 # Files already in OUTDIR are reused, so an interrupted run continues where it stopped.
 set -euo pipefail
 
@@ -21,16 +21,17 @@ ctx=${4:-512}; chunks=${5:-4}
 swiftlet=${SWIFTLET:-.build-cli/release/swiftlet}
 types=${TYPES:-Q4_0 Q5_1 Q8_0 Q2_K Q3_K_M Q4_K_M Q5_K_S Q6_K IQ4_NL IQ4_XS}
 threads=${THREADS:-2}
-read -r -a llama_args <<< "${LLAMA_ARGS:--fa off}"
+fa=${FA:-off}
+read -r -a llama_args <<< "${LLAMA_ARGS:-}"
 mkdir -p "$out"
 
 llama() {  # llama-perplexity with the common settings; the batch is one chunk
-    "$LLAMA_BIN/llama-perplexity" -c "$ctx" -b "$ctx" -t "$threads" "${llama_args[@]}" "$@"
+    "$LLAMA_BIN/llama-perplexity" -c "$ctx" -b "$ctx" -t "$threads" -fa "$fa" "${llama_args[@]}" "$@"
 }
 
 if [ ! -s "$out/base.swiftlet.log" ]; then
     echo "base log-probabilities: swiftlet" >&2
-    "$swiftlet" perplexity -m "$src" -f "$text" -c "$ctx" --chunks "$chunks" -t "$threads" \
+    "$swiftlet" perplexity -m "$src" -f "$text" -c "$ctx" --chunks "$chunks" -t "$threads" -fa "$fa" \
         --kl-divergence-base "$out/base.swiftlet.kld" > "$out/base.swiftlet.log.tmp" 2>/dev/null
     mv "$out/base.swiftlet.log.tmp" "$out/base.swiftlet.log"
 fi
@@ -46,7 +47,7 @@ for t in $types; do
     [ -s "$q" ] || { echo "quantize $t" >&2; "$swiftlet" quantize "$src" "$q" "$t" "$threads" 2>/dev/null; }
     if [ ! -s "$out/$t.swiftlet.log" ]; then
         echo "$t: swiftlet --kl-divergence" >&2
-        "$swiftlet" perplexity -m "$q" -c "$ctx" -t "$threads" --kl-divergence-base "$out/base.swiftlet.kld" \
+        "$swiftlet" perplexity -m "$q" -c "$ctx" -t "$threads" -fa "$fa" --kl-divergence-base "$out/base.swiftlet.kld" \
             --kl-divergence > "$out/$t.swiftlet.log.tmp" 2>/dev/null
         mv "$out/$t.swiftlet.log.tmp" "$out/$t.swiftlet.log"
     fi
@@ -63,7 +64,7 @@ reldiff() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "–"; else print
 
 {
     echo "Source \`$(basename "$src")\`, text \`$(basename "$text")\`, -c $ctx, $chunks chunks, $threads threads;" \
-         "llama-perplexity ${llama_args[*]}; each tool against its own base file." \
+         "-fa $fa, llama-perplexity ${llama_args[*]:-(no extra flags)}; each tool against its own base file." \
          "Base PPL: Swiftlet $(grep -a 'Final estimate' "$out/base.swiftlet.log" | sed 's/.*PPL = //; s/ +.*//')," \
          "llama.cpp $(grep -a 'Final estimate' "$out/base.llama.log" | sed 's/.*PPL = //; s/ +.*//')."
     echo

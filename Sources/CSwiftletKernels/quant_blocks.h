@@ -2,6 +2,7 @@
 // for the quantized kernels. Private to CSwiftletKernels.
 #ifndef SWIFTLET_QUANT_BLOCKS_H
 #define SWIFTLET_QUANT_BLOCKS_H
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -87,5 +88,13 @@ static inline void q3k_scales(const uint8_t *packed, int8_t *out) {
 /// The 8 scales and 8 mins of a Q4_K / Q5_K super-block, unpacked.
 static inline void k4_scales_mins(const uint8_t *packed, uint8_t *sc, uint8_t *mn) {
     for (int j = 0; j < 8; ++j) scale_min_k4(j, packed, &sc[j], &mn[j]);
+}
+
+/// One super-block of a k-quant dot in the order of llama.cpp's tiled k-quant matmul (x86, taken
+/// for 8 or more tokens): r = (float)S · d, r = fma(−dmin, (float)M, r), y = fma(r, da, y), with
+/// S = Σ scale·dot and M = Σ min·bsum exact integers (M = 0, dmin = 0 for types without mins).
+static inline float kq_tiled_add(float y, float da, float d, float dmin, int scaled, int mins) {
+    const float r = fmaf(-dmin, (float)mins, (float)scaled * d);
+    return fmaf(r, da, y);
 }
 #endif

@@ -90,9 +90,6 @@ static float dot_q8_0_generic(int n, const void *w, const void *a) { return dot_
 static float dot_iq4_nl_generic(int n, const void *w, const void *a) { return dot_b32_generic(T_IQ4_NL, n, w, a); }
 // Per-super-block float steps of the k-quants without a fixed SIMD order, shared with the ARM
 // kernels so both compile the same expressions (whatever contraction the compiler applies).
-static inline float kq_add_scaled_min(float s, float yd, float d, float dmin, int scaled, int mins) {
-    return s + yd * (d * (float)scaled - dmin * (float)mins);
-}
 static inline float kq_add_scaled(float s, float yd, float d, int scaled) { return s + yd * d * (float)scaled; }
 static inline float kq_add_q8_K(float s, float xd, float yd, int isum) { return s + xd * yd * (float)isum; }
 static float dot_q8_K_generic(int n, const void *w, const void *a) {
@@ -104,6 +101,9 @@ static float dot_q8_K_generic(int n, const void *w, const void *a) {
     }
     return s;
 }
+// Q2_K and Q5_K: the order of llama.cpp's tiled k-quant matmul (kq_tiled_add), which it takes for
+// 8 or more tokens; its vec_dot order (fewer tokens) is not reproduced. Q3_K and IQ4_XS: with
+// `tiled` the same, otherwise per super-block s += da · d · S.
 static float dot_q2_K_generic(int n, const void *w, const void *a) {
     const blk_q2_K *x = w; const blk_q8_K *y = a; float s = 0;
     for (int b = 0; b < n / QKK; ++b) {
@@ -118,11 +118,11 @@ static float dot_q2_K_generic(int n, const void *w, const void *a) {
             scaled += (x[b].scales[sb] & 0xF) * isum;
             mins += (x[b].scales[sb] >> 4) * y[b].bsums[sb];
         }
-        s = kq_add_scaled_min(s, y[b].d, h2f(x[b].d), h2f(x[b].dmin), scaled, mins);
+        s = kq_tiled_add(s, y[b].d, h2f(x[b].d), h2f(x[b].dmin), scaled, mins);
     }
     return s;
 }
-static float dot_q3_K_generic(int n, const void *w, const void *a) {
+static float dot_q3_K_ordered(int n, const void *w, const void *a, int tiled) {
     const blk_q3_K *x = w; const blk_q8_K *y = a; float s = 0;
     int8_t sc[16];
     for (int b = 0; b < n / QKK; ++b) {
@@ -138,7 +138,7 @@ static float dot_q3_K_generic(int n, const void *w, const void *a) {
             }
             scaled += sc[sb] * isum;
         }
-        s = kq_add_scaled(s, y[b].d, h2f(x[b].d), scaled);
+        s = tiled ? kq_tiled_add(s, y[b].d, h2f(x[b].d), 0, scaled, 0) : kq_add_scaled(s, y[b].d, h2f(x[b].d), scaled);
     }
     return s;
 }
@@ -193,7 +193,7 @@ static float dot_q5_K_generic(int n, const void *w, const void *a) {
             scaled += sc[sb] * isum;
             mins += mn[sb] * (y[b].bsums[2 * sb] + y[b].bsums[2 * sb + 1]);
         }
-        s = kq_add_scaled_min(s, y[b].d, h2f(x[b].d), h2f(x[b].dmin), scaled, mins);
+        s = kq_tiled_add(s, y[b].d, h2f(x[b].d), h2f(x[b].dmin), scaled, mins);
     }
     return s;
 }
@@ -233,7 +233,7 @@ static float dot_q6_K_ordered(int n, const void *w, const void *a, int tiled) {
     return even + odd;
 }
 static float dot_q6_K_generic(int n, const void *w, const void *a) { return dot_q6_K_ordered(n, w, a, 0); }
-static float dot_iq4_xs_generic(int n, const void *w, const void *a) {
+static float dot_iq4_xs_ordered(int n, const void *w, const void *a, int tiled) {
     const blk_iq4_xs *x = w; const blk_q8_K *y = a; float s = 0;
     for (int b = 0; b < n / QKK; ++b) {
         int scaled = 0;
@@ -244,9 +244,27 @@ static float dot_iq4_xs_generic(int n, const void *w, const void *a) {
             for (int j = 0; j < 16; ++j) isum += kvalues_iq4[q[j] & 0xF] * ya[j] + kvalues_iq4[q[j] >> 4] * ya[j + 16];
             scaled += ls * isum;
         }
-        s = kq_add_scaled(s, y[b].d, h2f(x[b].d), scaled);
+        s = tiled ? kq_tiled_add(s, y[b].d, h2f(x[b].d), 0, scaled, 0) : kq_add_scaled(s, y[b].d, h2f(x[b].d), scaled);
     }
     return s;
+}
+static float dot_q3_K_generic(int n, const void *w, const void *a) { return dot_q3_K_ordered(n, w, a, 0); }
+static float dot_iq4_xs_generic(int n, const void *w, const void *a) { return dot_iq4_xs_ordered(n, w, a, 0); }
+
+/// The row dot of `type` in the order llama.cpp's x86 CPU backend takes for a product of `ntok`
+/// tokens (token `t`): Q4_K whole groups of 4 the repacked gemm order; the other k-quants the
+/// tiled matmul's order from 8 tokens on.
+static float ordered_dot(int type, int n, const void *w, const void *a, int t, int ntok) {
+    const int tiled = ntok >= 8;
+    switch (type) {
+    case T_Q4_K: return dot_q4_K_ordered(n, w, a, t < ntok - ntok % 4);
+    case T_Q6_K: return dot_q6_K_ordered(n, w, a, tiled);
+    case T_Q2_K: return dot_q2_K_generic(n, w, a);
+    case T_Q3_K: return dot_q3_K_ordered(n, w, a, tiled);
+    case T_Q5_K: return dot_q5_K_generic(n, w, a);
+    case T_IQ4_XS: return dot_iq4_xs_ordered(n, w, a, tiled);
+    default: return 0;
+    }
 }
 
 static row_dot_fn generic_dot(int type) {
@@ -275,13 +293,12 @@ static int gemm_generic(int type, int n, const void *w, size_t w_stride, int nro
                         const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     row_dot_fn dot = generic_dot(type);
     if (!dot) return -1;
-    // Q4_K: tokens in whole groups of 4 take the gemm order; Q6_K: 8 or more tokens the tiled one.
-    const int grouped_end = ntok - ntok % 4;
+    const int ordered = type == T_Q2_K || type == T_Q3_K || type == T_Q4_K || type == T_Q5_K
+                     || type == T_Q6_K || type == T_IQ4_XS;
     for (int r = 0; r < nrows; ++r)
         for (int t = 0; t < ntok; ++t) {
             const char *wr = (const char *)w + (size_t)r * w_stride, *at = (const char *)a + (size_t)t * a_stride;
-            y[(size_t)t * y_stride + r] = type == T_Q4_K ? dot_q4_K_ordered(n, wr, at, t < grouped_end)
-                                        : type == T_Q6_K ? dot_q6_K_ordered(n, wr, at, ntok >= 8) : dot(n, wr, at);
+            y[(size_t)t * y_stride + r] = ordered ? ordered_dot(type, n, wr, at, t, ntok) : dot(n, wr, at);
         }
     return 0;
 }

@@ -216,44 +216,138 @@ QK_INLINE void QK_FN(k4_sums)(const int8x16_t q[8][2], uint8x16_t scmn, const bl
     *mins = vpaddq_s32(vmull_s16(vget_low_s16(bs), vget_low_s16(mn)), vmull_high_s16(bs, mn));
 }
 
+#if !QK_DOTPROD
+/// Eight 16-bit lanes, each the sum of 4 of the 32 products of one sub-block.
+QK_INLINE int16x8_t QK_FN(q4k_prod16)(int8x16_t q0, int8x16_t q1, int8x16_t xa, int8x16_t xb) {
+    int16x8_t v = vmull_s8(vget_low_s8(q0), vget_low_s8(xa));
+    v = vmlal_high_s8(v, q0, xa);
+    v = vmlal_s8(v, vget_low_s8(q1), vget_low_s8(xb));
+    return vmlal_high_s8(v, q1, xb);
+}
+#endif
+
+#ifndef QK_ARM_K4_HEADER
+#define QK_ARM_K4_HEADER
+/// arm_k4_scales_mins from the first 16 bytes of a Q4_K / Q5_K super-block (d, dmin, the 12 packed
+/// bytes) with vector operations. 32-bit words of `head`: 1 = w0, 2 = w1, 3 = w2 (packed bytes
+/// 0-3, 4-7, 8-11); result words: w0 & 63, (w2 & 15) | (w0 >> 6) << 4, w1 & 63,
+/// (w2 >> 4) | (w1 >> 6) << 4, bytewise. `exact_ops` pins the final and + usra (clang otherwise
+/// makes them three operations; the plain-NEON caller is better off without the pin, whose
+/// register pressure costs more there).
+static inline uint8x16_t arm_k4_head_scales_mins(uint8x16_t head, const int exact_ops) {
+    const uint8x16_t pick_low = {4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15};
+    const uint8x16_t pick_high = {255, 255, 255, 255, 4, 5, 6, 7, 255, 255, 255, 255, 8, 9, 10, 11};
+    const int8x16_t shift = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -4, -4, -4, -4};
+    const uint8x16_t mask = {63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15};
+    const uint8x16_t low = vandq_u8(vshlq_u8(vqtbl1q_u8(head, pick_low), shift), mask);
+    uint8x16_t high = vandq_u8(vqtbl1q_u8(head, pick_high), vdupq_n_u8(0xC0));
+    if (exact_ops) __asm__("" : "+w"(high));
+    return vsraq_n_u8(low, high, 2);
+}
+
+/// d and dmin of a Q4_K / Q5_K super-block from its first bytes.
+static inline float32x2_t arm_k4_head_d_dmin(uint8x16_t head) {
+    return vget_low_f32(vcvt_f32_f16(vreinterpret_f16_u8(vget_low_u8(head))));
+}
+#endif
+
 /// Q4_K: the twin's dot_q4_K_ordered; a token group of 4 (`grouped`) takes the per-64 order.
+/// Lane 0 of acc[t] is the twin's acc (Σ scaled · dd), lane 1 its accm (Σ mins · dm): the same
+/// fmas, two at a time.
 QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
-    float acc[4] = {0, 0, 0, 0}, accm[4] = {0, 0, 0, 0};
+    float32x2_t acc[4];
+    for (int t = 0; t < NT; ++t) acc[t] = vdup_n_f32(0);
     for (int b = 0; b < n / QKK; ++b) {
         const blk_q4_K *wb = (const blk_q4_K *)w + b;
-        const uint8x16_t scmn = arm_k4_scales_mins(wb->scales);
+        const uint8x16_t head = vld1q_u8((const uint8_t *)wb);
+        const uint8x16_t scmn = arm_k4_head_scales_mins(head, QK_DOTPROD);
+        const float32x2_t dmw = arm_k4_head_d_dmin(head);
         int8x16_t q[8][2];   // sub-block sb, halves
         const uint8x16x4_t raw[2] = {vld1q_u8_x4(wb->qs), vld1q_u8_x4(wb->qs + 64)};
-        for (int j = 0; j < 4; ++j) {
+        for (int j = 0; j < 4 && (QK_DOTPROD || NT > 1 || grouped); ++j) {   // NEON, one token: unpacked where used
             const uint8x16_t r0 = raw[j / 2].val[2 * (j % 2)], r1 = raw[j / 2].val[2 * (j % 2) + 1];
             q[2 * j][0] = vreinterpretq_s8_u8(vandq_u8(r0, vdupq_n_u8(0x0F)));
             q[2 * j][1] = vreinterpretq_s8_u8(vandq_u8(r1, vdupq_n_u8(0x0F)));
             q[2 * j + 1][0] = vreinterpretq_s8_u8(vshrq_n_u8(r0, 4));
             q[2 * j + 1][1] = vreinterpretq_s8_u8(vshrq_n_u8(r1, 4));
         }
-        const float dw = arm_half((const uint8_t *)&wb->d), mw = arm_half((const uint8_t *)&wb->dmin);
+        const int16x8_t mn = vreinterpretq_s16_u16(vmovl_high_u8(scmn));
+#if QK_DOTPROD
+        // Two running sums (sub-blocks 0-3 and 4-7) are scaled after each sub-block by the
+        // difference to the next scale (the last by its own), which telescopes to Σ sc · isum.
+        const uint8x8_t pick_next = {1, 2, 3, 255, 5, 6, 7, 255};
+        const int16x8_t dsc = vmovl_s8(vsub_s8(vreinterpret_s8_u8(vget_low_u8(scmn)), vqtbl1_s8(vreinterpretq_s8_u8(scmn), pick_next)));
+        int32x4_t dlo = vmovl_s16(vget_low_s16(dsc)), dhi = vmovl_high_s16(dsc);
+        __asm__("" : "+w"(dlo), "+w"(dhi));   // keeps the widened lanes (else each use gets its own dup + widen)
+#else
+        // Scales per lane pair, matching the pairwise-added product lanes below.
+        const uint8x16_t sc_twice = vzip1q_u8(scmn, scmn);
+        const int16x8_t sc_pairs0 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(sc_twice)));
+        const int16x8_t sc_pairs1 = vreinterpretq_s16_u16(vmovl_high_u8(sc_twice));
+#endif
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
-            const float dd = dw * ab->d, dm = mw * ab->d;
-            int32x4_t sv, mv;
-            QK_FN(k4_sums)(q, scmn, ab, &sv, &mv);
+            const float32x2_t ddm = vmul_n_f32(dmw, ab->d);   // the twin's dd, dm
             if (grouped) {
-                int32_t sk[4], mk[4];
-                vst1q_s32(sk, sv); vst1q_s32(mk, mv);
-                for (int k = 0; k < 4; ++k) {
-                    acc[t] = fmaf((float)sk[k], dd, acc[t]);
-                    accm[t] = fmaf((float)mk[k], dm, accm[t]);
-                }
-            } else {
-                acc[t] = fmaf((float)vaddvq_s32(sv), dd, acc[t]);
-                accm[t] = fmaf((float)vaddvq_s32(mv), dm, accm[t]);
+                int32x4_t sv, mv;
+                QK_FN(k4_sums)(q, scmn, ab, &sv, &mv);
+                const int32x4_t z0 = vzip1q_s32(sv, mv), z1 = vzip2q_s32(sv, mv);   // (scaled, mins) per k
+                acc[t] = vfma_f32(acc[t], vcvt_f32_s32(vget_low_s32(z0)), ddm);
+                acc[t] = vfma_f32(acc[t], vcvt_f32_s32(vget_high_s32(z0)), ddm);
+                acc[t] = vfma_f32(acc[t], vcvt_f32_s32(vget_low_s32(z1)), ddm);
+                acc[t] = vfma_f32(acc[t], vcvt_f32_s32(vget_high_s32(z1)), ddm);
+                continue;
             }
+            const int8_t *x = ab->qs;   // sub-block sb: x + 32 sb, two halves
+            int32x4_t s;
+#if QK_DOTPROD
+            int32x4_t ca = vdupq_n_s32(0), cb = vdupq_n_s32(0);
+            ca = vdotq_s32(vdotq_s32(ca, q[0][0], vld1q_s8(x)), q[0][1], vld1q_s8(x + 16));
+            cb = vdotq_s32(vdotq_s32(cb, q[4][0], vld1q_s8(x + 128)), q[4][1], vld1q_s8(x + 144));
+            s = vmlaq_laneq_s32(vmulq_laneq_s32(ca, dlo, 0), cb, dhi, 0);
+            ca = vdotq_s32(vdotq_s32(ca, q[1][0], vld1q_s8(x + 32)), q[1][1], vld1q_s8(x + 48));
+            cb = vdotq_s32(vdotq_s32(cb, q[5][0], vld1q_s8(x + 160)), q[5][1], vld1q_s8(x + 176));
+            s = vmlaq_laneq_s32(vmlaq_laneq_s32(s, ca, dlo, 1), cb, dhi, 1);
+            ca = vdotq_s32(vdotq_s32(ca, q[2][0], vld1q_s8(x + 64)), q[2][1], vld1q_s8(x + 80));
+            cb = vdotq_s32(vdotq_s32(cb, q[6][0], vld1q_s8(x + 192)), q[6][1], vld1q_s8(x + 208));
+            s = vmlaq_laneq_s32(vmlaq_laneq_s32(s, ca, dlo, 2), cb, dhi, 2);
+            ca = vdotq_s32(vdotq_s32(ca, q[3][0], vld1q_s8(x + 96)), q[3][1], vld1q_s8(x + 112));
+            cb = vdotq_s32(vdotq_s32(cb, q[7][0], vld1q_s8(x + 224)), q[7][1], vld1q_s8(x + 240));
+            s = vmlaq_laneq_s32(vmlaq_laneq_s32(s, ca, dlo, 3), cb, dhi, 3);
+#else
+            // 16-bit lanes of 4 products per sub-block (|sum| <= 4 * 15 * 128), pairwise added
+            // twice (16 products, still within int16), then widened by the scale multiply.
+            int16x8_t z[4];   // lanes 0-3: sub-block 2j, 4-7: 2j + 1
+            for (int j = 0; j < 4; ++j) {
+                int8x16_t l0, l1, h0, h1;
+                if (NT == 1) {   // unpacked at the point of use: fewer live registers
+                    const uint8x16_t r0 = vld1q_u8(wb->qs + 32 * j), r1 = vld1q_u8(wb->qs + 32 * j + 16);
+                    l0 = vreinterpretq_s8_u8(vandq_u8(r0, vdupq_n_u8(0x0F))); l1 = vreinterpretq_s8_u8(vandq_u8(r1, vdupq_n_u8(0x0F)));
+                    h0 = vreinterpretq_s8_u8(vshrq_n_u8(r0, 4)); h1 = vreinterpretq_s8_u8(vshrq_n_u8(r1, 4));
+                } else {
+                    l0 = q[2 * j][0]; l1 = q[2 * j][1]; h0 = q[2 * j + 1][0]; h1 = q[2 * j + 1][1];
+                }
+                z[j] = vpaddq_s16(QK_FN(q4k_prod16)(l0, l1, vld1q_s8(x + 64 * j), vld1q_s8(x + 64 * j + 16)),
+                                  QK_FN(q4k_prod16)(h0, h1, vld1q_s8(x + 64 * j + 32), vld1q_s8(x + 64 * j + 48)));
+            }
+            const int16x8_t y0 = vpaddq_s16(z[0], z[1]);   // lanes 2i, 2i+1: sub-block i
+            const int16x8_t y1 = vpaddq_s16(z[2], z[3]);   // sub-block 4 + i
+            s = vmull_s16(vget_low_s16(y0), vget_low_s16(sc_pairs0));
+            s = vmlal_high_s16(s, y0, sc_pairs0);
+            s = vmlal_s16(s, vget_low_s16(y1), vget_low_s16(sc_pairs1));
+            s = vmlal_high_s16(s, y1, sc_pairs1);
+#endif
+            const int16x8_t bs = vpaddq_s16(vld1q_s16(ab->bsums), vld1q_s16(ab->bsums + 8));   // per sub-block
+            const int32x4_t m = vmlal_high_s16(vmull_s16(vget_low_s16(bs), vget_low_s16(mn)), bs, mn);
+            const int32x4_t sm = vpaddq_s32(s, m), tot = vpaddq_s32(sm, sm);   // scaled, mins, ...
+            acc[t] = vfma_f32(acc[t], vcvt_f32_s32(vget_low_s32(tot)), ddm);
         }
     }
-    for (int t = 0; t < NT; ++t) out[t] = acc[t] - accm[t];
+    for (int t = 0; t < NT; ++t) out[t] = vget_lane_f32(acc[t], 0) - vget_lane_f32(acc[t], 1);
 }
 
+/// Q2_K / Q5_K: the twin's order (llama.cpp's tiled epilogue, kq_tiled_add) for every token count.
 QK_INLINE void QK_FN(rows_q5_K)(const int NT, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
     float s[4] = {0, 0, 0, 0};
@@ -276,7 +370,7 @@ QK_INLINE void QK_FN(rows_q5_K)(const int NT, int n, const uint8_t *w,
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             int32x4_t sv, mv;
             QK_FN(k4_sums)(q, scmn, ab, &sv, &mv);
-            s[t] = kq_add_scaled_min(s[t], ab->d, d, dmin, vaddvq_s32(sv), vaddvq_s32(mv));
+            s[t] = kq_tiled_add(s[t], ab->d, d, dmin, vaddvq_s32(sv), vaddvq_s32(mv));
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = s[t];
@@ -330,6 +424,26 @@ QK_INLINE void QK_FN(rows_q6_K)(const int NT, const int tiled, int n, const uint
 
 /// Σ_sb scale[sb] · Σ(q[sb] · a[16 sb ..]) over the 16 sub-blocks of 16 weights (q2_K / q3_K).
 QK_INLINE int QK_FN(scaled16)(const int8x16_t q[16], int8x16_t scales, const int8_t *a) {
+#if !QK_DOTPROD
+    // Levels of at most 4 in magnitude: a sub-block's 16 products stay within int16 (|sum| <= 16 *
+    // 4 * 128), so they are formed and pairwise added in 16-bit lanes, widened once by the scales.
+    int16x8_t w[4];   // lanes 2i, 2i + 1: sub-block 4g + i
+    for (int g = 0; g < 4; ++g) {
+        int16x8_t p[4];
+        for (int i = 0; i < 4; ++i) {
+            const int sb = 4 * g + i;
+            const int8x16_t x = vld1q_s8(a + 16 * sb);
+            p[i] = vmlal_high_s8(vmull_s8(vget_low_s8(q[sb]), vget_low_s8(x)), q[sb], x);
+        }
+        w[g] = vpaddq_s16(vpaddq_s16(p[0], p[1]), vpaddq_s16(p[2], p[3]));
+    }
+    const int16x8_t y0 = vpaddq_s16(w[0], w[1]), y1 = vpaddq_s16(w[2], w[3]);   // lane k: sub-block k, 8 + k
+    const int16x8_t slo = vmovl_s8(vget_low_s8(scales)), shi = vmovl_high_s8(scales);
+    int32x4_t acc = vmull_s16(vget_low_s16(y0), vget_low_s16(slo));
+    acc = vmlal_high_s16(acc, y0, slo);
+    acc = vmlal_s16(acc, vget_low_s16(y1), vget_low_s16(shi));
+    return vaddvq_s32(vmlal_high_s16(acc, y1, shi));
+#else
     int32x4_t p[16];
     for (int h = 0; h < 4; ++h) {
         const int8x16x4_t x = vld1q_s8_x4(a + 64 * h);
@@ -343,6 +457,7 @@ QK_INLINE int QK_FN(scaled16)(const int8x16_t q[16], int8x16_t scales, const int
     acc = vmlaq_s32(acc, s4[2], vmovl_s16(vget_low_s16(shi)));
     acc = vmlaq_s32(acc, s4[3], vmovl_high_s16(shi));
     return vaddvq_s32(acc);
+#endif
 }
 
 /// The 2-bit levels of a q2_K / q3_K super-block: sub-block 8h + 2c + p holds bits 2c..2c+1 of
@@ -382,7 +497,7 @@ QK_INLINE void QK_FN(rows_q2_K)(const int NT, int n, const uint8_t *w,
             mv = vmlal_high_s16(mv, b0, mlo);
             mv = vmlal_s16(mv, vget_low_s16(b1), vget_low_s16(mhi));
             mv = vmlal_high_s16(mv, b1, mhi);
-            s[t] = kq_add_scaled_min(s[t], ab->d, d, dmin, scaled, vaddvq_s32(mv));
+            s[t] = kq_tiled_add(s[t], ab->d, d, dmin, scaled, vaddvq_s32(mv));
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = s[t];
@@ -402,7 +517,7 @@ static inline int8x16_t arm_q3k_scales(const uint8_t *packed) {
 }
 #endif
 
-QK_INLINE void QK_FN(rows_q3_K)(const int NT, int n, const uint8_t *w,
+QK_INLINE void QK_FN(rows_q3_K)(const int NT, const int tiled, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
     float s[4] = {0, 0, 0, 0};
     for (int b = 0; b < n / QKK; ++b) {
@@ -422,13 +537,14 @@ QK_INLINE void QK_FN(rows_q3_K)(const int NT, int n, const uint8_t *w,
         const float d = arm_half((const uint8_t *)&wb->d);
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
-            s[t] = kq_add_scaled(s[t], ab->d, d, QK_FN(scaled16)(q, scs, ab->qs));
+            const int scaled = QK_FN(scaled16)(q, scs, ab->qs);
+            s[t] = tiled ? kq_tiled_add(s[t], ab->d, d, 0, scaled, 0) : kq_add_scaled(s[t], ab->d, d, scaled);
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = s[t];
 }
 
-QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, int n, const uint8_t *w,
+QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, const int tiled, int n, const uint8_t *w,
                                   const uint8_t *a, size_t a_stride, float *out) {
     float s[4] = {0, 0, 0, 0};
     const int8x16_t table = vld1q_s8(kvalues_iq4);
@@ -447,7 +563,7 @@ QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, int n, const uint8_t *w,
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             int scaled = 0;
             for (int ib = 0; ib < 8; ++ib) scaled += ls[ib] * QK_FN(dot32)(q[ib][0], q[ib][1], ab->qs + 32 * ib);
-            s[t] = kq_add_scaled(s[t], ab->d, d, scaled);
+            s[t] = tiled ? kq_tiled_add(s[t], ab->d, d, 0, scaled, 0) : kq_add_scaled(s[t], ab->d, d, scaled);
         }
     }
     for (int t = 0; t < NT; ++t) out[t] = s[t];
@@ -552,8 +668,8 @@ QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, const int tiled, 
     case T_Q5_K: QK_FN(rows_q5_K)(NT, n, w, a, a_stride, out); break;
     case T_Q6_K: QK_FN(rows_q6_K)(NT, tiled, n, w, a, a_stride, out); break;
     case T_Q2_K: QK_FN(rows_q2_K)(NT, n, w, a, a_stride, out); break;
-    case T_Q3_K: QK_FN(rows_q3_K)(NT, n, w, a, a_stride, out); break;
-    default: QK_FN(rows_iq4_xs)(NT, n, w, a, a_stride, out); break;
+    case T_Q3_K: QK_FN(rows_q3_K)(NT, tiled, n, w, a, a_stride, out); break;
+    default: QK_FN(rows_iq4_xs)(NT, tiled, n, w, a, a_stride, out); break;
     }
 }
 
@@ -562,18 +678,25 @@ QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, const int tiled, 
 QK_INLINE void QK_FN(gemm_type)(const int type, int n, const uint8_t *w, size_t w_stride, int nrows,
                                 const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     float out[4];
-    const int tiled = ntok >= 8;   // Q6_K: llama.cpp's tiled matmul order (see the twin)
+    if (ntok == 1) {   // matrix × vector (decode): one pass per row
+        for (int r = 0; r < nrows; ++r) {
+            QK_FN(row_tokens)(type, 1, 0, 0, n, w + (size_t)r * w_stride, a, a_stride, out);
+            y[r] = out[0];
+        }
+        return;
+    }
+    const int tiled = ntok >= 8;   // k-quants but Q4_K: llama.cpp's tiled matmul order (see the twin)
     const int tile = ntok <= 4 ? nrows : (int)(w_stride >= 32768 ? 1 : 32768 / w_stride);
     for (int r0 = 0; r0 < nrows; r0 += tile) {
         const int r1 = nrows - r0 < tile ? nrows : r0 + tile;
         for (int t0 = 0; t0 < ntok; t0 += 4) {
             const int nt = ntok - t0 < 4 ? ntok - t0 : 4;
-            const int grouped = nt == 4;   // Q4_K: whole groups of 4 take the gemm order
             const uint8_t *at = a + (size_t)t0 * a_stride;
             float *yt = y + (size_t)t0 * y_stride;
             int r = r0;
 #if QK_I8MM
             if (type == T_Q4_K && nt >= 2) {
+                const int grouped = nt == 4;   // Q4_K: whole groups of 4 take the gemm order
                 float o2[2][2];
                 for (; r + 2 <= r1; r += 2) {
                     const uint8_t *wr = w + (size_t)r * w_stride;
@@ -593,11 +716,11 @@ QK_INLINE void QK_FN(gemm_type)(const int type, int n, const uint8_t *w, size_t 
 #endif
             for (; r < r1; ++r) {
                 const uint8_t *wr = w + (size_t)r * w_stride;
-                switch (nt) {
-                case 1: QK_FN(row_tokens)(type, 1, tiled, grouped, n, wr, at, a_stride, out); break;
-                case 2: QK_FN(row_tokens)(type, 2, tiled, grouped, n, wr, at, a_stride, out); break;
-                case 3: QK_FN(row_tokens)(type, 3, tiled, grouped, n, wr, at, a_stride, out); break;
-                default: QK_FN(row_tokens)(type, 4, tiled, grouped, n, wr, at, a_stride, out); break;
+                switch (nt) {   // grouped == (nt == 4)
+                case 1: QK_FN(row_tokens)(type, 1, tiled, 0, n, wr, at, a_stride, out); break;
+                case 2: QK_FN(row_tokens)(type, 2, tiled, 0, n, wr, at, a_stride, out); break;
+                case 3: QK_FN(row_tokens)(type, 3, tiled, 0, n, wr, at, a_stride, out); break;
+                default: QK_FN(row_tokens)(type, 4, tiled, 1, n, wr, at, a_stride, out); break;
                 }
                 for (int t = 0; t < nt; ++t) yt[(size_t)t * y_stride + r] = out[t];
             }
@@ -605,10 +728,20 @@ QK_INLINE void QK_FN(gemm_type)(const int type, int n, const uint8_t *w, size_t 
     }
 }
 
+// One function per type, so each keeps its constants in registers and saves only what it uses.
+#define QK_TYPE_GEMM(T) \
+    static QK_TARGET __attribute__((noinline)) void QK_FN(gemm_##T)(int n, const void *w, size_t w_stride, int nrows, \
+                                                                    const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) { \
+        QK_FN(gemm_type)(T, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride); \
+    }
+QK_TYPE_GEMM(T_Q4_0) QK_TYPE_GEMM(T_Q4_1) QK_TYPE_GEMM(T_Q5_0) QK_TYPE_GEMM(T_Q5_1) QK_TYPE_GEMM(T_Q8_0) QK_TYPE_GEMM(T_IQ4_NL)
+QK_TYPE_GEMM(T_Q4_K) QK_TYPE_GEMM(T_Q5_K) QK_TYPE_GEMM(T_Q6_K) QK_TYPE_GEMM(T_Q2_K) QK_TYPE_GEMM(T_Q3_K) QK_TYPE_GEMM(T_IQ4_XS)
+#undef QK_TYPE_GEMM
+
 static QK_TARGET int QK_FN(gemm)(int type, int n, const void *w, size_t w_stride, int nrows,
                                  const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     switch (type) {
-#define QK_CASE(T) case T: QK_FN(gemm_type)(T, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride); return 0;
+#define QK_CASE(T) case T: QK_FN(gemm_##T)(n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride); return 0;
     QK_CASE(T_Q4_0) QK_CASE(T_Q4_1) QK_CASE(T_Q5_0) QK_CASE(T_Q5_1) QK_CASE(T_Q8_0) QK_CASE(T_IQ4_NL)
     QK_CASE(T_Q4_K) QK_CASE(T_Q5_K) QK_CASE(T_Q6_K) QK_CASE(T_Q2_K) QK_CASE(T_Q3_K) QK_CASE(T_IQ4_XS)
 #undef QK_CASE

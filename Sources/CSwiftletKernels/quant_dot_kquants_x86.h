@@ -101,12 +101,17 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, int n, const uint8_t *w,
     else for (int t = 0; t < NT; ++t) out[t] = acc[t] - accm[t];
 }
 
-/// Q5_K row against NT tokens (ggml's vec_dot order is not reproduced: not used by the models we
-/// check bit for bit).
-QK_INLINE void QK_FN(rows_q5_K)(const int NT, int n, const uint8_t *w,
+/// Σ of 8 int32 lanes (exact).
+QK_INLINE int QK_FN(hsum_i32x8)(__m256i v) {
+    return QK_FN(hsum_i32x4)(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
+/// Q5_K row against NT tokens: with `tiled`, llama.cpp's tiled k-quant matmul order (kq_tiled_add);
+/// otherwise ggml's vec_dot order is not reproduced (fewer than 8 tokens).
+QK_INLINE void QK_FN(rows_q5_K)(const int NT, const int tiled, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
     __m256 acc[4];
-    float msum[4] = {0, 0, 0, 0};
+    float msum[4] = {0, 0, 0, 0}, y[4] = {0, 0, 0, 0};
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F), m16 = _mm256_set1_epi8(0x10);
     for (int b = 0; b < n / QKK; ++b) {
@@ -136,11 +141,15 @@ QK_INLINE void QK_FN(rows_q5_K)(const int NT, int n, const uint8_t *w,
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             int mins = 0;
             for (int j = 0; j < 8; ++j) mins += mn[j] * (ab->bsums[2 * j] + ab->bsums[2 * j + 1]);
+            if (tiled) {
+                y[t] = kq_tiled_add(y[t], ab->d, d, dmin, QK_FN(hsum_i32x8)(isum[t]), mins);
+                continue;
+            }
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
             msum[t] -= dmin * ab->d * (float)mins;
         }
     }
-    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]) + msum[t];
+    for (int t = 0; t < NT; ++t) out[t] = tiled ? y[t] : QK_FN(hsum)(acc[t]) + msum[t];
 }
 
 /// Q6_K row against NT tokens, each in ggml_vec_dot_q6_K_q8_K's order (see the top of the file),

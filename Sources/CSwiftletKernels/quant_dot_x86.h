@@ -59,10 +59,12 @@ QK_INLINE float QK_FN(half)(uint16_t h) { return _cvtsh_ss(h); }
 
 #include "quant_dot_kquants_x86.h"
 
-QK_INLINE void QK_FN(rows_q2_K)(const int NT, int n, const uint8_t *w,
+// Q2_K, Q3_K, IQ4_XS rows against NT tokens: with `tiled` (8 or more tokens), llama.cpp's tiled
+// k-quant matmul order (kq_tiled_add); otherwise lanes of 8 summed at the end.
+QK_INLINE void QK_FN(rows_q2_K)(const int NT, const int tiled, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
     __m256 acc[4];
-    float msum[4] = {0, 0, 0, 0};
+    float msum[4] = {0, 0, 0, 0}, y[4] = {0, 0, 0, 0};
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i m3 = _mm256_set1_epi8(3);
     for (int b = 0; b < n / QKK; ++b) {
@@ -86,16 +88,21 @@ QK_INLINE void QK_FN(rows_q2_K)(const int NT, int n, const uint8_t *w,
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             int mins = 0;
             for (int j = 0; j < 16; ++j) mins += (wb->scales[j] >> 4) * ab->bsums[j];
+            if (tiled) {
+                y[t] = kq_tiled_add(y[t], ab->d, d, dmin, QK_FN(hsum_i32x8)(isum[t]), mins);
+                continue;
+            }
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
             msum[t] -= dmin * ab->d * (float)mins;
         }
     }
-    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]) + msum[t];
+    for (int t = 0; t < NT; ++t) out[t] = tiled ? y[t] : QK_FN(hsum)(acc[t]) + msum[t];
 }
 
-QK_INLINE void QK_FN(rows_q3_K)(const int NT, int n, const uint8_t *w,
+QK_INLINE void QK_FN(rows_q3_K)(const int NT, const int tiled, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
     __m256 acc[4];
+    float y[4] = {0, 0, 0, 0};
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
     for (int b = 0; b < n / QKK; ++b) {
@@ -131,15 +138,17 @@ QK_INLINE void QK_FN(rows_q3_K)(const int NT, int n, const uint8_t *w,
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             isum[t] = _mm256_sub_epi32(isum[t], _mm256_setr_epi32(4 * offs[t], 0, 0, 0, 0, 0, 0, 0));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
+            if (tiled) y[t] = kq_tiled_add(y[t], ab->d, d, 0, QK_FN(hsum_i32x8)(isum[t]), 0);
+            else acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
         }
     }
-    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]);
+    for (int t = 0; t < NT; ++t) out[t] = tiled ? y[t] : QK_FN(hsum)(acc[t]);
 }
 
-QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, int n, const uint8_t *w,
+QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, const int tiled, int n, const uint8_t *w,
                                   const uint8_t *a, size_t a_stride, float *out) {
     __m256 acc[4];
+    float y[4] = {0, 0, 0, 0};
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_iq4));
     for (int b = 0; b < n / QKK; ++b) {
@@ -159,10 +168,11 @@ QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, int n, const uint8_t *w,
         }
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
+            if (tiled) y[t] = kq_tiled_add(y[t], ab->d, d, 0, QK_FN(hsum_i32x8)(isum[t]), 0);
+            else acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * ab->d), acc[t]);
         }
     }
-    for (int t = 0; t < NT; ++t) out[t] = QK_FN(hsum)(acc[t]);
+    for (int t = 0; t < NT; ++t) out[t] = tiled ? y[t] : QK_FN(hsum)(acc[t]);
 }
 
 // MARK: float weights against f32 activations
@@ -198,11 +208,11 @@ QK_INLINE void QK_FN(row_tokens)(const int type, const int NT, const int tiled, 
                                  const uint8_t *a, size_t a_stride, float *out) {
     switch (type) {
     case T_Q4_K: QK_FN(rows_q4_K)(NT, n, w, a, a_stride, out); break;
-    case T_Q5_K: QK_FN(rows_q5_K)(NT, n, w, a, a_stride, out); break;
+    case T_Q5_K: QK_FN(rows_q5_K)(NT, tiled, n, w, a, a_stride, out); break;
     case T_Q6_K: QK_FN(rows_q6_K)(NT, tiled, n, w, a, a_stride, out); break;
-    case T_Q2_K: QK_FN(rows_q2_K)(NT, n, w, a, a_stride, out); break;
-    case T_Q3_K: QK_FN(rows_q3_K)(NT, n, w, a, a_stride, out); break;
-    case T_IQ4_XS: QK_FN(rows_iq4_xs)(NT, n, w, a, a_stride, out); break;
+    case T_Q2_K: QK_FN(rows_q2_K)(NT, tiled, n, w, a, a_stride, out); break;
+    case T_Q3_K: QK_FN(rows_q3_K)(NT, tiled, n, w, a, a_stride, out); break;
+    case T_IQ4_XS: QK_FN(rows_iq4_xs)(NT, tiled, n, w, a, a_stride, out); break;
     default: QK_FN(rows_float)(type, NT, n, w, a, a_stride, out); break;
     }
 }
@@ -221,7 +231,7 @@ QK_INLINE void QK_FN(gemm_type)(const int type, int n, const uint8_t *w, size_t 
     }
 #endif
     float out[4];
-    const int tiled = ntok >= 8;   // Q6_K: llama.cpp's tiled matmul order (see rows_q6_K)
+    const int tiled = ntok >= 8;   // k-quants but Q4_K: llama.cpp's tiled matmul order (kq_tiled_add)
     const int tile = ntok <= 4 ? nrows : (int)(w_stride >= 32768 ? 1 : 32768 / w_stride);
     for (int r0 = 0; r0 < nrows; r0 += tile) {
         const int r1 = nrows - r0 < tile ? nrows : r0 + tile;

@@ -38,12 +38,7 @@ public enum BatchedBench {
     /// `prompt + generate` positions and whose batch must hold `max(prompt, sequences)` tokens).
     public static func run(_ transformer: Transformer, prompt: Int, generate: Int, sequences: Int,
                            random: inout SplitMix64) throws -> BatchedBenchResult {
-        guard prompt >= 1, generate >= 0, sequences >= 1 else {
-            throw SwiftletError.invalidArgument("batched bench needs a prompt of at least 1 token and at least 1 sequence")
-        }
-        guard prompt + generate <= transformer.contextLength else {
-            throw SwiftletError.contextOverflow(requested: prompt + generate, limit: transformer.contextLength)
-        }
+        try checkShape(transformer, prompt: prompt, generate: generate, sequences: sequences)
         let vocab = UInt64(transformer.config.vocabSize)
         func token() -> TokenID { TokenID(random.next() % vocab) }
         let sessions = (0..<sequences).map { _ in GenerationSession(transformer: transformer, cache: transformer.makeCache()) }
@@ -61,11 +56,32 @@ public enum BatchedBench {
 }
 
 extension BatchedBench {
+    /// Refuses counts that are negative, overflow, exceed the context or need more KV cache memory
+    /// (one cache per sequence) than the machine has.
+    static func checkShape(_ transformer: Transformer, prompt: Int, generate: Int, sequences: Int) throws {
+        guard prompt >= 1, generate >= 0, sequences >= 1 else {
+            throw SwiftletError.invalidArgument("batched bench needs a prompt of at least 1 token and at least 1 sequence")
+        }
+        let (positions, overflow) = prompt.addingReportingOverflow(generate)
+        guard !overflow, positions <= transformer.contextLength else {
+            throw SwiftletError.contextOverflow(requested: overflow ? .max : positions, limit: transformer.contextLength)
+        }
+        let cacheBytes = Double(sequences) * Double(transformer.defaultCache.byteCount)
+        let physical = Double(ProcessInfo.processInfo.physicalMemory)
+        guard cacheBytes <= physical else {
+            throw SwiftletError.invalidArgument(String(format: "%d sequences need %.3g GB of KV caches; this machine has %.1f GB",
+                                                       sequences, cacheBytes / 1e9, physical / 1e9))
+        }
+    }
+
     /// Decodes `sequences` sequences (prompts of `prompt` random tokens, `generate` greedy steps)
     /// each alone and then all together in batched steps, and counts the logits of the batched
     /// steps whose bits differ from the lone decode's (0 when batching is exact).
     public static func verify(_ transformer: Transformer, prompt: Int, generate: Int, sequences: Int,
                               random: inout SplitMix64) throws -> (compared: Int, mismatches: Int) {
+        // The i-th prompt is i tokens longer, so every sequence sits at another position.
+        let (longestPrompt, overflow) = prompt.addingReportingOverflow(max(sequences, 1) - 1)
+        try checkShape(transformer, prompt: overflow ? .max : longestPrompt, generate: generate, sequences: sequences)
         let vocab = UInt64(transformer.config.vocabSize)
         let prompts = (0..<sequences).map { i in (0..<(prompt + i)).map { _ in TokenID(random.next() % vocab) } }
         func argmax(_ v: UnsafeBufferPointer<Float>) -> TokenID { TokenID(v.indices.max { v[$0] < v[$1] }!) }

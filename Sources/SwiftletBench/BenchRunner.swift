@@ -43,7 +43,12 @@ public struct BenchTest: Sendable, Equatable, Hashable {
     public var usesFlashAttention: Bool { flashAttention != 0 }
 
     /// Positions the test's context needs (llama-bench's `n_ctx`).
-    public var contextNeeded: Int { prompt + generate + depth }
+    /// Saturates at `Int.max` (which no model holds) rather than overflowing.
+    public var contextNeeded: Int {
+        let (tokens, overflow) = prompt.addingReportingOverflow(generate)
+        let (total, overflowDepth) = tokens.addingReportingOverflow(depth)
+        return overflow || overflowDepth ? .max : total
+    }
 
     /// Tokens the test processes (the numerator of its tokens/s).
     public var tokenCount: Int { prompt + generate }
@@ -255,13 +260,13 @@ public final class LlamaBench {
     /// `repetitions` timed times.
     public func run(_ test: BenchTest, repetitions: Int, warmup: Bool = true) throws -> BenchResult {
         guard repetitions > 0 else { throw SwiftletError.invalidArgument("repetitions must be positive") }
-        guard test.prompt >= 0, test.generate >= 0, test.tokenCount > 0 else {
-            throw SwiftletError.invalidArgument("test \(test.name) has no tokens")
+        guard test.prompt >= 0, test.generate >= 0, test.batch > 0, test.depth >= 0 else {
+            throw SwiftletError.invalidArgument("test \(test.name): negative count or n_batch not positive")
         }
         guard test.contextNeeded <= contextLength else {
             throw SwiftletError.contextOverflow(requested: test.contextNeeded, limit: contextLength)
         }
-        guard test.batch > 0, test.depth >= 0 else { throw SwiftletError.invalidArgument("n_batch must be positive, n_depth not negative") }
+        guard test.tokenCount > 0 else { throw SwiftletError.invalidArgument("test \(test.name) has no tokens") }
         let key = key(test)
         let engine = try self.engine(key)
         let vocab = engine.config.vocabSize
@@ -321,6 +326,9 @@ public final class LlamaBench {
         let start = DispatchTime.now().uptimeNanoseconds
         func seconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
 
+        guard (0...Int(Int32.max)).contains(generate) else {
+            throw SwiftletError.invalidArgument("load measurement: \(generate) tokens to generate")
+        }
         let file = try GGUFFile(url: url)
         let tokenizer = try Tokenizers.load(gguf: file)
         let promptTokens = tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)

@@ -80,7 +80,7 @@ struct BenchCommand: ParsableCommand {
         }
         let threads = try t.map { try Self.list($0, "-t") } ?? [ComputePool.defaultThreadCount]
         guard threads.allSatisfy({ $0 > 0 && $0 <= 256 }) else { throw ValidationError("-t values must be in 1...256") }
-        guard r > 0 else { throw ValidationError("-r must be positive") }
+        guard (1...10_000).contains(r) else { throw ValidationError("-r must be in 1...10000") }
         let url = URL(fileURLWithPath: m)
 
         // The load measurement runs first, in the fresh process, so its peak RSS is its own.
@@ -150,10 +150,17 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// Parses llama-bench's comma-separated integer lists.
+    /// The largest count any list option takes: far above every model's context, and small
+    /// enough that sums of a few of them cannot overflow.
+    static let maxListValue = 1 << 24
+
     static func list(_ text: String, _ option: String) throws -> [Int] {
         let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0! >= 0 }) else {
             throw ValidationError("\(option) takes comma-separated non-negative integers, got '\(text)'")
+        }
+        guard values.allSatisfy({ $0! <= maxListValue }) else {
+            throw ValidationError("\(option) values must be at most \(maxListValue), got '\(text)'")
         }
         return values.map { $0! }
     }

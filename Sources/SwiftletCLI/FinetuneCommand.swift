@@ -43,7 +43,10 @@ struct FinetuneCommand: ParsableCommand {
 
     func validate() throws {
         if maxSteps <= 0 { throw ValidationError("--max-steps must be positive") }
-        if batch <= 0 || seq < 2 { throw ValidationError("--batch must be positive and --seq at least 2") }
+        if batch <= 0 || !(2...FineTuneDataset.maxSequenceLength).contains(seq) {
+            throw ValidationError("--batch must be positive and --seq in 2...\(FineTuneDataset.maxSequenceLength)")
+        }
+        if !lr.isFinite || lr <= 0 { throw ValidationError("--lr must be finite and positive") }
         if let t, !(1...256).contains(t) { throw ValidationError("-t must be in 1...256") }
     }
 

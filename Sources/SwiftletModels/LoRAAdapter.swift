@@ -111,6 +111,13 @@ public struct ScaledAdapter: Sendable {
     public init(_ adapter: LoRAAdapter, scale: Float = 1) {
         self.adapter = adapter; self.scale = scale
     }
+
+    /// Refuses a scale that is NaN or infinite: it would turn every adapted weight into NaN.
+    static func checkScales(_ adapters: [ScaledAdapter]) throws {
+        if let bad = adapters.first(where: { !$0.scale.isFinite }) {
+            throw SwiftletError.invalidArgument("\(bad.adapter.path): LoRA scale \(bad.scale) is not a finite number")
+        }
+    }
 }
 
 /// One adapter's factors bound to one product of the forward pass.

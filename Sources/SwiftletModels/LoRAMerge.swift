@@ -16,6 +16,7 @@ extension LoRAAdapter {
     ///   adapters do not adapt the same tensors (llama-export-lora merges only such sets).
     public static func merge(_ adapters: [ScaledAdapter], into base: GGUFFile) throws -> GGUFWriter {
         guard let first = adapters.first else { throw SwiftletError.invalidArgument("no adapter to merge") }
+        try ScaledAdapter.checkScales(adapters)
         let basePath = base.url?.path ?? "<memory>"
         let architecture = try base.string("general.architecture")
         var pairs: [String: [(LoRAAdapter.Pair, ScaledAdapter)]] = [:]

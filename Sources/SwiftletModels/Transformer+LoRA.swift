@@ -10,10 +10,11 @@ extension Transformer {
     /// float order, so logits equal llama.cpp's with the same `--lora` / `--lora-scaled` files.
     ///
     /// - Throws: ``SwiftletError/invalidArgument(_:)`` naming the adapter's file when it was made
-    ///   for another architecture or adapts a tensor the base lacks, and
+    ///   for another architecture, adapts a tensor the base lacks or has a NaN or infinite scale, and
     ///   ``SwiftletError/shapeMismatch(op:detail:)`` when its factors do not fit the base's matrix
     ///   (an adapter for another model of the same architecture).
     public func setAdapters(_ adapters: [ScaledAdapter]) throws {
+        try ScaledAdapter.checkScales(adapters)
         lora = adapters.isEmpty ? nil
             : try LoRABinding(adapters: adapters, config: config, maxBatch: maxBatch, logitRows: state.logitRows)
     }

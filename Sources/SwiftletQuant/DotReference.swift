@@ -8,8 +8,10 @@ import SwiftletTensor
 // llama.cpp's x86 float order exactly (see `referenceDotBlock32`).
 
 /// `Σ w[i]·a[i]` over `n` weights: `w` one row of `type`, `a` the activation row in
-/// `type.activationType` (f32 for float weight types).
-func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: UnsafeRawPointer) -> Float {
+/// `type.activationType` (f32 for float weight types). Q2_K and Q5_K always take the order of
+/// llama.cpp's tiled k-quant matmul (x86, 8 or more tokens; see ``tiledAdd``), Q3_K and IQ4_XS
+/// with `tiled`.
+func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: UnsafeRawPointer, tiled: Bool = false) -> Float {
     var sum: Float = 0
     switch type {
     case .f32, .f16, .bf16:
@@ -49,7 +51,7 @@ func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: Unsafe
                     scaled += Int(sc & 0xf) * isum
                     mins += Int(sc >> 4) * bsum(sb)
                 }
-                sum += da * (loadHalf(wb, 80) * Float(scaled) - loadHalf(wb, 82) * Float(mins))
+                sum = tiledAdd(sum, da, loadHalf(wb, 80), loadHalf(wb, 82), scaled, mins)
             case .q3_K:
                 var scaled = 0
                 for sb in 0..<16 {
@@ -62,7 +64,7 @@ func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: Unsafe
                     }
                     scaled += q3KScale(sb, wb + 96) * isum
                 }
-                sum += da * loadHalf(wb, 108) * Float(scaled)
+                sum = tiled ? tiledAdd(sum, da, loadHalf(wb, 108), 0, scaled, 0) : sum + da * loadHalf(wb, 108) * Float(scaled)
             case .q4_K:
                 return referenceDotQ4K(n, w, a, grouped: false)
             case .q5_K:
@@ -80,7 +82,7 @@ func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: Unsafe
                     scaled += Int(s) * isum
                     mins += Int(m) * (bsum(2 * sb) + bsum(2 * sb + 1))
                 }
-                sum += da * (loadHalf(wb, 0) * Float(scaled) - loadHalf(wb, 2) * Float(mins))
+                sum = tiledAdd(sum, da, loadHalf(wb, 0), loadHalf(wb, 2), scaled, mins)
             case .q6_K:
                 return referenceDotQ6K(n, w, a, tiled: false)
             default: // .iq4_xs
@@ -96,13 +98,21 @@ func referenceDot(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: Unsafe
                     }
                     scaled += ls * isum
                 }
-                sum += da * d * Float(scaled)
+                sum = tiled ? tiledAdd(sum, da, d, 0, scaled, 0) : sum + da * d * Float(scaled)
             }
         }
     default:
         return .nan
     }
     return sum
+}
+
+/// One super-block in the order of llama.cpp's tiled k-quant matmul: r = Float(S)·d,
+/// r = fma(−dmin, Float(M), r), y = fma(r, da, y); S = Σ scale·dot and M = Σ min·bsum are exact.
+@inline(__always)
+private func tiledAdd(_ y: Float, _ da: Float, _ d: Float, _ dmin: Float, _ scaled: Int, _ mins: Int) -> Float {
+    let r = Float(scaled) * d
+    return y.addingProduct(r.addingProduct(-dmin, Float(mins)), da)
 }
 
 /// The signed level (Q4_1 / Q5_1: the unsigned level) of element `j` of a 32-weight block.
@@ -307,11 +317,12 @@ extension QuantKernels {
     }
 
     /// The Swift oracle of ``matmul(_:count:weights:rows:activations:activationStride:tokens:into:kernel:)``
-    /// for Q4_K and Q6_K: Q4_K tokens in whole groups of 4 take llama.cpp's gemm order, the rest
-    /// its gemv order; Q6_K takes its tiled order for 8 or more tokens, its vec_dot order below.
+    /// for the k-quants: Q4_K tokens in whole groups of 4 take llama.cpp's gemm order, the rest
+    /// its gemv order; Q6_K takes its tiled order for 8 or more tokens, its vec_dot order below;
+    /// Q2_K, Q3_K, Q5_K and IQ4_XS take the tiled order for 8 or more tokens.
     public static func referenceMatmul(_ type: GGMLType, count: Int, weights: UnsafeRawPointer, rows: Int,
                                        activations: UnsafeRawPointer, activationStride: Int, tokens: Int) -> [Float] {
-        precondition(type == .q4_K || type == .q6_K, "referenceMatmul: Q4_K / Q6_K only")
+        precondition([.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs].contains(type), "referenceMatmul: k-quants only")
         let rowBytes = type.rowBytes(count)!
         var y = [Float](repeating: 0, count: rows * tokens)
         for t in 0..<tokens {
@@ -319,7 +330,8 @@ extension QuantKernels {
             for r in 0..<rows {
                 let w = weights + r * rowBytes
                 y[t * rows + r] = type == .q4_K ? referenceDotQ4K(count, w, act, grouped: t < tokens - tokens % 4)
-                    : referenceDotQ6K(count, w, act, tiled: tokens >= 8)
+                    : type == .q6_K ? referenceDotQ6K(count, w, act, tiled: tokens >= 8)
+                    : SwiftletQuant.referenceDot(type, count, w, act, tiled: tokens >= 8)
             }
         }
         return y

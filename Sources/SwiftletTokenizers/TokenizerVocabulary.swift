@@ -122,12 +122,17 @@ enum Fragment {
 struct SpecialTokenMatcher: Sendable {
     /// Special token ids in priority order (longer text first, then lower id).
     private let ids: [Int32]
+    /// Byte length of each token's text, by rank.
+    private let lengths: [Int]
     private let alwaysParsed: [Bool]
     /// A byte trie of the special texts: node 0 is the root, `children` maps (node, byte) to a
     /// node, `terminal[node]` is the priority rank of the token ending there, or -1.
     private let children: PairTable
     private let terminal: [Int32]
     private let firstByte: [Bool]
+    /// The trie nodes along b, bb, bbb, … for each byte b: runPathNodes[runPathStart[b] ..< runPathStart[b + 1]].
+    private let runPathNodes: [Int32]
+    private let runPathStart: [Int32]
 
     init(table vocab: ByteStringTable, kinds: [TokenKind]) {
         var list: [(id: Int32, length: Int)] = []
@@ -137,6 +142,7 @@ struct SpecialTokenMatcher: Sendable {
         }
         list.sort { $0.length != $1.length ? $0.length > $1.length : $0.id < $1.id }
         ids = list.map(\.id)
+        lengths = list.map(\.length)
         alwaysParsed = list.map { kinds[Int($0.id)] == .userDefined }
         var trie = PairTable(expectedCount: list.reduce(0) { $0 + $1.length })
         var terminal: [Int32] = [-1]
@@ -158,43 +164,66 @@ struct SpecialTokenMatcher: Sendable {
             // The same text twice: the higher-priority (earlier) token keeps it.
             if terminal[Int(node)] < 0 { terminal[Int(node)] = Int32(rank) }
         }
+        var pathNodes: [Int32] = [], pathStart: [Int32] = [0]
+        for byte in 0 ..< 256 {
+            var node: Int32 = 0
+            while let child = trie.find(left: node, right: Int32(byte))?.result { pathNodes.append(child); node = child }
+            pathStart.append(Int32(pathNodes.count))
+        }
         children = trie
         self.terminal = terminal
         firstByte = first
+        runPathNodes = pathNodes
+        runPathStart = pathStart
     }
 
     var isEmpty: Bool { ids.isEmpty }
 
     /// Splits `bytes` into raw-text fragments and special tokens.
+    ///
+    /// Linear in the matches: a usual text has few, sorted by (priority rank, start) directly;
+    /// past `ids.count` of them (a run of spaces matches each of Gemma's 31 whitespace tokens at
+    /// every byte) a counting sort by rank takes over. A bitmap of taken bytes then decides each
+    /// match in that order.
     func partition(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool) -> [Fragment] {
         let n = bytes.count
         if n == 0 { return [] }
-        // Candidates (priority rank, start, length).
-        var candidates: [(rank: Int32, start: Int, length: Int)] = []
-        if !ids.isEmpty {
-            for pos in 0 ..< n where firstByte[Int(bytes[pos])] {
-                var node: Int32 = 0
-                var p = pos
-                while p < n, let child = children.find(left: node, right: Int32(bytes[p]))?.result {
-                    node = child
-                    p += 1
-                    let rank = terminal[Int(node)]
-                    if rank >= 0 && (parseSpecial || alwaysParsed[Int(rank)]) {
-                        candidates.append((rank, pos, p - pos))
-                    }
-                }
-            }
-        }
-        if candidates.isEmpty { return [.text(0 ..< n)] }
-        candidates.sort { $0.rank != $1.rank ? $0.rank < $1.rank : $0.start < $1.start }
-        var claimed = [Bool](repeating: false, count: n)
+        if ids.isEmpty { return [.text(0 ..< n)] }
+        return n <= Int(UInt32.max) ? partition(bytes, parseSpecial: parseSpecial, offset: UInt32.self)
+            : partition(bytes, parseSpecial: parseSpecial, offset: Int.self)
+    }
+
+    private func partition<Offset: FixedWidthInteger>(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool,
+                                                     offset: Offset.Type) -> [Fragment] {
+        let n = bytes.count
+        var taken = TakenBytes(count: n)
         var accepted: [(start: Int, length: Int, id: Int32)] = []
-        for c in candidates {
-            var free = true
-            for p in c.start ..< c.start + c.length where claimed[p] { free = false; break }
-            if !free { continue }
-            for p in c.start ..< c.start + c.length { claimed[p] = true }
-            accepted.append((c.start, c.length, ids[Int(c.rank)]))
+        func consider(_ rank: Int, _ start: Int) {
+            if taken.take(start, lengths[rank]) { accepted.append((start, lengths[rank], ids[rank])) }
+        }
+        let fewLimit = max(ids.count, 1024)
+        var few: [(rank: Int32, start: Offset)] = []
+        forEachMatch(bytes, parseSpecial: parseSpecial) { rank, start in
+            if few.count <= fewLimit { few.append((Int32(rank), Offset(truncatingIfNeeded: start))) }
+        }
+        if few.isEmpty { return [.text(0 ..< n)] }
+        if few.count <= fewLimit {
+            few.sort { $0.rank != $1.rank ? $0.rank < $1.rank : $0.start < $1.start }
+            for match in few { consider(Int(match.rank), Int(match.start)) }
+        } else {
+            few = []
+            var bucket = [Int](repeating: 0, count: ids.count + 1)
+            forEachMatch(bytes, parseSpecial: parseSpecial) { rank, _ in bucket[rank + 1] += 1 }
+            for rank in 0 ..< ids.count { bucket[rank + 1] += bucket[rank] }
+            var filled = bucket
+            var starts = [Offset](repeating: 0, count: bucket[ids.count])
+            forEachMatch(bytes, parseSpecial: parseSpecial) { rank, start in
+                starts[filled[rank]] = Offset(truncatingIfNeeded: start)
+                filled[rank] += 1
+            }
+            for rank in 0 ..< ids.count {
+                for i in bucket[rank] ..< bucket[rank + 1] { consider(rank, Int(starts[i])) }
+            }
         }
         accepted.sort { $0.start < $1.start }
         var fragments: [Fragment] = []
@@ -206,5 +235,69 @@ struct SpecialTokenMatcher: Sendable {
         }
         if cursor < n { fragments.append(.text(cursor ..< n)) }
         return fragments
+    }
+
+    /// Calls `body(rank, start)` for every occurrence of a special token that is recognized
+    /// (user-defined always, control and unknown with `parseSpecial`), by start, then length.
+    ///
+    /// Inside a run of one repeated byte every start walks the same trie path, so the path is
+    /// walked once per byte value and replayed; only its continuation past the run's end is walked
+    /// per start. A long run of spaces then costs its matches, not a trie lookup per byte of each.
+    @inline(__always)
+    private func forEachMatch(_ bytes: UnsafeBufferPointer<UInt8>, parseSpecial: Bool, _ body: (Int, Int) -> Void) {
+        let n = bytes.count
+        var runEnd = 0
+        for pos in 0 ..< n where firstByte[Int(bytes[pos])] {
+            let byte = Int(bytes[pos])
+            if pos >= runEnd {
+                runEnd = pos + 1
+                while runEnd < n && bytes[runEnd] == bytes[pos] { runEnd += 1 }
+            }
+            let run = runEnd - pos, first = Int(runPathStart[byte]), count = Int(runPathStart[byte + 1]) - first
+            for k in first ..< first + min(run, count) {
+                let rank = Int(terminal[Int(runPathNodes[k])])
+                if rank >= 0 && (parseSpecial || alwaysParsed[rank]) { body(rank, pos) }
+            }
+            guard run <= count else { continue }
+            var node = runPathNodes[first + run - 1]
+            var p = runEnd
+            while p < n, let child = children.find(left: node, right: Int32(bytes[p]))?.result {
+                node = child
+                p += 1
+                let rank = Int(terminal[Int(node)])
+                if rank >= 0 && (parseSpecial || alwaysParsed[rank]) { body(rank, pos) }
+            }
+        }
+    }
+}
+
+/// Which bytes of the text a special token has taken, one bit each.
+private struct TakenBytes {
+    private var words: [UInt64]
+
+    init(count: Int) { words = [UInt64](repeating: 0, count: (count + 63) / 64) }
+
+    /// Takes `start ..< start + length` when none of it is taken yet; returns whether it did.
+    @inline(__always)
+    mutating func take(_ start: Int, _ length: Int) -> Bool {
+        let end = start + length
+        var p = start
+        while p < end {
+            let span = min(64 - (p & 63), end - p)
+            if words[p >> 6] & Self.mask(p & 63, span) != 0 { return false }
+            p += span
+        }
+        p = start
+        while p < end {
+            let span = min(64 - (p & 63), end - p)
+            words[p >> 6] |= Self.mask(p & 63, span)
+            p += span
+        }
+        return true
+    }
+
+    @inline(__always)
+    private static func mask(_ bit: Int, _ span: Int) -> UInt64 {
+        (span == 64 ? ~0 : (UInt64(1) << UInt64(span)) - 1) << UInt64(bit)
     }
 }

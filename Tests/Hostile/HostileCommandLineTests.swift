@@ -27,4 +27,13 @@ final class HostileCommandLineTests: XCTestCase {
         }
         XCTAssertNoThrow(try GenerateCommand.parse(model + ["--temp", "0", "--top-p", "1", "--min-p", "0", "--top-k", "0"]))
     }
+
+    func testAbsurdFineTuneSettingsAreRefused() {
+        let base = ["-m", "model.gguf", "--data", "data.txt", "--lora-out", "out.gguf"]
+        for extra in [["--seq", "9223372036854775807"], ["--seq", "65537"], ["--seq", "1"], ["--lr", "inf"], ["--lr", "nan"],
+                      ["--lr", "0"], ["--batch", "0"], ["--max-steps", "0"], ["-t", "100000"]] {
+            XCTAssertThrowsError(try FinetuneCommand.parse(base + extra), extra.joined(separator: " "))
+        }
+        XCTAssertNoThrow(try FinetuneCommand.parse(base + ["--seq", "65536", "--lr", "1e-4"]))
+    }
 }

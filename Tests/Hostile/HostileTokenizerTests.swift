@@ -64,4 +64,22 @@ final class HostileTokenizerTests: XCTestCase {
         }
         XCTAssertEqual(whole, reference)
     }
+
+    /// Gemma's user-defined whitespace tokens (runs of 1 to 31 spaces, of newlines, of tabs): in
+    /// a long run every byte starts a match of each length, which once cost 7.7 s and 1.1 GB per
+    /// MB of spaces. The ids equal llama-tokenize's on mixed runs, and a megabyte of spaces stays
+    /// far from the old cost.
+    func testWhitespaceRunsMatchLlamaCppInLinearTime() throws {
+        let tokenizer = try Tokenizers.load(gguf: GGUFFile(url: RealModel.gemma3.url()))
+        let fixtures = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/gemma-whitespace")
+        let text = try String(contentsOf: fixtures.appendingPathComponent("whitespace.txt"), encoding: .utf8)
+        let expected = try JSONDecoder().decode([Int32].self, from: Data(contentsOf: fixtures.appendingPathComponent("llama-tokenize.json")))
+        XCTAssertEqual(tokenizer.encode(text, addSpecial: true, parseSpecial: false), expected)
+        for run in [" ", "\n", "\t"] {
+            var ids: [Int32] = []
+            let time = seconds { ids = tokenizer.encode(String(repeating: run, count: 1_000_000), addSpecial: false, parseSpecial: false) }
+            XCTAssertEqual(ids.count, 1_000_000 / 31 + 1, "a megabyte of \(run.debugDescription) in runs of 31")
+            XCTAssertLessThan(time, 4, "a megabyte of \(run.debugDescription)")
+        }
+    }
 }

@@ -109,6 +109,22 @@ final class LoRAAdapterTests: XCTestCase {
         }
     }
 
+    /// `--lora-scaled FILE:nan` (or inf) would make every adapted weight NaN: applying or merging
+    /// such a scale is refused, naming the file.
+    func testNonFiniteScaleIsRefused() throws {
+        let transformer = try Transformer.load(url: RealModel.smollm2.url(), contextLength: 32)
+        let base = try GGUFFile(url: RealModel.smollm2.url())
+        for scale in [Float.nan, .infinity, -.infinity] {
+            let scaled = [ScaledAdapter(try adapter("smollm2-rank16-f16.gguf"), scale: scale)]
+            for attempt in [{ try transformer.setAdapters(scaled) }, { _ = try LoRAAdapter.merge(scaled, into: base) }] {
+                XCTAssertThrowsError(try attempt()) { error in
+                    let message = "\(error)"
+                    XCTAssertTrue(message.contains("smollm2-rank16-f16.gguf") && message.contains("finite"), message)
+                }
+            }
+        }
+    }
+
     /// An adapter of the right architecture made for another model: wrong widths, or a block the
     /// base does not have.
     func testAdapterForAnotherBaseIsRefused() throws {

@@ -4,9 +4,10 @@ import SwiftletQuant
 import SwiftletTestSupport
 import XCTest
 
-/// Q4_K / Q6_K products and the Q8_K activation quantizer in llama.cpp's x86 float order:
-/// every C variant equals the Swift oracle bit for bit on random data, and both equal outputs
-/// dumped from llama.cpp on Gemma 3 270M (Tests/Fixtures/kquant-llama, see SOURCE.md there).
+/// K-quant products and the Q8_K activation quantizer in llama.cpp's x86 float order: every C
+/// variant equals the Swift oracle bit for bit on random data, and both equal outputs dumped from
+/// llama.cpp on Gemma 3 270M (Tests/Fixtures/kquant-llama) and from its tiled matmul on small
+/// Q2_K / Q3_K / Q5_K / IQ4_XS matrices (Tests/Fixtures/kquant-tiled); see SOURCE.md there.
 final class KQuantExactTests: XCTestCase {
     static func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
 
@@ -55,10 +56,12 @@ final class KQuantExactTests: XCTestCase {
     }
 
     private func checkKernels(cols: Int, rows: Int, tokenCounts: [Int]) throws {
-        for type in [GGMLType.q4_K, .q6_K] {
+        for type in [GGMLType.q4_K, .q6_K, .q2_K, .q3_K, .q5_K, .iq4_xs] {
             let weights = try QuantKernelTests.quantized(type, QuantKernelTests.randomFloats(rows * cols, seed: 40 + UInt64(type.rawValue)))
-            // 1-7 tokens: Q4_K gemv / gemm groups, Q6_K vec_dot; 8 and 9: Q6_K tiled.
-            for tokens in tokenCounts {
+            // 1-7 tokens: Q4_K gemv / gemm groups, Q6_K vec_dot; 8 and 9: all but Q4_K tiled. Below
+            // 8 tokens the x86 lanes of Q2_K, Q3_K, Q5_K and IQ4_XS are not in an exact order.
+            let exactBelow8 = type == .q4_K || type == .q6_K
+            for tokens in tokenCounts where exactBelow8 || tokens >= 8 {
                 var x = QuantKernelTests.randomFloats(tokens * cols, seed: 77 + UInt64(tokens))
                 // A block holding +max after -max: the 4-row quantizer picks the other sign.
                 x[5] = -9; x[200] = 9
@@ -117,8 +120,34 @@ final class KQuantExactTests: XCTestCase {
         }
     }
 
-    static func floats(_ name: String) throws -> [Float] {
-        let url = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/kquant-llama").appendingPathComponent(name)
+    /// llama.cpp's tiled k-quant matmul (8 or more tokens; 8 takes its narrow path, 20 its standard
+    /// one) on Q2_K, Q3_K, Q5_K and IQ4_XS weights (Tests/Fixtures/kquant-tiled, see SOURCE.md).
+    func testTiledMatchesLlamaCppOutputs() throws {
+        let rows = 16, cols = 512
+        let x = try Self.floats("x.f32", folder: "kquant-tiled")
+        for (type, name) in [(GGMLType.q2_K, "q2_k"), (.q3_K, "q3_k"), (.q5_K, "q5_k"), (.iq4_xs, "iq4_xs")] {
+            let weights = try Data(contentsOf: Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/kquant-tiled/\(name)_w.bin"))
+            XCTAssertEqual(weights.count, rows * type.rowBytes(cols)!)
+            for tokens in [8, 20] {
+                let expected = try Self.floats("\(name)_y_t\(tokens).f32", folder: "kquant-tiled")
+                XCTAssertEqual(expected.count, tokens * rows)
+                let input = Array(x[0..<(tokens * cols)])
+                let refAct = Self.activations(type, input, cols: cols, tokens: tokens, kernel: nil)
+                weights.withUnsafeBytes { w in
+                    XCTAssertEqual(Self.bits(Self.product(type, weights: w, rows: rows, cols: cols, act: refAct, tokens: tokens, kernel: nil)),
+                                   Self.bits(expected), "\(type) \(tokens) tokens: Swift oracle vs llama.cpp")
+                    for kernel in QuantKernel.supported {
+                        let act = Self.activations(type, input, cols: cols, tokens: tokens, kernel: kernel)
+                        let y = Self.product(type, weights: w, rows: rows, cols: cols, act: act, tokens: tokens, kernel: kernel)
+                        XCTAssertEqual(Self.bits(y), Self.bits(expected), "\(type) \(tokens) tokens \(kernel) vs llama.cpp")
+                    }
+                }
+            }
+        }
+    }
+
+    static func floats(_ name: String, folder: String = "kquant-llama") throws -> [Float] {
+        let url = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/\(folder)").appendingPathComponent(name)
         let data = try Data(contentsOf: url)
         return data.withUnsafeBytes { raw in (0..<(data.count / 4)).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
     }

@@ -18,7 +18,7 @@ final class ServerEndToEndTests: XCTestCase {
         process.arguments = ["-k", "10", "200", "python3", script, check, "--swiftlet", binary.path,
                              "--model", try RealModel.smollm2.url().path, "--deadline", "180"] + extra
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlet-e2e-\(check)-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close(); try? FileManager.default.removeItem(at: log) }
         process.standardOutput = handle

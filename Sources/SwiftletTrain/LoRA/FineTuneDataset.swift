@@ -25,6 +25,7 @@ public struct FineTuneDataset: Sendable {
     /// Gemma is far off without it) and predicts its first text token from it.
     public static func text(_ text: String, path: String, tokenizer: any Tokenizer, sequenceLength: Int,
                             heldOutFraction: Double) throws -> FineTuneDataset {
+        try checkSequenceLength(sequenceLength)
         let bos = tokenizer.addsBOS ? tokenizer.bosID : nil
         let tokens = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
         let span = bos == nil ? sequenceLength + 1 : sequenceLength
@@ -51,6 +52,7 @@ public struct FineTuneDataset: Sendable {
     ///   not such an object, has no assistant turn, or that the template cannot render.
     public static func chat(jsonl: String, path: String, tokenizer: any Tokenizer, template: ChatTemplate,
                             sequenceLength: Int, heldOutFraction: Double) throws -> FineTuneDataset {
+        try checkSequenceLength(sequenceLength)
         var examples: [FineTuneExample] = []
         var dropped = 0
         for (index, line) in jsonl.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -88,6 +90,16 @@ public struct FineTuneDataset: Sendable {
     /// Tokens of a conversation as inference formats it (``ChatTemplate`` text, BOS handled as
     /// llama.cpp does), with the assistant turns marked scored. The template is rendered for each
     /// prefix of the conversation so that the turn boundaries are exact.
+    /// The longest sequence a fine-tune takes: the training graph holds at most 65,536 tokens
+    /// per batch (``LoRATrainingModel``), and `sequenceLength + 1` must not overflow.
+    public static let maxSequenceLength = 1 << 16
+
+    static func checkSequenceLength(_ sequenceLength: Int) throws {
+        guard (2...maxSequenceLength).contains(sequenceLength) else {
+            throw SwiftletError.invalidArgument("sequence length \(sequenceLength) must be in 2...\(maxSequenceLength)")
+        }
+    }
+
     static func render(_ chat: [ChatMessage], tokenizer: any Tokenizer, template: ChatTemplate,
                        fail: (String) -> SwiftletError) throws -> FineTuneExample {
         let bos = tokenizer.bosID.map { tokenizer.piece($0) } ?? ""

@@ -41,6 +41,10 @@ public final class FineTuner: @unchecked Sendable {  // mutable; used by one tra
     public init(config: TransformerConfig, weights: TransformerWeights, settings: LoRASettings, dataset: FineTuneDataset,
                 configuration: FineTuneConfiguration, pool: ComputePool = .shared) throws {
         guard configuration.maxSteps > 0 else { throw SwiftletError.invalidArgument("max steps \(configuration.maxSteps) must be positive") }
+        let rates = [configuration.learningRate, configuration.minLearningRate]
+        guard rates.allSatisfy({ $0.isFinite && $0 >= 0 }), configuration.learningRate > 0 else {
+            throw SwiftletError.invalidArgument("learning rate \(configuration.learningRate) (minimum \(configuration.minLearningRate)) must be finite and positive")
+        }
         self.configuration = configuration
         self.dataset = dataset
         model = try LoRATrainingModel(config: config, weights: weights, settings: settings, batch: configuration.batchSize,
