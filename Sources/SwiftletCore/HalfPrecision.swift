@@ -73,11 +73,6 @@ public enum HalfPrecision {
         for i in 0..<count { dst[i] = f16(from: src[i]) }
     }
 
-    /// Converts `count` BF16 values to Float.
-    public static func convertBF16ToFloat(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { dst[i] = float(fromBF16: src[i]) }
-    }
-
     /// Converts `count` Floats to BF16.
     public static func convertFloatToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count: Int) {
         for i in 0..<count { dst[i] = bf16(from: src[i]) }

@@ -23,11 +23,7 @@ func nearestInt(_ v: Float) -> Int {
 
 /// ggml's `make_q3_quants` with `do_rmse`: symmetric levels refined one weight at a time.
 private func makeQ3Quants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>) -> Float {
-    var max: Float = 0, amax: Float = 0
-    for i in 0..<n {
-        let ax = abs(x[i])
-        if ax > amax { amax = ax; max = x[i] }
-    }
+    let (max, amax) = largestMagnitude(x, n)
     if amax < groupMaxEps {
         for i in 0..<n { L[i] = 0 }
         return 0
@@ -120,23 +116,16 @@ private func quantizeSymmetric32(_ type: GGMLType, _ x: UnsafePointer<Float>, bl
     let is5 = type == .q5_0
     let bytes = type.traits.typeSize, qs = is5 ? 6 : 2
     let levels = is5 ? 31 : 15
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { L in
     for b in 0..<blocks {
         let xb = x + 32 * b, p = y + bytes * b
-        var amax: Float = 0, max: Float = 0
-        for j in 0..<32 where amax < abs(xb[j]) { amax = abs(xb[j]); max = xb[j] }
+        let max = largestMagnitude(xb, 32).value
         let d = max / (is5 ? -16 : -8)
         let id: Float = d != 0 ? 1 / d : 0
         storeHalf(p, 0, d)
-        var qh: UInt32 = 0
-        for j in 0..<16 {
-            let x0 = xb[j] * id, x1 = xb[16 + j] * id
-            let xi0 = Swift.min(levels, truncToInt8(x0 + (is5 ? 16.5 : 8.5)))
-            let xi1 = Swift.min(levels, truncToInt8(x1 + (is5 ? 16.5 : 8.5)))
-            storeU8(p, qs + j, UInt8(truncatingIfNeeded: (xi0 & 0xf) | ((xi1 & 0xf) << 4)))
-            qh |= UInt32(truncatingIfNeeded: (xi0 & 0x10) >> 4) << UInt32(j)
-            qh |= UInt32(truncatingIfNeeded: (xi1 & 0x10) >> 4) << UInt32(j + 16)
-        }
-        if is5 { p.storeBytes(of: qh, toByteOffset: 2, as: UInt32.self) }
+        for j in 0..<32 { L[j] = UInt8(truncatingIfNeeded: Swift.min(levels, truncToInt8(xb[j] * id + (is5 ? 16.5 : 8.5)))) }
+        packBlock32(L.baseAddress!, into: p, qs: qs, qh: is5 ? 2 : nil)
+    }
     }
 }
 
@@ -145,6 +134,7 @@ private func quantizeSymmetric32(_ type: GGMLType, _ x: UnsafePointer<Float>, bl
 private func quantizeWithMin32(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeMutableRawPointer) {
     let is5 = type == .q5_1
     let bytes = type.traits.typeSize, qs = is5 ? 8 : 4
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { L in
     for b in 0..<blocks {
         let xb = x + 32 * b, p = y + bytes * b
         var min = Float.greatestFiniteMagnitude, max = -Float.greatestFiniteMagnitude
@@ -156,17 +146,13 @@ private func quantizeWithMin32(_ type: GGMLType, _ x: UnsafePointer<Float>, bloc
         let id: Float = d != 0 ? 1 / d : 0
         storeHalf(p, 0, d)
         storeHalf(p, 2, min)
-        var qh: UInt32 = 0
-        for j in 0..<16 {
-            let x0 = (xb[j] - min) * id, x1 = (xb[16 + j] - min) * id
+        for j in 0..<32 {
+            let v = (xb[j] - min) * id + 0.5
             // Q4_1 clamps at 15; Q5_1 (as in ggml) converts straight to uint8.
-            let xi0 = is5 ? Int(UInt8(truncatingIfNeeded: Int((x0 + 0.5).rounded(.towardZero)))) : Swift.min(15, truncToInt8(x0 + 0.5))
-            let xi1 = is5 ? Int(UInt8(truncatingIfNeeded: Int((x1 + 0.5).rounded(.towardZero)))) : Swift.min(15, truncToInt8(x1 + 0.5))
-            storeU8(p, qs + j, UInt8(truncatingIfNeeded: (xi0 & 0xf) | ((xi1 & 0xf) << 4)))
-            qh |= UInt32(truncatingIfNeeded: (xi0 & 0x10) >> 4) << UInt32(j)
-            qh |= UInt32(truncatingIfNeeded: (xi1 & 0x10) >> 4) << UInt32(j + 16)
+            L[j] = is5 ? UInt8(truncatingIfNeeded: Int(v.rounded(.towardZero))) : UInt8(truncatingIfNeeded: Swift.min(15, truncToInt8(v)))
         }
-        if is5 { p.storeBytes(of: qh, toByteOffset: 4, as: UInt32.self) }
+        packBlock32(L.baseAddress!, into: p, qs: qs, qh: is5 ? 4 : nil)
+    }
     }
 }
 
@@ -241,19 +227,7 @@ private func quantizeKQuantWithMins(_ type: GGMLType, _ x: UnsafePointer<Float>,
             } else {
                 storeHalf(p, 82, 0)
             }
-            let d = loadHalf(p, 80), dmin = loadHalf(p, 82)
-            for j in 0..<16 {
-                let sc = loadU8(p, j)
-                let dl = d * Float(sc & 0xf)
-                if dl == 0 { continue }
-                let dm = dmin * Float(sc >> 4)
-                for i in 0..<16 { L[16 * j + i] = UInt8(Swift.max(0, Swift.min(3, nearestInt((xb[16 * j + i] + dm) / dl)))) }
-            }
-            for j in stride(from: 0, to: 256, by: 128) {
-                for l in 0..<32 {
-                    storeU8(p, 16 + j / 4 + l, L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6))
-                }
-            }
+            finishQ2K(xb, p, L.baseAddress!)
             continue
         }
         // Q4_K / Q5_K: d at 0, dmin at 2, scales[12] at 4, (Q5_K: qh[32] at 16), qs at 16 or 48.
@@ -261,45 +235,12 @@ private func quantizeKQuantWithMins(_ type: GGMLType, _ x: UnsafePointer<Float>,
         let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
         let sc = p + 4
         for j in 0..<8 {
-            let ls = Swift.min(63, UInt8(truncatingIfNeeded: nearestInt(invScale * scales[j])))
-            let lm = Swift.min(63, UInt8(truncatingIfNeeded: nearestInt(invMin * mins[j])))
-            if j < 4 {
-                storeU8(sc, j, ls)
-                storeU8(sc, j + 4, lm)
-            } else {
-                storeU8(sc, j + 4, (ls & 0xf) | ((lm & 0xf) << 4))
-                storeU8(sc, j - 4, loadU8(sc, j - 4) | ((ls >> 4) << 6))
-                storeU8(sc, j, loadU8(sc, j) | ((lm >> 4) << 6))
-            }
+            storeKScaleMin(sc, j, scale: Swift.min(63, UInt8(truncatingIfNeeded: nearestInt(invScale * scales[j]))),
+                           min: Swift.min(63, UInt8(truncatingIfNeeded: nearestInt(invMin * mins[j]))))
         }
         storeHalf(p, 0, maxScale / 63)
         storeHalf(p, 2, maxMin / 63)
-        let d = loadHalf(p, 0), dmin = loadHalf(p, 2)
-        for j in 0..<8 {
-            let (s, m) = kQuantScaleMin(j, sc)
-            let dl = d * Float(s)
-            if dl == 0 { continue }
-            let dm = dmin * Float(m)
-            for i in 0..<32 { L[32 * j + i] = UInt8(Swift.max(0, Swift.min(nmax, nearestInt((xb[32 * j + i] + dm) / dl)))) }
-        }
-        if type == .q4_K {
-            for (k, j) in stride(from: 0, to: 256, by: 64).enumerated() {
-                for l in 0..<32 { storeU8(p, 16 + 32 * k + l, L[j + l] | (L[j + l + 32] << 4)) }
-            }
-        } else {
-            var m1: UInt8 = 1, m2: UInt8 = 2
-            for (k, n) in stride(from: 0, to: 256, by: 64).enumerated() {
-                for j in 0..<32 {
-                    var l1 = L[n + j], l2 = L[n + j + 32]
-                    var h = loadU8(p, 16 + j)
-                    if l1 > 15 { l1 -= 16; h |= m1 }
-                    if l2 > 15 { l2 -= 16; h |= m2 }
-                    storeU8(p, 16 + j, h)
-                    storeU8(p, 48 + 32 * k + j, l1 | (l2 << 4))
-                }
-                m1 <<= 2; m2 <<= 2
-            }
-        }
+        finishQ4KQ5K(type, xb, p, L.baseAddress!)
     }
     }}
 }
@@ -323,44 +264,14 @@ private func quantizeQ3K(_ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeM
         if maxScale != 0 {
             let iscale = -32 / maxScale
             for j in 0..<16 {
-                var l = Int(Int8(truncatingIfNeeded: nearestInt(iscale * scales[j])))
-                l = Swift.max(-32, Swift.min(31, l)) + 32
-                if j < 8 {
-                    storeU8(sc, j, UInt8(l & 0xf))
-                } else {
-                    storeU8(sc, j - 8, loadU8(sc, j - 8) | UInt8((l & 0xf) << 4))
-                }
-                l >>= 4
-                storeU8(sc, j % 4 + 8, loadU8(sc, j % 4 + 8) | UInt8(truncatingIfNeeded: l << (2 * (j / 4))))
+                let l = Int(Int8(truncatingIfNeeded: nearestInt(iscale * scales[j])))
+                storeQ3KScale(sc, j, Swift.max(-32, Swift.min(31, l)) + 32)
             }
             storeHalf(p, 108, 1 / iscale)
         } else {
             storeHalf(p, 108, 0)
         }
-        let dAll = loadHalf(p, 108)
-        for j in 0..<16 {
-            let d = dAll * Float(q3KScale(j, sc))
-            if d == 0 { continue }
-            for i in 0..<16 {
-                L[16 * j + i] = Int8(Swift.max(-4, Swift.min(3, nearestInt(xb[16 * j + i] / d))) + 4)
-            }
-        }
-        var m = 0
-        var hm: UInt8 = 1
-        for j in 0..<256 {
-            if L[j] > 3 {
-                storeU8(p, m, loadU8(p, m) | hm)
-                L[j] -= 4
-            }
-            m += 1
-            if m == 32 { m = 0; hm <<= 1 }
-        }
-        for j in stride(from: 0, to: 256, by: 128) {
-            for l in 0..<32 {
-                let v = UInt8(L[j + l]) | (UInt8(L[j + l + 32]) << 2) | (UInt8(L[j + l + 64]) << 4) | (UInt8(L[j + l + 96]) << 6)
-                storeU8(p, 32 + j / 4 + l, v)
-            }
-        }
+        finishQ3K(xb, p, L.baseAddress!)
     }
     }
 }
@@ -385,28 +296,7 @@ private func quantizeQ6K(_ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeM
             if abs(s) > maxAbsScale { maxAbsScale = abs(s); maxScale = s }
         }
         if maxAbsScale < groupMaxEps { continue }
-        let iscale = -128 / maxScale
-        storeHalf(p, 208, 1 / iscale)
-        for ib in 0..<16 {
-            storeU8(p, 192 + ib, UInt8(truncatingIfNeeded: Swift.min(127, nearestInt(iscale * scales[ib]))))
-        }
-        let dAll = loadHalf(p, 208)
-        for j in 0..<16 {
-            let d = dAll * Float(loadI8(p, 192 + j))
-            if d == 0 { continue }
-            for i in 0..<16 {
-                L[16 * j + i] = Int8(Swift.max(-32, Swift.min(31, nearestInt(xb[16 * j + i] / d))) + 32)
-            }
-        }
-        for (k, j) in stride(from: 0, to: 256, by: 128).enumerated() {
-            let ql = 64 * k, qh = 128 + 32 * k
-            for l in 0..<32 {
-                let q1 = UInt8(L[j + l]), q2 = UInt8(L[j + l + 32]), q3 = UInt8(L[j + l + 64]), q4 = UInt8(L[j + l + 96])
-                storeU8(p, ql + l, (q1 & 0xf) | ((q3 & 0xf) << 4))
-                storeU8(p, ql + l + 32, (q2 & 0xf) | ((q4 & 0xf) << 4))
-                storeU8(p, qh + l, (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6))
-            }
-        }
+        finishQ6K(xb, p, L.baseAddress!, scales: scales, maxScale: maxScale)
     }
     }}
 }
@@ -441,8 +331,7 @@ func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into 
             } else {
                 for j in 0..<32 { weight[j] = xb[j] * xb[j] }
             }
-            var amax: Float = 0, max: Float = 0
-            for j in 0..<32 where abs(xb[j]) > amax { amax = abs(xb[j]); max = xb[j] }
+            let (max, amax) = largestMagnitude(xb, 32)
             if amax < groupMaxEps { scales[ib] = 0; continue }
             var d = -max / v0
             var id = 1 / d

@@ -8,6 +8,14 @@
 
 let groupMaxEps: Float = 1e-15
 
+/// The first of `n` values with the largest magnitude, and that magnitude.
+@inline(__always)
+func largestMagnitude(_ x: UnsafePointer<Float>, _ n: Int) -> (value: Float, magnitude: Float) {
+    var max: Float = 0, amax: Float = 0
+    for i in 0..<n where abs(x[i]) > amax { amax = abs(x[i]); max = x[i] }
+    return (max, amax)
+}
+
 /// `round(v)` (ties to even, as ggml's `nearest_int`) clamped to `lo...hi`, per lane, as floats.
 /// Exact while |v| < 2²²: adding 1.5·2²³ leaves the rounded integer in the low mantissa bits.
 @inline(__always)
@@ -41,11 +49,7 @@ private func qxTrialGroup(_ g: Int) -> (steps: SIMD8<Float>, count: Int) {
 /// has no importance matrix). Returns the scale.
 func makeQxQuants(_ n: Int, _ nmax: Int, _ x: UnsafePointer<Float>, _ L: UnsafeMutablePointer<Int8>,
                   _ w: UnsafePointer<Float>) -> Float {
-    var max: Float = 0, amax: Float = 0
-    for i in 0..<n {
-        let ax = abs(x[i])
-        if ax > amax { amax = ax; max = x[i] }
-    }
+    let (max, amax) = largestMagnitude(x, n)
     if amax < groupMaxEps {
         for i in 0..<n { L[i] = 0 }
         return 0

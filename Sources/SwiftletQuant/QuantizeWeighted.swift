@@ -106,18 +106,7 @@ private func weightedQ4Q5Symmetric(_ type: GGMLType, _ x: UnsafePointer<Float>, 
             for j in 0..<32 { w[j] = q[j] * (sigma2 + xb[j] * xb[j]).squareRoot() }
             let d = makeQxQuants(32, is5 ? 16 : 8, xb, l, w)
             storeHalf(p, 0, d)
-            if is5 {
-                var qh: UInt32 = 0
-                for j in 0..<16 {
-                    let xi0 = UInt8(bitPattern: l[j]), xi1 = UInt8(bitPattern: l[j + 16])
-                    storeU8(p, 6 + j, (xi0 & 0x0f) | ((xi1 & 0x0f) << 4))
-                    qh |= UInt32((xi0 & 0x10) >> 4) << UInt32(j)
-                    qh |= UInt32((xi1 & 0x10) >> 4) << UInt32(j + 16)
-                }
-                p.storeBytes(of: qh.littleEndian, toByteOffset: 2, as: UInt32.self)
-            } else {
-                for j in 0..<16 { storeU8(p, 2 + j, UInt8(bitPattern: l[j]) | (UInt8(bitPattern: l[j + 16]) << 4)) }
-            }
+            l.withMemoryRebound(to: UInt8.self, capacity: 32) { packBlock32($0, into: p, qs: is5 ? 6 : 2, qh: is5 ? 2 : nil) }
         }
     }}
 }
@@ -137,18 +126,7 @@ private func weightedQ4Q5WithMin(_ type: GGMLType, _ x: UnsafePointer<Float>, _ 
             let d = makeQkxQuants(32, is5 ? 31 : 15, xb, w, l, &min, rmin: -0.9, rdelta: 0.05, nstep: 36, useMad: false)
             storeHalf(p, 0, d)
             storeHalf(p, 2, -min)
-            if is5 {
-                var qh: UInt32 = 0
-                for j in 0..<16 {
-                    let xi0 = l[j], xi1 = l[j + 16]
-                    storeU8(p, 8 + j, (xi0 & 0x0f) | ((xi1 & 0x0f) << 4))
-                    qh |= UInt32((xi0 & 0x10) >> 4) << UInt32(j)
-                    qh |= UInt32((xi1 & 0x10) >> 4) << UInt32(j + 16)
-                }
-                p.storeBytes(of: qh.littleEndian, toByteOffset: 4, as: UInt32.self)
-            } else {
-                for j in 0..<16 { storeU8(p, 4 + j, l[j] | (l[j + 16] << 4)) }
-            }
+            packBlock32(l, into: p, qs: is5 ? 8 : 4, qh: is5 ? 4 : nil)
         }
     }}
 }
@@ -174,20 +152,8 @@ private func weightedQ2K(_ x0: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutabl
             let mm0 = makeQpQuants(16, 15, mins, Lm, sw)
             storeHalf(p, 80, dm0)
             storeHalf(p, 82, mm0)
-            let dm = loadHalf(p, 80), mm = loadHalf(p, 82)
             for j in 0..<16 { storeU8(p, j, Ls[j] | (Lm[j] << 4)) }
-            for j in 0..<16 {
-                let sc = loadU8(p, j)
-                let d = dm * Float(sc & 0xf)
-                if d == 0 { continue }
-                let m = mm * Float(sc >> 4)
-                for ii in 0..<16 { L[16 * j + ii] = UInt8(Swift.max(0, Swift.min(3, nearestInt((x[16 * j + ii] + m) / d)))) }
-            }
-            for j in stride(from: 0, to: 256, by: 128) {
-                for l in 0..<32 {
-                    storeU8(p, 16 + j / 4 + l, L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6))
-                }
-            }
+            finishQ2K(x, p, L)
         }
     }}
 }
@@ -212,36 +178,9 @@ private func weightedQ3K(_ x0: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutabl
             let sc = p + 96
             for j in 0..<12 { storeU8(sc, j, 0) }
             let dBlock = makeQxQuants(16, 32, scales, Ls, sw)
-            for j in 0..<16 {
-                var l = Int(Ls[j])
-                if j < 8 { storeU8(sc, j, UInt8(l & 0xf)) } else { storeU8(sc, j - 8, loadU8(sc, j - 8) | UInt8((l & 0xf) << 4)) }
-                l >>= 4
-                storeU8(sc, j % 4 + 8, loadU8(sc, j % 4 + 8) | UInt8(truncatingIfNeeded: l << (2 * (j / 4))))
-            }
+            for j in 0..<16 { storeQ3KScale(sc, j, Int(Ls[j])) }
             storeHalf(p, 108, dBlock)
-            let dAll = loadHalf(p, 108)
-            for j in 0..<16 {
-                let d = dAll * Float(q3KScale(j, sc))
-                if d == 0 { continue }
-                for ii in 0..<16 { L[16 * j + ii] = Int8(Swift.max(-4, Swift.min(3, nearestInt(x[16 * j + ii] / d))) + 4) }
-            }
-            for j in 0..<32 { storeU8(p, j, 0) }
-            var m = 0
-            var hm: UInt8 = 1
-            for j in 0..<256 {
-                if L[j] > 3 {
-                    storeU8(p, m, loadU8(p, m) | hm)
-                    L[j] -= 4
-                }
-                m += 1
-                if m == 32 { m = 0; hm <<= 1 }
-            }
-            for j in stride(from: 0, to: 256, by: 128) {
-                for l in 0..<32 {
-                    let v = UInt8(L[j + l]) | (UInt8(L[j + l + 32]) << 2) | (UInt8(L[j + l + 64]) << 4) | (UInt8(L[j + l + 96]) << 6)
-                    storeU8(p, 32 + j / 4 + l, v)
-                }
-            }
+            finishQ3K(x, p, L)
         }
     }}
 }
@@ -272,46 +211,11 @@ private func weightedQ4KQ5K(_ type: GGMLType, _ x0: UnsafePointer<Float>, _ n: I
             let sc = p + 4
             for j in 0..<12 { storeU8(sc, j, 0) }
             for j in 0..<8 {
-                var ls = Ls[j], lm = Lm[j]
-                if is5 { ls = Swift.min(63, ls); lm = Swift.min(63, lm) }
-                if j < 4 {
-                    storeU8(sc, j, ls)
-                    storeU8(sc, j + 4, lm)
-                } else {
-                    storeU8(sc, j + 4, (ls & 0xf) | ((lm & 0xf) << 4))
-                    storeU8(sc, j - 4, loadU8(sc, j - 4) | ((ls >> 4) << 6))
-                    storeU8(sc, j, loadU8(sc, j) | ((lm >> 4) << 6))
-                }
+                storeKScaleMin(sc, j, scale: is5 ? Swift.min(63, Ls[j]) : Ls[j], min: is5 ? Swift.min(63, Lm[j]) : Lm[j])
             }
             storeHalf(p, 0, dBlock)
             storeHalf(p, 2, mBlock)
-            let dAll = loadHalf(p, 0), mAll = loadHalf(p, 2)
-            for j in 0..<8 {
-                let (s, m) = kQuantScaleMin(j, sc)
-                let d = dAll * Float(s)
-                if d == 0 { continue }
-                let dm = mAll * Float(m)
-                for ii in 0..<32 { L[32 * j + ii] = UInt8(Swift.max(0, Swift.min(nmax, nearestInt((x[32 * j + ii] + dm) / d)))) }
-            }
-            if is5 {
-                for j in 0..<32 { storeU8(p, 16 + j, 0) }
-                var m1: UInt8 = 1, m2: UInt8 = 2
-                for (k, base) in stride(from: 0, to: 256, by: 64).enumerated() {
-                    for j in 0..<32 {
-                        var l1 = L[base + j], l2 = L[base + j + 32]
-                        var h = loadU8(p, 16 + j)
-                        if l1 > 15 { l1 -= 16; h |= m1 }
-                        if l2 > 15 { l2 -= 16; h |= m2 }
-                        storeU8(p, 16 + j, h)
-                        storeU8(p, 48 + 32 * k + j, l1 | (l2 << 4))
-                    }
-                    m1 <<= 2; m2 <<= 2
-                }
-            } else {
-                for (k, base) in stride(from: 0, to: 256, by: 64).enumerated() {
-                    for l in 0..<32 { storeU8(p, 16 + 32 * k + l, L[base + l] | (L[base + l + 32] << 4)) }
-                }
-            }
+            finishQ4KQ5K(type, x, p, L)
         }
     }}
 }
@@ -334,24 +238,7 @@ private func weightedQ6K(_ x0: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutabl
                 p.initializeMemory(as: UInt8.self, repeating: 0, count: 210)
                 continue
             }
-            let iscale = -128 / maxScale
-            storeHalf(p, 208, 1 / iscale)
-            for ib in 0..<16 { storeU8(p, 192 + ib, UInt8(truncatingIfNeeded: Swift.min(127, nearestInt(iscale * scales[ib])))) }
-            let dAll = loadHalf(p, 208)
-            for j in 0..<16 {
-                let d = dAll * Float(loadI8(p, 192 + j))
-                if d == 0 { continue }
-                for ii in 0..<16 { L[16 * j + ii] = Int8(Swift.max(-32, Swift.min(31, nearestInt(x[16 * j + ii] / d))) + 32) }
-            }
-            for (k, j) in stride(from: 0, to: 256, by: 128).enumerated() {
-                let ql = 64 * k, qh = 128 + 32 * k
-                for l in 0..<32 {
-                    let q1 = UInt8(L[j + l]), q2 = UInt8(L[j + l + 32]), q3 = UInt8(L[j + l + 64]), q4 = UInt8(L[j + l + 96])
-                    storeU8(p, ql + l, (q1 & 0xf) | ((q3 & 0xf) << 4))
-                    storeU8(p, ql + l + 32, (q2 & 0xf) | ((q4 & 0xf) << 4))
-                    storeU8(p, qh + l, (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6))
-                }
-            }
+            finishQ6K(x, p, L, scales: scales.baseAddress!, maxScale: maxScale)
         }
     }}
 }

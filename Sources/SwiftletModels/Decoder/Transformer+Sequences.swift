@@ -1,5 +1,4 @@
 import SwiftletTensor
-import SwiftletQuant
 
 /// The sequence behind each row of a batched decode step: its position and its KV cache.
 struct SequenceRows {
@@ -57,22 +56,6 @@ extension Transformer {
     }
 
     // MARK: - Steps of the blocks that depend on the sequence
-
-    /// The Q, K and V (or gate and up) products of a block: one shared pass in prefill, per-token
-    /// order in a batched decode step.
-    func project(_ a: QuantizedMatrix, into ya: UnsafeMutablePointer<Float>,
-                 _ b: QuantizedMatrix, into yb: UnsafeMutablePointer<Float>,
-                 _ c: QuantizedMatrix? = nil, into yc: UnsafeMutablePointer<Float>? = nil,
-                 input x: UnsafePointer<Float>, tokens: Int,
-                 scratch: UnsafeMutableRawBufferPointer, pool: ComputePool) {
-        guard sequenceRows != nil, tokens > 1 else {
-            QuantizedMatrix.matmul(a, into: ya, b, into: yb, c, into: yc, input: x, tokens: tokens, scratch: scratch, pool: pool)
-            return
-        }
-        a.matmulPerToken(x, tokens: tokens, into: ya, scratch: scratch, pool: pool)
-        b.matmulPerToken(x, tokens: tokens, into: yb, scratch: scratch, pool: pool)
-        if let c, let yc { c.matmulPerToken(x, tokens: tokens, into: yc, scratch: scratch, pool: pool) }
-    }
 
     /// Writes the keys and values of the step's rows: consecutive positions of the installed
     /// cache, or each row at its own sequence's position and cache.

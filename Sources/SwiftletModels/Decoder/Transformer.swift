@@ -94,7 +94,7 @@ final class RunState {
 }
 
 /// A decoder-only transformer over quantized weights: the forward pass shared by the
-/// architectures in `Llama.swift` and `Gemma3.swift`.
+/// architectures, whose blocks (`DecoderBlock.swift`) differ as each architecture's file declares.
 ///
 /// Not thread-safe: one evaluation at a time (the `Swiftlet.LanguageModel` serializes access).
 public final class Transformer: @unchecked Sendable {  // one evaluation at a time; `LanguageModel`'s inference thread serializes access
@@ -111,6 +111,8 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
     }
     let state: RunState
     let pool: ComputePool
+    /// How the architecture's blocks depart from Llama's.
+    let block: BlockVariant
     /// Precomputed RoPE angles for `ropeBase` and `ropeBaseLocal` (Gemma 3's sliding layers).
     let ropeTable: RoPE.Table
     let ropeTableLocal: RoPE.Table
@@ -159,6 +161,7 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
                                     threads: pool.threadCount, cacheBytesPerPosition: cacheType.rowBytes(config.headDim)
                                         + valueType.rowBytes(config.headDim))
         self.config = config
+        self.block = config.architecture.block
         self.weights = weights
         self.contextLength = contextLength
         self.maxBatch = min(maxBatch, contextLength)
@@ -271,13 +274,8 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
         }
         for layer in 0..<config.layerCount {
             if interruptible, let interruption, interruption() { return false }
-            switch config.architecture {
-            case .llama: llamaBlock(layer, tokens: tokens.count, start: start)
-            case .gemma3: gemma3Block(layer, tokens: tokens.count, start: start)
-            case .qwen2: qwen2Block(layer, tokens: tokens.count, start: start)
-            case .qwen3: qwen3Block(layer, tokens: tokens.count, start: start)
-            case .phi3: phi3Block(layer, tokens: tokens.count, start: start)
-            }
+            attentionBlock(layer, tokens: tokens.count, start: start)
+            feedForwardBlock(layer, tokens: tokens.count)
         }
         return true
     }

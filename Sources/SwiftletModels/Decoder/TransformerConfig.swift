@@ -153,8 +153,11 @@ extension TransformerConfig {
         }
     }
 
-    /// The keys shared by the llama-like architectures, prefixed by the architecture name.
-    static func common(_ arch: Architecture, _ m: GGUFMetadataContainer) throws -> TransformerConfig {
+    /// The keys shared by the llama-like architectures, prefixed by the architecture name, after
+    /// refusing any key of the architecture outside `commonKeys` and `extraKeys`.
+    static func common(_ arch: Architecture, _ m: GGUFMetadataContainer, rope: RoPEConvention,
+                       extraKeys: Set<String> = []) throws -> TransformerConfig {
+        try rejectUnknownKeys(arch, m, extra: extraKeys)
         let p = arch.rawValue + "."
         let dim = try m.int(p + "embedding_length")
         let heads = try m.int(p + "attention.head_count")
@@ -172,7 +175,7 @@ extension TransformerConfig {
             trainedContext: try m.intIfPresent(p + "context_length") ?? 2048,
             normEpsilon: try m.float(p + "attention.layer_norm_rms_epsilon"),
             ropeDim: try m.intIfPresent(p + "rope.dimension_count") ?? headDim,
-            ropeConvention: .interleaved,
+            ropeConvention: rope,
             ropeBase: try m.floatIfPresent(p + "rope.freq_base") ?? 10_000,
             ropeBaseLocal: try m.floatIfPresent(p + "rope.freq_base") ?? 10_000,
             slidingWindow: 0, globalLayerPeriod: 0, embeddingScale: 1,
