@@ -88,10 +88,17 @@ extension Transformer {
             forRows(n) { r in VectorOps.scale(q + r.lowerBound * qDim, by: scale, count: r.count * qDim) }
         }
         tap("Qrope-\(layer)", s.q, n * c.qDim); tap("Krope-\(layer)", s.k, n * c.kvDim)
+        let keyRotation = cache.keyRotation, valueRotation = cache.valueRotation
+        if keyRotation > 0 {
+            swiftlet_gc_hadamard(s.q, n * c.qDim, keyRotation)
+            swiftlet_gc_hadamard(s.k, n * c.kvDim, keyRotation)
+        }
+        if valueRotation > 0 { swiftlet_gc_hadamard(s.v, n * c.kvDim, valueRotation) }
         storeKV(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
         attend(layer: layer, tokens: n, start: start, window: local ? c.slidingWindow : 0,
                scale: b.scalesQueries ? 1 : c.attentionScale)
         tap("kqv_out-\(layer)", s.attention, n * c.qDim)
+        if valueRotation > 0 { swiftlet_gc_hadamard(s.attention, n * c.qDim, valueRotation) }
         project(layer, input: s.attention, tokens: n, Product(.attentionOutput, w.wo, into: s.xb2))
         addToResidual(layer, tokens: n, postNorm: b.postNorms ? w.postAttentionNorm! : nil, tap: "attn_post_norm", "ffn_inp")
     }

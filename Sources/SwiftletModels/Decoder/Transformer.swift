@@ -148,9 +148,12 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
     ///     need flash attention.
     ///   - flashAttention: attend with the online-softmax kernels in the order of llama.cpp's
     ///     `-fa on` (bit for bit), instead of its `-fa off` graph.
+    ///   - attentionRotation: rotate queries, keys and values for a quantized cache as llama.cpp
+    ///     does (see ``KVCache/init(layers:kvHeads:headDim:capacity:keyType:valueType:flashAttention:rotation:)``).
     public init(config: TransformerConfig, weights: TransformerWeights, contextLength: Int,
                 maxBatch: Int = 512, cacheType: KVCacheType = .f16, valueCacheType: KVCacheType? = nil,
-                flashAttention: Bool = false, pool: ComputePool = .shared) throws {
+                flashAttention: Bool = false, attentionRotation: Bool = KVCache.rotationDefault,
+                pool: ComputePool = .shared) throws {
         try config.validate()
         guard contextLength > 0, maxBatch > 0 else {
             throw SwiftletError.invalidArgument("context length \(contextLength) and batch \(maxBatch) must be positive")
@@ -168,7 +171,8 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
         self.pool = pool
         self.flashAttention = flashAttention
         cache = KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
-                        keyType: cacheType, valueType: valueType, flashAttention: flashAttention)
+                        keyType: cacheType, valueType: valueType, flashAttention: flashAttention,
+                        rotation: attentionRotation)
         defaultCache = cache
         let tablePositions = min(contextLength, Self.ropeTablePositions)
         var scaling = config.ropeScaling
@@ -207,7 +211,8 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
     /// A new, empty KV cache of this transformer's shape, context length and element types.
     public func makeCache() -> KVCache {
         KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
-                keyType: defaultCache.keyType, valueType: defaultCache.valueType, flashAttention: flashAttention)
+                keyType: defaultCache.keyType, valueType: defaultCache.valueType, flashAttention: flashAttention,
+                rotation: defaultCache.rotation)
     }
 
     /// Logits of the last evaluated token, valid until the next evaluation.
