@@ -339,22 +339,31 @@ public enum QuantReport {
         let order = points.indices.sorted { sizes[$0] < sizes[$1] }
         let path = order.map { String(format: "%.1f,%.1f", x(sizes[$0]), y(klds[$0])) }.joined(separator: " ")
         s += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"#8fb3d9\" stroke-width=\"1.5\"/>\n"
+        // Labels beside their points, right or left, moved up or down a line where they would cover
+        // another label or point (then joined to the point by a thin line).
+        let circles = order.map { (x: x(sizes[$0]), y: y(klds[$0])) }
         var placed: [(x: Double, y: Double, width: Double)] = []
         for i in order {
             let xx = x(sizes[i]), yy = y(klds[i])
             s += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"#1f5fa8\"/>\n", xx, yy)
-            // Labels to the right, moved up or down a line where they would cover an earlier one.
             let width = 7.5 * Double(points[i].type.count)
-            var ly = yy + 4
-            for shift in [0.0, -13, 13, -26, 26, -39, 39] {
-                let candidate = yy + 4 + shift
-                if !placed.contains(where: { abs($0.y - candidate) < 12 && xx + 8 < $0.x + $0.width && $0.x < xx + 8 + width }) {
-                    ly = candidate
-                    break
+            func free(_ lx: Double, _ ly: Double) -> Bool {
+                !placed.contains { abs($0.y - ly) < 12 && lx < $0.x + $0.width && $0.x < lx + width }
+                    && !circles.contains { ($0.x != xx || $0.y != yy) && $0.x + 5 > lx && $0.x - 5 < lx + width && abs($0.y - (ly - 4)) < 10 }
+            }
+            var label = (x: xx + 8, y: yy + 4)
+            search: for shift in [0.0, -13, 13, -26, 26, -39, 39, -52, 52] {
+                for lx in [xx + 8, xx - 8 - width] where free(lx, yy + 4 + shift) {
+                    label = (lx, yy + 4 + shift)
+                    break search
                 }
             }
-            placed.append((xx + 8, ly, width))
-            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"start\">%@</text>\n", xx + 8, ly, escape(points[i].type))
+            placed.append((label.x, label.y, width))
+            if abs(label.y - yy - 4) > 1 {
+                let ex = label.x > xx ? label.x - 2 : label.x + width + 2
+                s += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" stroke-width=\"0.8\"/>\n", xx, yy, ex, label.y - 4)
+            }
+            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"start\">%@</text>\n", label.x, label.y, escape(points[i].type))
         }
         s += "</svg>\n"
         return s

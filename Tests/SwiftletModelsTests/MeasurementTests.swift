@@ -132,7 +132,7 @@ final class MeasurementTests: XCTestCase {
         func point(_ label: String) -> (Double, Double) {
             let lines = svg.split(separator: "\n").map(String.init)
             let i = lines.firstIndex { $0.hasSuffix(">\(label)</text>") }!
-            let circle = lines[i - 1]
+            let circle = lines[..<i].last { $0.hasPrefix("<circle") }!
             func attr(_ n: String) -> Double {
                 Double(circle.components(separatedBy: "\(n)=\"")[1].components(separatedBy: "\"")[0])!
             }
