@@ -12,8 +12,9 @@
 #                                         main) in a temporary worktree, then alternates baseline
 #                                         and candidate runs of the timed workloads with same-run
 #                                         references (OpenBLAS sgemm, streaming read, llama-bench
-#                                         when LLAMA_BENCH names it); a bootstrap interval on the
-#                                         time ratio decides. Exit 1 only when the interval lies
+#                                         when LLAMA_BENCH names it); the Hodges-Lehmann time ratio
+#                                         and its Wilcoxon interval decide, with more rounds while
+#                                         a verdict is open. Exit 1 only when the interval lies
 #                                         wholly above 1 + BENCH_GATE_WALL_THRESHOLD percent.
 #   scripts/bench-gate.sh report [DIR]    renders the history as DIR/index.html (SVG trend charts)
 #                                         and DIR/summary.md (for a pull request)
@@ -21,7 +22,9 @@
 # Each check appends one JSON line per workload to BENCH_GATE_HISTORY (default
 # .build/bench-gate/history.jsonl). Environment: BENCH_GATE_GROUPS (space-separated subset of
 # `SwiftletGateWorkloads groups`), BENCH_GATE_JOBS (parallel valgrind processes, default 2),
-# BENCH_GATE_ROUNDS (wall-clock A/B rounds, default 10), BENCH_GATE_WALL_GROUPS (default
+# BENCH_GATE_ROUNDS (wall-clock A/B rounds always run, default 10), BENCH_GATE_MAX_ROUNDS (up to
+# this many while a verdict is open, default 30), BENCH_GATE_CONFIDENCE (default 0.95),
+# BENCH_GATE_WALL_GROUPS (default
 # "wall-smollm2 wall-gemma3"), BENCH_GATE_REPEAT (timed runs per process, default 3),
 # BENCH_GATE_BIN (count this already built SwiftletGateWorkloads instead of building),
 # BENCH_GATE_BASE_DIR (where the baseline is built), BENCH_GATE_CLOCK (cpu: thread CPU time, the
@@ -93,6 +96,7 @@ wallclock)
     build_workloads . .build-cli
     python3 scripts/bench_gate.py wallclock --baseline-bin "$base_dir/.build/release/SwiftletGateWorkloads" \
         --candidate-bin "$BIN" --base-ref "$ref@${base_sha:0:10}" --rounds "${BENCH_GATE_ROUNDS:-10}" \
+        --max-rounds "${BENCH_GATE_MAX_ROUNDS:-30}" --confidence "${BENCH_GATE_CONFIDENCE:-0.95}" \
         --groups "${BENCH_GATE_WALL_GROUPS:-wall-smollm2 wall-gemma3}" --repeat "${BENCH_GATE_REPEAT:-3}" \
         --clock "${BENCH_GATE_CLOCK:-cpu}" ${BENCH_GATE_NORMALIZE:+--normalize} \
         --threshold "${BENCH_GATE_WALL_THRESHOLD:-5}" --history "$HISTORY" ${LLAMA_BENCH:+--llama-bench "$LLAMA_BENCH"}

@@ -2,7 +2,8 @@
 """Verdicts, history and report of the performance-regression gate (driven by scripts/bench-gate.sh).
 
   instructions  read callgrind's per-region dumps, compare with the baseline, print the verdict table
-  wallclock     alternate baseline / candidate runs with same-run references, bootstrap the ratio
+  wallclock     alternate baseline / candidate runs with same-run references; Hodges-Lehmann ratio
+                and Wilcoxon interval, more rounds while a verdict is open
   report        render the JSON-lines history as an HTML page of SVG trend charts + a markdown summary
 
 Standard library only: CI machines need nothing beyond python3.
@@ -15,7 +16,6 @@ import json
 import math
 import os
 import platform
-import random
 import re
 import socket
 import statistics
@@ -204,15 +204,50 @@ def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def bootstrap_interval(ratios, confidence, resamples=4000, seed=12345):
-    """Percentile bootstrap interval of the geometric mean of `ratios` (rounds resampled)."""
-    rng = random.Random(seed)
+def normal_quantile(p):
+    """Inverse of the standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9)."""
+    a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
+         -3.066479806614716e+01, 2.506628277459239e+00]
+    b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01,
+         -1.328068155288572e+01]
+    c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00,
+         4.374664141464968e+00, 2.938163982698783e+00]
+    d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
+    if p < 0.02425:
+        q = math.sqrt(-2 * math.log(p))
+        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / \
+               ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+    if p > 1 - 0.02425:
+        return -normal_quantile(1 - p)
+    q = p - 0.5
+    r = q * q
+    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / \
+           (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+
+
+def hodges_lehmann(ratios, confidence):
+    """Hodges-Lehmann estimate of the typical ratio (median of the Walsh averages of the log
+    ratios) and its Wilcoxon signed-rank confidence interval. Unlike a mean, it is not moved by
+    the few rounds a neighbour slowed down one side only, which is what noise looks like here."""
     logs = [math.log(r) for r in ratios]
     n = len(logs)
-    means = sorted(sum(rng.choice(logs) for _ in range(n)) / n for _ in range(resamples))
-    lo = means[int((1 - confidence) / 2 * resamples)]
-    hi = means[min(resamples - 1, int((1 + confidence) / 2 * resamples))]
-    return math.exp(lo), math.exp(hi)
+    walsh = sorted((logs[i] + logs[j]) / 2 for i in range(n) for j in range(i, n))
+    m = len(walsh)
+    estimate = statistics.median(walsh)
+    z = normal_quantile((1 + confidence) / 2)
+    k = int(math.floor(n * (n + 1) / 4 - z * math.sqrt(n * (n + 1) * (2 * n + 1) / 24)))
+    k = max(0, min(k, (m - 1) // 2))
+    return math.exp(estimate), math.exp(walsh[k]), math.exp(walsh[m - 1 - k])
+
+
+def verdict_of(lo, hi, threshold):
+    if lo > 1 + threshold:
+        return "REGRESSION"
+    if hi < 1 - threshold:
+        return "improved"
+    if lo >= 1 - threshold and hi <= 1 + threshold:
+        return "ok"
+    return "inconclusive"
 
 
 def wallclock(args):
@@ -220,46 +255,54 @@ def wallclock(args):
     model = os.path.join(os.environ["SWIFTLET_MODELS_DIR"], "smollm2-135m-instruct-q4_1/SmolLM2-135M-Instruct.Q4_1.gguf")
     clock = "cpu" if args.clock == "cpu" else "time"
     samples = {}  # workload -> list of (baseline ns, candidate ns, baseline ref, candidate ref)
-    reference_log = []
     start = time.time()
     loads = []
+    threshold = args.threshold / 100
+    max_rounds = max(args.rounds, args.max_rounds or args.rounds)
 
     def reference():
         # References run from the baseline binary: code the candidate cannot have changed.
-        r = run_timed(args.baseline_bin, ["reference", "--repeat", "3"], clock)
-        parts = list(r.values())
+        parts = list(run_timed(args.baseline_bin, ["reference", "--repeat", "3"], clock).values())
         if args.llama_bench and clock == "time":
             ns = llama_bench_ns(args.llama_bench, model)
             if ns:
                 parts.append(ns)
-        reference_log.append(r)
         return parts
 
-    for round_index in range(args.rounds):
-        loads.append(os.getloadavg()[0])
-        order = [("baseline", args.baseline_bin), ("candidate", args.candidate_bin)]
-        if round_index % 2:
-            order.reverse()
-        got = {}
-        for side, binary in order:
-            ref = reference()
-            times = {}
-            for g in groups:
-                times.update(run_timed(binary, ["run", g, "--repeat", str(args.repeat)], clock, inject=side == "candidate"))
-            got[side] = (times, ref)
-        for name in got["baseline"][0]:
-            if name in got["candidate"][0]:
-                samples.setdefault(name, []).append((got["baseline"][0][name], got["candidate"][0][name],
-                                                     got["baseline"][1], got["candidate"][1]))
-        print(f"bench-gate: wall-clock round {round_index + 1}/{args.rounds} ({time.time() - start:.0f} s, "
-              f"load {loads[-1]:.1f})", file=sys.stderr)
+    def undecided():
+        # A workload is decided once its interval lies wholly above the regression threshold or
+        # wholly at or below it; only the undecided ones can change the exit code.
+        for rows in samples.values():
+            _, lo, hi = hodges_lehmann([b / a for a, b, _, _ in rows], args.confidence)
+            if lo <= 1 + threshold < hi:
+                return True
+        return False
 
-    threshold = args.threshold / 100
+    rounds = 0
+    while rounds < args.rounds or (rounds < max_rounds and undecided()):
+        loads.append(os.getloadavg()[0])
+        sides = [("baseline", args.baseline_bin), ("candidate", args.candidate_bin)]
+        if rounds % 2:
+            sides.reverse()
+        refs = {side: reference() for side, _ in sides}
+        # Each group's pair runs back to back, so a disturbance lasting a few seconds tends to
+        # hit both sides of a pair rather than one.
+        for g in groups:
+            got = {side: run_timed(binary, ["run", g, "--repeat", str(args.repeat)], clock,
+                                   inject=side == "candidate") for side, binary in sides}
+            for name, base_ns in got["baseline"].items():
+                if name in got["candidate"]:
+                    samples.setdefault(name, []).append((base_ns, got["candidate"][name],
+                                                         refs["baseline"], refs["candidate"]))
+        rounds += 1
+        print(f"bench-gate: wall-clock round {rounds} ({time.time() - start:.0f} s, load {loads[-1]:.1f})", file=sys.stderr)
+
     clock_name = "thread CPU time" if clock == "cpu" else "wall clock"
     refs = "normalised by same-run references" if args.normalize else "paired by round (references shown beside)"
-    print(f"\nbench-gate ({clock_name}, 1 thread, {args.rounds} alternating rounds, fastest of {args.repeat} timed runs "
-          f"per process; baseline {args.base_ref}); {args.confidence * 100:g} % bootstrap interval of the geometric-mean "
-          f"time ratio candidate/baseline, {refs}; regression when the interval lies above {1 + threshold:.3f}\n")
+    print(f"\nbench-gate ({clock_name}, 1 thread, {rounds} alternating rounds ({args.rounds}–{max_rounds}: more only "
+          f"while a verdict is open), fastest of {args.repeat} timed runs per process; baseline {args.base_ref}); "
+          f"Hodges–Lehmann ratio candidate/baseline with its {args.confidence * 100:g} % Wilcoxon signed-rank interval, "
+          f"{refs}; regression when the interval lies above {1 + threshold:.3f}\n")
     print(f"machine load average during the job: {min(loads):.1f}–{max(loads):.1f} (median {statistics.median(loads):.1f}) "
           f"on {os.cpu_count()} cores\n")
     other = "raw" if args.normalize else "reference-normalised"
@@ -279,27 +322,20 @@ def wallclock(args):
             ref_b = [geomean([v / m for v, m in zip(s[3], medians)]) for s in rows]
         raw = [b / a for a, b, _, _ in rows]
         norm = [r * fa / fb for r, fa, fb in zip(raw, ref_a, ref_b)]
-        nlo, nhi = bootstrap_interval(norm, args.confidence)
-        lo, hi = bootstrap_interval(raw, args.confidence)
-        value = geomean(raw)
+        value, lo, hi = hodges_lehmann(raw, args.confidence)
+        nvalue, nlo, nhi = hodges_lehmann(norm, args.confidence)
         if args.normalize:
-            (lo, hi), (nlo, nhi), value = (nlo, nhi), (lo, hi), geomean(norm)
-        if lo > 1 + threshold:
-            verdict = "REGRESSION"
+            (value, lo, hi), (nlo, nhi) = (nvalue, nlo, nhi), (lo, hi)
+        verdict = verdict_of(lo, hi, threshold)
+        if verdict == "REGRESSION":
             failures.append(f"{name} ×{value:.3f} [{lo:.3f}, {hi:.3f}]")
-        elif hi < 1 - threshold:
-            verdict = "improved"
-        elif lo >= 1 - threshold and hi <= 1 + threshold:
-            verdict = "ok"
-        else:
-            verdict = "inconclusive"
         print(f"| {name} | {statistics.median(a for a, *_ in rows) / 1e6:.2f} | {statistics.median(b for _, b, *_ in rows) / 1e6:.2f} "
               f"| {value:.3f} | [{lo:.3f}, {hi:.3f}] | [{nlo:.3f}, {nhi:.3f}] | {verdict} |")
         records.append({**meta, "gate": "wallclock", "benchmark": name, "metric": f"{args.clock} time ratio candidate/baseline",
                         "value": value, "baseline": args.base_ref, "delta_pct": 100 * (value - 1),
                         "interval": [lo, hi], "other_interval": [nlo, nhi], "normalised": args.normalize,
-                        "clock": args.clock, "threshold_pct": args.threshold,
-                        "verdict": verdict.lower(), "rounds": args.rounds, "load": [min(loads), max(loads)],
+                        "clock": args.clock, "threshold_pct": args.threshold, "estimator": "hodges-lehmann",
+                        "verdict": verdict.lower(), "rounds": rounds, "load": [min(loads), max(loads)],
                         "inject": os.environ.get("SWIFTLET_GATE_INJECT")})
     print()
     append_history(args.history, records)
@@ -460,10 +496,11 @@ def main():
     w.add_argument("--candidate-bin", required=True)
     w.add_argument("--base-ref", required=True)
     w.add_argument("--groups", default="wall-smollm2 wall-gemma3")
-    w.add_argument("--rounds", type=int, default=12)
+    w.add_argument("--rounds", type=int, default=12, help="rounds always run")
+    w.add_argument("--max-rounds", type=int, default=0, help="more rounds, up to this, while a verdict is open")
     w.add_argument("--repeat", type=int, default=3)
     w.add_argument("--threshold", type=float, default=5.0)
-    w.add_argument("--confidence", type=float, default=0.99)
+    w.add_argument("--confidence", type=float, default=0.95)
     w.add_argument("--history", required=True)
     w.add_argument("--llama-bench")
     w.add_argument("--clock", choices=["cpu", "wall"], default="cpu",

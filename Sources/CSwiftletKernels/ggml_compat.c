@@ -124,6 +124,23 @@ GC_512 static void swiglu_avx512(const float *g, const float *u, float *o, long 
 }
 #endif
 
+void swiftlet_gc_hadamard(float *x, long count, long n) {
+    // Every lane does the same additions as ggml's scalar and vector passes (its vector
+    // u − v is fma(v, −1, u), which rounds like the subtraction), so plain loops give its bits.
+    const float scale = 1.0f / sqrtf((float)n);
+    for (long row = 0; row + n <= count; row += n) {
+        float *r = x + row;
+        for (long j = 0; j < n; j++) r[j] *= scale;
+        for (long span = 1; span < n; span <<= 1)
+            for (long i = 0; i < n; i += 2 * span)
+                for (long j = i; j < i + span; j++) {
+                    const float u = r[j], v = r[j + span];
+                    r[j] = u + v;
+                    r[j + span] = u - v;
+                }
+    }
+}
+
 void swiftlet_gc_swiglu(const float *gate, const float *up, float *out, long n) {
     long i = 0;
 #ifdef GC_X86

@@ -265,7 +265,9 @@ enum { Q4K_TILE_ROWS = 16, Q4K_TILE_MAX_COLS = 8192 };
 typedef struct {
     uint8_t q[Q4K_TILE_MAX_COLS * Q4K_TILE_ROWS];        // [super-block][sub-block][4-weight group][row][4]
     int32_t scale[Q4K_TILE_MAX_COLS / 32][Q4K_TILE_ROWS]; // [super-block · 8 + sub-block][row]
-    int32_t min[Q4K_TILE_MAX_COLS / 32][Q4K_TILE_ROWS];
+    // The mins of sub-blocks 2k and 2k+1 as two int16 in one lane: vpdpwssd against the two
+    // 32-activation sums forms Σ min·sum of a 64-weight chunk in one step (exact: |sum| ≤ 4064).
+    int32_t min_pair[Q4K_TILE_MAX_COLS / 64][Q4K_TILE_ROWS]; // [super-block · 4 + k][row]
     float d[Q4K_TILE_MAX_COLS / 256][Q4K_TILE_ROWS], dmin[Q4K_TILE_MAX_COLS / 256][Q4K_TILE_ROWS];
 } QK_CAT(q4K_tile, QK_VARIANT);
 
@@ -276,7 +278,8 @@ static QK_TARGET void QK_FN(q4K_unpack)(QK_CAT(q4K_tile, QK_VARIANT) *tile, int 
             const blk_q4_K *wb = (const blk_q4_K *)(w + (size_t)r * w_stride) + b;
             uint8_t sc[8], mn[8];
             k4_scales_mins(wb->scales, sc, mn);
-            for (int sb = 0; sb < 8; ++sb) { tile->scale[8 * b + sb][r] = sc[sb]; tile->min[8 * b + sb][r] = mn[sb]; }
+            for (int sb = 0; sb < 8; ++sb) tile->scale[8 * b + sb][r] = sc[sb];
+            for (int k = 0; k < 4; ++k) tile->min_pair[4 * b + k][r] = (int32_t)((uint32_t)mn[2 * k] | ((uint32_t)mn[2 * k + 1] << 16));
             tile->d[b][r] = QK_FN(half)(wb->d);
             tile->dmin[b][r] = QK_FN(half)(wb->dmin);
             for (int k = 0; k < 4; ++k) {
@@ -328,12 +331,11 @@ QK_INLINE void QK_FN(q4K_lanes)(const int NT, const int grouped, const QK_CAT(q4
                     chunk[t] = _mm512_add_epi32(chunk[t], _mm512_mullo_epi32(_mm512_add_epi32(r0, r1), sc));
                 }
             }
-            const __m512i mn0 = _mm512_loadu_si512((const void *)tile->min[8 * b + 2 * k]);
-            const __m512i mn1 = _mm512_loadu_si512((const void *)tile->min[8 * b + 2 * k + 1]);
+            const __m512i mn = _mm512_loadu_si512((const void *)tile->min_pair[4 * b + k]);
             for (int t = 0; t < NT; ++t) {
                 const int16_t *bs = ab[t]->bsums + 4 * k;
-                const __m512i m = _mm512_add_epi32(_mm512_mullo_epi32(mn0, _mm512_set1_epi32(bs[0] + bs[1])),
-                                                   _mm512_mullo_epi32(mn1, _mm512_set1_epi32(bs[2] + bs[3])));
+                const uint32_t sums = (uint32_t)(uint16_t)(bs[0] + bs[1]) | ((uint32_t)(uint16_t)(bs[2] + bs[3]) << 16);
+                const __m512i m = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mn, _mm512_set1_epi32((int32_t)sums));
                 if (grouped) {
                     acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(chunk[t]), dd[t], acc[t]);
                     accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), dm[t], accm[t]);
@@ -424,7 +426,15 @@ QK_INLINE void QK_FN(q6K_lanes)(const int NT, const QK_CAT(q6K_tile, QK_VARIANT)
     for (int b = 0; b < nb; ++b) {
         const blk_q8_K *ab[4];
         __m512i S[4];
-        for (int t = 0; t < NT; ++t) { ab[t] = (const blk_q8_K *)(a + (size_t)t * a_stride) + b; S[t] = _mm512_setzero_si512(); }
+        // −32 · bsum per sub-block, in memory so each start value is a broadcast load.
+        _Alignas(64) int32_t offset[4][16];
+        for (int t = 0; t < NT; ++t) {
+            ab[t] = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
+            S[t] = _mm512_setzero_si512();
+            const __m512i bs = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)ab[t]->bsums));
+            _mm512_store_si512((void *)offset[t], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bs, 5)));
+        }
+        __asm__ __volatile__("" : : "r"(offset) : "memory");
         for (int s = 0; s < 16; ++s) {
             const uint8_t *wq = tile->q + (size_t)(16 * b + s) * 4 * 64;
             const __m512i W0 = _mm512_loadu_si512((const void *)wq), W1 = _mm512_loadu_si512((const void *)(wq + 64));
@@ -433,7 +443,7 @@ QK_INLINE void QK_FN(q6K_lanes)(const int NT, const QK_CAT(q6K_tile, QK_VARIANT)
             for (int t = 0; t < NT; ++t) {
                 const int8_t *aq = ab[t]->qs + 16 * s;
                 int32_t a0, a1, a2, a3; memcpy(&a0, aq, 4); memcpy(&a1, aq + 4, 4); memcpy(&a2, aq + 8, 4); memcpy(&a3, aq + 12, 4);
-                __m512i r0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(-32 * ab[t]->bsums[s]), W0, _mm512_set1_epi32(a0));
+                __m512i r0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(offset[t][s]), W0, _mm512_set1_epi32(a0));
                 __m512i r1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W1, _mm512_set1_epi32(a1));
                 r0 = _mm512_dpbusd_epi32(r0, W2, _mm512_set1_epi32(a2));
                 r1 = _mm512_dpbusd_epi32(r1, W3, _mm512_set1_epi32(a3));

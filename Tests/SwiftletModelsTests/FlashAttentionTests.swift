@@ -151,6 +151,36 @@ final class FlashAttentionTests: XCTestCase {
         }
     }
 
+    /// The in-place transform equals the product with the normalised Sylvester–Hadamard matrix
+    /// (llama.cpp's rotation matrix) and undoes itself.
+    func testHadamardRotationIsTheSylvesterMatrix() {
+        for n in [64, 128, 256] {
+            var h = [Float](repeating: 0, count: n * n)
+            h[0] = 1 / Float(n).squareRoot()
+            var span = 1
+            while span < n {
+                for i in 0..<span { for j in 0..<span {
+                    let v = h[i * n + j]
+                    h[(i + span) * n + j] = v; h[i * n + j + span] = v; h[(i + span) * n + j + span] = -v
+                } }
+                span *= 2
+            }
+            var rng = SystemRandomNumberGenerator()
+            let x = (0..<(3 * n)).map { _ in Float.random(in: -4...4, using: &rng) }
+            var y = x
+            swiftlet_gc_hadamard(&y, y.count, n)
+            for row in 0..<3 {
+                for i in 0..<n {
+                    var expected: Double = 0
+                    for j in 0..<n { expected += Double(h[i * n + j]) * Double(x[row * n + j]) }
+                    XCTAssertEqual(Double(y[row * n + i]), expected, accuracy: 1e-4, "n \(n) row \(row) element \(i)")
+                }
+            }
+            swiftlet_gc_hadamard(&y, y.count, n)
+            for i in 0..<x.count { XCTAssertEqual(y[i], x[i], accuracy: 1e-5) }
+        }
+    }
+
     // MARK: Models against llama-perplexity -fa on
 
     func check(_ model: RealModel, fixture name: String) throws {
@@ -164,8 +194,10 @@ final class FlashAttentionTests: XCTestCase {
             let expected = (run["per_chunk"] as! [NSNumber]).map(\.doubleValue)
             let file = try GGUFFile(url: model.url())
             let tokenizer = try Tokenizers.load(gguf: file)
+            // LLAMA_ATTN_ROT_DISABLE=1 runs turned llama.cpp's rotation of quantized caches off.
+            let rotation = run["env"] as? String != "LLAMA_ATTN_ROT_DISABLE=1"
             let transformer = try Transformer.load(gguf: file, contextLength: nCtx, cacheType: keyType, valueCacheType: valueType,
-                                                   flashAttention: true)
+                                                   flashAttention: true, attentionRotation: rotation)
             let tokens = Array(tokenizer.encode(text, addSpecial: true, parseSpecial: false).prefix(nCtx * chunks))
             var running: [Double] = []
             let result = try Perplexity.measure(transformer, tokens: tokens, contextSize: nCtx,

@@ -29,6 +29,11 @@ void swiftlet_gc_swiglu(const float *gate, const float *up, float *out, long n);
 /// −10 < x < 10, 0 below, x above (ggml_vec_geglu_f32). out may alias.
 void swiftlet_gc_geglu(const float *gate, const float *up, float *out, long n);
 
+/// Multiplies each of the `count / n` consecutive rows of `n` values (n a power of two) in place
+/// by the orthonormal Walsh–Hadamard matrix, as ggml's fast transform for a MUL_MAT with the
+/// Hadamard hint: x·(1/sqrtf(n)) first, then butterflies (u + v, u − v) of span 1, 2, 4, …
+void swiftlet_gc_hadamard(float *x, long count, long n);
+
 /// Rotates `pairs` pairs of one head in place, as ggml's RoPE (rotate_pairs, compiled by GCC
 /// with the x0 products fused): x0' = fma(x0, c, −x1·s), x1' = fma(x0, s, x1·c). Pair i is
 /// (x[2i], x[2i+1]) when `neox` is 0 and (x[i], x[i + pairs]) when it is 1; cos/sin per pair.

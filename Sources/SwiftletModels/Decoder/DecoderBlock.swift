@@ -83,12 +83,22 @@ extension Transformer {
             normalize(s.k, w.keyNorm!, rows: n * c.kvHeadCount, width: c.headDim, into: s.k, tap: "Kcur_normed", layer)
         }
         applyRoPE(tokens: n, start: start, local: local)
-        if b.scalesQueries { VectorOps.scale(s.q, by: c.attentionScale, count: n * c.qDim) }
+        if b.scalesQueries {
+            let q = s.q, qDim = c.qDim, scale = c.attentionScale
+            forRows(n) { r in VectorOps.scale(q + r.lowerBound * qDim, by: scale, count: r.count * qDim) }
+        }
         tap("Qrope-\(layer)", s.q, n * c.qDim); tap("Krope-\(layer)", s.k, n * c.kvDim)
+        let keyRotation = cache.keyRotation, valueRotation = cache.valueRotation
+        if keyRotation > 0 {
+            swiftlet_gc_hadamard(s.q, n * c.qDim, keyRotation)
+            swiftlet_gc_hadamard(s.k, n * c.kvDim, keyRotation)
+        }
+        if valueRotation > 0 { swiftlet_gc_hadamard(s.v, n * c.kvDim, valueRotation) }
         storeKV(layer: layer, start: start, tokens: n, k: s.k, v: s.v)
         attend(layer: layer, tokens: n, start: start, window: local ? c.slidingWindow : 0,
                scale: b.scalesQueries ? 1 : c.attentionScale)
         tap("kqv_out-\(layer)", s.attention, n * c.qDim)
+        if valueRotation > 0 { swiftlet_gc_hadamard(s.attention, n * c.qDim, valueRotation) }
         project(layer, input: s.attention, tokens: n, Product(.attentionOutput, w.wo, into: s.xb2))
         addToResidual(layer, tokens: n, postNorm: b.postNorms ? w.postAttentionNorm! : nil, tap: "attn_post_norm", "ffn_inp")
     }
@@ -100,14 +110,16 @@ extension Transformer {
 
         normalize(s.x, w.ffnNorm, rows: n, width: c.dim, into: s.xb, tap: "ffn_norm", layer)
         project(layer, input: s.xb, tokens: n, Product(.ffnGate, w.wGate, into: s.gate), Product(.ffnUp, w.wUp, into: s.up))
-        switch b.activation {
-        case .swiglu:
-            swiftlet_gc_swiglu(s.gate, s.up, s.gate, n * c.ffnDim)
-            tap("ffn_swiglu-\(layer)", s.gate, n * c.ffnDim)
-        case .geglu:
-            swiftlet_gc_geglu(s.gate, s.up, s.gate, n * c.ffnDim)
-            tap("ffn_geglu-\(layer)", s.gate, n * c.ffnDim)
+        // Whole token rows per thread when a row is whole 16-float chunks: the kernels' scalar
+        // tail (libm expf for SwiGLU) then stays where it is on one thread.
+        let gate = s.gate, up = s.up, ffn = c.ffnDim, swiglu = b.activation == .swiglu
+        let rows = ffn % 16 == 0 ? n : 1, width = n * ffn / rows
+        forRows(rows) { r in
+            let offset = r.lowerBound * width, count = r.count * width
+            if swiglu { swiftlet_gc_swiglu(gate + offset, up + offset, gate + offset, count) }
+            else { swiftlet_gc_geglu(gate + offset, up + offset, gate + offset, count) }
         }
+        tap(swiglu ? "ffn_swiglu-\(layer)" : "ffn_geglu-\(layer)", s.gate, n * c.ffnDim)
         project(layer, input: s.gate, tokens: n, Product(.ffnDown, w.wDown, into: s.xb2))
         addToResidual(layer, tokens: n, postNorm: b.postNorms ? w.postFFNNorm! : nil, tap: "ffn_post_norm", "l_out")
     }

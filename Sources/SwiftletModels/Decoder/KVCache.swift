@@ -1,3 +1,4 @@
+import Foundation
 import SwiftletTensor
 import SwiftletQuant
 import CSwiftletKernels
@@ -65,6 +66,14 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
     public let valueType: KVCacheType
     /// Whether the cache is laid out for flash attention (values as rows).
     public let flashAttention: Bool
+    /// Whether quantized caches rotate their inputs (the `rotation` the cache was made with).
+    public let rotation: Bool
+    /// Rows of the Walsh–Hadamard rotation applied to queries and keys before a quantized key
+    /// cache stores them (the largest power of two from 64 up that divides `headDim`), or 0.
+    public let keyRotation: Int
+    /// Rows of the rotation applied to values before a quantized value cache stores them, and to
+    /// the attention output after (64), or 0.
+    public let valueRotation: Int
     /// Bytes of one position's key (value) row of one head.
     let keyRowBytes: Int
     let valueRowBytes: Int
@@ -80,10 +89,24 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
 
     /// A cache with its own key and value types. Quantized types need `headDim` to be a multiple of
     /// 32 and flash attention; ``Transformer`` checks both (``check(keyType:valueType:headDim:flashAttention:)``).
+    ///
+    /// - Parameter rotation: as llama.cpp, rotate queries, keys and values by a Walsh–Hadamard
+    ///   matrix before a quantized cache stores them (and the attention output back), which
+    ///   spreads outliers across a block before quantizing; only for head sizes divisible by 64.
+    ///   The default follows llama.cpp's: on unless `LLAMA_ATTN_ROT_DISABLE` is set to a non-zero
+    ///   number (``rotationDefault``).
     public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, keyType: KVCacheType, valueType: KVCacheType,
-                flashAttention: Bool) {
+                flashAttention: Bool, rotation: Bool = KVCache.rotationDefault) {
         self.layers = layers; self.kvHeads = kvHeads; self.headDim = headDim; self.capacity = capacity
         self.keyType = keyType; self.valueType = valueType; self.flashAttention = flashAttention
+        self.rotation = rotation
+        var keyRows = 0
+        if rotation && keyType.isQuantized && headDim % 64 == 0 {
+            keyRows = 64
+            while headDim % (2 * keyRows) == 0 { keyRows *= 2 }
+        }
+        keyRotation = keyRows
+        valueRotation = rotation && valueType.isQuantized && headDim % 64 == 0 ? 64 : 0
         paddedCapacity = (capacity + 63) / 64 * 64
         keyRowBytes = max(keyType.rowBytes(headDim), 0)
         valueRowBytes = max(valueType.rowBytes(headDim), 0)
@@ -95,6 +118,13 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
     }
 
     deinit { keyStorage.deallocate(); valueStorage.deallocate() }
+
+    /// Whether quantized caches rotate by default: llama.cpp's rule, on unless the environment sets
+    /// `LLAMA_ATTN_ROT_DISABLE` to a non-zero number, so both tools can be switched alike.
+    public static var rotationDefault: Bool {
+        guard let value = ProcessInfo.processInfo.environment["LLAMA_ATTN_ROT_DISABLE"] else { return true }
+        return (Int(value.trimmingCharacters(in: .whitespaces).prefix { $0.isNumber || $0 == "-" }) ?? 0) == 0
+    }
 
     /// Refuses combinations llama.cpp's CPU kernels (and so Swiftlet's) do not offer: quantized
     /// types need `headDim` divisible by 32 and flash attention; flash attention needs f16 or

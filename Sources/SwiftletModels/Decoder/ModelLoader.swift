@@ -12,10 +12,12 @@ extension Transformer {
     /// - Parameters:
     ///   - contextLength: positions of the KV cache, at most the model's trained context; `nil`
     ///     uses the trained context capped at ``defaultContextLimit`` to bound memory.
-    ///   - cacheType, valueCacheType, flashAttention: the KV cache's key and value types and the
-    ///     attention kind, as ``init(config:weights:contextLength:maxBatch:cacheType:valueCacheType:flashAttention:pool:)``.
+    ///   - cacheType, valueCacheType, flashAttention, attentionRotation: the KV cache's key and
+    ///     value types, the attention kind and the rotation of quantized caches, as
+    ///     ``init(config:weights:contextLength:maxBatch:cacheType:valueCacheType:flashAttention:attentionRotation:pool:)``.
     public static func load(gguf file: GGUFFile, contextLength: Int? = nil, maxBatch: Int = 512,
                             cacheType: KVCacheType = .f16, valueCacheType: KVCacheType? = nil, flashAttention: Bool = false,
+                            attentionRotation: Bool = KVCache.rotationDefault,
                             pool: ComputePool = .shared) throws -> Transformer {
         var tensors: [String: WeightTensor] = [:]
         for info in file.tensors {
@@ -44,7 +46,8 @@ extension Transformer {
             throw SwiftletError.invalidArgument("context length \(context) exceeds the \(config.trainedContext) positions the model was trained for")
         }
         return try Transformer(config: config, weights: weights, contextLength: context, maxBatch: maxBatch, cacheType: cacheType,
-                               valueCacheType: valueCacheType, flashAttention: flashAttention, pool: pool)
+                               valueCacheType: valueCacheType, flashAttention: flashAttention,
+                               attentionRotation: attentionRotation, pool: pool)
     }
 
     /// Opens (memory-maps) the GGUF file at `url` and builds its transformer.

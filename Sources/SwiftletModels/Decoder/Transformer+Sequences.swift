@@ -61,7 +61,11 @@ extension Transformer {
     /// cache, or each row at its own sequence's position and cache.
     func storeKV(layer: Int, start: Int, tokens: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>) {
         guard let rows = sequenceRows else {
-            cache.store(layer: layer, start: start, tokens: tokens, k: k, v: v)
+            let cache = self.cache, kvDim = config.kvDim
+            forRows(tokens) { r in
+                cache.store(layer: layer, start: start + r.lowerBound, tokens: r.count,
+                            k: k + r.lowerBound * kvDim, v: v + r.lowerBound * kvDim)
+            }
             return
         }
         let kvDim = config.kvDim

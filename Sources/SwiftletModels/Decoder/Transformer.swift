@@ -148,9 +148,12 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
     ///     need flash attention.
     ///   - flashAttention: attend with the online-softmax kernels in the order of llama.cpp's
     ///     `-fa on` (bit for bit), instead of its `-fa off` graph.
+    ///   - attentionRotation: rotate queries, keys and values for a quantized cache as llama.cpp
+    ///     does (see ``KVCache/init(layers:kvHeads:headDim:capacity:keyType:valueType:flashAttention:rotation:)``).
     public init(config: TransformerConfig, weights: TransformerWeights, contextLength: Int,
                 maxBatch: Int = 512, cacheType: KVCacheType = .f16, valueCacheType: KVCacheType? = nil,
-                flashAttention: Bool = false, pool: ComputePool = .shared) throws {
+                flashAttention: Bool = false, attentionRotation: Bool = KVCache.rotationDefault,
+                pool: ComputePool = .shared) throws {
         try config.validate()
         guard contextLength > 0, maxBatch > 0 else {
             throw SwiftletError.invalidArgument("context length \(contextLength) and batch \(maxBatch) must be positive")
@@ -168,7 +171,8 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
         self.pool = pool
         self.flashAttention = flashAttention
         cache = KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
-                        keyType: cacheType, valueType: valueType, flashAttention: flashAttention)
+                        keyType: cacheType, valueType: valueType, flashAttention: flashAttention,
+                        rotation: attentionRotation)
         defaultCache = cache
         let tablePositions = min(contextLength, Self.ropeTablePositions)
         var scaling = config.ropeScaling
@@ -207,7 +211,8 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
     /// A new, empty KV cache of this transformer's shape, context length and element types.
     public func makeCache() -> KVCache {
         KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
-                keyType: defaultCache.keyType, valueType: defaultCache.valueType, flashAttention: flashAttention)
+                keyType: defaultCache.keyType, valueType: defaultCache.valueType, flashAttention: flashAttention,
+                rotation: defaultCache.rotation)
     }
 
     /// Logits of the last evaluated token, valid until the next evaluation.
@@ -314,12 +319,29 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
         }
     }
 
+    /// Runs `body` over ranges covering `0..<rows`: in parallel on the pool for a prefill batch,
+    /// serially for a few rows (decode), where a dispatch costs more than it saves. For per-row
+    /// and elementwise ops, whose results do not depend on the split (ggml's threads split
+    /// rows the same way).
+    @inline(__always)
+    func forRows(_ rows: Int, _ body: (Range<Int>) -> Void) {
+        let threads = pool.threadCount
+        guard rows >= Self.parallelRowsMinimum, threads > 1 else { body(0..<rows); return }
+        pool.parallelChunks(rows, chunk: (rows + 2 * threads - 1) / (2 * threads)) { range, _ in body(range) }
+    }
+
+    /// Rows from which `forRows` spreads a per-row op over the pool.
+    static let parallelRowsMinimum = 16
+
     /// RMSNorm of each of `rows` rows of `width` (in place allowed).
     @inline(__always)
     func rmsNorm(_ input: UnsafePointer<Float>, weight: UnsafeMutableBufferPointer<Float>, rows: Int, width: Int,
                  into out: UnsafeMutablePointer<Float>) {
         // ggml's summation order (in double), so results match llama.cpp bit for bit.
-        swiftlet_gc_rms_norm(input, weight.baseAddress!, width, rows, config.normEpsilon, out)
+        let w = weight.baseAddress!, eps = config.normEpsilon
+        forRows(rows) { r in
+            swiftlet_gc_rms_norm(input + r.lowerBound * width, w, width, r.count, eps, out + r.lowerBound * width)
+        }
     }
 
     /// `rows[t] += bias` for each of `tokens` rows of `bias.count` floats (ggml_add's broadcast).
@@ -334,20 +356,24 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
     /// `x += delta` over `tokens` residual rows.
     @inline(__always)
     func addResidual(_ delta: UnsafePointer<Float>, tokens: Int) {
-        VectorOps.add(state.x, delta, out: state.x, count: tokens * config.dim)
+        let x = state.x, dim = config.dim
+        forRows(tokens) { r in
+            let offset = r.lowerBound * dim
+            VectorOps.add(x + offset, delta + offset, out: x + offset, count: r.count * dim)
+        }
     }
 
     /// Rotates the first `ropeDim` dimensions of every head of q and k by their positions.
     /// `local` selects the angles of `ropeBaseLocal`.
     func applyRoPE(tokens: Int, start: Int, local: Bool) {
         let c = config, s = state, table = local ? ropeTableLocal : ropeTable
-        for t in 0..<tokens {
+        forRows(tokens) { range in for t in range {
             let position = sequenceRows?.positions[t] ?? start + t
             table.apply(s.q + t * c.qDim, heads: c.headCount, headDim: c.headDim, position: position,
                         convention: c.ropeConvention)
             table.apply(s.k + t * c.kvDim, heads: c.kvHeadCount, headDim: c.headDim, position: position,
                         convention: c.ropeConvention)
-        }
+        } }
     }
 
     /// Causal multi-head attention of the `tokens` queries in `state.q` over the cached keys and
