@@ -11,7 +11,8 @@
 #        TYPES       space-separated types (default: the ten types of the bar)
 #        THREADS     threads for both tools (default 2)
 #        FA          flash attention for both tools, on or off (default off)
-#        LLAMA_ARGS  extra llama-perplexity arguments (default none; e.g. -nr: no weight repacking)
+#        LLAMA_ARGS  extra llama-perplexity arguments (default none; e.g. -nr: no weight repacking,
+#                    which also sets SWIFTLET_NO_REPACK=1 so Swiftlet follows that order)
 # Files already in OUTDIR are reused, so an interrupted run continues where it stopped.
 set -euo pipefail
 
@@ -23,6 +24,9 @@ types=${TYPES:-Q4_0 Q5_1 Q8_0 Q2_K Q3_K_M Q4_K_M Q5_K_S Q6_K IQ4_NL IQ4_XS}
 threads=${THREADS:-2}
 fa=${FA:-off}
 read -r -a llama_args <<< "${LLAMA_ARGS:-}"
+for a in "${llama_args[@]}"; do
+    case "$a" in -nr|--no-repack) export SWIFTLET_NO_REPACK=1 ;; esac
+done
 mkdir -p "$out"
 
 llama() {  # llama-perplexity with the common settings; the batch is one chunk

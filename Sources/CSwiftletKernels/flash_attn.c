@@ -501,6 +501,46 @@ GC_512 static double softmax_tile_avx512(float *w, float max) {
 }
 #endif
 
+#ifdef GC_X86
+GC_512 static void f16_to_f32_avx512(const uint16_t *x, float *y, long n) {
+    for (long i = 0; i < n; i += 16) _mm512_storeu_ps(y + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))));
+}
+
+/// The score tile of one row: scaled (row · scale + 0), −∞ outside positions [lo, pos] (tile
+/// starts at position ic); returns its maximum. A row holding NaN takes the scalar chain, whose
+/// pick among NaNs is order-dependent; otherwise the maximum is the same value (at most the sign
+/// of a zero differs, which no later step can see).
+GC_512 static float mask_scale_max_avx512(float *row, int ic, int lo, int pos, float scale) {
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 s = _mm512_set1_ps(scale), zero = _mm512_setzero_ps(), ninf = _mm512_set1_ps(-INFINITY);
+    __m512 m = ninf;
+    __mmask16 nan = 0;
+    for (int j0 = 0; j0 < TILE; j0 += 16) {
+        const __m512i j = _mm512_add_epi32(_mm512_set1_epi32(ic + j0), lanes);
+        const __mmask16 visible = _mm512_cmpge_epi32_mask(j, _mm512_set1_epi32(lo)) & _mm512_cmple_epi32_mask(j, _mm512_set1_epi32(pos));
+        const __m512 v = _mm512_mask_blend_ps(visible, ninf, _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(row + j0), s), zero));
+        _mm512_storeu_ps(row + j0, v);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        m = _mm512_max_ps(m, v);
+    }
+    if (nan) {
+        float tile_max = -INFINITY;
+        for (int tk = 0; tk < TILE; ++tk) tile_max = tile_max > row[tk] ? tile_max : row[tk];
+        return tile_max;
+    }
+    return _mm512_reduce_max_ps(m);
+}
+#endif
+
+/// y[i] = x[i] widened from f16 (exact, so the vector conversion and h2f agree).
+static void f16_to_f32(const uint16_t *x, float *y, long n, int simd) {
+#ifdef GC_X86
+    if (simd && n % 16 == 0) { f16_to_f32_avx512(x, y, n); return; }
+#endif
+    (void)simd;
+    for (long i = 0; i < n; ++i) y[i] = h2f(x[i]);
+}
+
 static void gemm_acc(float *C, const float *A, const float *B, int m, int k, int n, int simd) {
 #ifdef GC_X86
     if (simd && n % 16 == 0) { gemm_acc_avx512(C, A, B, m, k, n); return; }
@@ -538,8 +578,10 @@ void swiftlet_fa_tiled(const float *q, long q_stride, int tokens, int heads, int
     int lo0 = window > 0 ? first_pos - window + 1 : 0;
     if (lo0 < 0) lo0 = 0;
     for (int ic = lo0 - lo0 % TILE; ic <= last; ic += TILE) {
+        // The tile's keys widened in row order (v32 is free until the values), then transposed.
+        f16_to_f32(keys + (long)ic * D, v32, (long)TILE * D, simd);
         for (int tk = 0; tk < TILE; ++tk)
-            for (int d = 0; d < D; ++d) kt[(long)d * TILE + tk] = h2f(keys[(long)(ic + tk) * D + d]);
+            for (int d = 0; d < D; ++d) kt[(long)d * TILE + tk] = v32[(long)tk * D + d];
         memset(kq, 0, sizeof(float) * R * TILE);
         gemm_acc(kq, qc, kt, R, D, TILE, simd);
         for (int t = 0; t < tokens; ++t) {
@@ -548,12 +590,18 @@ void swiftlet_fa_tiled(const float *q, long q_stride, int tokens, int heads, int
             for (int g = 0; g < heads; ++g) {
                 float *row = kq + ((long)t * heads + g) * TILE;
                 const int r = t * heads + g;
-                for (int tk = 0; tk < TILE; ++tk) {
-                    const int j = ic + tk;
-                    row[tk] = (j < lo || j > pos) ? -INFINITY : row[tk] * scale + 0.0f;
-                }
                 float tile_max = -INFINITY;
-                for (int tk = 0; tk < TILE; ++tk) tile_max = tile_max > row[tk] ? tile_max : row[tk];
+#ifdef GC_X86
+                if (simd) tile_max = mask_scale_max_avx512(row, ic, lo, pos, scale);
+                else
+#endif
+                {
+                    for (int tk = 0; tk < TILE; ++tk) {
+                        const int j = ic + tk;
+                        row[tk] = (j < lo || j > pos) ? -INFINITY : row[tk] * scale + 0.0f;
+                    }
+                    for (int tk = 0; tk < TILE; ++tk) tile_max = tile_max > row[tk] ? tile_max : row[tk];
+                }
                 if (tile_max == -INFINITY) {
                     memset(row, 0, sizeof(float) * TILE);
                     continue;
@@ -568,8 +616,7 @@ void swiftlet_fa_tiled(const float *q, long q_stride, int tokens, int heads, int
                 S[r] = (float)((double)S[r] + softmax_tile(row, Mnew, simd));
             }
         }
-        for (int tk = 0; tk < TILE; ++tk)
-            for (int d = 0; d < D; ++d) v32[(long)tk * D + d] = h2f(values[(long)(ic + tk) * D + d]);
+        f16_to_f32(values + (long)ic * D, v32, (long)TILE * D, simd);
         gemm_acc(vkq, kq, v32, R, TILE, D, simd);
     }
     for (int t = 0; t < tokens; ++t)

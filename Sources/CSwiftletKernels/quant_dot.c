@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 // MARK: - Generic C (the portable fallback; bit-for-bit the integer sums of the Swift reference)
 
@@ -267,6 +268,86 @@ static float ordered_dot(int type, int n, const void *w, const void *a, int t, i
     }
 }
 
+// MARK: - llama.cpp's repacked orders (ggml-cpu's "repack" buffer type on x86)
+
+/// Q4_0 / IQ4_NL repacked to 8x8 rows, its gemm and gemv alike: one f32 chain per output,
+/// y = fma(float(S_b), d_w·d_a, y) per block, S_b the block's exact integer dot.
+static float dot_b32_chain_generic(int type, int n, const void *w, const void *a) {
+    float y = 0;
+    for (int b = 0; b < n / QK; ++b) {
+        const uint8_t *wb = (const uint8_t *)w + (size_t)b * 18, *ab = (const uint8_t *)a + (size_t)b * 34;
+        int sum = 0;
+        for (int j = 0; j < QK; ++j) sum += level_b32(type, wb, j) * (int8_t)ab[2 + j];
+        uint16_t wd, ad; memcpy(&wd, wb, 2); memcpy(&ad, ab, 2);
+        y = fmaf((float)sum, h2f(wd) * h2f(ad), y);
+    }
+    return y;
+}
+
+/// Q2_K repacked to 8x8 rows (AVX-512): two chains, acc = fma(float(S), d·d_a, acc) and
+/// accm = fma(float(M), dmin·d_a, accm), S = Σ scale·dot and M = Σ min·bsum exact integers, taken
+/// per super-block by its gemv and per 128-weight half by its gemm (`halves`); result acc − accm.
+static float dot_q2_K_repacked_generic(int n, const void *w, const void *a, int halves) {
+    const blk_q2_K *x = w; const blk_q8_K *y = a;
+    float acc = 0, accm = 0;
+    for (int b = 0; b < n / QKK; ++b) {
+        const float dd = h2f(x[b].d) * y[b].d, dm = h2f(x[b].dmin) * y[b].d;
+        int scaled = 0, mins = 0;
+        for (int sb = 0; sb < 16; ++sb) {
+            int isum = 0;
+            for (int i = 0; i < 16; ++i) {
+                const int k = 16 * sb + i;
+                isum += ((x[b].qs[32 * (k / 128) + k % 32] >> (2 * ((k % 128) / 32))) & 3) * y[b].qs[k];
+            }
+            scaled += (x[b].scales[sb] & 0xF) * isum;
+            mins += (x[b].scales[sb] >> 4) * y[b].bsums[sb];
+            if (sb % 8 == 7 && (halves || sb == 15)) {
+                acc = fmaf((float)scaled, dd, acc);
+                accm = fmaf((float)mins, dm, accm);
+                scaled = mins = 0;
+            }
+        }
+    }
+    return acc - accm;
+}
+
+/// SWIFTLET_NO_REPACK=1 (or any value but 0): the order of llama.cpp run with --no-repack (-nr).
+static int no_repack_requested(void) {
+    static _Atomic int state = -1;
+    int v = atomic_load_explicit(&state, memory_order_relaxed);
+    if (v < 0) {
+        const char *env = getenv("SWIFTLET_NO_REPACK");
+        v = env && *env && strcmp(env, "0") != 0;
+        atomic_store_explicit(&state, v, memory_order_relaxed);
+    }
+    return v;
+}
+
+int swiftlet_qk_llama_repacks(int type, int64_t nrows, int cpu) {
+    if (nrows <= 0 || nrows % 8 != 0) return 0;
+    int avx2 = 0, avx512 = 0;
+    if (cpu == SWIFTLET_REPACK_CPU_RUNNING) {
+        if (no_repack_requested()) return 0;
+#if defined(__x86_64__) || defined(__i386__)
+        avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        avx512 = avx2 && __builtin_cpu_supports("avx512f");
+#endif
+    } else {
+        avx2 = cpu == SWIFTLET_REPACK_CPU_AVX2 || cpu == SWIFTLET_REPACK_CPU_AVX512;
+        avx512 = cpu == SWIFTLET_REPACK_CPU_AVX512;
+    }
+    switch (type) {
+    case T_Q4_0: case T_IQ4_NL: case T_Q4_K: return avx2;
+    case T_Q2_K: return avx512;
+    default: return 0;
+    }
+}
+
+/// 1 when `repacked` changes the order of `type` (Q4_K takes its repacked order either way).
+static int repacked_order(int type, int repacked) {
+    return repacked && (type == T_Q4_0 || type == T_IQ4_NL || type == T_Q2_K);
+}
+
 static row_dot_fn generic_dot(int type) {
     switch (type) {
     case T_F32: return dot_f32_generic;
@@ -289,10 +370,19 @@ static row_dot_fn generic_dot(int type) {
     }
 }
 
-static int gemm_generic(int type, int n, const void *w, size_t w_stride, int nrows,
+static int gemm_generic(int type, int repacked, int n, const void *w, size_t w_stride, int nrows,
                         const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     row_dot_fn dot = generic_dot(type);
     if (!dot) return -1;
+    if (repacked_order(type, repacked)) {
+        for (int r = 0; r < nrows; ++r)
+            for (int t = 0; t < ntok; ++t) {
+                const char *wr = (const char *)w + (size_t)r * w_stride, *at = (const char *)a + (size_t)t * a_stride;
+                y[(size_t)t * y_stride + r] = type == T_Q2_K ? dot_q2_K_repacked_generic(n, wr, at, t < ntok - ntok % 4)
+                                                             : dot_b32_chain_generic(type, n, wr, at);
+            }
+        return 0;
+    }
     const int ordered = type == T_Q2_K || type == T_Q3_K || type == T_Q4_K || type == T_Q5_K
                      || type == T_Q6_K || type == T_IQ4_XS;
     for (int r = 0; r < nrows; ++r)
@@ -571,8 +661,14 @@ static void injected_slowdown(const float *x, int n) {
 }
 
 int swiftlet_qk_quantize_row(int variant, int weight_type, const float *x, void *out, int n, int token, int ntok) {
+    return swiftlet_qk_quantize_row_layout(variant, weight_type, 0, x, out, n, token, ntok);
+}
+
+int swiftlet_qk_quantize_row_layout(int variant, int weight_type, int repacked, const float *x, void *out, int n,
+                                    int token, int ntok) {
     injected_slowdown(x, n);
-    if (weight_type == T_Q4_K && token < ntok - ntok % 4) {
+    const int grouped_q8_K = weight_type == T_Q4_K || (weight_type == T_Q2_K && repacked);
+    if (grouped_q8_K && token < ntok - ntok % 4) {
         if (!swiftlet_qk_variant_supported(variant)) return -1;
 #if defined(__x86_64__) || defined(__i386__)
         if (variant != SWIFTLET_QK_GENERIC) { quantize_q8_K_avx2(x, out, n, 1); return 0; }
@@ -591,9 +687,20 @@ int swiftlet_qk_quantize_row(int variant, int weight_type, const float *x, void 
 
 int swiftlet_qk_gemm(int variant, int type, int n, const void *w, size_t w_stride, int nrows,
                      const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
+    return swiftlet_qk_gemm_layout(variant, type, 0, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
+}
+
+int swiftlet_qk_gemm_layout(int variant, int type, int repacked, int n, const void *w, size_t w_stride, int nrows,
+                            const void *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     if (!swiftlet_qk_variant_supported(variant)) return -1;
+    repacked = repacked_order(type, repacked);
 #if defined(__x86_64__) || defined(__i386__)
-    if (variant == SWIFTLET_QK_AVX512VNNI) {
+    if (repacked && variant != SWIFTLET_QK_GENERIC) {
+        const int rc = variant == SWIFTLET_QK_AVX512VNNI
+            ? gemm_repacked_avx512vnni(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride)
+            : gemm_repacked_avx2(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
+        if (rc == 0) return 0;
+    } else if (variant == SWIFTLET_QK_AVX512VNNI) {
         int rc = gemm_avx512vnni(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
         if (rc == 0) return 0;
     } else if (variant == SWIFTLET_QK_AVX2) {
@@ -602,12 +709,12 @@ int swiftlet_qk_gemm(int variant, int type, int n, const void *w, size_t w_strid
     }
 #endif
 #if defined(__aarch64__)
-    if (variant != SWIFTLET_QK_GENERIC) {
+    if (variant != SWIFTLET_QK_GENERIC && !repacked) {
         const int rc = variant == SWIFTLET_QK_I8MM ? gemm_i8mm(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride)
                      : variant == SWIFTLET_QK_DOTPROD ? gemm_dotprod(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride)
                      : gemm_neon(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
         if (rc == 0) return 0;
     }
 #endif
-    return gemm_generic(type, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
+    return gemm_generic(type, repacked, n, w, w_stride, nrows, a, a_stride, ntok, y, y_stride);
 }

@@ -267,6 +267,10 @@ static QK_TARGET int QK_FN(gemm)(int type, int n, const void *w, size_t w_stride
     }
 }
 
+// MARK: llama.cpp's repacked orders
+
+#include "quant_dot_repacked_x86.h"
+
 // MARK: activation quantizers (same results as the generic ones: round to nearest even)
 
 static QK_TARGET void QK_FN(quantize_q8_x)(const float *x, void *out, int n, int with_sum) {

@@ -165,6 +165,49 @@ func referenceDotBlock32(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a:
     return withMin ? sum + summs : sum
 }
 
+/// Q4_0 / IQ4_NL in the order of llama.cpp's repacked 8x8 kernels (gemm and gemv): one chain,
+/// `y = fma(Float(S_b), d_w · d_a, y)` per block, S_b the block's exact integer dot.
+func referenceDotBlock32Repacked(_ type: GGMLType, _ n: Int, _ w: UnsafeRawPointer, _ a: UnsafeRawPointer) -> Float {
+    var y: Float = 0
+    for b in 0..<(n / 32) {
+        let wb = w + 18 * b, ab = a + 34 * b
+        var sum = 0
+        for j in 0..<32 { sum += block32Level(type, wb, j) * Int(loadI8(ab, 2 + j)) }
+        y = y.addingProduct(Float(sum), loadHalf(wb, 0) * loadHalf(ab, 0))
+    }
+    return y
+}
+
+/// Q2_K in the order of llama.cpp's repacked 8x8 kernels (AVX-512): `acc = fma(Float(S), d·d_a, acc)`
+/// and `accm = fma(Float(M), dmin·d_a, accm)` per super-block (gemv) or per 128-weight half
+/// (`halves`: its gemm, tokens in whole groups of 4); the result is acc − accm.
+func referenceDotQ2KRepacked(_ n: Int, _ w: UnsafeRawPointer, _ a: UnsafeRawPointer, halves: Bool) -> Float {
+    var acc: Float = 0, accm: Float = 0
+    for b in 0..<(n / 256) {
+        let wb = w + 84 * b, ab = a + 292 * b
+        let da = ab.loadUnaligned(as: Float.self)
+        let dd = loadHalf(wb, 80) * da, dm = loadHalf(wb, 82) * da
+        var scaled = 0, mins = 0
+        for sb in 0..<16 {
+            let sc = loadU8(wb, sb)
+            var isum = 0
+            for i in 0..<16 {
+                let k = 16 * sb + i
+                let q = Int((loadU8(wb, 16 + 32 * (k / 128) + k % 32) >> UInt8(2 * ((k % 128) / 32))) & 3)
+                isum += q * Int(loadI8(ab, 4 + k))
+            }
+            scaled += Int(sc & 0xf) * isum
+            mins += Int(sc >> 4) * Int(ab.loadUnaligned(fromByteOffset: 260 + 2 * sb, as: Int16.self))
+            if sb % 8 == 7 && (halves || sb == 15) {
+                acc = acc.addingProduct(Float(scaled), dd)
+                accm = accm.addingProduct(Float(mins), dm)
+                scaled = 0; mins = 0
+            }
+        }
+    }
+    return acc - accm
+}
+
 /// Quantizes `n` activations (a multiple of 32) to Q8_0 (`withSum` false) or Q8_1 blocks as
 /// llama.cpp's x86 `quantize_row_q8_0` / `quantize_row_q8_1` do: d = amax / 127, multiplier
 /// 127 / amax (not 1 / d), round to nearest even; Q8_1's s = fp16(d · Σq). The oracle for the C
@@ -291,18 +334,22 @@ extension QuantKernels {
     /// Prepares activation row `token` of a `tokens`-row product with `weightType` weights the way
     /// llama.cpp's CPU backend does (for Q4_K, rows in whole groups of 4 use its 4-row quantizer's
     /// sign rule), by the C kernel `kernel`.
+    /// `repacked`: the weights are ones llama.cpp repacks (``QuantizedMatrix/llamaRepacked``).
     public static func quantizeActivationRow(weightType: GGMLType, _ x: UnsafePointer<Float>, count: Int,
                                              token: Int, tokens: Int, into out: UnsafeMutableRawPointer,
-                                             kernel: QuantKernel = .best) {
-        _ = swiftlet_qk_quantize_row(kernel.rawValue, Int32(weightType.rawValue), x, out, Int32(count), Int32(token), Int32(tokens))
+                                             kernel: QuantKernel = .best, repacked: Bool = false) {
+        _ = swiftlet_qk_quantize_row_layout(kernel.rawValue, Int32(weightType.rawValue), repacked ? 1 : 0, x, out,
+                                            Int32(count), Int32(token), Int32(tokens))
     }
 
     /// The Swift reference of ``quantizeActivationRow(weightType:_:count:token:tokens:into:kernel:)``
     /// for the k-quant weight types.
     public static func referenceQuantizeActivationRow(weightType: GGMLType, _ x: UnsafePointer<Float>, count: Int,
-                                                      token: Int, tokens: Int, into out: UnsafeMutableRawPointer) {
+                                                      token: Int, tokens: Int, into out: UnsafeMutableRawPointer,
+                                                      repacked: Bool = false) {
         precondition(weightType.activationType == .q8_K, "referenceQuantizeActivationRow: k-quant weights only")
-        referenceQuantizeQ8K(x, count: count, into: out, grouped: weightType == .q4_K && token < tokens - tokens % 4)
+        let groupedType = weightType == .q4_K || (weightType == .q2_K && repacked)
+        referenceQuantizeQ8K(x, count: count, into: out, grouped: groupedType && token < tokens - tokens % 4)
     }
 
     /// `y[t * rows + r] = Σ w_r · a_t` for `tokens` activation rows (`activationStride` bytes
@@ -310,10 +357,28 @@ extension QuantKernels {
     /// float order for Q4_K / Q6_K (see ``referenceMatmul(_:count:weights:rows:activations:activationStride:tokens:)``).
     public static func matmul(_ type: GGMLType, count: Int, weights: UnsafeRawPointer, rows: Int,
                               activations: UnsafeRawPointer, activationStride: Int, tokens: Int,
-                              into y: UnsafeMutablePointer<Float>, kernel: QuantKernel = .best) {
+                              into y: UnsafeMutablePointer<Float>, kernel: QuantKernel = .best, repacked: Bool = false) {
         let rowBytes = type.rowBytes(count) ?? 0
-        _ = swiftlet_qk_gemm(kernel.rawValue, Int32(type.rawValue), Int32(count), weights, rowBytes, Int32(rows),
-                             activations, activationStride, Int32(tokens), y, rows)
+        _ = swiftlet_qk_gemm_layout(kernel.rawValue, Int32(type.rawValue), repacked ? 1 : 0, Int32(count), weights, rowBytes,
+                                    Int32(rows), activations, activationStride, Int32(tokens), y, rows)
+    }
+
+    /// The Swift oracle of llama.cpp's repacked orders (``QuantizedMatrix/llamaRepacked``) for
+    /// Q4_0, IQ4_NL and Q2_K: one chain per output for Q4_0 / IQ4_NL; for Q2_K, tokens in whole
+    /// groups of 4 per 128-weight half (its gemm), the rest per super-block (its gemv).
+    public static func referenceRepackedMatmul(_ type: GGMLType, count: Int, weights: UnsafeRawPointer, rows: Int,
+                                               activations: UnsafeRawPointer, activationStride: Int, tokens: Int) -> [Float] {
+        precondition([.q4_0, .iq4_nl, .q2_K].contains(type), "referenceRepackedMatmul: Q4_0, IQ4_NL, Q2_K only")
+        let rowBytes = type.rowBytes(count)!
+        var y = [Float](repeating: 0, count: rows * tokens)
+        for t in 0..<tokens {
+            for r in 0..<rows {
+                let w = weights + r * rowBytes, act = activations + t * activationStride
+                y[t * rows + r] = type == .q2_K ? referenceDotQ2KRepacked(count, w, act, halves: t < tokens - tokens % 4)
+                                                : referenceDotBlock32Repacked(type, count, w, act)
+            }
+        }
+        return y
     }
 
     /// The Swift oracle of ``matmul(_:count:weights:rows:activations:activationStride:tokens:into:kernel:)``

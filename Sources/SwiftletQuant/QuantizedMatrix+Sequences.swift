@@ -17,7 +17,7 @@ extension QuantizedMatrix {
         guard tokens > 0, rows > 0 else { return }
         if tokens == 1 { return matvec(x, into: y, scratch: scratch, pool: pool) }
         let (act, actStride) = prepareLoneActivations(x, tokens: tokens, scratch: scratch)
-        let group = Self.loneTokenGroup(type)
+        let group = Self.loneTokenGroup(type, repacked: llamaRepacked)
         let chunks = min(rows, pool.threadCount)
         let perChunk = (rows + chunks - 1) / chunks
         // Rows re-read by the later token groups: about 16 KiB of weights, which stays in L1/L2.
@@ -39,7 +39,9 @@ extension QuantizedMatrix {
     }
 
     /// Most tokens one kernel call may take while each keeps the single-token summation order.
-    static func loneTokenGroup(_ type: GGMLType) -> Int { type == .q4_K ? 3 : 4 }
+    static func loneTokenGroup(_ type: GGMLType, repacked: Bool) -> Int {
+        type == .q4_K || (type == .q2_K && repacked) ? 3 : 4
+    }
 
     /// Each row of `x` in the paired activation type, quantized as a lone token would be.
     private func prepareLoneActivations(_ x: UnsafePointer<Float>, tokens: Int,
@@ -49,7 +51,8 @@ extension QuantizedMatrix {
         if needed == 0 { return (UnsafeRawPointer(x), 4 * cols) }
         let out = scratch.baseAddress!, actStride = needed / tokens
         for t in 0..<tokens {
-            swiftlet_qk_quantize_row(kernel.rawValue, Int32(type.rawValue), x + t * cols, out + t * actStride, Int32(cols), 0, 1)
+            swiftlet_qk_quantize_row_layout(kernel.rawValue, Int32(type.rawValue), llamaRepacked ? 1 : 0, x + t * cols,
+                                            out + t * actStride, Int32(cols), 0, 1)
         }
         return (UnsafeRawPointer(out), actStride)
     }

@@ -18,6 +18,12 @@ public struct QuantizedMatrix: @unchecked Sendable {  // `data` is read-only wei
     public let data: UnsafeRawBufferPointer
     /// The kernel variant used by `matvec` / `matmul` (default: the best this CPU supports).
     public var kernel: QuantKernel = .best
+    /// Whether products follow the order of llama.cpp's repacked weights (its CPU backend repacks
+    /// Q4_0, IQ4_NL and Q4_K with AVX2 and Q2_K with AVX-512 at load, when the rows are a multiple
+    /// of 8; ``llamaRepacks(type:rows:cpu:)``). Set at init for the running CPU, as llama.cpp
+    /// decides by default; `false` gives llama.cpp's order with `--no-repack` (`-nr`) for Q4_0,
+    /// IQ4_NL and Q2_K. Every kernel variant gives the same bits either way.
+    public var llamaRepacked: Bool
 
     /// Validates that `data` holds exactly `rows` rows of `cols` weights of `type`.
     ///
@@ -34,6 +40,25 @@ public struct QuantizedMatrix: @unchecked Sendable {  // `data` is read-only wei
             throw SwiftletError.shapeMismatch(op: "QuantizedMatrix", detail: "\(type) \(rows)x\(cols) needs \(overflow ? "overflowing" : String(total)) bytes, got \(data.count)")
         }
         self.type = type; self.rows = rows; self.cols = cols; self.data = data
+        self.llamaRepacked = Self.llamaRepacks(type: type, rows: rows)
+    }
+
+    /// CPUs as llama.cpp's repacking decision tells them apart.
+    public enum RepackCPU: Int32, Sendable {
+        /// The CPU this runs on.
+        case running = 0
+        /// An x86-64 with AVX2, FMA and F16C but without AVX-512.
+        case avx2 = 1
+        /// An x86-64 with AVX-512.
+        case avx512 = 2
+        /// Any other CPU (ARM's repacked orders are not followed).
+        case other = 3
+    }
+
+    /// Whether llama.cpp's CPU backend repacks a matrix-product weight of `type` with `rows` rows
+    /// at load on `cpu`: Q4_0, IQ4_NL and Q4_K with AVX2, Q2_K with AVX-512, rows a multiple of 8.
+    public static func llamaRepacks(type: GGMLType, rows: Int, cpu: RepackCPU = .running) -> Bool {
+        swiftlet_qk_llama_repacks(Int32(type.rawValue), Int64(rows), cpu.rawValue) != 0
     }
 
     /// Bytes of one row.
@@ -62,7 +87,8 @@ public struct QuantizedMatrix: @unchecked Sendable {  // `data` is read-only wei
     /// row-major `[tokens, rows]` (prefill: each weight block is read once per group of tokens).
     /// For the 32-weight block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL) every output is
     /// bit-identical to llama.cpp's on x86, whatever the token count or kernel variant; so are
-    /// Q4_K and Q6_K (llama.cpp's order depends on the token count: pass all tokens at once).
+    /// Q4_K and Q6_K (llama.cpp's order depends on the token count: pass all tokens at once), and
+    /// Q4_0 / IQ4_NL / Q2_K in the order ``llamaRepacked`` selects.
     public func matmul(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
                        scratch: UnsafeMutableRawBufferPointer, pool: ComputePool = .shared) {
         guard tokens > 0, rows > 0 else { return }
@@ -83,12 +109,13 @@ public struct QuantizedMatrix: @unchecked Sendable {  // `data` is read-only wei
         precondition(scratch.count >= needed, "QuantizedMatrix.matmul: scratch holds \(scratch.count) bytes, needs \(needed)")
         if needed == 0 { return (UnsafeRawPointer(x), 4 * cols) }
         let out = scratch.baseAddress!, actStride = needed / tokens
-        let typeID = Int32(type.rawValue), variant = kernel.rawValue, cols = cols
+        let typeID = Int32(type.rawValue), variant = kernel.rawValue, cols = cols, repacked: Int32 = llamaRepacked ? 1 : 0
         if tokens == 1 {
-            swiftlet_qk_quantize_row(variant, typeID, x, out, Int32(cols), 0, 1)
+            swiftlet_qk_quantize_row_layout(variant, typeID, repacked, x, out, Int32(cols), 0, 1)
         } else {
             pool.parallelFor(tokens) { t in
-                swiftlet_qk_quantize_row(variant, typeID, x + t * cols, out + t * actStride, Int32(cols), Int32(t), Int32(tokens))
+                swiftlet_qk_quantize_row_layout(variant, typeID, repacked, x + t * cols, out + t * actStride, Int32(cols),
+                                                Int32(t), Int32(tokens))
             }
         }
         return (UnsafeRawPointer(out), actStride)
@@ -110,7 +137,8 @@ public struct QuantizedMatrix: @unchecked Sendable {  // `data` is read-only wei
     func multiply(rows range: Range<Int>, _ act: UnsafeRawPointer, _ actStride: Int, tokens: Int,
                   into y: UnsafeMutablePointer<Float>) {
         guard !range.isEmpty else { return }
-        swiftlet_qk_gemm(kernel.rawValue, Int32(type.rawValue), Int32(cols), data.baseAddress! + range.lowerBound * rowBytes,
-                         rowBytes, Int32(range.count), act, actStride, Int32(tokens), y + range.lowerBound, rows)
+        swiftlet_qk_gemm_layout(kernel.rawValue, Int32(type.rawValue), llamaRepacked ? 1 : 0, Int32(cols),
+                                data.baseAddress! + range.lowerBound * rowBytes, rowBytes, Int32(range.count),
+                                act, actStride, Int32(tokens), y + range.lowerBound, rows)
     }
 }

@@ -60,4 +60,35 @@ int swiftlet_qk_gemm(int variant, int type, int n,
                      const void *a, size_t a_stride, int ntok,
                      float *y, size_t y_stride);
 
+/// CPU classes for swiftlet_qk_llama_repacks.
+enum {
+    SWIFTLET_REPACK_CPU_RUNNING = 0,   // the CPU this runs on
+    SWIFTLET_REPACK_CPU_AVX2 = 1,      // an x86-64 with AVX2 + FMA + F16C, without AVX-512
+    SWIFTLET_REPACK_CPU_AVX512 = 2,    // an x86-64 with AVX-512
+    SWIFTLET_REPACK_CPU_OTHER = 3,     // any other CPU (no x86 repacking)
+};
+
+/// 1 when llama.cpp's CPU backend repacks a MUL_MAT weight of GGML type `type` with `nrows` rows
+/// at load (ggml-cpu's "repack" extra buffer type) on a CPU of class `cpu`, and so sums its
+/// products in its repacked kernels' order: on x86, Q4_0, IQ4_NL and Q4_K with AVX2, Q2_K with
+/// AVX-512, when nrows is a multiple of 8. Otherwise 0. (ARM repacks too, in other orders that
+/// the ARM kernels here do not follow.) For the running CPU, the environment variable
+/// SWIFTLET_NO_REPACK=1 answers 0, as llama.cpp with --no-repack (-nr).
+int swiftlet_qk_llama_repacks(int type, int64_t nrows, int cpu);
+
+/// swiftlet_qk_quantize_row for weights that llama.cpp repacked (`repacked` 1, see
+/// swiftlet_qk_llama_repacks) or not (0): a repacked Q2_K, like Q4_K, takes the 4-row quantizer's
+/// sign rule for tokens in whole groups of 4.
+int swiftlet_qk_quantize_row_layout(int variant, int weight_type, int repacked, const float *x, void *out,
+                                    int n, int token, int ntok);
+
+/// swiftlet_qk_gemm for weights that llama.cpp repacked (`repacked` 1) or not (0). Repacked
+/// Q4_0 / IQ4_NL: one f32 chain per output, y = fma(float(S_b), d_w·d_a, y) per block, for any
+/// token count. Repacked Q2_K: two chains (scales, mins) per super-block, and for tokens in whole
+/// groups of 4 (its gemm) per 128-weight half. Q4_K takes its repacked order either way.
+int swiftlet_qk_gemm_layout(int variant, int type, int repacked, int n,
+                            const void *w, size_t w_stride, int nrows,
+                            const void *a, size_t a_stride, int ntok,
+                            float *y, size_t y_stride);
+
 #endif

@@ -103,7 +103,9 @@ public final class TransformerWeights: @unchecked Sendable {  // written at load
             return try parts.map { rows in
                 let data = UnsafeRawBufferPointer(rebasing: fused.data[first * rowBytes ..< (first + rows) * rowBytes])
                 first += rows
-                return try QuantizedMatrix(type: fused.type, rows: rows, cols: cols, data: data)
+                var part = try QuantizedMatrix(type: fused.type, rows: rows, cols: cols, data: data)
+                part.llamaRepacked = fused.llamaRepacked   // llama.cpp decides on the fused tensor
+                return part
             }
         }
 

@@ -52,7 +52,7 @@ struct JinjaLexer {
 
     init(source text: String, whitespace: JinjaWhitespace) {
         var scalars: [Unicode.Scalar] = []
-        scalars.reserveCapacity(text.unicodeScalars.count)
+        scalars.reserveCapacity(text.utf8.count)  // an upper bound, without a counting pass
         var iterator = text.unicodeScalars.makeIterator()
         var pending = iterator.next()
         while let s = pending {
@@ -194,9 +194,9 @@ struct JinjaLexer {
     }
 
     private func atTagEnd(_ closer: Unicode.Scalar) -> Bool {
-        let end = String(closer) + "}"
-        return matches(end) || ((peek() == "-" || peek() == "+") && matches(end, at: 1) && closer == "%")
-            || (peek() == "-" && matches(end, at: 1))
+        func endsAt(_ offset: Int) -> Bool { peek(offset) == closer && peek(offset + 1) == "}" }
+        return endsAt(0) || ((peek() == "-" || peek() == "+") && endsAt(1) && closer == "%")
+            || (peek() == "-" && endsAt(1))
     }
 
     private mutating func lexExpression(closer: Unicode.Scalar, blockLike: Bool) throws -> Bool {
@@ -211,7 +211,7 @@ struct JinjaLexer {
                 return newline
             }
             let start = location
-            if c == "_" || c.properties.isAlphabetic && c.isASCII {
+            if c == "_" || c.isASCII && c.properties.isAlphabetic {
                 var name = String.UnicodeScalarView()
                 while let s = peek(), s == "_" || (s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s))) {
                     name.append(s); advance()
@@ -222,7 +222,7 @@ struct JinjaLexer {
             } else if c == "'" || c == "\"" {
                 tokens.append(JinjaToken(kind: .string(try stringLiteral(quote: c)), location: start))
             } else {
-                let two = peek(1).map { String(c) + String($0) }
+                let two = "/*=!<>".unicodeScalars.contains(c) ? peek(1).map { String(c) + String($0) } : nil
                 if let two, ["//", "**", "==", "!=", "<=", ">="].contains(two) {
                     advance(2)
                     tokens.append(JinjaToken(kind: .op(two), location: start))
