@@ -31,14 +31,14 @@ QK_INLINE void QK_FN(tile_chain)(const int kind, const int R, const int NT, int 
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < nb; ++b) {
         __m256i u[8], q[8];
-        uint16_t hw[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        short hw[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (int r = 0; r < R; ++r) {
             const uint8_t *wb = w + (size_t)r * w_stride + (size_t)b * 18;
             q[r] = QK_FN(chain_levels)(kind, wb);
             u[r] = _mm256_sign_epi8(q[r], q[r]);
             memcpy(&hw[r], wb, 2);
         }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hw));
+        const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(hw[0], hw[1], hw[2], hw[3], hw[4], hw[5], hw[6], hw[7]));
         for (int t = 0; t < NT; ++t) {
             const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * 34;
             const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + 2));
@@ -50,7 +50,7 @@ QK_INLINE void QK_FN(tile_chain)(const int kind, const int R, const int NT, int 
                 const __m256 s = _mm256_cvtepi32_ps(QK_FN(reduce8_i32)(l));
                 acc[t] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_set1_ps(da)), acc[t]);
             } else {
-                acc1[t] = fmaf((float)QK_FN(hsum_i32x8)(l[0]), QK_FN(half)(hw[0]) * da, acc1[t]);
+                acc1[t] = fmaf((float)QK_FN(hsum_i32x8)(l[0]), QK_FN(half)((uint16_t)hw[0]) * da, acc1[t]);
             }
         }
     }
@@ -86,14 +86,15 @@ QK_INLINE void QK_FN(tile_chain512)(const int kind, const int NT, int nb, const 
         if (ahead)
             for (int o = 0; o < 8 * 18; o += 64) _mm_prefetch((const char *)ahead + (size_t)b * 8 * 18 + o, _MM_HINT_T0);
         __m512i q[4], init[4];
-        uint16_t hw[8];
+        short hw[8];
         for (int p = 0; p < 4; ++p) {
             const uint8_t *w0 = w + (size_t)(2 * p) * w_stride + wo, *w1 = w0 + w_stride;
             q[p] = QK_FN(levels2_b32)(K, w0, w1);
             init[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, q[p]));
             memcpy(&hw[p], w0, 2); memcpy(&hw[4 + p], w1, 2);   // lane order r0 r2 r4 r6 r1 r3 r5 r7
         }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hw));
+        // Built from registers: 2-byte stores read back as one 16-byte load would stall store forwarding.
+        const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(hw[0], hw[1], hw[2], hw[3], hw[4], hw[5], hw[6], hw[7]));
         for (int t = 0; t < NT; ++t) {
             const uint8_t *ab = a + (size_t)t * a_stride + (size_t)b * 34;
             const __m512i ax = _mm512_xor_si512(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(ab + 2))), bias);

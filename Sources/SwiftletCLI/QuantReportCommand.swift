@@ -10,7 +10,10 @@ struct QuantReportCommand: ParsableCommand {
         discussion: """
             Writes DIR/report.md, DIR/report.json (per type: file size, bits per weight, PPL, mean and \
             99th-percentile KLD vs the source, top-1 agreement, per-tensor RMSE and largest error) and \
-            DIR/size-vs-kld.svg, plus DIR/size-vs-kld.png when rsvg-convert is installed.
+            DIR/size-vs-kld.svg, plus DIR/size-vs-kld.png when rsvg-convert is installed. For an embedding \
+            model (a bert GGUF) TEXT holds one text per line, and the report gives the cosine of the \
+            quantized vs the source embeddings (mean, minimum, 1st percentile) and top-1 retrieval \
+            agreement instead, plotted in DIR/size-vs-cosine.svg.
             """)
 
     @Option(name: [.short, .customLong("model")], help: "Source GGUF model (F32/F16 or a quantized file, requantized).")
@@ -21,8 +24,8 @@ struct QuantReportCommand: ParsableCommand {
     var c: Int = 512
     @Option(name: .customLong("chunks"), help: "Most chunks to score (default: all).")
     var chunks: Int = -1
-    @Option(name: .customLong("types"), help: "Comma-separated llama-quantize types.")
-    var types: String = "Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,Q3_K_M,Q2_K"
+    @Option(name: .customLong("types"), help: "Comma-separated llama-quantize types (default: Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,Q3_K_M,Q2_K; for an embedding model F16,Q8_0,Q6_K,Q5_K_M,Q5_0,Q4_K_M,Q4_0,IQ4_NL,Q3_K_M,Q2_K).")
+    var types: String?
     @Option(name: .customLong("imatrix"), help: "Importance matrix for the quantizer.")
     var imatrix: String?
     @Option(name: [.short, .customLong("output")], help: "Report directory.")
@@ -48,7 +51,9 @@ struct QuantReportCommand: ParsableCommand {
             return
         }
         guard !m.isEmpty, !f.isEmpty else { throw ValidationError("-m SOURCE and -f TEXT are required") }
-        let mixes = try types.split(separator: ",").map { name -> QuantizationMix in
+        let embedding = try QuantReport.isEmbeddingModel(URL(fileURLWithPath: m))
+        let typeList = types ?? (embedding ? "F16,Q8_0,Q6_K,Q5_K_M,Q5_0,Q4_K_M,Q4_0,IQ4_NL,Q3_K_M,Q2_K" : "Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,Q3_K_M,Q2_K")
+        let mixes = try typeList.split(separator: ",").map { name -> QuantizationMix in
             guard let mix = QuantizationMix(name: String(name).trimmingCharacters(in: .whitespaces)) else {
                 throw ValidationError("unknown quantization type '\(name)'")
             }
@@ -61,24 +66,31 @@ struct QuantReportCommand: ParsableCommand {
         let matrix = try imatrix.map { try ImportanceMatrix(contentsOf: URL(fileURLWithPath: $0)) }
         let start = Date()
         var done = 0
-        let report = try QuantReport.run(source: URL(fileURLWithPath: m), text: text, textName: (f as NSString).lastPathComponent,
-                                         contextSize: c, chunks: chunks < 0 ? nil : chunks, types: mixes,
-                                         importanceMatrix: matrix, importanceMatrixPath: imatrix, directory: directory,
-                                         keepModels: keepModels) { type, stage in
+        let progress: QuantReport.Progress = { type, stage in
             if stage == "quantizing" { done += 1 }
             progressBar("quant-report", done: max(done - 1, 0), total: mixes.count, since: start, extra: "\(type): \(stage)")
         }
+        let textName = (f as NSString).lastPathComponent
+        let report = try embedding
+            ? QuantReport.runEmbedding(source: URL(fileURLWithPath: m), texts: text.split(whereSeparator: \.isNewline).map(String.init)
+                                                .filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty },
+                                           textName: textName, types: mixes, importanceMatrix: matrix, importanceMatrixPath: imatrix,
+                                           directory: directory, keepModels: keepModels, progress: progress)
+            : QuantReport.run(source: URL(fileURLWithPath: m), text: text, textName: textName,
+                                  contextSize: c, chunks: chunks < 0 ? nil : chunks, types: mixes,
+                                  importanceMatrix: matrix, importanceMatrixPath: imatrix, directory: directory,
+                                  keepModels: keepModels, progress: progress)
         try finish(report, directory)
     }
 
     /// Writes the report files and the PNG rendering of the plot.
     private func finish(_ report: QuantReport.Report, _ directory: URL) throws {
         try QuantReport.write(report, to: directory)
-        let svg = directory.appendingPathComponent("size-vs-kld.svg").path
+        let svg = directory.appendingPathComponent(report.plotName).path
         if let converter = ["/usr/bin/rsvg-convert", "/usr/local/bin/rsvg-convert"].first(where: FileManager.default.isExecutableFile) {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: converter)
-            process.arguments = ["-w", "1280", "-o", directory.appendingPathComponent("size-vs-kld.png").path, svg]
+            process.arguments = ["-w", "1280", "-o", (svg as NSString).deletingPathExtension + ".png", svg]
             try? process.run()
             process.waitUntilExit()
         } else {

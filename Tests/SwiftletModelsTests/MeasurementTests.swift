@@ -132,7 +132,7 @@ final class MeasurementTests: XCTestCase {
         func point(_ label: String) -> (Double, Double) {
             let lines = svg.split(separator: "\n").map(String.init)
             let i = lines.firstIndex { $0.hasSuffix(">\(label)</text>") }!
-            let circle = lines[i - 1]
+            let circle = lines[..<i].last { $0.hasPrefix("<circle") }!
             func attr(_ n: String) -> Double {
                 Double(circle.components(separatedBy: "\(n)=\"")[1].components(separatedBy: "\"")[0])!
             }
@@ -143,6 +143,70 @@ final class MeasurementTests: XCTestCase {
         XCTAssertGreaterThan(q8.1, q4.1); XCTAssertGreaterThan(q4.1, q2.1)
         let table = QuantReport.markdown(report)
         XCTAssertTrue(table.contains("| Q4_K_M | 100.0 | 10.00 | 20.0500 | 0.050000 | 0.250000 | 95.00 % |"))
+        let decoded = try JSONDecoder().decode(QuantReport.Report.self, from: QuantReport.json(report))
+        XCTAssertEqual(decoded, report)
+    }
+
+    /// Cosine statistics and nearest-neighbour agreement on hand-checked vectors.
+    func testEmbeddingAgreementFigures() {
+        let source: [[Float]] = [[1, 0], [0, 1], [1, 1], [1, -1]]
+        let quantized: [[Float]] = [[1, 0], [0, 2], [1, 0], [1, -1]]   // cosines 1, 1, 1/√2, 1
+        let a = QuantReport.EmbeddingAgreement(source: source, quantized: quantized)
+        XCTAssertEqual(a.meanCosine, (3 + 0.5.squareRoot()) / 4, accuracy: 1e-6)
+        XCTAssertEqual(a.minCosine, 0.5.squareRoot(), accuracy: 1e-6)
+        XCTAssertEqual(a.p1Cosine, a.minCosine)
+        // Nearest others: source 0→2, 1→2, 2→0, 3→0; quantized 0→2, 1→0, 2→0, 3→0 (ties: first).
+        XCTAssertEqual(a.top1Retrieval, 0.75)
+    }
+
+    /// The embedding-model report on the real all-MiniLM-L6-v2 (converted to F32 here) over the
+    /// committed sentence set: Q8_0 keeps the embeddings (cosine > 0.999, the bar for a
+    /// converted Q8_0 MiniLM), Q4_0 loses more, and the files and plot come out.
+    func testEmbeddingQuantReportOnMiniLM() throws {
+        let checkpoint = try RealModel.minilm.url()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("quant-report-minilm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = dir.appendingPathComponent("minilm-f32.gguf")
+        try HFConverter(directory: checkpoint).convert(to: source, outputType: .f32)
+        XCTAssertTrue(try QuantReport.isEmbeddingModel(source))
+        let texts = try String(contentsOf: Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/embedding-texts/sentences.txt"),
+                               encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(texts.count, 124)
+        let report = try QuantReport.runEmbedding(source: source, texts: texts, textName: "sentences.txt", types: [.q8_0, .q4_0],
+                                                  directory: dir.appendingPathComponent("report"))
+        XCTAssertEqual(report.embeddingTexts, texts.count)
+        XCTAssertEqual(report.entries.map(\.type), ["Q8_0", "Q4_0"])
+        let q8 = try XCTUnwrap(report.entries[0].embedding), q4 = try XCTUnwrap(report.entries[1].embedding)
+        XCTAssertGreaterThan(q8.meanCosine, 0.999)
+        XCTAssertGreaterThan(q8.meanCosine, q4.meanCosine)
+        XCTAssertGreaterThan(q4.meanCosine, 0.95)
+        for c in [q8, q4] {
+            XCTAssertLessThanOrEqual(c.minCosine, c.p1Cosine)
+            XCTAssertLessThanOrEqual(c.p1Cosine, c.meanCosine)
+            XCTAssertLessThan(c.meanCosine, 1)
+        }
+        XCTAssertGreaterThan(q8.top1Retrieval, 0.9)
+        XCTAssertGreaterThanOrEqual(q8.top1Retrieval, q4.top1Retrieval)
+        XCTAssertGreaterThan(report.sourceBitsPerWeight, 31.9)
+        XCTAssert((8.5..<9.5).contains(report.entries[0].bitsPerWeight), "\(report.entries[0].bitsPerWeight)")
+        XCTAssert((4.5..<report.entries[0].bitsPerWeight - 1).contains(report.entries[1].bitsPerWeight), "\(report.entries[1].bitsPerWeight)")
+        XCTAssertGreaterThan(report.entries[0].fileBytes, report.entries[1].fileBytes)
+        for e in report.entries {
+            XCTAssertFalse(e.tensors.isEmpty)
+            for t in e.tensors where t.type != "F32" {
+                XCTAssertGreaterThan(t.rmse, 0, t.name); XCTAssertGreaterThanOrEqual(t.maxError, t.rmse, t.name)
+            }
+        }
+        XCTAssertLessThan(report.entries[0].tensors.map(\.rmse).max()!, report.entries[1].tensors.map(\.rmse).max()!)
+        try QuantReport.write(report, to: dir)
+        XCTAssertEqual(report.plotName, "size-vs-cosine.svg")
+        let svg = try String(contentsOf: dir.appendingPathComponent("size-vs-cosine.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.contains(">Q8_0</text>") && svg.contains(">Q4_0</text>") && svg.contains("1 − mean cosine"))
+        let table = QuantReport.markdown(report)
+        XCTAssertTrue(table.contains("| type | size (MiB) | bits/weight | mean cosine |"))
+        XCTAssertTrue(table.contains(String(format: "| Q8_0 | %.1f | %.2f | %.6f |", Double(report.entries[0].fileBytes) / 1_048_576,
+                                            report.entries[0].bitsPerWeight, q8.meanCosine)))
         let decoded = try JSONDecoder().decode(QuantReport.Report.self, from: QuantReport.json(report))
         XCTAssertEqual(decoded, report)
     }
