@@ -35,8 +35,9 @@ static float dot_bf16_generic(int n, const void *w, const void *a) {
 // statement, so no compiler contraction changes the order.
 
 /// Level j (0..31, element order) of a 32-weight block, as the signed value it stands for
-/// (Q4_1 / Q5_1: the unsigned level, their min is applied separately).
-static int level_b32(int type, const uint8_t *wb, int j) {
+/// (Q4_1 / Q5_1: the unsigned level, their min is applied separately). Always inlined, so each
+/// caller's constant `type` folds the switch out of the inner loops.
+static inline __attribute__((always_inline)) int level_b32(int type, const uint8_t *wb, int j) {
     const int hi = j >= 16, k = j & 15;
     switch (type) {
     case T_Q4_0: return ((hi ? wb[2 + k] >> 4 : wb[2 + k] & 0xF)) - 8;
@@ -61,7 +62,7 @@ static float hsum8_ordered(const float *acc) {
     return t0 + t1;
 }
 
-static float dot_b32_generic(int type, int n, const void *w, const void *a) {
+static inline __attribute__((always_inline)) float dot_b32_generic(int type, int n, const void *w, const void *a) {
     const int wsize = type == T_Q4_1 ? 20 : type == T_Q5_0 ? 22 : type == T_Q5_1 ? 24 : type == T_Q8_0 ? 34 : 18;
     const int with_min = type == T_Q4_1 || type == T_Q5_1;
     const int asize = with_min ? 36 : 34, aq = with_min ? 4 : 2;
