@@ -347,31 +347,101 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const ui
     for (int t = 0; t < NT; ++t) out[t] = vget_lane_f32(acc[t], 0) - vget_lane_f32(acc[t], 1);
 }
 
-/// Q2_K / Q5_K: the twin's order (llama.cpp's tiled epilogue, kq_tiled_add) for every token count.
+#ifndef QK_ARM_Q5K_COMMON
+#define QK_ARM_Q5K_COMMON
+/// kq_tiled_add with the integer sums already converted: (float)scaled, (float)mins.
+static inline float arm_tiled_add_f(float y, float da, float d, float dmin, float scaled, float mins) {
+    return fmaf(fmaf(-dmin, mins, scaled * d), da, y);
+}
+#endif
+
+/// Q5_K levels minus 16 of one sub-block half: `tst` is 0xFF where the high bit is clear (a test
+/// of the inverted qh bytes), so keeping its top nibble above the weight nibble gives
+/// nibble + 16·bit − 16 as a signed byte. `high` picks the nibble (sub-block 2j + 1).
+QK_INLINE int8x16_t QK_FN(q5k_level)(uint8x16_t raw, uint8x16_t inverted_qh, uint8x16_t bit, const int high) {
+    const uint8x16_t tst = vtstq_u8(inverted_qh, bit);
+    return vreinterpretq_s8_u8(high ? vsriq_n_u8(tst, raw, 4) : vbslq_u8(vdupq_n_u8(0x0F), raw, tst));
+}
+
+/// Q5_K (the twin's order: llama.cpp's tiled epilogue, kq_tiled_add, for every token count). The
+/// levels are formed minus 16 (see q5k_level), so each sub-block sum is short by 16 · its
+/// activation sum, added back from the bsums: scaled = Σ sc · (isum' + 16 · bsum).
 QK_INLINE void QK_FN(rows_q5_K)(const int NT, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
     float s[4] = {0, 0, 0, 0};
     for (int b = 0; b < n / QKK; ++b) {
         const blk_q5_K *wb = (const blk_q5_K *)w + b;
-        const uint8x16_t scmn = arm_k4_scales_mins(wb->scales);
-        const uint8x16_t h0 = vld1q_u8(wb->qh), h1 = vld1q_u8(wb->qh + 16);
-        int8x16_t q[8][2];
-        for (int j = 0; j < 4; ++j) {
-            const uint8x16_t r0 = vld1q_u8(wb->qs + 32 * j), r1 = vld1q_u8(wb->qs + 32 * j + 16);
-            const uint8x16_t bl = vdupq_n_u8((uint8_t)(1 << (2 * j))), bh = vdupq_n_u8((uint8_t)(2 << (2 * j)));
-            const uint8x16_t x10 = vdupq_n_u8(0x10), m = vdupq_n_u8(0x0F);
-            q[2 * j][0] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(r0, m), vandq_u8(vtstq_u8(h0, bl), x10)));
-            q[2 * j][1] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(r1, m), vandq_u8(vtstq_u8(h1, bl), x10)));
-            q[2 * j + 1][0] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(r0, 4), vandq_u8(vtstq_u8(h0, bh), x10)));
-            q[2 * j + 1][1] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(r1, 4), vandq_u8(vtstq_u8(h1, bh), x10)));
+        const uint8x16_t head = vld1q_u8((const uint8_t *)wb);
+        const uint8x16_t scmn = arm_k4_head_scales_mins(head, QK_DOTPROD);
+        const float32x2_t dmw = arm_k4_head_d_dmin(head);
+        uint8x16_t hn[2] = {vmvnq_u8(vld1q_u8(wb->qh)), vmvnq_u8(vld1q_u8(wb->qh + 16))};
+        __asm__("" : "+w"(hn[0]), "+w"(hn[1]));   // else clang tests qh & bit == 0: two operations per use
+        const uint8x16x4_t raw[2] = {vld1q_u8_x4(wb->qs), vld1q_u8_x4(wb->qs + 64)};
+        int8x16_t q[8][2];   // sub-block sb, halves (NT > 1: unpacked once for all tokens)
+        if (NT > 1) {
+            _Pragma("GCC unroll 8")
+            for (int sb = 0; sb < 8; ++sb)
+                _Pragma("GCC unroll 2")
+                for (int p = 0; p < 2; ++p)
+                    q[sb][p] = QK_FN(q5k_level)(raw[sb / 4].val[2 * ((sb / 2) % 2) + p], hn[p], vdupq_n_u8((uint8_t)(1 << sb)), sb & 1);
         }
-        const float d = arm_half((const uint8_t *)&wb->d), dmin = arm_half((const uint8_t *)&wb->dmin);
+#define Q5K_LEVEL(sb, p) (NT > 1 ? q[sb][p] : QK_FN(q5k_level)(raw[(sb) / 4].val[2 * (((sb) / 2) % 2) + (p)], hn[p], vdupq_n_u8((uint8_t)(1 << (sb))), (sb) & 1))
+        const int16x8_t sc = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(scmn)));
+        const int16x8_t mn = vreinterpretq_s16_u16(vmovl_high_u8(scmn));
+        const int16x8_t sc16 = vshlq_n_s16(sc, 4);
+#if QK_DOTPROD
+        // Two running sums (sub-blocks 0-3 and 4-7) are scaled after each sub-block by the
+        // difference to the next scale (the last by its own), which telescopes to Σ sc · isum.
+        const uint8x8_t pick_next = {1, 2, 3, 255, 5, 6, 7, 255};
+        const int16x8_t dsc = vmovl_s8(vsub_s8(vreinterpret_s8_u8(vget_low_u8(scmn)), vqtbl1_s8(vreinterpretq_s8_u8(scmn), pick_next)));
+        int32x4_t dlo = vmovl_s16(vget_low_s16(dsc)), dhi = vmovl_high_s16(dsc);
+        __asm__("" : "+w"(dlo), "+w"(dhi));   // keeps the widened lanes (else each use gets its own dup + widen)
+#else
+        // Each scale four times, matching the product lanes below (lanes 0-3: sub-block 2j, 4-7: 2j + 1).
+        const uint8x16_t sc2 = vzip1q_u8(scmn, scmn);
+        const uint8x16_t sc4a = vzip1q_u8(sc2, sc2), sc4b = vzip2q_u8(sc2, sc2);
+        const int16x8_t scq[4] = {vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(sc4a))), vreinterpretq_s16_u16(vmovl_high_u8(sc4a)),
+                                  vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(sc4b))), vreinterpretq_s16_u16(vmovl_high_u8(sc4b))};
+#endif
+        const float32x2_t dv = dmw;
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
-            int32x4_t sv, mv;
-            QK_FN(k4_sums)(q, scmn, ab, &sv, &mv);
-            s[t] = kq_tiled_add(s[t], ab->d, d, dmin, vaddvq_s32(sv), vaddvq_s32(mv));
+            const int8_t *x = ab->qs;   // sub-block sb: x + 32 sb, two halves
+            int32x4_t acc;
+#if QK_DOTPROD
+            int32x4_t ca = vdupq_n_s32(0), cb = vdupq_n_s32(0);
+            ca = vdotq_s32(vdotq_s32(ca, Q5K_LEVEL(0, 0), vld1q_s8(x)), Q5K_LEVEL(0, 1), vld1q_s8(x + 16));
+            cb = vdotq_s32(vdotq_s32(cb, Q5K_LEVEL(4, 0), vld1q_s8(x + 128)), Q5K_LEVEL(4, 1), vld1q_s8(x + 144));
+            acc = vmlaq_laneq_s32(vmulq_laneq_s32(ca, dlo, 0), cb, dhi, 0);
+            ca = vdotq_s32(vdotq_s32(ca, Q5K_LEVEL(1, 0), vld1q_s8(x + 32)), Q5K_LEVEL(1, 1), vld1q_s8(x + 48));
+            cb = vdotq_s32(vdotq_s32(cb, Q5K_LEVEL(5, 0), vld1q_s8(x + 160)), Q5K_LEVEL(5, 1), vld1q_s8(x + 176));
+            acc = vmlaq_laneq_s32(vmlaq_laneq_s32(acc, ca, dlo, 1), cb, dhi, 1);
+            ca = vdotq_s32(vdotq_s32(ca, Q5K_LEVEL(2, 0), vld1q_s8(x + 64)), Q5K_LEVEL(2, 1), vld1q_s8(x + 80));
+            cb = vdotq_s32(vdotq_s32(cb, Q5K_LEVEL(6, 0), vld1q_s8(x + 192)), Q5K_LEVEL(6, 1), vld1q_s8(x + 208));
+            acc = vmlaq_laneq_s32(vmlaq_laneq_s32(acc, ca, dlo, 2), cb, dhi, 2);
+            ca = vdotq_s32(vdotq_s32(ca, Q5K_LEVEL(3, 0), vld1q_s8(x + 96)), Q5K_LEVEL(3, 1), vld1q_s8(x + 112));
+            cb = vdotq_s32(vdotq_s32(cb, Q5K_LEVEL(7, 0), vld1q_s8(x + 224)), Q5K_LEVEL(7, 1), vld1q_s8(x + 240));
+            acc = vmlaq_laneq_s32(vmlaq_laneq_s32(acc, ca, dlo, 3), cb, dhi, 3);
+#else
+            // 16-bit lanes of 8 products of one sub-block (|sum| <= 8 · 16 · 128), widened by the
+            // scale multiply.
+            acc = vdupq_n_s32(0);
+            _Pragma("GCC unroll 4")
+            for (int j = 0; j < 4; ++j) {
+                const int16x8_t z = vpaddq_s16(QK_FN(q4k_prod16)(Q5K_LEVEL(2 * j, 0), Q5K_LEVEL(2 * j, 1), vld1q_s8(x + 64 * j), vld1q_s8(x + 64 * j + 16)),
+                                               QK_FN(q4k_prod16)(Q5K_LEVEL(2 * j + 1, 0), Q5K_LEVEL(2 * j + 1, 1), vld1q_s8(x + 64 * j + 32), vld1q_s8(x + 64 * j + 48)));
+                acc = vmlal_s16(acc, vget_low_s16(z), vget_low_s16(scq[j]));
+                acc = vmlal_high_s16(acc, z, scq[j]);
+            }
+#endif
+            const int16x8_t bs = vpaddq_s16(vld1q_s16(ab->bsums), vld1q_s16(ab->bsums + 8));   // per sub-block
+            acc = vmlal_high_s16(vmlal_s16(acc, vget_low_s16(bs), vget_low_s16(sc16)), bs, sc16);   // the 16 · bsum
+            const int32x4_t m = vmlal_high_s16(vmull_s16(vget_low_s16(bs), vget_low_s16(mn)), bs, mn);
+            const int32x4_t sm = vpaddq_s32(acc, m);
+            const float32x2_t tot = vcvt_f32_s32(vget_low_s32(vpaddq_s32(sm, sm)));   // scaled, mins
+            s[t] = arm_tiled_add_f(s[t], ab->d, vget_lane_f32(dv, 0), vget_lane_f32(dv, 1), vget_lane_f32(tot, 0), vget_lane_f32(tot, 1));
         }
+#undef Q5K_LEVEL
     }
     for (int t = 0; t < NT; ++t) out[t] = s[t];
 }
