@@ -14,6 +14,9 @@
 #define QK_CAT(a, b) QK_CAT2(a, b)
 #define QK_FN(name) QK_CAT(name, QK_VARIANT)
 #define QK_INLINE static inline QK_TARGET __attribute__((always_inline))
+// Short loops over register arrays, unrolled fully: GCC -O2 keeps the loop (and the array goes
+// to the stack), clang may too where the body is large.
+#define QK_UNROLL _Pragma("GCC unroll 16")
 
 #ifndef QK_ARM_COMMON
 #define QK_ARM_COMMON
@@ -265,7 +268,8 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const ui
         const float32x2_t dmw = arm_k4_head_d_dmin(head);
         int8x16_t q[8][2];   // sub-block sb, halves
         const uint8x16x4_t raw[2] = {vld1q_u8_x4(wb->qs), vld1q_u8_x4(wb->qs + 64)};
-        for (int j = 0; j < 4 && (QK_DOTPROD || NT > 1 || grouped); ++j) {   // NEON, one token: unpacked where used
+        if (QK_DOTPROD || NT > 1 || grouped)   // NEON, one token: unpacked where used
+        QK_UNROLL for (int j = 0; j < 4; ++j) {
             const uint8x16_t r0 = raw[j / 2].val[2 * (j % 2)], r1 = raw[j / 2].val[2 * (j % 2) + 1];
             q[2 * j][0] = vreinterpretq_s8_u8(vandq_u8(r0, vdupq_n_u8(0x0F)));
             q[2 * j][1] = vreinterpretq_s8_u8(vandq_u8(r1, vdupq_n_u8(0x0F)));
@@ -379,10 +383,8 @@ QK_INLINE void QK_FN(rows_q5_K)(const int NT, int n, const uint8_t *w,
         const uint8x16x4_t raw[2] = {vld1q_u8_x4(wb->qs), vld1q_u8_x4(wb->qs + 64)};
         int8x16_t q[8][2];   // sub-block sb, halves (NT > 1: unpacked once for all tokens)
         if (NT > 1) {
-            _Pragma("GCC unroll 8")
-            for (int sb = 0; sb < 8; ++sb)
-                _Pragma("GCC unroll 2")
-                for (int p = 0; p < 2; ++p)
+            QK_UNROLL for (int sb = 0; sb < 8; ++sb)
+                QK_UNROLL for (int p = 0; p < 2; ++p)
                     q[sb][p] = QK_FN(q5k_level)(raw[sb / 4].val[2 * ((sb / 2) % 2) + p], hn[p], vdupq_n_u8((uint8_t)(1 << sb)), sb & 1);
         }
 #define Q5K_LEVEL(sb, p) (NT > 1 ? q[sb][p] : QK_FN(q5k_level)(raw[(sb) / 4].val[2 * (((sb) / 2) % 2) + (p)], hn[p], vdupq_n_u8((uint8_t)(1 << (sb))), (sb) & 1))
@@ -426,8 +428,7 @@ QK_INLINE void QK_FN(rows_q5_K)(const int NT, int n, const uint8_t *w,
             // 16-bit lanes of 8 products of one sub-block (|sum| <= 8 · 16 · 128), widened by the
             // scale multiply.
             acc = vdupq_n_s32(0);
-            _Pragma("GCC unroll 4")
-            for (int j = 0; j < 4; ++j) {
+            QK_UNROLL for (int j = 0; j < 4; ++j) {
                 const int16x8_t z = vpaddq_s16(QK_FN(q4k_prod16)(Q5K_LEVEL(2 * j, 0), Q5K_LEVEL(2 * j, 1), vld1q_s8(x + 64 * j), vld1q_s8(x + 64 * j + 16)),
                                                QK_FN(q4k_prod16)(Q5K_LEVEL(2 * j + 1, 0), Q5K_LEVEL(2 * j + 1, 1), vld1q_s8(x + 64 * j + 32), vld1q_s8(x + 64 * j + 48)));
                 acc = vmlal_s16(acc, vget_low_s16(z), vget_low_s16(scq[j]));
@@ -825,3 +826,4 @@ static QK_TARGET int QK_FN(gemm)(int type, int n, const void *w, size_t w_stride
 #undef QK_CAT
 #undef QK_FN
 #undef QK_INLINE
+#undef QK_UNROLL
