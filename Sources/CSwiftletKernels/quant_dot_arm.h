@@ -206,7 +206,7 @@ static inline uint8x16_t arm_k4_scales_mins(const uint8_t *packed) {
 QK_INLINE void QK_FN(k4_sums)(const int8x16_t q[8][2], uint8x16_t scmn, const blk_q8_K *ab,
                               int32x4_t *scaled, int32x4_t *mins) {
     int32x4_t p[8];
-    for (int h = 0; h < 4; ++h) {
+    QK_UNROLL for (int h = 0; h < 4; ++h) {
         const int8x16x4_t x = vld1q_s8_x4(ab->qs + 64 * h);
         p[2 * h] = QK_FN(dot_acc)(QK_FN(dot_acc)(vdupq_n_s32(0), q[2 * h][0], x.val[0]), q[2 * h][1], x.val[1]);
         p[2 * h + 1] = QK_FN(dot_acc)(QK_FN(dot_acc)(vdupq_n_s32(0), q[2 * h + 1][0], x.val[2]), q[2 * h + 1][1], x.val[3]);
@@ -457,8 +457,8 @@ QK_INLINE void QK_FN(rows_q6_K)(const int NT, const int tiled, int n, const uint
     for (int b = 0; b < n / QKK; ++b) {
         const blk_q6_K *wb = (const blk_q6_K *)w + b;
         int8x16_t q[8][2];   // chunk 4h + c, halves (levels 0..63; the −32 goes through bsums)
-        for (int h = 0; h < 2; ++h)
-            for (int p = 0; p < 2; ++p) {
+        QK_UNROLL for (int h = 0; h < 2; ++h)
+            QK_UNROLL for (int p = 0; p < 2; ++p) {
                 const uint8x16_t l0 = vld1q_u8(wb->ql + 64 * h + 16 * p), l1 = vld1q_u8(wb->ql + 64 * h + 32 + 16 * p);
                 const uint8x16_t hb = vld1q_u8(wb->qh + 32 * h + 16 * p);
                 q[4 * h + 0][p] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(hb, m3), 4)));
@@ -470,10 +470,10 @@ QK_INLINE void QK_FN(rows_q6_K)(const int NT, const int tiled, int n, const uint
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             int32_t init[8];
-            for (int k = 0; k < 8; ++k)
+            QK_UNROLL for (int k = 0; k < 8; ++k)
                 init[k] = -32 * (ab->bsums[2 * k] * wb->scales[2 * k] + ab->bsums[2 * k + 1] * wb->scales[2 * k + 1]);
             int32x4_t lane0 = vld1q_s32(init), lane1 = vld1q_s32(init + 4);
-            for (int ch = 0; ch < 8; ++ch) {
+            QK_UNROLL for (int ch = 0; ch < 8; ++ch) {
                 const int8_t *ap = ab->qs + 32 * ch;
                 const int s0 = wb->scales[2 * ch], s1 = wb->scales[2 * ch + 1];
                 lane0 = vmlaq_n_s32(lane0, QK_FN(dot4)(vdupq_n_s32(0), q[ch][0], vld1q_s8(ap)), s0);
@@ -499,9 +499,9 @@ QK_INLINE int QK_FN(scaled16)(const int8x16_t q[16], int8x16_t scales, const int
     // Levels of at most 4 in magnitude: a sub-block's 16 products stay within int16 (|sum| <= 16 *
     // 4 * 128), so they are formed and pairwise added in 16-bit lanes, widened once by the scales.
     int16x8_t w[4];   // lanes 2i, 2i + 1: sub-block 4g + i
-    for (int g = 0; g < 4; ++g) {
+    QK_UNROLL for (int g = 0; g < 4; ++g) {
         int16x8_t p[4];
-        for (int i = 0; i < 4; ++i) {
+        QK_UNROLL for (int i = 0; i < 4; ++i) {
             const int sb = 4 * g + i;
             const int8x16_t x = vld1q_s8(a + 16 * sb);
             p[i] = vmlal_high_s8(vmull_s8(vget_low_s8(q[sb]), vget_low_s8(x)), q[sb], x);
@@ -516,12 +516,12 @@ QK_INLINE int QK_FN(scaled16)(const int8x16_t q[16], int8x16_t scales, const int
     return vaddvq_s32(vmlal_high_s16(acc, y1, shi));
 #else
     int32x4_t p[16];
-    for (int h = 0; h < 4; ++h) {
+    QK_UNROLL for (int h = 0; h < 4; ++h) {
         const int8x16x4_t x = vld1q_s8_x4(a + 64 * h);
-        for (int i = 0; i < 4; ++i) p[4 * h + i] = QK_FN(dot_acc)(vdupq_n_s32(0), q[4 * h + i], x.val[i]);
+        QK_UNROLL for (int i = 0; i < 4; ++i) p[4 * h + i] = QK_FN(dot_acc)(vdupq_n_s32(0), q[4 * h + i], x.val[i]);
     }
     int32x4_t s4[4];   // lane i of s4[g]: the sum of sub-block 4g + i
-    for (int g = 0; g < 4; ++g) s4[g] = vpaddq_s32(vpaddq_s32(p[4 * g], p[4 * g + 1]), vpaddq_s32(p[4 * g + 2], p[4 * g + 3]));
+    QK_UNROLL for (int g = 0; g < 4; ++g) s4[g] = vpaddq_s32(vpaddq_s32(p[4 * g], p[4 * g + 1]), vpaddq_s32(p[4 * g + 2], p[4 * g + 3]));
     const int16x8_t slo = vmovl_s8(vget_low_s8(scales)), shi = vmovl_high_s8(scales);
     int32x4_t acc = vmulq_s32(s4[0], vmovl_s16(vget_low_s16(slo)));
     acc = vmlaq_s32(acc, s4[1], vmovl_high_s16(slo));
@@ -536,8 +536,8 @@ QK_INLINE int QK_FN(scaled16)(const int8x16_t q[16], int8x16_t scales, const int
 QK_INLINE void QK_FN(levels2)(const uint8_t *qs, uint8x16_t q[16]) {
     const uint8x16_t m3 = vdupq_n_u8(3);
     const uint8x16x4_t r = vld1q_u8_x4(qs);
-    for (int h = 0; h < 2; ++h)
-        for (int p = 0; p < 2; ++p) {
+    QK_UNROLL for (int h = 0; h < 2; ++h)
+        QK_UNROLL for (int p = 0; p < 2; ++p) {
             const uint8x16_t v = r.val[2 * h + p];
             q[8 * h + 0 + p] = vandq_u8(v, m3);
             q[8 * h + 2 + p] = vandq_u8(vshrq_n_u8(v, 2), m3);
@@ -554,7 +554,7 @@ QK_INLINE void QK_FN(rows_q2_K)(const int NT, int n, const uint8_t *w,
         uint8x16_t qu[16];
         QK_FN(levels2)(wb->qs, qu);
         int8x16_t q[16];
-        for (int i = 0; i < 16; ++i) q[i] = vreinterpretq_s8_u8(qu[i]);
+        QK_UNROLL for (int i = 0; i < 16; ++i) q[i] = vreinterpretq_s8_u8(qu[i]);
         const uint8x16_t scv = vld1q_u8(wb->scales);
         const int8x16_t sc = vreinterpretq_s8_u8(vandq_u8(scv, vdupq_n_u8(0x0F)));
         const uint8x16_t mnv = vshrq_n_u8(scv, 4);
@@ -598,9 +598,9 @@ QK_INLINE void QK_FN(rows_q3_K)(const int NT, const int tiled, int n, const uint
         uint8x16_t qu[16];
         QK_FN(levels2)(wb->qs, qu);
         int8x16_t q[16];   // level = low 2 bits − 4 where the mask bit (4h + c) is clear
-        for (int h = 0; h < 2; ++h)
-            for (int c = 0; c < 4; ++c)
-                for (int p = 0; p < 2; ++p) {
+        QK_UNROLL for (int h = 0; h < 2; ++h)
+            QK_UNROLL for (int c = 0; c < 4; ++c)
+                QK_UNROLL for (int p = 0; p < 2; ++p) {
                     const int i = 8 * h + 2 * c + p;
                     const uint8x16_t clear = vbicq_u8(vdupq_n_u8(4), vtstq_u8(hm[p], vdupq_n_u8((uint8_t)(1 << (4 * h + c)))));
                     q[i] = vsubq_s8(vreinterpretq_s8_u8(qu[i]), vreinterpretq_s8_u8(clear));
@@ -623,7 +623,7 @@ QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, const int tiled, int n, const ui
         const blk_iq4_xs *wb = (const blk_iq4_xs *)w + b;
         int8x16_t q[8][2];
         int ls[8];
-        for (int ib = 0; ib < 8; ++ib) {
+        QK_UNROLL for (int ib = 0; ib < 8; ++ib) {
             ls[ib] = (((wb->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((wb->scales_h >> (2 * ib)) & 3) << 4)) - 32;
             const uint8x16_t r = vld1q_u8(wb->qs + 16 * ib);
             q[ib][0] = vqtbl1q_s8(table, vandq_u8(r, vdupq_n_u8(0x0F)));
@@ -633,7 +633,7 @@ QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, const int tiled, int n, const ui
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             int scaled = 0;
-            for (int ib = 0; ib < 8; ++ib) scaled += ls[ib] * QK_FN(dot32)(q[ib][0], q[ib][1], ab->qs + 32 * ib);
+            QK_UNROLL for (int ib = 0; ib < 8; ++ib) scaled += ls[ib] * QK_FN(dot32)(q[ib][0], q[ib][1], ab->qs + 32 * ib);
             s[t] = tiled ? kq_tiled_add(s[t], ab->d, d, 0, scaled, 0) : kq_add_scaled(s[t], ab->d, d, scaled);
         }
     }
