@@ -6,8 +6,8 @@
 // Every result equals the generic C twin in quant_dot.c bit for bit: integer sums are exact
 // however they are formed, and the float steps are the twin's, in its order (the 32-weight
 // formats: eight lanes of 4 products, acc = fma(d, lane, acc), hsum8_ordered; Q4_K / Q6_K: the
-// twin's lane and fma structure; Q2_K / Q3_K / Q5_K / IQ4_XS: the per-super-block combine
-// helpers the twin calls). The twin follows llama.cpp's x86 order, so an ARM device computes what
+// twin's lane and fma structure; Q2_K / Q3_K / IQ4_XS: the per-super-block combine helpers the
+// twin calls; Q5_K: kq_tiled_add's steps on the converted sums, arm_tiled_add_f). The twin follows llama.cpp's x86 order, so an ARM device computes what
 // an x86 one does; llama.cpp's own ARM kernels use other orders (see README, "ARM64").
 
 #define QK_CAT2(a, b) a##_##b
