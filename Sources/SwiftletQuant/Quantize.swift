@@ -306,10 +306,9 @@ private func quantizeQ6K(_ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeM
 /// With `importance` (one weight per column), each value's weight is
 /// `importance · sqrt(2·mean(x²) + x²)` over its super-block instead of `x²`.
 func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into y: UnsafeMutableRawPointer,
-                 importance: UnsafePointer<Float>? = nil) {
+                 importance: UnsafePointer<Float>? = nil, ntry: Int = 7) {
     let superSize = type == .iq4_xs ? 256 : 32
     let bytes = type.traits.typeSize
-    let ntry = 7
     var L = [UInt8](repeating: 0, count: 256)
     var weight = [Float](repeating: 0, count: 32)
     var scales = [Float](repeating: 0, count: 8)
@@ -333,7 +332,7 @@ func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into 
             }
             let (max, amax) = largestMagnitude(xb, 32)
             if amax < groupMaxEps { scales[ib] = 0; continue }
-            var d = -max / v0
+            var d = ntry > 0 ? -max / v0 : max / v0
             var id = 1 / d
             var sumqx: Float = 0, sumq2: Float = 0
             for j in 0..<32 {
@@ -345,7 +344,7 @@ func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into 
             }
             d = sumq2 > 0 ? sumqx / sumq2 : 0
             var best = d * sumqx
-            for itry in -ntry...ntry {
+            for itry in stride(from: -ntry, through: ntry, by: 1) {
                 id = (Float(itry) + v0) / max
                 sumqx = 0; sumq2 = 0
                 for j in 0..<32 {
@@ -383,13 +382,32 @@ func quantizeIQ4(_ type: GGMLType, _ x: UnsafePointer<Float>, blocks: Int, into 
         } else {
             qs = 2
             storeHalf(p, 0, scales[0])
-            let id: Float = scales[0] != 0 ? 1 / scales[0] : 0
-            for j in 0..<32 { L[j] = UInt8(bestIndexIQ4(id * xs[j])) }
+            if ntry > 0 {
+                let id: Float = scales[0] != 0 ? 1 / scales[0] : 0
+                for j in 0..<32 { L[j] = UInt8(bestIndexIQ4(id * xs[j])) }
+            }
         }
         for i in 0..<(superSize / 32) {
             for j in 0..<16 { storeU8(p, qs + 16 * i + j, L[32 * i + j] | (L[32 * i + 16 + j] << 4)) }
         }
     }
+}
+
+/// Quantizes `count` values of `src` as ggml's `quantize_row_<type>_ref`, the row quantizer
+/// llama.cpp's CPU backend writes KV cache rows with. It equals ``quantize(_:src:count:into:)``
+/// except for IQ4_NL, whose row quantizer keeps its first scale (no search over the 15 nearby
+/// scales that `quantize_iq4_nl` makes: `ntry` −1 in `quantize_row_iq4_nl_impl`).
+///
+/// - Throws: as ``quantize(_:src:count:into:)``.
+public func quantizeRowReference(_ type: GGMLType, src: UnsafePointer<Float>, count: Int,
+                                 into out: UnsafeMutableRawBufferPointer) throws {
+    guard type == .iq4_nl else { return try quantize(type, src: src, count: count, into: out) }
+    let bytes = try type.checkedBytes(count, op: "quantize")
+    guard out.count >= bytes else {
+        throw SwiftletError.shapeMismatch(op: "quantize", detail: "\(count) values of \(type) need \(bytes) bytes, output has \(out.count)")
+    }
+    guard count > 0, let base = out.baseAddress else { return }
+    quantizeIQ4(type, src, blocks: count / 32, into: base, ntry: -1)
 }
 
 /// Quantizes `count` values of `src` into block format `type`, writing `type.rowBytes(count)`

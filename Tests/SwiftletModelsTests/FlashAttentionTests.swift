@@ -26,8 +26,8 @@ final class FlashAttentionTests: XCTestCase {
                     case .q8_0:
                         QuantKernels.quantizeActivations(weightType: .q8_0, xp.baseAddress! + p * headDim, count: headDim, into: row)
                     default:
-                        try! quantize(type.ggmlType, src: xp.baseAddress! + p * headDim, count: headDim,
-                                      into: UnsafeMutableRawBufferPointer(start: row, count: rowBytes))
+                        try! quantizeRowReference(type.ggmlType, src: xp.baseAddress! + p * headDim, count: headDim,
+                                                  into: UnsafeMutableRawBufferPointer(start: row, count: rowBytes))
                     }
                 }
             }

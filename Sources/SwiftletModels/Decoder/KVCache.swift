@@ -236,8 +236,8 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
             QuantKernels.quantizeActivations(weightType: .q8_0, x, count: count, into: row)
         case .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl:
             // Sizes were checked when the cache was made (whole blocks), so this cannot throw.
-            try! quantize(type.ggmlType, src: x, count: count,
-                          into: UnsafeMutableRawBufferPointer(start: row, count: type.rowBytes(count)))
+            try! quantizeRowReference(type.ggmlType, src: x, count: count,
+                                      into: UnsafeMutableRawBufferPointer(start: row, count: type.rowBytes(count)))
         }
     }
 }
