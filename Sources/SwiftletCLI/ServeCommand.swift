@@ -41,6 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("timeout"), help: "Seconds a client has to send a request's headers, and its body.")
     var timeout: Double = 30
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var cacheLimit: KVCacheLimitOptions
 
     func validate() throws {
         guard (1...64).contains(parallel) else { throw ValidationError("--parallel \(parallel) is outside 1...64") }
