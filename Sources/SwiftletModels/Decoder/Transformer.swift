@@ -197,7 +197,7 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
                              keyType: KVCacheType, valueType: KVCacheType) -> Int? {
         guard let cache = KVCache.byteCount(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
                                             capacity: contextLength, keyType: keyType, valueType: valueType),
-              contextLength <= Int.max - 128 else { return nil }
+              contextLength <= (Int.max - 512) / 4 else { return nil }
         let scoreRows = c.headCount.addingReportingOverflow(max(threads, 1) * min(attentionBlockRows, maxBatch))
         guard !scoreRows.overflow else { return nil }
         let scores = scoreRows.partialValue.multipliedReportingOverflow(by: 4 * (contextLength + 128))
