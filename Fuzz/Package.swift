@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 // libFuzzer targets for Swiftlet's parsers and tokenizers, kept out of the main package: the
@@ -16,10 +17,17 @@ import PackageDescription
 // `Swiftlet` here (Sources/ServerModel) the generation parameters, the output constraints and a
 // `LanguageModel` stand-in (a real tokenizer and chat template, no weights). The server's request
 // decoding is compiled from its own files (Sources/SwiftletFuzz/Server) against them.
+//
+// SWIFTLET_FUZZ_TRACE_CMP=0 (`FUZZ_TRACE_CMP=0 scripts/fuzz.sh`) builds without comparison
+// tracing: still edge-guided, with every sanitizer, and cheaper per execution. It is for long
+// campaigns on corpora (and dictionaries) that already hold the keywords and magic values tracing
+// finds; the default build, which `make fuzz` and CI use, keeps it.
+
+let traceComparisons = ProcessInfo.processInfo.environment["SWIFTLET_FUZZ_TRACE_CMP"] != "0"
 let address: [SwiftSetting] = [.unsafeFlags(["-sanitize=address"])]
 let covered: [SwiftSetting] = [.unsafeFlags([
     "-sanitize=fuzzer,address",
-    "-sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp",
+    "-sanitize-coverage=edge,inline-8bit-counters,pc-table" + (traceComparisons ? ",trace-cmp" : ""),
 ])]
 let addressC: [CSetting] = [.unsafeFlags(["-fsanitize=address"])]
 

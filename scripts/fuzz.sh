@@ -17,7 +17,8 @@
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #        (defaults: $FUZZ_SECONDS or 60, every target; $FUZZ_TARGETS may list targets too;
-#        $FUZZ_BIN runs that binary instead of building)
+#        $FUZZ_BIN runs that binary instead of building; FUZZ_TRACE_CMP=0 builds without
+#        comparison tracing, for long campaigns)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -35,7 +36,11 @@ if [ -n "${FUZZ_BIN:-}" ]; then
   bin=$FUZZ_BIN  # a copy made earlier, for long campaigns that must not see a rebuild
 else
   echo "fuzz: building Fuzz/ (sanitizer coverage, AddressSanitizer)"
-  build=(swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address --scratch-path "$work/build" --product SwiftletFuzz)
+  # FUZZ_TRACE_CMP=0: the volume build without comparison tracing (Fuzz/Package.swift), kept apart.
+  scratch=$work/build
+  [ "${FUZZ_TRACE_CMP:-1}" = 0 ] && scratch=$work/build-notrace
+  build=(env SWIFTLET_FUZZ_TRACE_CMP="${FUZZ_TRACE_CMP:-1}" swift build --package-path Fuzz -c release
+         --sanitize=fuzzer --sanitize=address --scratch-path "$scratch" --product SwiftletFuzz)
   if ! "${build[@]}" >"$work/build.log" 2>&1; then
     grep -E "error|warning: unre" "$work/build.log" | head -20 >&2 || tail -20 "$work/build.log" >&2
     echo "fuzz: build failed (log $work/build.log)" >&2

@@ -15,7 +15,9 @@ static int block_bytes(int type) {
     switch (type) {
     case SWIFTLET_FA_F16: return 2;
     case SWIFTLET_FA_Q4_0: return 18;
+    case SWIFTLET_FA_Q4_1: return 20;
     case SWIFTLET_FA_Q5_0: return 22;
+    case SWIFTLET_FA_Q5_1: return 24;
     case SWIFTLET_FA_Q8_0: return 34;
     case SWIFTLET_FA_IQ4_NL: return 18;
     default: return 0;
@@ -33,9 +35,24 @@ static const int8_t iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10
 
 static inline uint16_t load_u16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
-/// The 32 signed values of block `b` of a 4/5/8-bit row, in element order.
+/// Whether blocks of `type` carry a min m next to the scale d (value = level · d + m).
+static inline int has_min(int type) { return type == SWIFTLET_FA_Q4_1 || type == SWIFTLET_FA_Q5_1; }
+
+/// The 32 levels of block `b` of a 4/5/8-bit row, in element order: signed values, or for the
+/// types with a min the unsigned levels.
 static void unpack_block(int type, const uint8_t *b, int v[32]) {
     switch (type) {
+    case SWIFTLET_FA_Q4_1:
+        for (int j = 0; j < 16; ++j) { v[j] = b[4 + j] & 0xf; v[j + 16] = b[4 + j] >> 4; }
+        break;
+    case SWIFTLET_FA_Q5_1: {
+        uint32_t qh; memcpy(&qh, b + 4, 4);
+        for (int j = 0; j < 16; ++j) {
+            v[j] = (int)((b[8 + j] & 0xf) | (((qh >> j) & 1) << 4));
+            v[j + 16] = (int)((b[8 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
+        }
+        break;
+    }
     case SWIFTLET_FA_Q8_0:
         for (int j = 0; j < 32; ++j) v[j] = (int8_t)b[2 + j];
         break;
@@ -58,13 +75,19 @@ static void unpack_block(int type, const uint8_t *b, int v[32]) {
 
 #ifdef GC_X86
 GC_512 static void dequantize_q8_q4_avx512(int type, const uint8_t *row, float *y, int n);
+GC_512 static void dequantize_min_avx512(int type, const uint8_t *row, float *y, int n);
 #endif
 
-/// dequantize_row_*: value · d, one rounding each.
+/// dequantize_row_*: value · d, one rounding each; Q4_1 / Q5_1 level · d + m, two roundings (ggml
+/// compiles its base library without fma contraction).
 static void dequantize_row(int type, const uint8_t *row, float *y, int n, int simd) {
 #ifdef GC_X86
     if (simd && (type == SWIFTLET_FA_Q8_0 || type == SWIFTLET_FA_Q4_0)) {
         dequantize_q8_q4_avx512(type, row, y, n);
+        return;
+    }
+    if (simd && has_min(type)) {
+        dequantize_min_avx512(type, row, y, n);
         return;
     }
 #endif
@@ -80,7 +103,12 @@ static void dequantize_row(int type, const uint8_t *row, float *y, int n, int si
         const uint8_t *blk = row + (long)b * bytes;
         const float d = h2f(load_u16(blk));
         unpack_block(type, blk, v);
-        for (int j = 0; j < 32; ++j) y[32 * b + j] = (float)v[j] * d;
+        if (has_min(type)) {
+            const float m = h2f(load_u16(blk + 2));
+            for (int j = 0; j < 32; ++j) y[32 * b + j] = (float)v[j] * d + m;
+        } else {
+            for (int j = 0; j < 32; ++j) y[32 * b + j] = (float)v[j] * d;
+        }
     }
 }
 
@@ -122,6 +150,27 @@ static float dot_q8_scalar(int type, const uint8_t *k, const uint8_t *q8, int n)
         sum = fmaf(h2f(load_u16(qb)) * h2f(load_u16(kb)), (float)s, sum);
     }
     return sum;
+}
+
+/// ggml_vec_dot_{q4_1,q5_1}_q8_1 on x86 (AVX2 and up): per block eight lanes of four consecutive
+/// products of unsigned level and query byte, each lane accumulated as fma(d_x·d_q, lane, acc);
+/// the min's part m_x·s_q (s = d_q·Σq) is one fma chain of its own, added after the horizontal sum.
+static float dot_q8_1_scalar(int type, const uint8_t *k, const uint8_t *q8, int n) {
+    const int nb = n / 32, bytes = block_bytes(type);
+    float acc[8] = {0}, summs = 0.0f;
+    int v[32];
+    for (int ib = 0; ib < nb; ++ib) {
+        const uint8_t *kb = k + (long)ib * bytes, *qb = q8 + (long)ib * 36;
+        unpack_block(type, kb, v);
+        summs = fmaf(h2f(load_u16(kb + 2)), h2f(load_u16(qb + 2)), summs);
+        const float d = h2f(load_u16(kb)) * h2f(load_u16(qb));
+        for (int l = 0; l < 8; ++l) {
+            int s = 0;
+            for (int j = 4 * l; j < 4 * l + 4; ++j) s += v[j] * (int8_t)qb[4 + j];
+            acc[l] = fmaf(d, (float)s, acc[l]);
+        }
+    }
+    return hsum8(acc) + summs;
 }
 
 #ifdef GC_X86
@@ -168,6 +217,44 @@ GC_AVX2 static void dots_q8_avx2(int type, const uint8_t *k, const uint8_t *q8, 
     }
 }
 
+/// dot_q8_1_scalar for Q4_1 and Q5_1 keys with `heads` Q8_1 query rows (`q_bytes` apart): each
+/// key block is unpacked once for all of them.
+GC_AVX2 static void dots_q8_1_avx2(int type, const uint8_t *k, const uint8_t *q8, long q_bytes, int heads, int n,
+                                   float *out) {
+    enum { MAXH = 8 };
+    const int nb = n / 32, bytes = block_bytes(type);
+    // ggml's bytes_from_bits_32: byte j of the result is 0xff when bit j of qh is set.
+    const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    const __m256i bit = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
+    for (int h0 = 0; h0 < heads; h0 += MAXH) {
+        const int hn = heads - h0 < MAXH ? heads - h0 : MAXH;
+        __m256 acc[MAXH];
+        float summs[MAXH];
+        for (int g = 0; g < hn; ++g) { acc[g] = _mm256_setzero_ps(); summs[g] = 0.0f; }
+        for (int ib = 0; ib < nb; ++ib) {
+            const uint8_t *kb = k + (long)ib * bytes;
+            const uint8_t *qs = kb + (type == SWIFTLET_FA_Q5_1 ? 8 : 4);
+            const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+            __m256i qx = _mm256_and_si256(_mm256_set1_epi8(0xf), _mm256_set_m128i(_mm_srli_epi16(t, 4), t));
+            if (type == SWIFTLET_FA_Q5_1) {
+                uint32_t qh; memcpy(&qh, kb + 4, 4);
+                const __m256i b = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread), bit);
+                qx = _mm256_or_si256(qx, _mm256_and_si256(_mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10)));
+            }
+            const float dk = h2f(load_u16(kb)), mk = h2f(load_u16(kb + 2));
+            for (int g = 0; g < hn; ++g) {
+                const uint8_t *qb = q8 + (h0 + g) * q_bytes + (long)ib * 36;
+                summs[g] = fmaf(mk, h2f(load_u16(qb + 2)), summs[g]);
+                const __m256i qy = _mm256_loadu_si256((const __m256i *)(qb + 4));
+                const __m256i lanes = _mm256_madd_epi16(_mm256_set1_epi16(1), _mm256_maddubs_epi16(qx, qy));
+                const __m256 d = _mm256_set1_ps(dk * h2f(load_u16(qb)));
+                acc[g] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc[g]);
+            }
+        }
+        for (int g = 0; g < hn; ++g) out[h0 + g] = hsum8_avx(acc[g]) + summs[g];
+    }
+}
+
 /// ggml_vec_dot_f16 of one f16 key row with `heads` query rows (f16 values as floats, `q_stride`
 /// apart), head_dim a multiple of 64.
 GC_512 static void dots_f16_avx512(const uint16_t *k, const float *q, long q_stride, int heads, int n, float *out) {
@@ -203,6 +290,26 @@ GC_512 static void dequantize_q8_q4_avx512(int type, const uint8_t *row, float *
         }
         _mm512_storeu_ps(y + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
         _mm512_storeu_ps(y + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
+    }
+}
+
+/// dequantize_row for Q4_1 and Q5_1: level · d, then + m, 16 at a time.
+GC_512 static void dequantize_min_avx512(int type, const uint8_t *row, float *y, int n) {
+    const int bytes = block_bytes(type), five = type == SWIFTLET_FA_Q5_1;
+    for (int b = 0; b < n / 32; ++b) {
+        const uint8_t *blk = row + (long)b * bytes;
+        const __m512 d = _mm512_set1_ps(h2f(load_u16(blk))), m = _mm512_set1_ps(h2f(load_u16(blk + 2)));
+        const __m128i q = _mm_loadu_si128((const __m128i *)(blk + (five ? 8 : 4))), mask = _mm_set1_epi8(0xf);
+        __m512i lo = _mm512_cvtepu8_epi32(_mm_and_si128(q, mask));
+        __m512i hi = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), mask));
+        if (five) {
+            uint32_t qh; memcpy(&qh, blk + 4, 4);
+            const __m512i sixteen = _mm512_set1_epi32(16);
+            lo = _mm512_or_si512(lo, _mm512_maskz_mov_epi32((__mmask16)(qh & 0xffff), sixteen));
+            hi = _mm512_or_si512(hi, _mm512_maskz_mov_epi32((__mmask16)(qh >> 16), sixteen));
+        }
+        _mm512_storeu_ps(y + 32 * b, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(lo), d), m));
+        _mm512_storeu_ps(y + 32 * b + 16, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(hi), d), m));
     }
 }
 
@@ -261,7 +368,15 @@ static void key_dots(int k_type, const uint8_t *krow, const void *qconv, long qc
         dots_q8_avx2(k_type, krow, (const uint8_t *)qconv, q_bytes, heads, n, out);
         return;
     }
+    if (simd && has_min(k_type)) {
+        dots_q8_1_avx2(k_type, krow, (const uint8_t *)qconv, q_bytes, heads, n, out);
+        return;
+    }
 #endif
+    if (has_min(k_type)) {
+        for (int g = 0; g < heads; ++g) out[g] = dot_q8_1_scalar(k_type, krow, (const uint8_t *)qconv + g * q_bytes, n);
+        return;
+    }
     for (int g = 0; g < heads; ++g) out[g] = dot_q8_scalar(k_type, krow, (const uint8_t *)qconv + g * q_bytes, n);
 }
 
@@ -355,7 +470,7 @@ void swiftlet_fa_attend(const float *q, long q_stride, int tokens, int heads, in
             if (k_type == SWIFTLET_FA_F16) {
                 for (int i = 0; i < D; ++i) qc[i] = h2f(f2h(qg[i]));
             } else {
-                swiftlet_qk_quantize_act(variant, 8, qg, qc, D);
+                swiftlet_qk_quantize_act(variant, has_min(k_type) ? 9 : 8, qg, qc, D);
             }
             ms[2 * g] = -INFINITY;
             ms[2 * g + 1] = 0.0f;

@@ -6,14 +6,17 @@
 // Every result equals the generic C twin in quant_dot.c bit for bit: integer sums are exact
 // however they are formed, and the float steps are the twin's, in its order (the 32-weight
 // formats: eight lanes of 4 products, acc = fma(d, lane, acc), hsum8_ordered; Q4_K / Q6_K: the
-// twin's lane and fma structure; Q2_K / Q3_K / Q5_K / IQ4_XS: the per-super-block combine
-// helpers the twin calls). The twin follows llama.cpp's x86 order, so an ARM device computes what
+// twin's lane and fma structure; Q2_K / Q3_K / IQ4_XS: the per-super-block combine helpers the
+// twin calls; Q5_K: kq_tiled_add's steps on the converted sums, arm_tiled_add_f). The twin follows llama.cpp's x86 order, so an ARM device computes what
 // an x86 one does; llama.cpp's own ARM kernels use other orders (see README, "ARM64").
 
 #define QK_CAT2(a, b) a##_##b
 #define QK_CAT(a, b) QK_CAT2(a, b)
 #define QK_FN(name) QK_CAT(name, QK_VARIANT)
 #define QK_INLINE static inline QK_TARGET __attribute__((always_inline))
+// Short loops over register arrays, unrolled fully: GCC -O2 keeps the loop (and the array goes
+// to the stack), clang may too where the body is large.
+#define QK_UNROLL _Pragma("GCC unroll 16")
 
 #ifndef QK_ARM_COMMON
 #define QK_ARM_COMMON
@@ -95,9 +98,10 @@ QK_INLINE int32x4_t QK_FN(dot4)(int32x4_t acc, int8x16_t a, int8x16_t b) {
 #if QK_DOTPROD
     return vdotq_s32(acc, a, b);
 #else
-    const int32x4_t p0 = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)));
-    const int32x4_t p1 = vpaddlq_s16(vmull_high_s8(a, b));
-    return vaddq_s32(acc, vpaddq_s32(p0, p1));
+    // Pairs of products added in 16 bits: |a| <= 128 and the activation bytes b come from the Q8
+    // quantizers, within ±127, so a pair stays within 2 · 128 · 127 < 32768.
+    const int16x8_t pairs = vpaddq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)), vmull_high_s8(a, b));
+    return vaddq_s32(acc, vpaddlq_s16(pairs));
 #endif
 }
 
@@ -160,7 +164,33 @@ QK_INLINE void QK_FN(rows_b32)(const int kind, const int NT, int n, const uint8_
     float32x4_t acc0[4], acc1[4];
     float summs[4] = {0, 0, 0, 0};
     for (int t = 0; t < NT; ++t) { acc0[t] = vdupq_n_f32(0); acc1[t] = vdupq_n_f32(0); }
-    for (int b = 0; b < n / QK; ++b) {
+    int b = 0;
+    if (NT == 1)   // decode: eight blocks per step, their fp16 scales converted and multiplied four at a time
+        for (; b + 8 <= n / QK; b += 8) {
+#define B32_HALVES(k) \
+            hw = vld1_lane_u16((const uint16_t *)(const void *)(wb + (k) * wsize), hw, k); \
+            ha = vld1_lane_u16((const uint16_t *)(const void *)(ab + (k) * asize), ha, k);
+#define B32_STEP(k) { \
+                const uint8_t *wk = wb + (k) * wsize, *ak = ab + (k) * asize; \
+                int8x16_t lo, hi; \
+                QK_FN(levels_b32)(kind, wk, &lo, &hi); \
+                const int32x4_t l0 = QK_FN(dot4)(vdupq_n_s32(0), lo, vld1q_s8((const int8_t *)ak + aq)); \
+                const int32x4_t l1 = QK_FN(dot4)(vdupq_n_s32(0), hi, vld1q_s8((const int8_t *)ak + aq + 16)); \
+                acc0[0] = vfmaq_laneq_f32(acc0[0], vcvtq_f32_s32(l0), d4, k); \
+                acc1[0] = vfmaq_laneq_f32(acc1[0], vcvtq_f32_s32(l1), d4, k); \
+                if (with_min) summs[0] = fmaf(arm_half(wk + 2), arm_half(ak + 2), summs[0]); \
+            }
+            QK_UNROLL for (int g = 0; g < 2; ++g) {
+                const uint8_t *wb = w + (size_t)(b + 4 * g) * wsize, *ab = a + (size_t)(b + 4 * g) * asize;
+                uint16x4_t hw = vdup_n_u16(0), ha = vdup_n_u16(0);
+                B32_HALVES(0) B32_HALVES(1) B32_HALVES(2) B32_HALVES(3)
+                const float32x4_t d4 = vmulq_f32(vcvt_f32_f16(vreinterpret_f16_u16(hw)), vcvt_f32_f16(vreinterpret_f16_u16(ha)));
+                B32_STEP(0) B32_STEP(1) B32_STEP(2) B32_STEP(3)
+            }
+#undef B32_HALVES
+#undef B32_STEP
+        }
+    for (; b < n / QK; ++b) {
         const uint8_t *wb = w + (size_t)b * wsize;
         int8x16_t lo, hi;
         QK_FN(levels_b32)(kind, wb, &lo, &hi);
@@ -203,7 +233,7 @@ static inline uint8x16_t arm_k4_scales_mins(const uint8_t *packed) {
 QK_INLINE void QK_FN(k4_sums)(const int8x16_t q[8][2], uint8x16_t scmn, const blk_q8_K *ab,
                               int32x4_t *scaled, int32x4_t *mins) {
     int32x4_t p[8];
-    for (int h = 0; h < 4; ++h) {
+    QK_UNROLL for (int h = 0; h < 4; ++h) {
         const int8x16x4_t x = vld1q_s8_x4(ab->qs + 64 * h);
         p[2 * h] = QK_FN(dot_acc)(QK_FN(dot_acc)(vdupq_n_s32(0), q[2 * h][0], x.val[0]), q[2 * h][1], x.val[1]);
         p[2 * h + 1] = QK_FN(dot_acc)(QK_FN(dot_acc)(vdupq_n_s32(0), q[2 * h + 1][0], x.val[2]), q[2 * h + 1][1], x.val[3]);
@@ -265,7 +295,8 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const ui
         const float32x2_t dmw = arm_k4_head_d_dmin(head);
         int8x16_t q[8][2];   // sub-block sb, halves
         const uint8x16x4_t raw[2] = {vld1q_u8_x4(wb->qs), vld1q_u8_x4(wb->qs + 64)};
-        for (int j = 0; j < 4 && (QK_DOTPROD || NT > 1 || grouped); ++j) {   // NEON, one token: unpacked where used
+        if (QK_DOTPROD || NT > 1 || grouped)   // NEON, one token: unpacked where used
+        QK_UNROLL for (int j = 0; j < 4; ++j) {
             const uint8x16_t r0 = raw[j / 2].val[2 * (j % 2)], r1 = raw[j / 2].val[2 * (j % 2) + 1];
             q[2 * j][0] = vreinterpretq_s8_u8(vandq_u8(r0, vdupq_n_u8(0x0F)));
             q[2 * j][1] = vreinterpretq_s8_u8(vandq_u8(r1, vdupq_n_u8(0x0F)));
@@ -347,31 +378,98 @@ QK_INLINE void QK_FN(rows_q4_K)(const int NT, const int grouped, int n, const ui
     for (int t = 0; t < NT; ++t) out[t] = vget_lane_f32(acc[t], 0) - vget_lane_f32(acc[t], 1);
 }
 
-/// Q2_K / Q5_K: the twin's order (llama.cpp's tiled epilogue, kq_tiled_add) for every token count.
+#ifndef QK_ARM_Q5K_COMMON
+#define QK_ARM_Q5K_COMMON
+/// kq_tiled_add with the integer sums already converted: (float)scaled, (float)mins.
+static inline float arm_tiled_add_f(float y, float da, float d, float dmin, float scaled, float mins) {
+    return fmaf(fmaf(-dmin, mins, scaled * d), da, y);
+}
+#endif
+
+/// Q5_K levels minus 16 of one sub-block half: `tst` is 0xFF where the high bit is clear (a test
+/// of the inverted qh bytes), so keeping its top nibble above the weight nibble gives
+/// nibble + 16·bit − 16 as a signed byte. `high` picks the nibble (sub-block 2j + 1).
+QK_INLINE int8x16_t QK_FN(q5k_level)(uint8x16_t raw, uint8x16_t inverted_qh, uint8x16_t bit, const int high) {
+    const uint8x16_t tst = vtstq_u8(inverted_qh, bit);
+    return vreinterpretq_s8_u8(high ? vsriq_n_u8(tst, raw, 4) : vbslq_u8(vdupq_n_u8(0x0F), raw, tst));
+}
+
+/// Q5_K (the twin's order: llama.cpp's tiled epilogue, kq_tiled_add, for every token count). The
+/// levels are formed minus 16 (see q5k_level), so each sub-block sum is short by 16 · its
+/// activation sum, added back from the bsums: scaled = Σ sc · (isum' + 16 · bsum).
 QK_INLINE void QK_FN(rows_q5_K)(const int NT, int n, const uint8_t *w,
                                 const uint8_t *a, size_t a_stride, float *out) {
     float s[4] = {0, 0, 0, 0};
     for (int b = 0; b < n / QKK; ++b) {
         const blk_q5_K *wb = (const blk_q5_K *)w + b;
-        const uint8x16_t scmn = arm_k4_scales_mins(wb->scales);
-        const uint8x16_t h0 = vld1q_u8(wb->qh), h1 = vld1q_u8(wb->qh + 16);
-        int8x16_t q[8][2];
-        for (int j = 0; j < 4; ++j) {
-            const uint8x16_t r0 = vld1q_u8(wb->qs + 32 * j), r1 = vld1q_u8(wb->qs + 32 * j + 16);
-            const uint8x16_t bl = vdupq_n_u8((uint8_t)(1 << (2 * j))), bh = vdupq_n_u8((uint8_t)(2 << (2 * j)));
-            const uint8x16_t x10 = vdupq_n_u8(0x10), m = vdupq_n_u8(0x0F);
-            q[2 * j][0] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(r0, m), vandq_u8(vtstq_u8(h0, bl), x10)));
-            q[2 * j][1] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(r1, m), vandq_u8(vtstq_u8(h1, bl), x10)));
-            q[2 * j + 1][0] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(r0, 4), vandq_u8(vtstq_u8(h0, bh), x10)));
-            q[2 * j + 1][1] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(r1, 4), vandq_u8(vtstq_u8(h1, bh), x10)));
+        const uint8x16_t head = vld1q_u8((const uint8_t *)wb);
+        const uint8x16_t scmn = arm_k4_head_scales_mins(head, QK_DOTPROD);
+        const float32x2_t dmw = arm_k4_head_d_dmin(head);
+        uint8x16_t hn[2] = {vmvnq_u8(vld1q_u8(wb->qh)), vmvnq_u8(vld1q_u8(wb->qh + 16))};
+        __asm__("" : "+w"(hn[0]), "+w"(hn[1]));   // else clang tests qh & bit == 0: two operations per use
+        const uint8x16x4_t raw[2] = {vld1q_u8_x4(wb->qs), vld1q_u8_x4(wb->qs + 64)};
+        int8x16_t q[8][2];   // sub-block sb, halves (NT > 1: unpacked once for all tokens)
+        if (NT > 1) {
+            QK_UNROLL for (int sb = 0; sb < 8; ++sb)
+                QK_UNROLL for (int p = 0; p < 2; ++p)
+                    q[sb][p] = QK_FN(q5k_level)(raw[sb / 4].val[2 * ((sb / 2) % 2) + p], hn[p], vdupq_n_u8((uint8_t)(1 << sb)), sb & 1);
         }
-        const float d = arm_half((const uint8_t *)&wb->d), dmin = arm_half((const uint8_t *)&wb->dmin);
+#define Q5K_LEVEL(sb, p) (NT > 1 ? q[sb][p] : QK_FN(q5k_level)(raw[(sb) / 4].val[2 * (((sb) / 2) % 2) + (p)], hn[p], vdupq_n_u8((uint8_t)(1 << (sb))), (sb) & 1))
+        const int16x8_t sc = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(scmn)));
+        const int16x8_t mn = vreinterpretq_s16_u16(vmovl_high_u8(scmn));
+        const int16x8_t sc16 = vshlq_n_s16(sc, 4);
+#if QK_DOTPROD
+        // Two running sums (sub-blocks 0-3 and 4-7) are scaled after each sub-block by the
+        // difference to the next scale (the last by its own), which telescopes to Σ sc · isum.
+        const uint8x8_t pick_next = {1, 2, 3, 255, 5, 6, 7, 255};
+        const int16x8_t dsc = vmovl_s8(vsub_s8(vreinterpret_s8_u8(vget_low_u8(scmn)), vqtbl1_s8(vreinterpretq_s8_u8(scmn), pick_next)));
+        int32x4_t dlo = vmovl_s16(vget_low_s16(dsc)), dhi = vmovl_high_s16(dsc);
+        __asm__("" : "+w"(dlo), "+w"(dhi));   // keeps the widened lanes (else each use gets its own dup + widen)
+#else
+        // Each scale four times, matching the product lanes below (lanes 0-3: sub-block 2j, 4-7: 2j + 1).
+        const uint8x16_t sc2 = vzip1q_u8(scmn, scmn);
+        const uint8x16_t sc4a = vzip1q_u8(sc2, sc2), sc4b = vzip2q_u8(sc2, sc2);
+        const int16x8_t scq[4] = {vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(sc4a))), vreinterpretq_s16_u16(vmovl_high_u8(sc4a)),
+                                  vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(sc4b))), vreinterpretq_s16_u16(vmovl_high_u8(sc4b))};
+#endif
+        const float32x2_t dv = dmw;
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
-            int32x4_t sv, mv;
-            QK_FN(k4_sums)(q, scmn, ab, &sv, &mv);
-            s[t] = kq_tiled_add(s[t], ab->d, d, dmin, vaddvq_s32(sv), vaddvq_s32(mv));
+            const int8_t *x = ab->qs;   // sub-block sb: x + 32 sb, two halves
+            int32x4_t acc;
+#if QK_DOTPROD
+            int32x4_t ca = vdupq_n_s32(0), cb = vdupq_n_s32(0);
+            ca = vdotq_s32(vdotq_s32(ca, Q5K_LEVEL(0, 0), vld1q_s8(x)), Q5K_LEVEL(0, 1), vld1q_s8(x + 16));
+            cb = vdotq_s32(vdotq_s32(cb, Q5K_LEVEL(4, 0), vld1q_s8(x + 128)), Q5K_LEVEL(4, 1), vld1q_s8(x + 144));
+            acc = vmlaq_laneq_s32(vmulq_laneq_s32(ca, dlo, 0), cb, dhi, 0);
+            ca = vdotq_s32(vdotq_s32(ca, Q5K_LEVEL(1, 0), vld1q_s8(x + 32)), Q5K_LEVEL(1, 1), vld1q_s8(x + 48));
+            cb = vdotq_s32(vdotq_s32(cb, Q5K_LEVEL(5, 0), vld1q_s8(x + 160)), Q5K_LEVEL(5, 1), vld1q_s8(x + 176));
+            acc = vmlaq_laneq_s32(vmlaq_laneq_s32(acc, ca, dlo, 1), cb, dhi, 1);
+            ca = vdotq_s32(vdotq_s32(ca, Q5K_LEVEL(2, 0), vld1q_s8(x + 64)), Q5K_LEVEL(2, 1), vld1q_s8(x + 80));
+            cb = vdotq_s32(vdotq_s32(cb, Q5K_LEVEL(6, 0), vld1q_s8(x + 192)), Q5K_LEVEL(6, 1), vld1q_s8(x + 208));
+            acc = vmlaq_laneq_s32(vmlaq_laneq_s32(acc, ca, dlo, 2), cb, dhi, 2);
+            ca = vdotq_s32(vdotq_s32(ca, Q5K_LEVEL(3, 0), vld1q_s8(x + 96)), Q5K_LEVEL(3, 1), vld1q_s8(x + 112));
+            cb = vdotq_s32(vdotq_s32(cb, Q5K_LEVEL(7, 0), vld1q_s8(x + 224)), Q5K_LEVEL(7, 1), vld1q_s8(x + 240));
+            acc = vmlaq_laneq_s32(vmlaq_laneq_s32(acc, ca, dlo, 3), cb, dhi, 3);
+#else
+            // 16-bit lanes of 8 products of one sub-block (|sum| <= 8 · 16 · 128), widened by the
+            // scale multiply.
+            acc = vdupq_n_s32(0);
+            QK_UNROLL for (int j = 0; j < 4; ++j) {
+                const int16x8_t z = vpaddq_s16(QK_FN(q4k_prod16)(Q5K_LEVEL(2 * j, 0), Q5K_LEVEL(2 * j, 1), vld1q_s8(x + 64 * j), vld1q_s8(x + 64 * j + 16)),
+                                               QK_FN(q4k_prod16)(Q5K_LEVEL(2 * j + 1, 0), Q5K_LEVEL(2 * j + 1, 1), vld1q_s8(x + 64 * j + 32), vld1q_s8(x + 64 * j + 48)));
+                acc = vmlal_s16(acc, vget_low_s16(z), vget_low_s16(scq[j]));
+                acc = vmlal_high_s16(acc, z, scq[j]);
+            }
+#endif
+            const int16x8_t bs = vpaddq_s16(vld1q_s16(ab->bsums), vld1q_s16(ab->bsums + 8));   // per sub-block
+            acc = vmlal_high_s16(vmlal_s16(acc, vget_low_s16(bs), vget_low_s16(sc16)), bs, sc16);   // the 16 · bsum
+            const int32x4_t m = vmlal_high_s16(vmull_s16(vget_low_s16(bs), vget_low_s16(mn)), bs, mn);
+            const int32x4_t sm = vpaddq_s32(acc, m);
+            const float32x2_t tot = vcvt_f32_s32(vget_low_s32(vpaddq_s32(sm, sm)));   // scaled, mins
+            s[t] = arm_tiled_add_f(s[t], ab->d, vget_lane_f32(dv, 0), vget_lane_f32(dv, 1), vget_lane_f32(tot, 0), vget_lane_f32(tot, 1));
         }
+#undef Q5K_LEVEL
     }
     for (int t = 0; t < NT; ++t) out[t] = s[t];
 }
@@ -386,8 +484,8 @@ QK_INLINE void QK_FN(rows_q6_K)(const int NT, const int tiled, int n, const uint
     for (int b = 0; b < n / QKK; ++b) {
         const blk_q6_K *wb = (const blk_q6_K *)w + b;
         int8x16_t q[8][2];   // chunk 4h + c, halves (levels 0..63; the −32 goes through bsums)
-        for (int h = 0; h < 2; ++h)
-            for (int p = 0; p < 2; ++p) {
+        QK_UNROLL for (int h = 0; h < 2; ++h)
+            QK_UNROLL for (int p = 0; p < 2; ++p) {
                 const uint8x16_t l0 = vld1q_u8(wb->ql + 64 * h + 16 * p), l1 = vld1q_u8(wb->ql + 64 * h + 32 + 16 * p);
                 const uint8x16_t hb = vld1q_u8(wb->qh + 32 * h + 16 * p);
                 q[4 * h + 0][p] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(hb, m3), 4)));
@@ -399,10 +497,10 @@ QK_INLINE void QK_FN(rows_q6_K)(const int NT, const int tiled, int n, const uint
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             int32_t init[8];
-            for (int k = 0; k < 8; ++k)
+            QK_UNROLL for (int k = 0; k < 8; ++k)
                 init[k] = -32 * (ab->bsums[2 * k] * wb->scales[2 * k] + ab->bsums[2 * k + 1] * wb->scales[2 * k + 1]);
             int32x4_t lane0 = vld1q_s32(init), lane1 = vld1q_s32(init + 4);
-            for (int ch = 0; ch < 8; ++ch) {
+            QK_UNROLL for (int ch = 0; ch < 8; ++ch) {
                 const int8_t *ap = ab->qs + 32 * ch;
                 const int s0 = wb->scales[2 * ch], s1 = wb->scales[2 * ch + 1];
                 lane0 = vmlaq_n_s32(lane0, QK_FN(dot4)(vdupq_n_s32(0), q[ch][0], vld1q_s8(ap)), s0);
@@ -428,9 +526,9 @@ QK_INLINE int QK_FN(scaled16)(const int8x16_t q[16], int8x16_t scales, const int
     // Levels of at most 4 in magnitude: a sub-block's 16 products stay within int16 (|sum| <= 16 *
     // 4 * 128), so they are formed and pairwise added in 16-bit lanes, widened once by the scales.
     int16x8_t w[4];   // lanes 2i, 2i + 1: sub-block 4g + i
-    for (int g = 0; g < 4; ++g) {
+    QK_UNROLL for (int g = 0; g < 4; ++g) {
         int16x8_t p[4];
-        for (int i = 0; i < 4; ++i) {
+        QK_UNROLL for (int i = 0; i < 4; ++i) {
             const int sb = 4 * g + i;
             const int8x16_t x = vld1q_s8(a + 16 * sb);
             p[i] = vmlal_high_s8(vmull_s8(vget_low_s8(q[sb]), vget_low_s8(x)), q[sb], x);
@@ -445,12 +543,12 @@ QK_INLINE int QK_FN(scaled16)(const int8x16_t q[16], int8x16_t scales, const int
     return vaddvq_s32(vmlal_high_s16(acc, y1, shi));
 #else
     int32x4_t p[16];
-    for (int h = 0; h < 4; ++h) {
+    QK_UNROLL for (int h = 0; h < 4; ++h) {
         const int8x16x4_t x = vld1q_s8_x4(a + 64 * h);
-        for (int i = 0; i < 4; ++i) p[4 * h + i] = QK_FN(dot_acc)(vdupq_n_s32(0), q[4 * h + i], x.val[i]);
+        QK_UNROLL for (int i = 0; i < 4; ++i) p[4 * h + i] = QK_FN(dot_acc)(vdupq_n_s32(0), q[4 * h + i], x.val[i]);
     }
     int32x4_t s4[4];   // lane i of s4[g]: the sum of sub-block 4g + i
-    for (int g = 0; g < 4; ++g) s4[g] = vpaddq_s32(vpaddq_s32(p[4 * g], p[4 * g + 1]), vpaddq_s32(p[4 * g + 2], p[4 * g + 3]));
+    QK_UNROLL for (int g = 0; g < 4; ++g) s4[g] = vpaddq_s32(vpaddq_s32(p[4 * g], p[4 * g + 1]), vpaddq_s32(p[4 * g + 2], p[4 * g + 3]));
     const int16x8_t slo = vmovl_s8(vget_low_s8(scales)), shi = vmovl_high_s8(scales);
     int32x4_t acc = vmulq_s32(s4[0], vmovl_s16(vget_low_s16(slo)));
     acc = vmlaq_s32(acc, s4[1], vmovl_high_s16(slo));
@@ -465,8 +563,8 @@ QK_INLINE int QK_FN(scaled16)(const int8x16_t q[16], int8x16_t scales, const int
 QK_INLINE void QK_FN(levels2)(const uint8_t *qs, uint8x16_t q[16]) {
     const uint8x16_t m3 = vdupq_n_u8(3);
     const uint8x16x4_t r = vld1q_u8_x4(qs);
-    for (int h = 0; h < 2; ++h)
-        for (int p = 0; p < 2; ++p) {
+    QK_UNROLL for (int h = 0; h < 2; ++h)
+        QK_UNROLL for (int p = 0; p < 2; ++p) {
             const uint8x16_t v = r.val[2 * h + p];
             q[8 * h + 0 + p] = vandq_u8(v, m3);
             q[8 * h + 2 + p] = vandq_u8(vshrq_n_u8(v, 2), m3);
@@ -483,7 +581,7 @@ QK_INLINE void QK_FN(rows_q2_K)(const int NT, int n, const uint8_t *w,
         uint8x16_t qu[16];
         QK_FN(levels2)(wb->qs, qu);
         int8x16_t q[16];
-        for (int i = 0; i < 16; ++i) q[i] = vreinterpretq_s8_u8(qu[i]);
+        QK_UNROLL for (int i = 0; i < 16; ++i) q[i] = vreinterpretq_s8_u8(qu[i]);
         const uint8x16_t scv = vld1q_u8(wb->scales);
         const int8x16_t sc = vreinterpretq_s8_u8(vandq_u8(scv, vdupq_n_u8(0x0F)));
         const uint8x16_t mnv = vshrq_n_u8(scv, 4);
@@ -527,9 +625,9 @@ QK_INLINE void QK_FN(rows_q3_K)(const int NT, const int tiled, int n, const uint
         uint8x16_t qu[16];
         QK_FN(levels2)(wb->qs, qu);
         int8x16_t q[16];   // level = low 2 bits − 4 where the mask bit (4h + c) is clear
-        for (int h = 0; h < 2; ++h)
-            for (int c = 0; c < 4; ++c)
-                for (int p = 0; p < 2; ++p) {
+        QK_UNROLL for (int h = 0; h < 2; ++h)
+            QK_UNROLL for (int c = 0; c < 4; ++c)
+                QK_UNROLL for (int p = 0; p < 2; ++p) {
                     const int i = 8 * h + 2 * c + p;
                     const uint8x16_t clear = vbicq_u8(vdupq_n_u8(4), vtstq_u8(hm[p], vdupq_n_u8((uint8_t)(1 << (4 * h + c)))));
                     q[i] = vsubq_s8(vreinterpretq_s8_u8(qu[i]), vreinterpretq_s8_u8(clear));
@@ -552,7 +650,7 @@ QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, const int tiled, int n, const ui
         const blk_iq4_xs *wb = (const blk_iq4_xs *)w + b;
         int8x16_t q[8][2];
         int ls[8];
-        for (int ib = 0; ib < 8; ++ib) {
+        QK_UNROLL for (int ib = 0; ib < 8; ++ib) {
             ls[ib] = (((wb->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((wb->scales_h >> (2 * ib)) & 3) << 4)) - 32;
             const uint8x16_t r = vld1q_u8(wb->qs + 16 * ib);
             q[ib][0] = vqtbl1q_s8(table, vandq_u8(r, vdupq_n_u8(0x0F)));
@@ -562,7 +660,7 @@ QK_INLINE void QK_FN(rows_iq4_xs)(const int NT, const int tiled, int n, const ui
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             int scaled = 0;
-            for (int ib = 0; ib < 8; ++ib) scaled += ls[ib] * QK_FN(dot32)(q[ib][0], q[ib][1], ab->qs + 32 * ib);
+            QK_UNROLL for (int ib = 0; ib < 8; ++ib) scaled += ls[ib] * QK_FN(dot32)(q[ib][0], q[ib][1], ab->qs + 32 * ib);
             s[t] = tiled ? kq_tiled_add(s[t], ab->d, d, 0, scaled, 0) : kq_add_scaled(s[t], ab->d, d, scaled);
         }
     }
@@ -755,3 +853,4 @@ static QK_TARGET int QK_FN(gemm)(int type, int n, const void *w, size_t w_stride
 #undef QK_CAT
 #undef QK_FN
 #undef QK_INLINE
+#undef QK_UNROLL

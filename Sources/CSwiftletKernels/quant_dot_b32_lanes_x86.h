@@ -123,13 +123,17 @@ QK_INLINE void QK_FN(b32l_tokens)(const int kind, const int NT, const QK_FN(b32l
 /// so each tile is unpacked once; the pack and the activations stream from L2 past the tile in L1.
 #define B32L_PACK_BYTES (2 * 1024 * 1024)
 
-/// Rows in whole tiles of 16 against all tokens; returns how many rows it did (0 when it does
-/// not apply or its buffers cannot be allocated: the caller's kernels then do them).
-QK_INLINE int QK_FN(gemm_b32_lanes)(const int kind, int n, const uint8_t *w, size_t w_stride,
-                                                                    int nrows, const uint8_t *a, size_t a_stride, int ntok,
-                                                                    float *y, size_t y_stride) {
-    const int nb = n / QK, tiles = nrows / B32L_ROWS;
-    if (tiles == 0 || nb == 0) return 0;
+/// One allocation holding a tile and the pack of up to `group` tokens.
+typedef struct {
+    uint8_t *buffer;
+    QK_FN(b32l_tile) tile;
+    QK_FN(b32l_pack) pack;
+    int group;
+} QK_FN(b32l_work);
+
+/// Sizes the token group to B32L_PACK_BYTES (at least 2 tokens, at most ntok) and allocates;
+/// returns 0 when the allocation fails.
+QK_INLINE int QK_FN(b32l_work_open)(QK_FN(b32l_work) *work, int nb, int ntok) {
     int group = (int)(B32L_PACK_BYTES / ((size_t)nb * 40));
     if (group < 2) group = 2;
     if (group > ntok) group = ntok;
@@ -137,11 +141,28 @@ QK_INLINE int QK_FN(gemm_b32_lanes)(const int kind, int n, const uint8_t *w, siz
     const size_t pack_bytes = (size_t)group * nb * 40;
     uint8_t *buffer = aligned_alloc(64, (tile_bytes + pack_bytes + 63) / 64 * 64);
     if (!buffer) return 0;
-    const QK_FN(b32l_tile) tile = {buffer, (float *)(buffer + (size_t)nb * 8 * 64), (float *)(buffer + (size_t)nb * (8 * 64 + 64))};
-    const QK_FN(b32l_pack) pk = {(int32_t *)(buffer + tile_bytes), (float *)(buffer + tile_bytes + (size_t)group * nb * 32),
-                                 (float *)(buffer + tile_bytes + (size_t)group * nb * 36)};
-    for (int t0 = 0; t0 < ntok; t0 += group) {
-        const int g = ntok - t0 < group ? ntok - t0 : group;
+    work->buffer = buffer;
+    work->group = group;
+    work->tile = (QK_FN(b32l_tile)){buffer, (float *)(buffer + (size_t)nb * 8 * 64),
+                                    (float *)(buffer + (size_t)nb * (8 * 64 + 64))};
+    work->pack = (QK_FN(b32l_pack)){(int32_t *)(buffer + tile_bytes), (float *)(buffer + tile_bytes + (size_t)group * nb * 32),
+                                    (float *)(buffer + tile_bytes + (size_t)group * nb * 36)};
+    return 1;
+}
+
+/// Rows in whole tiles of 16 against all tokens; returns how many rows it did (0 when it does
+/// not apply or its buffers cannot be allocated: the caller's kernels then do them).
+QK_INLINE int QK_FN(gemm_b32_lanes)(const int kind, int n, const uint8_t *w, size_t w_stride,
+                                                                    int nrows, const uint8_t *a, size_t a_stride, int ntok,
+                                                                    float *y, size_t y_stride) {
+    const int nb = n / QK, tiles = nrows / B32L_ROWS;
+    if (tiles == 0 || nb == 0) return 0;
+    QK_FN(b32l_work) work;
+    if (!QK_FN(b32l_work_open)(&work, nb, ntok)) return 0;
+    const QK_FN(b32l_tile) tile = work.tile;
+    const QK_FN(b32l_pack) pk = work.pack;
+    for (int t0 = 0; t0 < ntok; t0 += work.group) {
+        const int g = ntok - t0 < work.group ? ntok - t0 : work.group;
         const uint8_t *at = a + (size_t)t0 * a_stride;
         QK_FN(b32l_make_pack)(kind, &pk, nb, g, at, a_stride);
         for (int tile_index = 0; tile_index < tiles; ++tile_index) {
@@ -157,7 +178,7 @@ QK_INLINE int QK_FN(gemm_b32_lanes)(const int kind, int n, const uint8_t *w, siz
                                    pk.da + (size_t)t * nb, pk.sa + (size_t)t * nb, yt + (size_t)t * y_stride, y_stride);
         }
     }
-    free(buffer);
+    free(work.buffer);
     return tiles * B32L_ROWS;
 }
 

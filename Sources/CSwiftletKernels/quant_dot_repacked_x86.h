@@ -139,29 +139,21 @@ QK_INLINE int QK_FN(gemm_chain_lanes)(const int kind, int n, const uint8_t *w, s
                                       const uint8_t *a, size_t a_stride, int ntok, float *y, size_t y_stride) {
     const int nb = n / QK, tiles = nrows / 16;
     if (tiles == 0 || nb == 0) return 0;
-    int group = (int)((2 * 1024 * 1024) / ((size_t)nb * 40));
-    if (group < 2) group = 2;
-    if (group > ntok) group = ntok;
-    const size_t tile_bytes = (size_t)nb * (8 * 64 + 2 * 16 * 4);
-    const size_t pack_bytes = (size_t)group * nb * 40;
-    uint8_t *buffer = aligned_alloc(64, (tile_bytes + pack_bytes + 63) / 64 * 64);
-    if (!buffer) return 0;
-    const QK_FN(b32l_tile) tile = {buffer, (float *)(buffer + (size_t)nb * 8 * 64), (float *)(buffer + (size_t)nb * (8 * 64 + 64))};
-    const QK_FN(b32l_pack) pk = {(int32_t *)(buffer + tile_bytes), (float *)(buffer + tile_bytes + (size_t)group * nb * 32),
-                                 (float *)(buffer + tile_bytes + (size_t)group * nb * 36)};
-    for (int t0 = 0; t0 < ntok; t0 += group) {
-        const int g = ntok - t0 < group ? ntok - t0 : group;
+    QK_FN(b32l_work) work;
+    if (!QK_FN(b32l_work_open)(&work, nb, ntok)) return 0;
+    for (int t0 = 0; t0 < ntok; t0 += work.group) {
+        const int g = ntok - t0 < work.group ? ntok - t0 : work.group;
         const uint8_t *at = a + (size_t)t0 * a_stride;
-        QK_FN(b32l_make_pack)(kind, &pk, nb, g, at, a_stride);
+        QK_FN(b32l_make_pack)(kind, &work.pack, nb, g, at, a_stride);
         for (int tile_index = 0; tile_index < tiles; ++tile_index) {
             const int r0 = tile_index * 16;
-            QK_FN(b32l_unpack)(kind, &tile, nb, w + (size_t)r0 * w_stride, w_stride);
+            QK_FN(b32l_unpack)(kind, &work.tile, nb, w + (size_t)r0 * w_stride, w_stride);
             for (int t = 0; t < g; ++t)
-                QK_FN(b32l_tokens_chain)(kind, &tile, nb, at + (size_t)t * a_stride, pk.init + (size_t)t * nb * 8,
-                                         pk.da + (size_t)t * nb, y + (size_t)(t0 + t) * y_stride + r0);
+                QK_FN(b32l_tokens_chain)(kind, &work.tile, nb, at + (size_t)t * a_stride, work.pack.init + (size_t)t * nb * 8,
+                                         work.pack.da + (size_t)t * nb, y + (size_t)(t0 + t) * y_stride + r0);
         }
     }
-    free(buffer);
+    free(work.buffer);
     return tiles * 16;
 }
 #endif
@@ -214,23 +206,13 @@ QK_INLINE int QK_FN(gemm_chain_kind)(const int kind, int n, const uint8_t *w, si
 QK_INLINE void QK_FN(rows_q2_K_repacked)(const int NT, const int halves, int n, const uint8_t *w,
                                          const uint8_t *a, size_t a_stride, float *out) {
     float acc[4] = {0, 0, 0, 0}, accm[4] = {0, 0, 0, 0};
-    const __m256i m3 = _mm256_set1_epi8(3);
     for (int b = 0; b < n / QKK; ++b) {
         const blk_q2_K *wb = (const blk_q2_K *)w + b;
         const float d = QK_FN(half)(wb->d), dmin = QK_FN(half)(wb->dmin);
         __m256i isum[4];
         for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
         for (int h = 0; h < 2; ++h) {
-            const __m256i qs = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * h));
-            for (int c = 0; c < 4; ++c) {
-                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * c), m3);
-                const uint8_t *sc = wb->scales + 8 * h + 2 * c;
-                const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(sc[1] & 0xF), _mm_set1_epi16(sc[0] & 0xF));
-                for (int t = 0; t < NT; ++t) {
-                    const int8_t *aq = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 128 * h + 32 * c;
-                    isum[t] = _mm256_add_epi32(isum[t], QK_FN(dot_scaled)(q, _mm256_loadu_si256((const __m256i *)aq), sv));
-                }
-            }
+            QK_FN(q2_K_half_isums)(NT, wb, b, h, a, a_stride, isum);
             if (!halves && h == 0) continue;
             const int j0 = halves ? 8 * h : 0;
             for (int t = 0; t < NT; ++t) {

@@ -59,6 +59,23 @@ QK_INLINE float QK_FN(half)(uint16_t h) { return _cvtsh_ss(h); }
 
 #include "quant_dot_kquants_x86.h"
 
+// Adds one 128-weight half (`h`) of Q2_K super-block `b` against NT tokens to isum[t], per lane:
+// the integer part shared by the plain and the repacked order.
+QK_INLINE void QK_FN(q2_K_half_isums)(const int NT, const blk_q2_K *wb, int b, int h, const uint8_t *a,
+                                      size_t a_stride, __m256i *isum) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m256i qs = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * h));
+    for (int c = 0; c < 4; ++c) {
+        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * c), m3);
+        const uint8_t *sc = wb->scales + 8 * h + 2 * c;
+        const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(sc[1] & 0xF), _mm_set1_epi16(sc[0] & 0xF));
+        for (int t = 0; t < NT; ++t) {
+            const int8_t *aq = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 128 * h + 32 * c;
+            isum[t] = _mm256_add_epi32(isum[t], QK_FN(dot_scaled)(q, _mm256_loadu_si256((const __m256i *)aq), sv));
+        }
+    }
+}
+
 // Q2_K, Q3_K, IQ4_XS rows against NT tokens: with `tiled` (8 or more tokens), llama.cpp's tiled
 // k-quant matmul order (kq_tiled_add); otherwise lanes of 8 summed at the end.
 QK_INLINE void QK_FN(rows_q2_K)(const int NT, const int tiled, int n, const uint8_t *w,
@@ -66,24 +83,12 @@ QK_INLINE void QK_FN(rows_q2_K)(const int NT, const int tiled, int n, const uint
     __m256 acc[4];
     float msum[4] = {0, 0, 0, 0}, y[4] = {0, 0, 0, 0};
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    const __m256i m3 = _mm256_set1_epi8(3);
     for (int b = 0; b < n / QKK; ++b) {
         const blk_q2_K *wb = (const blk_q2_K *)w + b;
         const float d = QK_FN(half)(wb->d), dmin = QK_FN(half)(wb->dmin);
         __m256i isum[4];
         for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; ++h) {
-            const __m256i qs = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * h));
-            for (int c = 0; c < 4; ++c) {
-                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * c), m3);
-                const uint8_t *sc = wb->scales + 8 * h + 2 * c;
-                const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(sc[1] & 0xF), _mm_set1_epi16(sc[0] & 0xF));
-                for (int t = 0; t < NT; ++t) {
-                    const int8_t *aq = ((const blk_q8_K *)(a + (size_t)t * a_stride))[b].qs + 128 * h + 32 * c;
-                    isum[t] = _mm256_add_epi32(isum[t], QK_FN(dot_scaled)(q, _mm256_loadu_si256((const __m256i *)aq), sv));
-                }
-            }
-        }
+        for (int h = 0; h < 2; ++h) QK_FN(q2_K_half_isums)(NT, wb, b, h, a, a_stride, isum);
         for (int t = 0; t < NT; ++t) {
             const blk_q8_K *ab = (const blk_q8_K *)(a + (size_t)t * a_stride) + b;
             int mins = 0;

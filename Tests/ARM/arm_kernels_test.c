@@ -258,7 +258,7 @@ static int run_check(long random_rows, const char *models_dir, int require_model
         const type_info *t = &types[ti];
         long done = 0;
         for (int it = 0; done < random_rows; ++it) {
-            const int n = t->block == 32 ? 32 * (1 + (int)(rnd() % 8)) : 256 * (1 + (int)(rnd() % 2));
+            const int n = t->block == 32 ? 32 * (1 + (int)(rnd() % 20)) : 256 * (1 + (int)(rnd() % 2));
             const int rows = 1 + (int)(rnd() % RMAX), ntok = token_counts[it % 8];
             for (int r = 0; r < rows; ++r) random_row(t, w + (size_t)r * (n / t->block * t->bytes), n);
             random_floats(x, n * ntok);

@@ -128,7 +128,8 @@ final class FlashAttentionTests: XCTestCase {
         ]
         for c in cases {
             let expected = reference(headDim: c.headDim, heads: c.heads, tokens: c.tokens, first: c.first, window: c.window)
-            for (kt, vt) in [(KVCacheType.f16, KVCacheType.f16), (.q8_0, .q8_0), (.q4_0, .q4_0), (.q5_0, .iq4_nl), (.q8_0, .f16)] {
+            for (kt, vt) in [(KVCacheType.f16, KVCacheType.f16), (.q8_0, .q8_0), (.q4_0, .q4_0), (.q5_0, .iq4_nl), (.q8_0, .f16),
+                             (.q4_1, .q5_1), (.q5_1, .q4_1), (.q5_1, .f16)] {
                 swiftlet_gc_select(0)
                 let simd = runKernels(headDim: c.headDim, heads: c.heads, tokens: c.tokens, first: c.first, window: c.window,
                                       keyType: kt, valueType: vt)
@@ -141,7 +142,7 @@ final class FlashAttentionTests: XCTestCase {
                 }
                 // Near exact attention: f16 rounding, or the quantization's error (4- and 5-bit
                 // caches measured up to 0.42 on these random inputs).
-                let lowBit: Set<KVCacheType> = [.q4_0, .q5_0, .iq4_nl]
+                let lowBit: Set<KVCacheType> = [.q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl]
                 let tolerance: Float = kt == .f16 && vt == .f16 ? 0.01 : lowBit.contains(kt) || lowBit.contains(vt) ? 0.6 : 0.15
                 for result in simd {
                     let worst = zip(result, expected).map { abs($0 - $1) }.max()!

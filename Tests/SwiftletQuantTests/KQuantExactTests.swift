@@ -12,8 +12,9 @@ final class KQuantExactTests: XCTestCase {
     static func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
 
     /// Quantizes `tokens` rows of `x` for `type` weights with the C kernel `kernel`, or the Swift
-    /// reference when `kernel` is nil.
-    static func activations(_ type: GGMLType, _ x: [Float], cols: Int, tokens: Int, kernel: QuantKernel?) -> [UInt8] {
+    /// reference when `kernel` is nil; `repacked` for llama.cpp's repack-buffer order.
+    static func activations(_ type: GGMLType, _ x: [Float], cols: Int, tokens: Int, kernel: QuantKernel?,
+                            repacked: Bool = false) -> [UInt8] {
         let stride = type.activationType.rowBytes(cols)!
         var out = [UInt8](repeating: 0, count: stride * tokens)
         x.withUnsafeBufferPointer { xb in
@@ -21,9 +22,13 @@ final class KQuantExactTests: XCTestCase {
                 for t in 0..<tokens {
                     let src = xb.baseAddress! + t * cols, dst = ob.baseAddress! + t * stride
                     if let kernel {
-                        QuantKernels.quantizeActivationRow(weightType: type, src, count: cols, token: t, tokens: tokens, into: dst, kernel: kernel)
+                        QuantKernels.quantizeActivationRow(weightType: type, src, count: cols, token: t, tokens: tokens,
+                                                           into: dst, kernel: kernel, repacked: repacked)
+                    } else if type.activationType == .q8_K {
+                        QuantKernels.referenceQuantizeActivationRow(weightType: type, src, count: cols, token: t, tokens: tokens,
+                                                                    into: dst, repacked: repacked)
                     } else {
-                        QuantKernels.referenceQuantizeActivationRow(weightType: type, src, count: cols, token: t, tokens: tokens, into: dst)
+                        _ = QuantKernels.referenceQuantizeActivations(weightType: type, src, count: cols, into: dst)
                     }
                 }
             }
@@ -31,18 +36,39 @@ final class KQuantExactTests: XCTestCase {
         return out
     }
 
+    /// `rows` × `cols` weights times the activations, by the C kernel `kernel` or the Swift oracle.
     static func product(_ type: GGMLType, weights: UnsafeRawBufferPointer, rows: Int, cols: Int,
-                        act: [UInt8], tokens: Int, kernel: QuantKernel?) -> [Float] {
+                        act: [UInt8], tokens: Int, kernel: QuantKernel?, repacked: Bool = false) -> [Float] {
         let stride = type.activationType.rowBytes(cols)!
         return act.withUnsafeBytes { ab in
-            if let kernel {
-                var y = [Float](repeating: .nan, count: rows * tokens)
-                QuantKernels.matmul(type, count: cols, weights: weights.baseAddress!, rows: rows, activations: ab.baseAddress!,
-                                    activationStride: stride, tokens: tokens, into: &y, kernel: kernel)
-                return y
+            guard let kernel else {
+                return repacked
+                    ? QuantKernels.referenceRepackedMatmul(type, count: cols, weights: weights.baseAddress!, rows: rows,
+                                                           activations: ab.baseAddress!, activationStride: stride, tokens: tokens)
+                    : QuantKernels.referenceMatmul(type, count: cols, weights: weights.baseAddress!, rows: rows,
+                                                   activations: ab.baseAddress!, activationStride: stride, tokens: tokens)
             }
-            return QuantKernels.referenceMatmul(type, count: cols, weights: weights.baseAddress!, rows: rows,
-                                                activations: ab.baseAddress!, activationStride: stride, tokens: tokens)
+            var y = [Float](repeating: .nan, count: rows * tokens)
+            QuantKernels.matmul(type, count: cols, weights: weights.baseAddress!, rows: rows, activations: ab.baseAddress!,
+                                activationStride: stride, tokens: tokens, into: &y, kernel: kernel, repacked: repacked)
+            return y
+        }
+    }
+
+    /// Every supported C kernel's activation bytes and product equal the Swift oracle's, bit for bit.
+    static func assertKernelsEqualOracle(_ type: GGMLType, weights: [UInt8], x: [Float], rows: Int, cols: Int, tokens: Int,
+                                         repacked: Bool = false, file: StaticString = #filePath, line: UInt = #line) {
+        let refAct = activations(type, x, cols: cols, tokens: tokens, kernel: nil, repacked: repacked)
+        let ref = weights.withUnsafeBytes {
+            product(type, weights: $0, rows: rows, cols: cols, act: refAct, tokens: tokens, kernel: nil, repacked: repacked)
+        }
+        for kernel in QuantKernel.supported {
+            let act = activations(type, x, cols: cols, tokens: tokens, kernel: kernel, repacked: repacked)
+            XCTAssertEqual(act, refAct, "\(type) \(kernel) \(tokens) tokens: activation bytes", file: file, line: line)
+            let y = weights.withUnsafeBytes {
+                product(type, weights: $0, rows: rows, cols: cols, act: refAct, tokens: tokens, kernel: kernel, repacked: repacked)
+            }
+            XCTAssertEqual(bits(y), bits(ref), "\(type) \(kernel) \(tokens) tokens", file: file, line: line)
         }
     }
 
@@ -65,14 +91,7 @@ final class KQuantExactTests: XCTestCase {
                 var x = QuantKernelTests.randomFloats(tokens * cols, seed: 77 + UInt64(tokens))
                 // A block holding +max after -max: the 4-row quantizer picks the other sign.
                 x[5] = -9; x[200] = 9
-                let refAct = Self.activations(type, x, cols: cols, tokens: tokens, kernel: nil)
-                let ref = weights.withUnsafeBytes { Self.product(type, weights: $0, rows: rows, cols: cols, act: refAct, tokens: tokens, kernel: nil) }
-                for kernel in QuantKernel.supported {
-                    let act = Self.activations(type, x, cols: cols, tokens: tokens, kernel: kernel)
-                    XCTAssertEqual(act, refAct, "\(type) \(kernel) \(tokens) tokens: Q8_K bytes")
-                    let y = weights.withUnsafeBytes { Self.product(type, weights: $0, rows: rows, cols: cols, act: refAct, tokens: tokens, kernel: kernel) }
-                    XCTAssertEqual(Self.bits(y), Self.bits(ref), "\(type) \(kernel) \(tokens) tokens")
-                }
+                Self.assertKernelsEqualOracle(type, weights: weights, x: x, rows: rows, cols: cols, tokens: tokens)
             }
         }
     }

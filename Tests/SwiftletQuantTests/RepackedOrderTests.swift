@@ -8,43 +8,6 @@ import XCTest
 /// bit for bit, against outputs of the reference build with the weights in its repack buffer
 /// (Tests/Fixtures/kquant-repacked, see SOURCE.md there).
 final class RepackedOrderTests: XCTestCase {
-    static func activations(_ type: GGMLType, _ x: [Float], cols: Int, tokens: Int, kernel: QuantKernel?) -> [UInt8] {
-        let stride = type.activationType.rowBytes(cols)!
-        var out = [UInt8](repeating: 0, count: stride * tokens)
-        x.withUnsafeBufferPointer { xb in
-            out.withUnsafeMutableBytes { ob in
-                for t in 0..<tokens {
-                    let src = xb.baseAddress! + t * cols, dst = ob.baseAddress! + t * stride
-                    if let kernel {
-                        QuantKernels.quantizeActivationRow(weightType: type, src, count: cols, token: t, tokens: tokens,
-                                                           into: dst, kernel: kernel, repacked: true)
-                    } else if type.activationType == .q8_K {
-                        QuantKernels.referenceQuantizeActivationRow(weightType: type, src, count: cols, token: t, tokens: tokens,
-                                                                    into: dst, repacked: true)
-                    } else {
-                        _ = QuantKernels.referenceQuantizeActivations(weightType: type, src, count: cols, into: dst)
-                    }
-                }
-            }
-        }
-        return out
-    }
-
-    static func product(_ type: GGMLType, weights: UnsafeRawBufferPointer, rows: Int, cols: Int,
-                        act: [UInt8], tokens: Int, kernel: QuantKernel?) -> [Float] {
-        let stride = type.activationType.rowBytes(cols)!
-        return act.withUnsafeBytes { ab in
-            guard let kernel else {
-                return QuantKernels.referenceRepackedMatmul(type, count: cols, weights: weights.baseAddress!, rows: rows,
-                                                            activations: ab.baseAddress!, activationStride: stride, tokens: tokens)
-            }
-            var y = [Float](repeating: .nan, count: rows * tokens)
-            QuantKernels.matmul(type, count: cols, weights: weights.baseAddress!, rows: rows, activations: ab.baseAddress!,
-                                activationStride: stride, tokens: tokens, into: &y, kernel: kernel, repacked: true)
-            return y
-        }
-    }
-
     /// 1 token (gemv), 7 (Q2_K: gemm for 4, gemv for 3) and 20 (our 16-row lane tiles for Q4_0 / IQ4_NL).
     func testMatchesLlamaCppRepackedOutputs() throws {
         let rows = 16, cols = 512
@@ -57,14 +20,16 @@ final class RepackedOrderTests: XCTestCase {
                 let expected = try KQuantExactTests.floats("\(name)_y_t\(tokens).f32", folder: "kquant-repacked")
                 XCTAssertEqual(expected.count, tokens * rows)
                 let input = Array(x[0..<(tokens * cols)])
-                let refAct = Self.activations(type, input, cols: cols, tokens: tokens, kernel: nil)
+                let refAct = KQuantExactTests.activations(type, input, cols: cols, tokens: tokens, kernel: nil, repacked: true)
                 weights.withUnsafeBytes { w in
-                    XCTAssertEqual(KQuantExactTests.bits(Self.product(type, weights: w, rows: rows, cols: cols, act: refAct, tokens: tokens, kernel: nil)),
-                                   KQuantExactTests.bits(expected), "\(type) \(tokens) tokens: Swift oracle vs llama.cpp")
+                    let oracle = KQuantExactTests.product(type, weights: w, rows: rows, cols: cols, act: refAct, tokens: tokens,
+                                                          kernel: nil, repacked: true)
+                    XCTAssertEqual(KQuantExactTests.bits(oracle), KQuantExactTests.bits(expected), "\(type) \(tokens) tokens: Swift oracle vs llama.cpp")
                     for kernel in QuantKernel.supported {
-                        let act = Self.activations(type, input, cols: cols, tokens: tokens, kernel: kernel)
+                        let act = KQuantExactTests.activations(type, input, cols: cols, tokens: tokens, kernel: kernel, repacked: true)
                         XCTAssertEqual(act, refAct, "\(type) \(tokens) tokens \(kernel): activation bytes")
-                        let y = Self.product(type, weights: w, rows: rows, cols: cols, act: act, tokens: tokens, kernel: kernel)
+                        let y = KQuantExactTests.product(type, weights: w, rows: rows, cols: cols, act: act, tokens: tokens, kernel: kernel,
+                                                         repacked: true)
                         XCTAssertEqual(KQuantExactTests.bits(y), KQuantExactTests.bits(expected), "\(type) \(tokens) tokens \(kernel) vs llama.cpp")
                     }
                 }
@@ -81,14 +46,8 @@ final class RepackedOrderTests: XCTestCase {
             for tokens in [1, 3, 4, 7, 8, 9] {
                 var x = QuantKernelTests.randomFloats(tokens * cols, seed: 31 + UInt64(tokens))
                 x[5] = -9; x[200] = 9   // +max after -max: the 4-row Q8_K quantizer picks the other sign
-                let refAct = Self.activations(type, x, cols: cols, tokens: tokens, kernel: nil)
-                let ref = weights.withUnsafeBytes { Self.product(type, weights: $0, rows: rows, cols: cols, act: refAct, tokens: tokens, kernel: nil) }
-                for kernel in QuantKernel.supported {
-                    let act = Self.activations(type, x, cols: cols, tokens: tokens, kernel: kernel)
-                    XCTAssertEqual(act, refAct, "\(type) \(kernel) \(tokens) tokens: activation bytes")
-                    let y = weights.withUnsafeBytes { Self.product(type, weights: $0, rows: rows, cols: cols, act: refAct, tokens: tokens, kernel: kernel) }
-                    XCTAssertEqual(KQuantExactTests.bits(y), KQuantExactTests.bits(ref), "\(type) \(kernel) \(tokens) tokens")
-                }
+                KQuantExactTests.assertKernelsEqualOracle(type, weights: weights, x: x, rows: rows, cols: cols, tokens: tokens,
+                                                          repacked: true)
             }
         }
     }

@@ -9,9 +9,9 @@
 //   each tile gets one online-softmax step (ggml's vectorised expf, sums in double), and V is
 //   accumulated as one fma chain over positions.
 // - one chunk (swiftlet_fa_attend): fewer rows, or quantized K/V. Q is converted to K's dot type
-//   (f16, or Q8_0 for the 4/5/8-bit block types), each score is ggml's vec_dot, the softmax is
-//   updated position by position with libm's expf, and V is accumulated in f16 (f16 V) or f32
-//   (quantized V, widened first).
+//   (f16; Q8_1, which carries the block sum, for Q4_1 / Q5_1; Q8_0 for the other block types),
+//   each score is ggml's vec_dot, the softmax is updated position by position with libm's expf,
+//   and V is accumulated in f16 (f16 V) or f32 (quantized V, widened first).
 // - split KV (swiftlet_fa_attend with partials, then swiftlet_fa_reduce): one query row over
 //   >= 512 cached positions of f16 K and V: the positions are cut into one chunk per thread, each
 //   chunk attended as above, then the chunks are merged.
@@ -28,7 +28,9 @@ extern "C" {
 enum {
     SWIFTLET_FA_F16 = 1,
     SWIFTLET_FA_Q4_0 = 2,
+    SWIFTLET_FA_Q4_1 = 3,
     SWIFTLET_FA_Q5_0 = 6,
+    SWIFTLET_FA_Q5_1 = 7,
     SWIFTLET_FA_Q8_0 = 8,
     SWIFTLET_FA_IQ4_NL = 20,
 };

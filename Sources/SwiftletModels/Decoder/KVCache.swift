@@ -15,8 +15,12 @@ public enum KVCacheType: String, Sendable, CaseIterable {
     case q8_0
     /// 4-bit blocks of 32 (4.5 bits per value). Needs flash attention.
     case q4_0
+    /// 4-bit blocks of 32 with an f16 scale and min (5 bits per value). Needs flash attention.
+    case q4_1
     /// 5-bit blocks of 32 (5.5 bits per value). Needs flash attention.
     case q5_0
+    /// 5-bit blocks of 32 with an f16 scale and min (6 bits per value). Needs flash attention.
+    case q5_1
     /// 4-bit non-linear levels in blocks of 32 (4.5 bits per value). Needs flash attention.
     case iq4_nl
 
@@ -27,7 +31,9 @@ public enum KVCacheType: String, Sendable, CaseIterable {
         case .f16: .f16
         case .q8_0: .q8_0
         case .q4_0: .q4_0
+        case .q4_1: .q4_1
         case .q5_0: .q5_0
+        case .q5_1: .q5_1
         case .iq4_nl: .iq4_nl
         }
     }
@@ -273,7 +279,7 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
             // The CPU backend's quantize_row_q8_0 (x86: 127/max, round half to even), which is
             // the activation quantizer.
             QuantKernels.quantizeActivations(weightType: .q8_0, x, count: count, into: row)
-        case .q4_0, .q5_0, .iq4_nl:
+        case .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl:
             // Sizes were checked when the cache was made (whole blocks), so this cannot throw.
             try! quantize(type.ggmlType, src: x, count: count,
                           into: UnsafeMutableRawBufferPointer(start: row, count: type.rowBytes(count)))

@@ -110,6 +110,11 @@ struct JinjaLexer {
         }
     }
 
+    /// jinja2 names are ASCII: `[a-zA-Z_][a-zA-Z0-9_]*`.
+    static func isASCIILetter(_ s: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(s) || ("A"..."Z").contains(s)
+    }
+
     private mutating func skipSpaces() {
         while let s = peek(), JinjaLexer.isSpace(s) { advance() }
     }
@@ -211,9 +216,9 @@ struct JinjaLexer {
                 return newline
             }
             let start = location
-            if c == "_" || c.isASCII && c.properties.isAlphabetic {
+            if c == "_" || Self.isASCIILetter(c) {
                 var name = String.UnicodeScalarView()
-                while let s = peek(), s == "_" || (s.isASCII && (s.properties.isAlphabetic || ("0"..."9").contains(s))) {
+                while let s = peek(), s == "_" || Self.isASCIILetter(s) || ("0"..."9").contains(s) {
                     name.append(s); advance()
                 }
                 tokens.append(JinjaToken(kind: .name(String(name)), location: start))
