@@ -380,6 +380,24 @@ static void key_dots(int k_type, const uint8_t *krow, const void *qconv, long qc
     for (int g = 0; g < heads; ++g) out[g] = dot_q8_scalar(k_type, krow, (const uint8_t *)qconv + g * q_bytes, n);
 }
 
+void swiftlet_fa_query_to_dot_type(int k_type, float *q, int n) {
+    const int variant = has_avx512() ? swiftlet_qk_best_variant() : SWIFTLET_QK_GENERIC;
+    const int act = has_min(k_type) ? 9 : 8, bytes = has_min(k_type) ? 36 : 34;
+    // Block b lands at bytes [bytes·b, bytes·(b+1)), never past the floats of block b, so each
+    // block is read (copied out) before anything overwrites it.
+    float block[32];
+    for (int b = 0; b < n / 32; ++b) {
+        memcpy(block, q + 32 * b, sizeof block);
+        swiftlet_qk_quantize_act(variant, act, block, (uint8_t *)q + (long)bytes * b, 32);
+    }
+}
+
+float swiftlet_fa_key_dot(int k_type, const void *krow, const void *qconv, int n) {
+    float out;
+    key_dots(k_type, (const uint8_t *)krow, qconv, 0, 1, n, has_avx512(), &out);
+    return out;
+}
+
 // MARK: - f16 accumulator (ggml_vec_mad_f16 / ggml_vec_scale_f16 on an AVX512-FP16 build)
 
 /// f16(x·v + y) rounded once, as one AVX512-FP16 fma: x·v is exact in float (11-bit mantissas)

@@ -73,6 +73,15 @@ float swiftlet_gc_dot_vec_f16(const uint16_t *a, const float *b, long k);
 /// 1 while swiftlet_gc_select(1) forces the portable paths.
 int swiftlet_gc_portable_only(void);
 
+/// Converts query row `q` (`n` floats) in place to the dot type of keys of block type `k_type`
+/// (Q8_0, or Q8_1 for Q4_1 / Q5_1), as ggml's mul_mat converts its f32 operand; the blocks then
+/// start at `q`. Defined in flash_attn.c.
+void swiftlet_fa_query_to_dot_type(int k_type, float *q, int n);
+
+/// ggml's vec_dot of one key row of block type `k_type` with a query converted by
+/// swiftlet_fa_query_to_dot_type. Defined in flash_attn.c.
+float swiftlet_fa_key_dot(int k_type, const void *krow, const void *qconv, int n);
+
 #ifdef GC_X86
 static inline int has_avx512(void) {
     static int cached = -1;

@@ -460,11 +460,16 @@ GC_512 static void dots16_vec_f16(const uint16_t *const a[16], const float *b, l
 }
 #endif
 
-void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos, int head_dim,
-                               const uint16_t *keys, const uint16_t *values_t, long vt_stride,
-                               int window, float scale, int batched, float *scratch,
-                               float *out, long out_stride) {
+/// swiftlet_gc_attention_f16 and swiftlet_gc_attention_quant_k: f16 keys (`k_type` 1, rows of
+/// `head_dim` halves) or block-type keys (`k_row_bytes` apart), f16 transposed values.
+static void attention_f16_values(float *q, long q_stride, int rows, int first_pos, int head_dim,
+                                 int k_type, const void *key_rows, long k_row_bytes,
+                                 const uint16_t *values_t, long vt_stride,
+                                 int window, float scale, int batched, float *scratch,
+                                 float *out, long out_stride) {
     const int simd = has_avx512() && head_dim % 64 == 0;
+    const int f16_keys = k_type == 1;
+    const uint16_t *keys = f16_keys ? (const uint16_t *)key_rows : NULL;
     // tinyBLAS declines rows that are not whole 16-lane vectors; llama.cpp then uses vec_dot.
     const int tiny_scores = batched && head_dim % 16 == 0;
     // Positions the rows can see, widened to whole chunks: llama.cpp's score rows start at
@@ -476,10 +481,25 @@ void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos,
     k0 -= k0 % align;
     const int k1 = (last + align - 1) / align * align;
     const long width = k1 - k0;
-    for (int r = 0; r < rows; ++r) swiftlet_gc_round_f16(q + r * q_stride, head_dim);
+    if (!f16_keys) {
+        // ggml's mul_mat: q converted to the keys' dot type, then one vec_dot per score (tinyBLAS,
+        // which batches take for Q8_0 / Q4_0 / Q5_0, sums each score in the same order).
+        for (int r = 0; r < rows; ++r) {
+            float *qr = q + r * q_stride, *s = scratch + r * width;
+            const int pos = first_pos + r;
+            const int lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+            swiftlet_fa_query_to_dot_type(k_type, qr, head_dim);
+            for (int j = k0; j < k1; ++j) {
+                s[j - k0] = j < lo || j > pos
+                    ? -INFINITY
+                    : swiftlet_fa_key_dot(k_type, (const uint8_t *)key_rows + (long)j * k_row_bytes, qr, head_dim) * scale;
+            }
+        }
+    }
+    for (int r = 0; r < rows && f16_keys; ++r) swiftlet_gc_round_f16(q + r * q_stride, head_dim);
 
     // Scores, scaled and masked (portable path; the SIMD paths follow).
-    for (int r = 0; r < rows && !simd; ++r) {
+    for (int r = 0; r < rows && f16_keys && !simd; ++r) {
         float *s = scratch + r * width;
         const int pos = first_pos + r;
         const int lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
@@ -492,7 +512,7 @@ void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos,
         }
     }
 #ifdef GC_X86
-    if (simd && !batched) {
+    if (f16_keys && simd && !batched) {
         for (int r = 0; r < rows; ++r) {
             const int pos = first_pos + r;
             const int lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
@@ -513,7 +533,7 @@ void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos,
             }
         }
     }
-    if (simd && batched) {
+    if (f16_keys && simd && batched) {
         for (int r0 = 0; r0 < rows; r0 += 4) {
             const float *qp[4];
             for (int i = 0; i < 4; ++i) qp[i] = q + (r0 + i < rows ? r0 + i : rows - 1) * q_stride;
@@ -577,6 +597,23 @@ void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos,
             out[r0 * out_stride + d] = batched ? dot_tinyblas(v, p, width) : swiftlet_gc_dot_vec_f16(v, p, width);
         }
     }
+}
+
+void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos, int head_dim,
+                               const uint16_t *keys, const uint16_t *values_t, long vt_stride,
+                               int window, float scale, int batched, float *scratch,
+                               float *out, long out_stride) {
+    attention_f16_values(q, q_stride, rows, first_pos, head_dim, 1, keys, 2L * head_dim, values_t, vt_stride,
+                         window, scale, batched, scratch, out, out_stride);
+}
+
+void swiftlet_gc_attention_quant_k(float *q, long q_stride, int rows, int first_pos, int head_dim,
+                                   int k_type, const void *keys, long k_row_bytes,
+                                   const uint16_t *values_t, long vt_stride,
+                                   int window, float scale, int batched, float *scratch,
+                                   float *out, long out_stride) {
+    attention_f16_values(q, q_stride, rows, first_pos, head_dim, k_type, keys, k_row_bytes, values_t, vt_stride,
+                         window, scale, batched, scratch, out, out_stride);
 }
 
 // MARK: - Float-weight matrix products (LoRA adapters)

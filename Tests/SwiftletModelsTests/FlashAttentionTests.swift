@@ -182,7 +182,51 @@ final class FlashAttentionTests: XCTestCase {
         }
     }
 
-    // MARK: Models against llama-perplexity -fa on
+    /// Attention without flash attention over block-type keys and f16 values: the SIMD paths equal
+    /// the portable ones bit for bit, and both are near exact attention.
+    func testQuantizedKeysWithoutFlashAttentionEqualTheirScalarOracle() {
+        defer { swiftlet_gc_select(0) }
+        let headDim = 64, positions = 150, capacity = 192
+        let k = values(positions * headDim, seed: 2), v = values(positions * headDim, seed: 3)
+        var valuesT = [UInt16](repeating: 0, count: headDim * capacity)
+        for p in 0..<positions { for d in 0..<headDim { valuesT[d * capacity + p] = HalfPrecision.f16(from: v[p * headDim + d]) } }
+        for type in [KVCacheType.q8_0, .q4_0, .q5_0, .q4_1, .q5_1] {
+            let keys = rows(k, positions: positions, headDim: headDim, type: type)
+            let rowBytes = Int(swiftlet_fa_row_bytes(Int32(type.ggmlType.rawValue), headDim))
+            for (rows, first) in [(1, positions - 1), (6, positions - 6)] {
+                let expected = reference(headDim: headDim, heads: 1, tokens: rows, first: first, window: 0)
+                func run() -> [Float] {
+                    var q = values(rows * headDim, seed: 1)
+                    var scratch = [Float](repeating: 0, count: rows * (capacity + 64))
+                    var out = [Float](repeating: 0, count: rows * headDim)
+                    keys.withUnsafeBytes { kp in
+                        swiftlet_gc_attention_quant_k(&q, headDim, Int32(rows), Int32(first), Int32(headDim),
+                                                      Int32(type.ggmlType.rawValue), kp.baseAddress, rowBytes, valuesT, capacity,
+                                                      0, 0.125, rows > 1 ? 1 : 0, &scratch, &out, headDim)
+                    }
+                    return out
+                }
+                swiftlet_gc_select(0)
+                let simd = run()
+                swiftlet_gc_select(1)
+                let portable = run()
+                XCTAssertEqual(zip(simd, portable).filter { $0.bitPattern != $1.bitPattern }.count, 0, "\(type) rows \(rows)")
+                XCTAssertLessThan(zip(simd, expected).map { abs($0 - $1) }.max()!, 0.6, "\(type) rows \(rows)")
+            }
+        }
+    }
+
+    /// The combinations llama.cpp refuses (or orders differently) without flash attention.
+    func testCacheTypeChecks() throws {
+        XCTAssertNoThrow(try KVCache.check(keyType: .q4_1, valueType: .f16, headDim: 64, flashAttention: false))
+        XCTAssertNoThrow(try KVCache.check(keyType: .q5_1, valueType: .q4_1, headDim: 64, flashAttention: true))
+        XCTAssertThrowsError(try KVCache.check(keyType: .f16, valueType: .q5_1, headDim: 64, flashAttention: false))
+        XCTAssertThrowsError(try KVCache.check(keyType: .iq4_nl, valueType: .f16, headDim: 64, flashAttention: false))
+        XCTAssertThrowsError(try KVCache.check(keyType: .q8_0, valueType: .f32, headDim: 64, flashAttention: false))
+        XCTAssertThrowsError(try KVCache.check(keyType: .q4_1, valueType: .q4_1, headDim: 48, flashAttention: true))
+    }
+
+    // MARK: Models against llama-perplexity -fa on (and -fa off with a quantized K cache)
 
     func check(_ model: RealModel, fixture name: String) throws {
         let url = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/llamacpp-flash-attention/perplexity.json")
@@ -197,8 +241,9 @@ final class FlashAttentionTests: XCTestCase {
             let tokenizer = try Tokenizers.load(gguf: file)
             // LLAMA_ATTN_ROT_DISABLE=1 runs turned llama.cpp's rotation of quantized caches off.
             let rotation = run["env"] as? String != "LLAMA_ATTN_ROT_DISABLE=1"
+            let flash = run["flash_attn"] as? Bool ?? true
             let transformer = try Transformer.load(gguf: file, contextLength: nCtx, cacheType: keyType, valueCacheType: valueType,
-                                                   flashAttention: true, attentionRotation: rotation)
+                                                   flashAttention: flash, attentionRotation: rotation)
             let tokens = Array(tokenizer.encode(text, addSpecial: true, parseSpecial: false).prefix(nCtx * chunks))
             var running: [Double] = []
             let result = try Perplexity.measure(transformer, tokens: tokens, contextSize: nCtx,

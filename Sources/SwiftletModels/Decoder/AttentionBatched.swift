@@ -7,11 +7,11 @@ extension Transformer {
     /// heads × blocks work items to balance.
     static let attentionBlockRows = 64
 
-    /// Attention over the f16 cache, bit-identical to llama.cpp without flash attention
-    /// (`swiftlet_gc_attention_f16`): llama.cpp takes a batch of two or more tokens through
-    /// tinyBLAS and a single token through `ggml_vec_dot_f16`, whose summation orders differ, so
-    /// the order follows the number of tokens evaluated together. Heads × blocks of queries run in
-    /// parallel.
+    /// Attention over f16 values (transposed) and f16 or block-type keys, bit-identical to
+    /// llama.cpp without flash attention (`swiftlet_gc_attention_f16`, `swiftlet_gc_attention_quant_k`):
+    /// over f16 keys llama.cpp takes a batch of two or more tokens through tinyBLAS and a single
+    /// token through `ggml_vec_dot_f16`, whose summation orders differ, so the order follows the
+    /// number of tokens evaluated together. Heads × blocks of queries run in parallel.
     func attentionF16(layer: Int, tokens: Int, start: Int, window: Int, scale: Float) {
         let c = config, s = state, cache = self.cache
         let headDim = c.headDim, groupSize = c.headCount / c.kvHeadCount
@@ -23,10 +23,18 @@ extension Transformer {
             let firstRow = block * blockRows, rows = min(blockRows, tokens - firstRow)
             let kvHead = h / groupSize
             let base = cache.headOffset(layer: layer, head: kvHead)
-            swiftlet_gc_attention_f16(s.q + firstRow * c.qDim + h * headDim, c.qDim, Int32(rows), Int32(start + firstRow),
-                                      Int32(headDim), cache.keys16 + base, cache.valuesT16 + base, cache.paddedCapacity,
-                                      Int32(window), scale, batched, s.attentionScratch + thread * s.attentionScratchStride,
-                                      s.attention + firstRow * c.qDim + h * headDim, c.qDim)
+            let query = s.q + firstRow * c.qDim + h * headDim, output = s.attention + firstRow * c.qDim + h * headDim
+            let scratch = s.attentionScratch + thread * s.attentionScratchStride
+            if cache.keyType == .f16 {
+                swiftlet_gc_attention_f16(query, c.qDim, Int32(rows), Int32(start + firstRow), Int32(headDim),
+                                          cache.keys16 + base, cache.valuesT16 + base, cache.paddedCapacity,
+                                          Int32(window), scale, batched, scratch, output, c.qDim)
+            } else {
+                swiftlet_gc_attention_quant_k(query, c.qDim, Int32(rows), Int32(start + firstRow), Int32(headDim),
+                                              Int32(cache.keyType.ggmlType.rawValue), cache.keyRows(layer: layer, head: kvHead),
+                                              cache.keyRowBytes, cache.valuesT16 + base, cache.paddedCapacity,
+                                              Int32(window), scale, batched, scratch, output, c.qDim)
+            }
         }
     }
 

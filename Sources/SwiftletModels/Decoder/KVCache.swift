@@ -95,7 +95,8 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
     }
 
     /// A cache with its own key and value types. Quantized types need `headDim` to be a multiple of
-    /// 32 and flash attention; ``Transformer`` checks both (``check(keyType:valueType:headDim:flashAttention:)``).
+    /// 32, and flash attention except for quantized keys with f16 values; ``Transformer`` checks
+    /// (``check(keyType:valueType:headDim:flashAttention:)``).
     ///
     /// - Parameter rotation: as llama.cpp, rotate queries, keys and values by a Walsh–Hadamard
     ///   matrix before a quantized cache stores them (and the attention output back), which
@@ -193,21 +194,35 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
     }
 
     /// Refuses combinations llama.cpp's CPU kernels (and so Swiftlet's) do not offer: quantized
-    /// types need `headDim` divisible by 32 and flash attention; flash attention needs f16 or
+    /// types need `headDim` divisible by 32; a quantized V cache needs flash attention; without it
+    /// a quantized K cache (not iq4_nl) goes with an f16 V cache; flash attention needs f16 or
     /// quantized types.
     public static func check(keyType: KVCacheType, valueType: KVCacheType, headDim: Int, flashAttention: Bool) throws {
         for (name, type) in [("K", keyType), ("V", valueType)] where type.isQuantized {
             guard headDim % 32 == 0 else {
                 throw SwiftletError.invalidArgument("a \(type.rawValue) \(name) cache needs a head size divisible by 32 (this model's is \(headDim))")
             }
-            guard flashAttention else {
-                throw SwiftletError.invalidArgument("a quantized \(name) cache (\(type.rawValue)) needs flash attention (-fa on)")
+        }
+        if flashAttention {
+            if keyType == .f32 || valueType == .f32 {
+                throw SwiftletError.invalidArgument("flash attention needs an f16 or quantized cache, not f32")
             }
+            return
         }
-        if flashAttention && (keyType == .f32 || valueType == .f32) {
-            throw SwiftletError.invalidArgument("flash attention needs an f16 or quantized cache, not f32")
+        if valueType.isQuantized {
+            throw SwiftletError.invalidArgument("a quantized V cache (\(valueType.rawValue)) needs flash attention (-fa on)")
         }
-        if !flashAttention && keyType != valueType {
+        if keyType.isQuantized {
+            // llama.cpp's batched K·Q (tinyBLAS) sums IQ4_NL in another order than its vec_dot.
+            guard keyType != .iq4_nl else {
+                throw SwiftletError.invalidArgument("an iq4_nl K cache needs flash attention (-fa on)")
+            }
+            guard valueType == .f16 else {
+                throw SwiftletError.invalidArgument("without flash attention a quantized K cache needs an f16 V cache")
+            }
+            return
+        }
+        if keyType != valueType {
             throw SwiftletError.invalidArgument("without flash attention keys and values share one cache type")
         }
     }

@@ -398,7 +398,7 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
             flashAttention(layer: layer, tokens: tokens, start: start, window: window, scale: scale)
             return
         }
-        if cache.type == .f16 {
+        if cache.valueType == .f16 {
             attentionF16(layer: layer, tokens: tokens, start: start, window: window, scale: scale)
             return
         }
