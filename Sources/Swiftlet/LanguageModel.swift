@@ -124,6 +124,10 @@ public final class LanguageModel: Sendable {
     public let chatTemplate: Result<ChatTemplate, SwiftletError>
     /// Positions of each session's context window.
     public let contextLength: Int
+    /// The memory limit the model's KV caches count against (see `KVCacheBudget`).
+    public let cacheBudget: KVCacheBudget
+    /// Bytes of one session's KV cache (each ``ChatSession`` or ``PromptSession`` makes one).
+    public let sessionCacheBytes: Int
     let engine: InferenceEngine
     private let thread: InferenceThread
     private let sessionIDs = Atomic<Int>(1)
@@ -219,11 +223,20 @@ public final class LanguageModel: Sendable {
         config = loaded.transformer.config
         chatTemplate = loaded.chatTemplate
         contextLength = loaded.transformer.contextLength
+        cacheBudget = loaded.transformer.cacheBudget
+        sessionCacheBytes = loaded.transformer.defaultCache.byteCount
         self.thread = thread
         engine = InferenceEngine(transformer: loaded.transformer, executor: thread)
     }
 
     deinit { thread.stop() }
+
+    /// Throws `SwiftletError.kvCacheLimit` unless `count` more sessions' caches fit in
+    /// ``cacheBudget`` now (nothing is reserved: a server checks its slots at start).
+    public func checkSessionsFit(_ count: Int, for what: String) throws {
+        let (bytes, overflow) = max(count, 0).multipliedReportingOverflow(by: sessionCacheBytes)
+        try cacheBudget.check(overflow ? nil : bytes, for: what)
+    }
 
     /// A new id for a session's KV cache in the engine (0 is the model's own session).
     func makeSessionID() -> Int { sessionIDs.add(1, ordering: .relaxed).oldValue }

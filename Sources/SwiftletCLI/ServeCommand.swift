@@ -61,6 +61,8 @@ struct ServeCommand: AsyncParsableCommand {
                 progressBar("loading", done: progress.completedTensors, total: progress.totalTensors, since: start)
             }
         }
+        // Each slot's cache is made at its first request: refuse slots that cannot all fit now.
+        try model.checkSessionsFit(parallel, for: "\(parallel) slots of \(model.contextLength) positions")
         let embedder = try embeddingModel.map { try EmbeddingModel(url: URL(fileURLWithPath: $0)) }
         let embeddingName = embeddingModel.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
         let options = ServerOptions(

@@ -153,6 +153,14 @@ final class HostileKVCacheTests: XCTestCase {
         for bad in ["abc", "-1", "12Q", "99999999999T", ""] {
             XCTAssertThrowsError(try GenerateCommand.parse(["-m", model, "-p", "Hi", "--kv-cache-limit", bad]), bad)
         }
+        // A server whose slots cannot all have their caches stops at start, not at a later request.
+        do {
+            try await ServeCommand.parse(["-m", model, "-np", "4", "-c", "8192", "--port", "0", "--kv-cache-limit", "\(limit)"]).run()
+            XCTFail("serve started 4 slots of 2048 positions within 64 MiB")
+        } catch {
+            guard case let .kvCacheLimit(what, _, _, _)? = error as? SwiftletError else { return XCTFail("serve: \(error)") }
+            XCTAssertTrue(what.contains("4 slots of 2048 positions"), what)
+        }
         XCTAssertEqual(try GenerateCommand.parse(["-m", model, "-p", "Hi", "--kv-cache-limit", "64M"]).attention.cacheLimit.kvCacheLimit, "64M")
         XCTAssertEqual(KVCacheBudget.shared.limitBytes, 64 << 20)
         XCTAssertNoThrow(try ServeCommand.parse(["-m", model, "--kv-cache-limit", "2G"]))
