@@ -82,7 +82,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
-        .testTarget(name: "SwiftletHostileTests", dependencies: ["Swiftlet", "SwiftletCLI", "SwiftletTestSupport"], path: "Tests/Hostile"),
+        .testTarget(name: "SwiftletHostileTests", dependencies: ["Swiftlet", "SwiftletBench", "SwiftletCLI", "SwiftletTestSupport"],
+                    path: "Tests/Hostile"),
         // The `swiftlet` binary's contract: exit codes, stdout/stderr, JSON output, flag names.
         .testTarget(name: "SwiftletCLITests", dependencies: ["Swiftlet", "SwiftletCLI", "SwiftletTestSupport"]),
     ],

@@ -116,7 +116,7 @@ public final class ChatSession: Sendable {
     /// Writes the session's cached tokens with their keys and values, and its history, so a later
     /// process can continue the conversation without evaluating it again.
     public func saveState(to url: URL) async throws {
-        let cache = await model.engine.savedState(session: id)
+        let cache = try await model.engine.savedState(session: id)
         let history = state.withLock {
             SavedHistory(instructions: $0.instructions, messages: $0.history.map { .init(role: $0.role, content: $0.content) })
         }

@@ -124,6 +124,10 @@ public final class LanguageModel: Sendable {
     public let chatTemplate: Result<ChatTemplate, SwiftletError>
     /// Positions of each session's context window.
     public let contextLength: Int
+    /// The memory limit the model's KV caches count against (see `KVCacheBudget`).
+    public let cacheBudget: KVCacheBudget
+    /// Bytes of one session's KV cache (each ``ChatSession`` or ``PromptSession`` makes one).
+    public let sessionCacheBytes: Int
     let engine: InferenceEngine
     private let thread: InferenceThread
     private let sessionIDs = Atomic<Int>(1)
@@ -141,15 +145,21 @@ public final class LanguageModel: Sendable {
     /// - Parameter adapters: LoRA adapters applied on top of the weights, in order (see
     ///   `LoRAAdapter`; `ScaledAdapter(try LoRAAdapter(url: adapterURL), scale: 0.5)`). Each must
     ///   have been made for this model: one for another base throws a `SwiftletError` naming its file.
+    /// - Parameter cacheBudget: the memory limit that the model's KV caches (its own and one per
+    ///   session) count against, with every other model's of the budget; by default the process's
+    ///   (`KVCacheBudget.shared`: 3/4 of physical memory minus the loaded weights, or
+    ///   `SWIFTLET_KV_CACHE_LIMIT`). A session whose cache would not fit fails its generation with
+    ///   `SwiftletError.kvCacheLimit`; closing sessions gives their share back.
     /// - Parameter progress: called on the loading thread as tensors are read.
     public static func load(_ url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16,
                             valueCacheType: KVCacheType? = nil, flashAttention: Bool = false, adapters: [ScaledAdapter] = [],
+                            cacheBudget: KVCacheBudget = .shared,
                             progress: (@Sendable (LoadProgress) -> Void)? = nil) async throws -> LanguageModel {
         let thread = InferenceThread(name: "swiftlet.inference")
         do {
             let loaded = try await thread.run {
                 try Loaded(url: url, contextLength: contextLength, cache: (cacheType, valueCacheType, flashAttention), adapters: adapters,
-                           progress: progress)
+                           cacheBudget: cacheBudget, progress: progress)
             }
             return LanguageModel(loaded, thread: thread)
         } catch {
@@ -158,13 +168,13 @@ public final class LanguageModel: Sendable {
         }
     }
 
-    /// Synchronous form of ``load(_:contextLength:cacheType:valueCacheType:flashAttention:adapters:progress:)``
+    /// Synchronous form of ``load(_:contextLength:cacheType:valueCacheType:flashAttention:adapters:cacheBudget:progress:)``
     /// (no page-in pass).
     public convenience init(url: URL, contextLength: Int? = nil, cacheType: KVCacheType = .f16,
                             valueCacheType: KVCacheType? = nil, flashAttention: Bool = false,
-                            adapters: [ScaledAdapter] = []) throws {
+                            adapters: [ScaledAdapter] = [], cacheBudget: KVCacheBudget = .shared) throws {
         let loaded = try Loaded(url: url, contextLength: contextLength, cache: (cacheType, valueCacheType, flashAttention),
-                                adapters: adapters, progress: nil)
+                                adapters: adapters, cacheBudget: cacheBudget, progress: nil)
         self.init(loaded, thread: InferenceThread(name: "swiftlet.inference"))
     }
 
@@ -175,11 +185,11 @@ public final class LanguageModel: Sendable {
         let chatTemplate: Result<ChatTemplate, SwiftletError>
 
         init(url: URL, contextLength: Int?, cache: (KVCacheType, KVCacheType?, Bool), adapters: [ScaledAdapter],
-             progress: (@Sendable (LoadProgress) -> Void)?) throws {
+             cacheBudget: KVCacheBudget, progress: (@Sendable (LoadProgress) -> Void)?) throws {
             let file = try GGUFFile(url: url)
             if let progress { Self.pageIn(file, progress: progress) }
             transformer = try Transformer.load(gguf: file, contextLength: contextLength, cacheType: cache.0,
-                                               valueCacheType: cache.1, flashAttention: cache.2)
+                                               valueCacheType: cache.1, flashAttention: cache.2, cacheBudget: cacheBudget)
             try transformer.setAdapters(adapters)
             tokenizer = try Tokenizers.load(gguf: file)
             do {
@@ -213,11 +223,20 @@ public final class LanguageModel: Sendable {
         config = loaded.transformer.config
         chatTemplate = loaded.chatTemplate
         contextLength = loaded.transformer.contextLength
+        cacheBudget = loaded.transformer.cacheBudget
+        sessionCacheBytes = loaded.transformer.defaultCache.byteCount
         self.thread = thread
         engine = InferenceEngine(transformer: loaded.transformer, executor: thread)
     }
 
     deinit { thread.stop() }
+
+    /// Throws `SwiftletError.kvCacheLimit` unless `count` more sessions' caches fit in
+    /// ``cacheBudget`` now (nothing is reserved: a server checks its slots at start).
+    public func checkSessionsFit(_ count: Int, for what: String) throws {
+        let (bytes, overflow) = max(count, 0).multipliedReportingOverflow(by: sessionCacheBytes)
+        try cacheBudget.check(overflow ? nil : bytes, for: what)
+    }
 
     /// A new id for a session's KV cache in the engine (0 is the model's own session).
     func makeSessionID() -> Int { sessionIDs.add(1, ordering: .relaxed).oldValue }
@@ -304,9 +323,13 @@ actor InferenceEngine {
     }
 
     /// The session with id `id`, created on first use (id 0 uses the transformer's own cache).
-    private func session(_ id: Int) -> GenerationSession {
+    /// Every other session has a KV cache of its own, reserved in the transformer's
+    /// ``KVCacheBudget`` before it is made: one that does not fit beside the others throws.
+    private func session(_ id: Int) throws -> GenerationSession {
         if let session = sessions[id] { return session }
-        let session = GenerationSession(transformer: transformer, cache: id == 0 ? nil : transformer.makeCache())
+        let open = sessions.keys.count(where: { $0 != 0 })
+        let cache = id == 0 ? nil : try transformer.makeCache(for: "a new session's KV cache (\(open) sessions open)")
+        let session = GenerationSession(transformer: transformer, cache: cache)
         sessions[id] = session
         return session
     }
@@ -315,7 +338,13 @@ actor InferenceEngine {
         await acquire(id)
         defer { release(id) }
         let vocabulary = job.parameters.constraint == nil ? nil : grammarVocabulary(for: job.tokenizer)
-        await job.run(session(id), grammarVocabulary: vocabulary, on: self)
+        let session: GenerationSession
+        do {
+            session = try self.session(id)
+        } catch {
+            return job.continuation.finish(throwing: error)
+        }
+        await job.run(session, grammarVocabulary: vocabulary, on: self)
     }
 
     /// Sessions with a generation (or other use of their cache) under way, and who waits for them.
@@ -329,9 +358,14 @@ actor InferenceEngine {
         await withCheckedContinuation { sessionWaiters[id, default: []].append($0) }
     }
 
-    /// Hands session `id` to its next waiter, in arrival order, or marks it free.
+    /// Hands session `id` to its next waiter, in arrival order, or marks it free (and frees its
+    /// cache when its owner is gone).
     private func release(_ id: Int) {
-        guard var waiters = sessionWaiters[id], !waiters.isEmpty else { busySessions.remove(id); return }
+        guard var waiters = sessionWaiters[id], !waiters.isEmpty else {
+            busySessions.remove(id)
+            if closedSessions.contains(id) { forget(id) }
+            return
+        }
         let next = waiters.removeFirst()
         sessionWaiters[id] = waiters.isEmpty ? nil : waiters
         next.resume()
@@ -347,7 +381,25 @@ actor InferenceEngine {
         return v
     }
 
-    func close(session id: Int) { sessions[id] = nil }
+    /// Sessions whose owner is gone. A generation it started may still be queued (its task can
+    /// reach the engine after the close) or running: `release` frees the cache such work made.
+    /// Ids are never reused.
+    private var closedSessions: Set<Int> = []
+
+    /// Frees the cache of a session whose owner is gone; a generation running in it keeps the
+    /// cache until it ends.
+    func close(session id: Int) {
+        closedSessions.insert(id)
+        forget(id)
+    }
+
+    /// Drops session `id`'s cache. The transformer keeps the cache it evaluated last installed
+    /// (each session installs its own before it evaluates): when that is the dropped one, the
+    /// transformer's own goes back in, so the dropped cache is freed now.
+    private func forget(_ id: Int) {
+        guard let session = sessions.removeValue(forKey: id) else { return }
+        if transformer.cache === session.cache { transformer.cache = transformer.defaultCache }
+    }
 
     // MARK: - Batched decode steps
 
@@ -393,10 +445,10 @@ actor InferenceEngine {
 
     func reset(session id: Int) { sessions[id]?.reset() }
 
-    func savedState(session id: Int) async -> Data {
+    func savedState(session id: Int) async throws -> Data {
         await acquire(id)
         defer { release(id) }
-        return session(id).savedState()
+        return try session(id).savedState()
     }
 
     func restore(session id: Int, state: Data) async throws {
@@ -409,7 +461,7 @@ actor InferenceEngine {
                     progress: (Perplexity.Estimate) -> Void) async throws -> Perplexity.Estimate {
         await acquire(0)
         defer { release(0) }
-        let session = session(0)
+        let session = try session(0)
         session.reset()
         defer { session.reset() }
         transformer.cache = session.cache

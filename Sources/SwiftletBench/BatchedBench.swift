@@ -41,7 +41,7 @@ public enum BatchedBench {
         try checkShape(transformer, prompt: prompt, generate: generate, sequences: sequences)
         let vocab = UInt64(transformer.config.vocabSize)
         func token() -> TokenID { TokenID(random.next() % vocab) }
-        let sessions = (0..<sequences).map { _ in GenerationSession(transformer: transformer, cache: transformer.makeCache()) }
+        let sessions = try (0..<sequences).map { _ in try sequence(transformer) }
         let prompts = sessions.map { _ in (0..<prompt).map { _ in token() } }
         let steps = (0..<generate).map { _ in (0..<sequences).map { _ in token() } }
         func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -56,8 +56,13 @@ public enum BatchedBench {
 }
 
 extension BatchedBench {
+    /// A sequence with a KV cache of its own.
+    static func sequence(_ transformer: Transformer) throws -> GenerationSession {
+        GenerationSession(transformer: transformer, cache: try transformer.makeCache(for: "the KV cache of a sequence"))
+    }
+
     /// Refuses counts that are negative, overflow, exceed the context or need more KV cache memory
-    /// (one cache per sequence) than the machine has.
+    /// (one cache per sequence) than the transformer's ``KVCacheBudget`` has left.
     static func checkShape(_ transformer: Transformer, prompt: Int, generate: Int, sequences: Int) throws {
         guard prompt >= 1, generate >= 0, sequences >= 1 else {
             throw SwiftletError.invalidArgument("batched bench needs a prompt of at least 1 token and at least 1 sequence")
@@ -66,12 +71,8 @@ extension BatchedBench {
         guard !overflow, positions <= transformer.contextLength else {
             throw SwiftletError.contextOverflow(requested: overflow ? .max : positions, limit: transformer.contextLength)
         }
-        let cacheBytes = Double(sequences) * Double(transformer.defaultCache.byteCount)
-        let physical = Double(ProcessInfo.processInfo.physicalMemory)
-        guard cacheBytes <= physical else {
-            throw SwiftletError.invalidArgument(String(format: "%d sequences need %.3g GB of KV caches; this machine has %.1f GB",
-                                                       sequences, cacheBytes / 1e9, physical / 1e9))
-        }
+        let (cacheBytes, tooMany) = sequences.multipliedReportingOverflow(by: transformer.defaultCache.byteCount)
+        try transformer.cacheBudget.check(tooMany ? nil : cacheBytes, for: "\(sequences) sequences (one KV cache each)")
     }
 
     /// Decodes `sequences` sequences (prompts of `prompt` random tokens, `generate` greedy steps)
@@ -87,7 +88,7 @@ extension BatchedBench {
         func argmax(_ v: UnsafeBufferPointer<Float>) -> TokenID { TokenID(v.indices.max { v[$0] < v[$1] }!) }
         var fed: [[TokenID]] = [], lone: [[[Float]]] = []
         for p in prompts {
-            let session = GenerationSession(transformer: transformer, cache: transformer.makeCache())
+            let session = try sequence(transformer)
             var logits = try session.prefill(p).logits
             var tokens: [TokenID] = [], rows: [[Float]] = []
             for _ in 0..<generate {
@@ -97,7 +98,7 @@ extension BatchedBench {
             }
             fed.append(tokens); lone.append(rows)
         }
-        let sessions = prompts.map { _ in GenerationSession(transformer: transformer, cache: transformer.makeCache()) }
+        let sessions = try prompts.map { _ in try sequence(transformer) }
         for (s, p) in zip(sessions, prompts) { try s.prefill(p) }
         var compared = 0, mismatches = 0
         for step in 0..<generate {

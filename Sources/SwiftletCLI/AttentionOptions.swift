@@ -31,6 +31,7 @@ struct AttentionOptions: ParsableArguments {
     @Option(name: [.customLong("fa", withSingleDash: true), .customLong("flash-attn")],
             help: "Flash attention: on, off or auto (default auto: on, as llama.cpp on a CPU).")
     var flashAttn: FlashAttentionMode = .auto
+    @OptionGroup var cacheLimit: KVCacheLimitOptions
 
     /// The parsed types and attention kind.
     func resolved() throws -> (key: KVCacheType, value: KVCacheType, flashAttention: Bool) {
@@ -42,5 +43,21 @@ struct AttentionOptions: ParsableArguments {
             throw ValidationError("\(flag): unsupported cache type '\(name)' (use \(KVCacheType.names))")
         }
         return type
+    }
+}
+
+/// `--kv-cache-limit SIZE`: the memory all KV caches of the process may take together
+/// (`KVCacheBudget.shared`), for the commands that run a model.
+struct KVCacheLimitOptions: ParsableArguments {
+    @Option(name: .customLong("kv-cache-limit"),
+            help: "Most memory the KV caches may take together: bytes, or K, M, G, T (binary) (default: 3/4 of physical memory minus the weights; env SWIFTLET_KV_CACHE_LIMIT).")
+    var kvCacheLimit: String?
+
+    func validate() throws {
+        guard let kvCacheLimit else { return }
+        guard let bytes = KVCacheBudget.parseSize(kvCacheLimit) else {
+            throw ValidationError("--kv-cache-limit: '\(kvCacheLimit)' is not a size (bytes, or a number with K, M, G or T)")
+        }
+        KVCacheBudget.shared.setLimit(bytes: bytes)
     }
 }

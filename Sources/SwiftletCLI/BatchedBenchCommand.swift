@@ -30,6 +30,7 @@ struct BatchedBenchCommand: ParsableCommand {
     var o = "md"
     @Flag(name: .customLong("verify"), help: "Instead of timing: check that every batched step's logits equal each sequence's lone decode, bit for bit.")
     var verify = false
+    @OptionGroup var cacheLimit: KVCacheLimitOptions
 
     func run() throws {
         let prompts = try BenchCommand.list(npp, "-npp"), gens = try BenchCommand.list(ntg, "-ntg")

@@ -17,6 +17,7 @@ struct ChatCommand: AsyncParsableCommand {
     var tools: String?
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var cacheLimit: KVCacheLimitOptions
     @OptionGroup var lora: LoRAOptions
 
     func run() async throws {

@@ -41,6 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("timeout"), help: "Seconds a client has to send a request's headers, and its body.")
     var timeout: Double = 30
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var cacheLimit: KVCacheLimitOptions
 
     func validate() throws {
         guard (1...64).contains(parallel) else { throw ValidationError("--parallel \(parallel) is outside 1...64") }
@@ -60,6 +61,8 @@ struct ServeCommand: AsyncParsableCommand {
                 progressBar("loading", done: progress.completedTensors, total: progress.totalTensors, since: start)
             }
         }
+        // Each slot's cache is made at its first request: refuse slots that cannot all fit now.
+        try model.checkSessionsFit(parallel, for: "\(parallel) slots of \(model.contextLength) positions")
         let embedder = try embeddingModel.map { try EmbeddingModel(url: URL(fileURLWithPath: $0)) }
         let embeddingName = embeddingModel.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
         let options = ServerOptions(

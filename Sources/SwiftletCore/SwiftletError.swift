@@ -42,6 +42,10 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A Jinja template (a chat template) failed to parse or render; `line` and `column` are
     /// 1-based positions in the template source.
     case template(kind: TemplateErrorKind, message: String, line: Int, column: Int)
+    /// A KV cache (`what` names who asks for it) would take the KV caches of the process past
+    /// their memory limit: `needed` bytes (`Int.max` when the size overflows) beside `held` bytes
+    /// held already, against `limit` (see `KVCacheBudget`). Nothing was allocated.
+    case kvCacheLimit(what: String, needed: Int, held: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -64,6 +68,16 @@ public enum SwiftletError: Error, Equatable, Sendable, CustomStringConvertible {
         case .cancelled: return "cancelled"
         case let .unsupportedMetadata(key, value): return "unsupported model metadata: \(key) = \(value) is not implemented"
         case let .template(kind, message, line, column): return "template \(kind.rawValue) error at \(line):\(column): \(message)"
+        case let .kvCacheLimit(what, needed, held, limit):
+            func size(_ bytes: Int) -> String {
+                let (unit, name) = bytes >= 1 << 30 ? (Double(1 << 30), "GiB") : (Double(1 << 20), "MiB")
+                return bytes == .max ? "more than 8 EiB" : "\((Double(bytes) / unit * 10).rounded() / 10) \(name)"
+            }
+            return "KV cache limit: \(size(needed)) of KV cache asked for \(what)"
+                + (held > 0 ? ", beside the \(size(held)) held already" : "")
+                + ", over the limit of \(size(limit)) (by default 3/4 of physical memory minus the loaded weights); "
+                + "raise it with --kv-cache-limit or SWIFTLET_KV_CACHE_LIMIT (KVCacheBudget in code), "
+                + "or use a shorter context, a quantized cache or fewer sessions"
         }
     }
 }

@@ -64,6 +64,9 @@ struct APIError: Error, Sendable {
         switch error {
         case .contextOverflow:
             self = .contextExceeded(error.description)
+        case .kvCacheLimit:
+            // The server's memory, not the request, is short: another request may fit later.
+            self = APIError(status: .serviceUnavailable, message: error.description, type: "server_error", code: "kv_cache_limit")
         case .invalidArgument, .invalidSchema, .invalidGrammar, .template:
             self = .invalidRequest(error.description)
         default:

@@ -61,18 +61,22 @@ final class HostileModelTests: XCTestCase {
         XCTAssertEqual(try LanguageModel(url: url, contextLength: 8192).contextLength, 8192)
     }
 
-    /// A model file claiming a context far beyond the machine's memory: the memory bound, not
-    /// the trained-context bound, refuses it.
+    /// A model file claiming a context far beyond the machine's memory: the KV-cache memory
+    /// bound, not the trained-context bound, refuses it, also where the size overflows.
     func testContextBeyondPhysicalMemoryIsRefused() throws {
         let file = try GGUFFile(url: RealModel.smollm2.url())
         var writer = try GGUFWriter(copying: file)
-        writer.set("llama.context_length", .uint64(1 << 40))
+        writer.set("llama.context_length", .uint64(UInt64(Int.max)))
         let big = try GGUFFile(bytes: writer.serialized())
-        XCTAssertThrowsError(try Transformer.load(gguf: big, contextLength: 1 << 36)) { error in
-            guard case .invalidArgument(let what)? = error as? SwiftletError else { return XCTFail("\(error)") }
-            XCTAssertTrue(what.contains("this machine has"), what)
+        for (context, overflows) in [(1 << 36, false), (Int.max - 10, true), (Int.max, true), (1 << 50, true)] {
+            XCTAssertThrowsError(try Transformer.load(gguf: big, contextLength: context)) { error in
+                guard case let .kvCacheLimit(what, needed, _, limit)? = error as? SwiftletError else { return XCTFail("\(error)") }
+                XCTAssertTrue(what.contains("context length \(context)"), what)
+                XCTAssertEqual(needed == .max, overflows, "\(context): \(needed)")
+                XCTAssertLessThan(limit, Int(ProcessInfo.processInfo.physicalMemory))
+                XCTAssertTrue("\(error)".contains("SWIFTLET_KV_CACHE_LIMIT"), "\(error)")
+            }
         }
-        XCTAssertThrowsError(try Transformer.load(gguf: big, contextLength: Int.max - 10))
     }
 
     /// llama.cpp refuses a file whose tokenizer and embedding disagree; accepting it would let

@@ -25,7 +25,7 @@ final class BatchedDecodeTests: XCTestCase {
     /// logits each step returned.
     private func lone(_ transformer: Transformer) throws -> [(tokens: [TokenID], logits: [[Float]])] {
         try Self.prompts(for: transformer).map { prompt in
-            let session = GenerationSession(transformer: transformer, cache: transformer.makeCache())
+            let session = GenerationSession(transformer: transformer, cache: try transformer.makeCache())
             var logits = Array(try session.prefill(prompt).logits)
             var fed: [TokenID] = [], rows: [[Float]] = []
             for _ in 0..<Self.steps {
@@ -41,7 +41,7 @@ final class BatchedDecodeTests: XCTestCase {
     private func assertBatchedEqualsLone(_ transformer: Transformer, name: String,
                                          file: StaticString = #filePath, line: UInt = #line) throws {
         let reference = try lone(transformer)
-        let sessions = Self.prompts.map { _ in GenerationSession(transformer: transformer, cache: transformer.makeCache()) }
+        let sessions = try Self.prompts.map { _ in GenerationSession(transformer: transformer, cache: try transformer.makeCache()) }
         for (session, prompt) in zip(sessions, Self.prompts(for: transformer)) { try session.prefill(prompt) }
         // Every step batches all four, except step 2 where sequence 1 sits out (it catches up
         // after, alone), so batches of changing membership are covered too.
@@ -84,12 +84,12 @@ final class BatchedDecodeTests: XCTestCase {
 
     func testBadBatchesAreRefused() throws {
         let t = try TinyModel.transformer(.llama, contextLength: 16)
-        let a = GenerationSession(transformer: t, cache: t.makeCache())
+        let a = GenerationSession(transformer: t, cache: try t.makeCache())
         try a.prefill([1, 2])
         XCTAssertThrowsError(try GenerationSession.step([a, a], tokens: [1, 2]))
         XCTAssertThrowsError(try GenerationSession.step([a], tokens: [1, 2]))
         XCTAssertThrowsError(try GenerationSession.step([a], tokens: [-1]))
-        let full = GenerationSession(transformer: t, cache: t.makeCache())
+        let full = GenerationSession(transformer: t, cache: try t.makeCache())
         try full.prefill(Array(repeating: 1, count: 16))
         XCTAssertThrowsError(try GenerationSession.step([a, full], tokens: [1, 1])) { error in
             guard case SwiftletError.contextOverflow = error else { return XCTFail("\(error)") }

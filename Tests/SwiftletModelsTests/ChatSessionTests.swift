@@ -90,11 +90,11 @@ final class ChatSessionTests: XCTestCase {
         let url = try RealModel.smollm2.url()
         let transformer = try Transformer.load(url: url, contextLength: 256)
         let prompt = try LanguageModel(url: url, contextLength: 256).tokenize("Once upon a time, in a small village,")
-        let original = GenerationSession(transformer: transformer, cache: transformer.makeCache())
+        let original = GenerationSession(transformer: transformer, cache: try transformer.makeCache())
         try original.prefill(prompt)
         let state = original.savedState()
 
-        let restored = GenerationSession(transformer: transformer, cache: transformer.makeCache())
+        let restored = GenerationSession(transformer: transformer, cache: try transformer.makeCache())
         try restored.restore(state: state)
         XCTAssertEqual(restored.tokens, prompt)
         for token: TokenID in [42, 1000, 7] {

@@ -237,6 +237,26 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(after.status, 200)
     }
 
+    /// A slot whose KV cache does not fit in the model's KV-cache limit answers 503
+    /// `kv_cache_limit` (the server's memory, not the request, is short) and the server stays up.
+    func testSlotBeyondTheKVCacheLimitIs503() async throws {
+        let budget = KVCacheBudget(limitBytes: 1 << 30)
+        let model = try await LanguageModel.load(RealModel.smollm2.url(), contextLength: 256, cacheBudget: budget)
+        budget.setLimit(bytes: budget.heldBytes)  // the model's own cache fits, no slot's does
+        var options = ServerFixture.options
+        options.apiKey = nil
+        var serving: Task<Void, Error>?
+        let port = try await ServerFixture.launch(InferenceServer(model: model, options: options)) { serving = $0 }
+        defer { serving?.cancel() }
+        let client = Client(base: "http://127.0.0.1:\(port)", key: nil)
+        let reply = try await client.post("/v1/completions", object: ["prompt": "1, 2, 3,", "max_tokens": 2])
+        XCTAssertEqual(reply.status, 503, reply.body)
+        XCTAssertEqual(reply.errorCode, "kv_cache_limit", reply.body)
+        XCTAssertTrue(reply.body.contains("--kv-cache-limit"), reply.body)
+        let health = try await client.get("/health")
+        XCTAssertEqual(health.status, 200)
+    }
+
     /// Two slots busy and one request queued: the next is refused with 429 and Retry-After. A client
     /// that goes away mid-stream frees its slot at once.
     func testQueueFullAndCancellation() async throws {

@@ -88,9 +88,10 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
 
     /// A cache of one element type for keys and values, laid out for attention without flash
     /// attention (f32 or f16).
-    public convenience init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, type: KVCacheType = .f16) {
-        self.init(layers: layers, kvHeads: kvHeads, headDim: headDim, capacity: capacity, keyType: type, valueType: type,
-                  flashAttention: false)
+    public convenience init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, type: KVCacheType = .f16,
+                            budget: KVCacheBudget = .shared) throws {
+        try self.init(layers: layers, kvHeads: kvHeads, headDim: headDim, capacity: capacity, keyType: type, valueType: type,
+                      flashAttention: false, budget: budget)
     }
 
     /// A cache with its own key and value types. Quantized types need `headDim` to be a multiple of
@@ -102,11 +103,28 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
     ///   spreads outliers across a block before quantizing; only for head sizes divisible by 64.
     ///   The default follows llama.cpp's: on unless `LLAMA_ATTN_ROT_DISABLE` is set to a non-zero
     ///   number (``rotationDefault``).
-    public init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, keyType: KVCacheType, valueType: KVCacheType,
-                flashAttention: Bool, rotation: Bool = KVCache.rotationDefault) {
+    /// - Parameter budget: reserves the cache's bytes before they are mapped (``KVCacheBudget``);
+    ///   `what` names the cache in its error.
+    public convenience init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, keyType: KVCacheType, valueType: KVCacheType,
+                            flashAttention: Bool, rotation: Bool = KVCache.rotationDefault, budget: KVCacheBudget = .shared,
+                            for what: String = "a KV cache") throws {
+        let bytes = Self.byteCount(layers: layers, kvHeads: kvHeads, headDim: headDim, capacity: capacity,
+                                   keyType: keyType, valueType: valueType)
+        try self.init(layers: layers, kvHeads: kvHeads, headDim: headDim, capacity: capacity, keyType: keyType,
+                      valueType: valueType, flashAttention: flashAttention, rotation: rotation,
+                      reservation: budget.reserve(bytes, for: "\(what) (\(capacity) positions)"))
+    }
+
+    /// A cache whose bytes `reservation` holds (checked by ``byteCount(layers:kvHeads:headDim:capacity:keyType:valueType:)``).
+    init(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, keyType: KVCacheType, valueType: KVCacheType,
+         flashAttention: Bool, rotation: Bool, reservation: KVCacheBudget.Reservation) throws {
+        guard layers >= 0, kvHeads >= 0, headDim >= 0, capacity >= 0 else {
+            throw SwiftletError.invalidArgument("a KV cache of \(layers) layers, \(kvHeads) heads of \(headDim), \(capacity) positions")
+        }
         self.layers = layers; self.kvHeads = kvHeads; self.headDim = headDim; self.capacity = capacity
         self.keyType = keyType; self.valueType = valueType; self.flashAttention = flashAttention
         self.rotation = rotation
+        self.reservation = reservation
         var keyRows = 0
         if rotation && keyType.isQuantized && headDim % 64 == 0 {
             keyRows = 64
@@ -118,13 +136,55 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
         keyRowBytes = max(keyType.rowBytes(headDim), 0)
         valueRowBytes = max(valueType.rowBytes(headDim), 0)
         let rows = layers * kvHeads * paddedCapacity
-        keyStorage = .allocate(byteCount: max(rows * keyRowBytes, 1), alignment: 64)
-        valueStorage = .allocate(byteCount: max(rows * valueRowBytes, 1), alignment: 64)
-        keyStorage.initializeMemory(as: UInt8.self, repeating: 0, count: max(rows * keyRowBytes, 1))
-        valueStorage.initializeMemory(as: UInt8.self, repeating: 0, count: max(rows * valueRowBytes, 1))
+        // Zero pages mapped on first touch: only the positions a sequence fills become resident,
+        // and the padding reads as zero, as the kernels expect.
+        keyStorage = try Self.mapZeroed(rows * keyRowBytes)
+        do {
+            valueStorage = try Self.mapZeroed(rows * valueRowBytes)
+        } catch {
+            munmap(keyStorage, max(rows * keyRowBytes, 1))
+            throw error
+        }
     }
 
-    deinit { keyStorage.deallocate(); valueStorage.deallocate() }
+    deinit {
+        let rows = layers * kvHeads * paddedCapacity
+        munmap(keyStorage, max(rows * keyRowBytes, 1))
+        munmap(valueStorage, max(rows * valueRowBytes, 1))
+    }
+
+    /// Holds the cache's bytes in its budget until the cache is freed.
+    let reservation: KVCacheBudget.Reservation
+
+    /// Bytes of keys and values of a cache of this shape (``byteCount``), or nil when the size
+    /// overflows.
+    public static func byteCount(layers: Int, kvHeads: Int, headDim: Int, capacity: Int, keyType: KVCacheType,
+                                 valueType: KVCacheType) -> Int? {
+        guard layers >= 0, kvHeads >= 0, headDim >= 0, headDim <= Int(Int32.max), capacity >= 0, capacity <= Int.max - 63 else {
+            return nil
+        }
+        let padded = (capacity + 63) / 64 * 64
+        let rowBytes = max(keyType.rowBytes(headDim), 0).addingReportingOverflow(max(valueType.rowBytes(headDim), 0))
+        let heads = layers.multipliedReportingOverflow(by: kvHeads)
+        guard !rowBytes.overflow, !heads.overflow else { return nil }
+        let rows = heads.partialValue.multipliedReportingOverflow(by: padded)
+        guard !rows.overflow else { return nil }
+        let bytes = rows.partialValue.multipliedReportingOverflow(by: rowBytes.partialValue)
+        return bytes.overflow ? nil : bytes.partialValue
+    }
+
+    /// `bytes` of zeroed, writable memory (at least one page), or an error naming the size.
+    private static func mapZeroed(_ bytes: Int) throws -> UnsafeMutableRawPointer {
+        #if canImport(Darwin)
+        let anonymous = MAP_ANON
+        #else
+        let anonymous = MAP_ANONYMOUS
+        #endif
+        guard let p = mmap(nil, max(bytes, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | anonymous, -1, 0), p != MAP_FAILED else {
+            throw SwiftletError.io(path: "KV cache", reason: "cannot map \(bytes) bytes: \(String(cString: strerror(errno)))")
+        }
+        return p
+    }
 
     /// Whether quantized caches rotate by default: llama.cpp's rule, on unless the environment sets
     /// `LLAMA_ATTN_ROT_DISABLE` to a non-zero number, so both tools can be switched alike.

@@ -14,10 +14,11 @@ extension Transformer {
     ///     uses the trained context capped at ``defaultContextLimit`` to bound memory.
     ///   - cacheType, valueCacheType, flashAttention, attentionRotation: the KV cache's key and
     ///     value types, the attention kind and the rotation of quantized caches, as
-    ///     ``init(config:weights:contextLength:maxBatch:cacheType:valueCacheType:flashAttention:attentionRotation:pool:)``.
+    ///     ``init(config:weights:contextLength:maxBatch:cacheType:valueCacheType:flashAttention:attentionRotation:cacheBudget:pool:)``.
+    ///   - cacheBudget: the memory limit of the KV caches (``KVCacheBudget``).
     public static func load(gguf file: GGUFFile, contextLength: Int? = nil, maxBatch: Int = 512,
                             cacheType: KVCacheType = .f16, valueCacheType: KVCacheType? = nil, flashAttention: Bool = false,
-                            attentionRotation: Bool = KVCache.rotationDefault,
+                            attentionRotation: Bool = KVCache.rotationDefault, cacheBudget: KVCacheBudget = .shared,
                             pool: ComputePool = .shared) throws -> Transformer {
         var tensors: [String: WeightTensor] = [:]
         for info in file.tensors {
@@ -47,7 +48,7 @@ extension Transformer {
         }
         return try Transformer(config: config, weights: weights, contextLength: context, maxBatch: maxBatch, cacheType: cacheType,
                                valueCacheType: valueCacheType, flashAttention: flashAttention,
-                               attentionRotation: attentionRotation, pool: pool)
+                               attentionRotation: attentionRotation, cacheBudget: cacheBudget, pool: pool)
     }
 
     /// Opens (memory-maps) the GGUF file at `url` and builds its transformer.

@@ -149,20 +149,25 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
     ///   - flashAttention: attend with the online-softmax kernels in the order of llama.cpp's
     ///     `-fa on` (bit for bit), instead of its `-fa off` graph.
     ///   - attentionRotation: rotate queries, keys and values for a quantized cache as llama.cpp
-    ///     does (see ``KVCache/init(layers:kvHeads:headDim:capacity:keyType:valueType:flashAttention:rotation:)``).
+    ///     does (see ``KVCache/init(layers:kvHeads:headDim:capacity:keyType:valueType:flashAttention:rotation:budget:for:)``).
+    ///   - cacheBudget: the memory limit this transformer's KV caches count against, its own
+    ///     included (``KVCacheBudget``); its weights lower the budget's default limit.
     public init(config: TransformerConfig, weights: TransformerWeights, contextLength: Int,
                 maxBatch: Int = 512, cacheType: KVCacheType = .f16, valueCacheType: KVCacheType? = nil,
                 flashAttention: Bool = false, attentionRotation: Bool = KVCache.rotationDefault,
-                pool: ComputePool = .shared) throws {
+                cacheBudget: KVCacheBudget = .shared, pool: ComputePool = .shared) throws {
         try config.validate()
         guard contextLength > 0, maxBatch > 0 else {
             throw SwiftletError.invalidArgument("context length \(contextLength) and batch \(maxBatch) must be positive")
         }
         let valueType = valueCacheType ?? cacheType
         try KVCache.check(keyType: cacheType, valueType: valueType, headDim: config.headDim, flashAttention: flashAttention)
-        try Self.checkContextMemory(config: config, contextLength: contextLength, maxBatch: min(maxBatch, contextLength),
-                                    threads: pool.threadCount, cacheBytesPerPosition: cacheType.rowBytes(config.headDim)
-                                        + valueType.rowBytes(config.headDim))
+        weightsHeld = cacheBudget.holdWeights(weights, bytes: weights.matrixBytes)
+        // The own cache's reservation also holds the score buffers, which grow with the context.
+        let reservation = try cacheBudget.reserve(
+            Self.contextBytes(config: config, contextLength: contextLength, maxBatch: min(maxBatch, contextLength),
+                              threads: pool.threadCount, keyType: cacheType, valueType: valueType),
+            for: "context length \(contextLength) (its KV cache and attention buffers)")
         self.config = config
         self.block = config.architecture.block
         self.weights = weights
@@ -170,9 +175,10 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
         self.maxBatch = min(maxBatch, contextLength)
         self.pool = pool
         self.flashAttention = flashAttention
-        cache = KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
-                        keyType: cacheType, valueType: valueType, flashAttention: flashAttention,
-                        rotation: attentionRotation)
+        self.cacheBudget = cacheBudget
+        cache = try KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
+                            keyType: cacheType, valueType: valueType, flashAttention: flashAttention,
+                            rotation: attentionRotation, reservation: reservation)
         defaultCache = cache
         let tablePositions = min(contextLength, Self.ropeTablePositions)
         var scaling = config.ropeScaling
@@ -185,34 +191,38 @@ public final class Transformer: @unchecked Sendable {  // one evaluation at a ti
                          logitRows: min(8, self.maxBatch), threads: pool.threadCount, flashAttention: flashAttention)
     }
 
-    /// Refuses a context whose buffers (KV cache, score rows, per-thread attention blocks) would
-    /// exceed the machine's physical memory, before any of them is allocated. Counted in `Double`,
-    /// which cannot overflow; a context that passes has sizes far below `Int.max`.
-    static func checkContextMemory(config c: TransformerConfig, contextLength: Int, maxBatch: Int, threads: Int,
-                                   cacheBytesPerPosition: Int) throws {
-        let positions = Double(contextLength) + 128
-        let cache = Double(cacheBytesPerPosition) * Double(c.layerCount) * Double(c.kvHeadCount) * positions
-        let scoreRows = Double(c.headCount) + Double(max(threads, 1)) * Double(min(attentionBlockRows, maxBatch))
-        let needed = cache + 4 * scoreRows * positions
-        let physical = Double(ProcessInfo.processInfo.physicalMemory)
-        guard needed <= physical else {
-            throw SwiftletError.invalidArgument(String(
-                format: "context length %d needs %.3g GB for the KV cache and attention buffers; this machine has %.1f GB",
-                contextLength, needed / 1e9, physical / 1e9))
-        }
+    /// Bytes of a context's KV cache and the attention buffers that grow with it (score rows,
+    /// per-thread attention blocks), or nil when the size overflows.
+    static func contextBytes(config c: TransformerConfig, contextLength: Int, maxBatch: Int, threads: Int,
+                             keyType: KVCacheType, valueType: KVCacheType) -> Int? {
+        guard let cache = KVCache.byteCount(layers: c.layerCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
+                                            capacity: contextLength, keyType: keyType, valueType: valueType),
+              contextLength <= (Int.max - 512) / 4 else { return nil }
+        let scoreRows = c.headCount.addingReportingOverflow(max(threads, 1) * min(attentionBlockRows, maxBatch))
+        guard !scoreRows.overflow else { return nil }
+        let scores = scoreRows.partialValue.multipliedReportingOverflow(by: 4 * (contextLength + 128))
+        guard !scores.overflow else { return nil }
+        let total = cache.addingReportingOverflow(scores.partialValue)
+        return total.overflow ? nil : total.partialValue
     }
 
     /// The cache made with the transformer.
     public let defaultCache: KVCache
 
+    /// The limit the transformer's KV caches count against.
+    public let cacheBudget: KVCacheBudget
+    /// Keeps the weights counted in ``cacheBudget`` while the transformer lives.
+    private let weightsHeld: KVCacheBudget.Reservation
+
     /// Whether attention runs as llama.cpp's flash attention (`-fa on`).
     public let flashAttention: Bool
 
-    /// A new, empty KV cache of this transformer's shape, context length and element types.
-    public func makeCache() -> KVCache {
-        KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
-                keyType: defaultCache.keyType, valueType: defaultCache.valueType, flashAttention: flashAttention,
-                rotation: defaultCache.rotation)
+    /// A new, empty KV cache of this transformer's shape, context length and element types, its
+    /// bytes reserved in ``cacheBudget`` (`what` names it in the error when they do not fit).
+    public func makeCache(for what: String = "another KV cache") throws -> KVCache {
+        try KVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim, capacity: contextLength,
+                    keyType: defaultCache.keyType, valueType: defaultCache.valueType, flashAttention: flashAttention,
+                    rotation: defaultCache.rotation, budget: cacheBudget, for: what)
     }
 
     /// Logits of the last evaluated token, valid until the next evaluation.

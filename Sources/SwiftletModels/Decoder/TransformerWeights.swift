@@ -47,6 +47,13 @@ public final class TransformerWeights: @unchecked Sendable {  // written at load
     /// Owns the f32 copies of the norm vectors.
     private let vectors: VectorArena
 
+    /// Bytes of the weight matrices (the tied embedding once), which stay resident while a model runs.
+    var matrixBytes: Int {
+        var matrices = [tokenEmbedding] + layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] }
+        if output.data.baseAddress != tokenEmbedding.data.baseAddress { matrices.append(output) }
+        return matrices.reduce(0) { $0 + $1.data.count }
+    }
+
     /// What a tensor is for, so the mapping below can be declared as data.
     enum Role {
         case vector(Int)          // f32 norm weight of this length

@@ -128,7 +128,7 @@ public enum ImportanceMatrixRun {
             lanes.append(try Transformer(config: transformer.config, weights: transformer.weights, contextLength: contextSize,
                                          maxBatch: min(microBatch, transformer.maxBatch), cacheType: transformer.cache.keyType,
                                          valueCacheType: transformer.cache.valueType, flashAttention: transformer.flashAttention,
-                                         pool: transformer.pool))
+                                         cacheBudget: transformer.cacheBudget, pool: transformer.pool))
         }
         let previous = lanes.map(\.matmulInputObserver)
         for lane in lanes { lane.matmulInputObserver = collector }
