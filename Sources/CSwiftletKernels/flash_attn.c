@@ -121,10 +121,11 @@ static inline float hsum8(const float a[8]) {
 }
 
 /// ggml_vec_dot_{q4_0,q5_0,q8_0,iq4_nl}_q8_0 on x86 (AVX2 and up): per block eight lanes of four
-/// consecutive products (exact integers), each lane accumulated as fma(d_x·d_q, lane, acc); IQ4_NL
-/// alternates two accumulators by block parity and adds them before the horizontal sum.
-static float dot_q8_scalar(int type, const uint8_t *k, const uint8_t *q8, int n) {
-    const int nb = n / 32, bytes = block_bytes(type), pairs = type == SWIFTLET_FA_IQ4_NL;
+/// consecutive products (exact integers), each lane accumulated as fma(d_x·d_q, lane, acc); with
+/// `pairs` (IQ4_NL's vec_dot) two accumulators alternate by block parity and are added before the
+/// horizontal sum. tinyBLAS sums IQ4_NL with one accumulator (`pairs` 0).
+static float dot_q8_scalar(int type, const uint8_t *k, const uint8_t *q8, int n, int pairs) {
+    const int nb = n / 32, bytes = block_bytes(type);
     float acc[2][8] = {{0}};
     int v[32], ib = 0;
     const int paired = pairs ? nb & ~1 : nb;
@@ -377,7 +378,8 @@ static void key_dots(int k_type, const uint8_t *krow, const void *qconv, long qc
         for (int g = 0; g < heads; ++g) out[g] = dot_q8_1_scalar(k_type, krow, (const uint8_t *)qconv + g * q_bytes, n);
         return;
     }
-    for (int g = 0; g < heads; ++g) out[g] = dot_q8_scalar(k_type, krow, (const uint8_t *)qconv + g * q_bytes, n);
+    for (int g = 0; g < heads; ++g)
+        out[g] = dot_q8_scalar(k_type, krow, (const uint8_t *)qconv + g * q_bytes, n, k_type == SWIFTLET_FA_IQ4_NL);
 }
 
 void swiftlet_fa_query_to_dot_type(int k_type, float *q, int n) {
@@ -392,7 +394,8 @@ void swiftlet_fa_query_to_dot_type(int k_type, float *q, int n) {
     }
 }
 
-float swiftlet_fa_key_dot(int k_type, const void *krow, const void *qconv, int n) {
+float swiftlet_fa_key_dot(int k_type, const void *krow, const void *qconv, int n, int tinyblas) {
+    if (tinyblas && k_type == SWIFTLET_FA_IQ4_NL) return dot_q8_scalar(k_type, krow, qconv, n, 0);
     float out;
     key_dots(k_type, (const uint8_t *)krow, qconv, 0, 1, n, has_avx512(), &out);
     return out;

@@ -79,8 +79,9 @@ int swiftlet_gc_portable_only(void);
 void swiftlet_fa_query_to_dot_type(int k_type, float *q, int n);
 
 /// ggml's vec_dot of one key row of block type `k_type` with a query converted by
-/// swiftlet_fa_query_to_dot_type. Defined in flash_attn.c.
-float swiftlet_fa_key_dot(int k_type, const void *krow, const void *qconv, int n);
+/// swiftlet_fa_query_to_dot_type, or with `tinyblas` llamafile's tinyBLAS order (differs for
+/// IQ4_NL only). Defined in flash_attn.c.
+float swiftlet_fa_key_dot(int k_type, const void *krow, const void *qconv, int n, int tinyblas);
 
 #ifdef GC_X86
 static inline int has_avx512(void) {

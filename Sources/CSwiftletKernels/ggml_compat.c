@@ -482,8 +482,9 @@ static void attention_f16_values(float *q, long q_stride, int rows, int first_po
     const int k1 = (last + align - 1) / align * align;
     const long width = k1 - k0;
     if (!f16_keys) {
-        // ggml's mul_mat: q converted to the keys' dot type, then one vec_dot per score (tinyBLAS,
-        // which batches take for Q8_0 / Q4_0 / Q5_0, sums each score in the same order).
+        // ggml's mul_mat: q converted to the keys' dot type, then one vec_dot per score; batches
+        // take tinyBLAS for Q8_0 / Q4_0 / Q5_0 / IQ4_NL, which sums in the same order except for
+        // IQ4_NL (one accumulator, not two alternating).
         for (int r = 0; r < rows; ++r) {
             float *qr = q + r * q_stride, *s = scratch + r * width;
             const int pos = first_pos + r;
@@ -492,7 +493,7 @@ static void attention_f16_values(float *q, long q_stride, int rows, int first_po
             for (int j = k0; j < k1; ++j) {
                 s[j - k0] = j < lo || j > pos
                     ? -INFINITY
-                    : swiftlet_fa_key_dot(k_type, (const uint8_t *)key_rows + (long)j * k_row_bytes, qr, head_dim) * scale;
+                    : swiftlet_fa_key_dot(k_type, (const uint8_t *)key_rows + (long)j * k_row_bytes, qr, head_dim, batched) * scale;
             }
         }
     }

@@ -190,7 +190,7 @@ final class FlashAttentionTests: XCTestCase {
         let k = values(positions * headDim, seed: 2), v = values(positions * headDim, seed: 3)
         var valuesT = [UInt16](repeating: 0, count: headDim * capacity)
         for p in 0..<positions { for d in 0..<headDim { valuesT[d * capacity + p] = HalfPrecision.f16(from: v[p * headDim + d]) } }
-        for type in [KVCacheType.q8_0, .q4_0, .q5_0, .q4_1, .q5_1] {
+        for type in [KVCacheType.q8_0, .q4_0, .q5_0, .q4_1, .q5_1, .iq4_nl] {
             let keys = rows(k, positions: positions, headDim: headDim, type: type)
             let rowBytes = Int(swiftlet_fa_row_bytes(Int32(type.ggmlType.rawValue), headDim))
             for (rows, first) in [(1, positions - 1), (6, positions - 6)] {
@@ -216,12 +216,12 @@ final class FlashAttentionTests: XCTestCase {
         }
     }
 
-    /// The combinations llama.cpp refuses (or orders differently) without flash attention.
+    /// The combinations llama.cpp refuses.
     func testCacheTypeChecks() throws {
         XCTAssertNoThrow(try KVCache.check(keyType: .q4_1, valueType: .f16, headDim: 64, flashAttention: false))
         XCTAssertNoThrow(try KVCache.check(keyType: .q5_1, valueType: .q4_1, headDim: 64, flashAttention: true))
         XCTAssertThrowsError(try KVCache.check(keyType: .f16, valueType: .q5_1, headDim: 64, flashAttention: false))
-        XCTAssertThrowsError(try KVCache.check(keyType: .iq4_nl, valueType: .f16, headDim: 64, flashAttention: false))
+        XCTAssertNoThrow(try KVCache.check(keyType: .iq4_nl, valueType: .f16, headDim: 64, flashAttention: false))
         XCTAssertThrowsError(try KVCache.check(keyType: .q8_0, valueType: .f32, headDim: 64, flashAttention: false))
         XCTAssertThrowsError(try KVCache.check(keyType: .q4_1, valueType: .q4_1, headDim: 48, flashAttention: true))
     }

@@ -64,10 +64,10 @@ void swiftlet_gc_attention_f16(float *q, long q_stride, int rows, int first_pos,
                                float *out, long out_stride);
 
 /// swiftlet_gc_attention_f16 over keys of a block type (`k_type`, a GGML type id: Q8_0, Q4_0,
-/// Q5_0, Q4_1 or Q5_1; rows `k_row_bytes` apart), as llama.cpp without flash attention over a
-/// quantized K cache and an f16 V cache: q is converted in place to the keys' dot type (Q8_0, or
-/// Q8_1 for Q4_1 / Q5_1) and each score is ggml's vec_dot (tinyBLAS sums batches' scores in the
-/// same order for these types). Softmax and values as in swiftlet_gc_attention_f16.
+/// Q5_0, Q4_1, Q5_1 or IQ4_NL; rows `k_row_bytes` apart), as llama.cpp without flash attention
+/// over a quantized K cache and an f16 V cache: q is converted in place to the keys' dot type
+/// (Q8_0, or Q8_1 for Q4_1 / Q5_1) and each score is ggml's vec_dot, or with `batched` tinyBLAS's
+/// order (the same but for IQ4_NL). Softmax and values as in swiftlet_gc_attention_f16.
 void swiftlet_gc_attention_quant_k(float *q, long q_stride, int rows, int first_pos, int head_dim,
                                    int k_type, const void *keys, long k_row_bytes,
                                    const uint16_t *values_t, long vt_stride,

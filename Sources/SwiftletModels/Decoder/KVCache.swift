@@ -195,8 +195,7 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
 
     /// Refuses combinations llama.cpp's CPU kernels (and so Swiftlet's) do not offer: quantized
     /// types need `headDim` divisible by 32; a quantized V cache needs flash attention; without it
-    /// a quantized K cache (not iq4_nl) goes with an f16 V cache; flash attention needs f16 or
-    /// quantized types.
+    /// a quantized K cache goes with an f16 V cache; flash attention needs f16 or quantized types.
     public static func check(keyType: KVCacheType, valueType: KVCacheType, headDim: Int, flashAttention: Bool) throws {
         for (name, type) in [("K", keyType), ("V", valueType)] where type.isQuantized {
             guard headDim % 32 == 0 else {
@@ -213,10 +212,6 @@ public final class KVCache: @unchecked Sendable {  // mutated only by the one ev
             throw SwiftletError.invalidArgument("a quantized V cache (\(valueType.rawValue)) needs flash attention (-fa on)")
         }
         if keyType.isQuantized {
-            // llama.cpp's batched K·Q (tinyBLAS) sums IQ4_NL in another order than its vec_dot.
-            guard keyType != .iq4_nl else {
-                throw SwiftletError.invalidArgument("an iq4_nl K cache needs flash attention (-fa on)")
-            }
             guard valueType == .f16 else {
                 throw SwiftletError.invalidArgument("without flash attention a quantized K cache needs an f16 V cache")
             }
