@@ -242,8 +242,9 @@ final class FlashAttentionTests: XCTestCase {
             // LLAMA_ATTN_ROT_DISABLE=1 runs turned llama.cpp's rotation of quantized caches off.
             let rotation = run["env"] as? String != "LLAMA_ATTN_ROT_DISABLE=1"
             let flash = run["flash_attn"] as? Bool ?? true
-            let transformer = try Transformer.load(gguf: file, contextLength: nCtx, cacheType: keyType, valueCacheType: valueType,
-                                                   flashAttention: flash, attentionRotation: rotation)
+            let batch = (run["n_batch"] as? NSNumber)?.intValue ?? nCtx
+            let transformer = try Transformer.load(gguf: file, contextLength: nCtx, maxBatch: batch, cacheType: keyType,
+                                                   valueCacheType: valueType, flashAttention: flash, attentionRotation: rotation)
             let tokens = Array(tokenizer.encode(text, addSpecial: true, parseSpecial: false).prefix(nCtx * chunks))
             var running: [Double] = []
             let result = try Perplexity.measure(transformer, tokens: tokens, contextSize: nCtx,
