@@ -4,6 +4,7 @@ import SwiftletQuant
 import CSwiftletKernels
 
 /// Element type of the KV cache (keys or values), named as llama.cpp's `--cache-type-k/-v`.
+/// The quantized types need flash attention, except as keys beside f16 values.
 public enum KVCacheType: String, Sendable, CaseIterable {
     /// Full precision (not llama.cpp-exact; no flash attention).
     case f32
@@ -11,17 +12,17 @@ public enum KVCacheType: String, Sendable, CaseIterable {
     /// bit for bit, with flash attention and without. The default.
     case f16
     /// 8-bit blocks of 32 with an f16 scale (8.5 bits per value), quantized as llama.cpp's CPU
-    /// backend writes them. Needs flash attention.
+    /// backend writes them.
     case q8_0
-    /// 4-bit blocks of 32 (4.5 bits per value). Needs flash attention.
+    /// 4-bit blocks of 32 (4.5 bits per value).
     case q4_0
-    /// 4-bit blocks of 32 with an f16 scale and min (5 bits per value). Needs flash attention.
+    /// 4-bit blocks of 32 with an f16 scale and min (5 bits per value).
     case q4_1
-    /// 5-bit blocks of 32 (5.5 bits per value). Needs flash attention.
+    /// 5-bit blocks of 32 (5.5 bits per value).
     case q5_0
-    /// 5-bit blocks of 32 with an f16 scale and min (6 bits per value). Needs flash attention.
+    /// 5-bit blocks of 32 with an f16 scale and min (6 bits per value).
     case q5_1
-    /// 4-bit non-linear levels in blocks of 32 (4.5 bits per value). Needs flash attention.
+    /// 4-bit non-linear levels in blocks of 32 (4.5 bits per value).
     case iq4_nl
 
     /// The GGML storage type.
