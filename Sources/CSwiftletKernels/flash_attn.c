@@ -74,7 +74,7 @@ static void unpack_block(int type, const uint8_t *b, int v[32]) {
 }
 
 #ifdef GC_X86
-GC_512 static void dequantize_q8_q4_avx512(int type, const uint8_t *row, float *y, int n);
+GC_512 static void dequantize_signed_avx512(int type, const uint8_t *row, float *y, int n);
 GC_512 static void dequantize_min_avx512(int type, const uint8_t *row, float *y, int n);
 #endif
 
@@ -82,8 +82,8 @@ GC_512 static void dequantize_min_avx512(int type, const uint8_t *row, float *y,
 /// compiles its base library without fma contraction).
 static void dequantize_row(int type, const uint8_t *row, float *y, int n, int simd) {
 #ifdef GC_X86
-    if (simd && (type == SWIFTLET_FA_Q8_0 || type == SWIFTLET_FA_Q4_0)) {
-        dequantize_q8_q4_avx512(type, row, y, n);
+    if (simd && type != SWIFTLET_FA_F16 && !has_min(type)) {
+        dequantize_signed_avx512(type, row, y, n);
         return;
     }
     if (simd && has_min(type)) {
@@ -184,37 +184,74 @@ GC_AVX2 static inline float hsum8_avx(__m256 x) {
     return _mm_cvtss_f32(r);
 }
 
-/// dot_q8_scalar for Q8_0 and Q4_0 keys with `heads` Q8_0 query rows (`q_bytes` apart): each key
-/// block is loaded once for all of them.
+/// ggml's bytes_from_bits_32: byte j is 0xff when bit j of the 32-bit `qh` is set.
+GC_AVX2 static inline __m256i bytes_from_bits(const uint8_t *qh_bytes) {
+    uint32_t qh; memcpy(&qh, qh_bytes, 4);
+    const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    const __m256i b = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread),
+                                      _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
+}
+
+/// The 32 signed values of a Q8_0 / Q4_0 / Q5_0 / IQ4_NL key block as bytes.
+GC_AVX2 static inline __m256i signed_levels(int type, const uint8_t *kb) {
+    if (type == SWIFTLET_FA_Q8_0) return _mm256_loadu_si256((const __m256i *)(kb + 2));
+    const uint8_t *qs = kb + (type == SWIFTLET_FA_Q5_0 ? 6 : 2);
+    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i nib = _mm256_and_si256(_mm256_set1_epi8(0xf), _mm256_set_m128i(_mm_srli_epi16(t, 4), t));
+    switch (type) {
+    case SWIFTLET_FA_Q4_0: return _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
+    case SWIFTLET_FA_Q5_0: {
+        const __m256i high = _mm256_and_si256(bytes_from_bits(kb + 2), _mm256_set1_epi8(0x10));
+        return _mm256_sub_epi8(_mm256_or_si256(nib, high), _mm256_set1_epi8(16));
+    }
+    default: {   // IQ4_NL
+        const __m128i lut = _mm_loadu_si128((const __m128i *)iq4nl_values);
+        return _mm256_shuffle_epi8(_mm256_set_m128i(lut, lut), nib);
+    }
+    }
+}
+
+/// dot_q8_scalar for Q8_0, Q4_0, Q5_0 and IQ4_NL keys with `heads` Q8_0 query rows (`q_bytes`
+/// apart): each key block is unpacked once for all of them. IQ4_NL takes vec_dot's two
+/// accumulators (block parity) and its odd last block after the horizontal sum.
 GC_AVX2 static void dots_q8_avx2(int type, const uint8_t *k, const uint8_t *q8, long q_bytes, int heads, int n,
                                  float *out) {
     enum { MAXH = 8 };
-    const int nb = n / 32, bytes = block_bytes(type);
+    const int nb = n / 32, bytes = block_bytes(type), pairs = type == SWIFTLET_FA_IQ4_NL;
+    const int paired = pairs ? nb & ~1 : nb;
     for (int h0 = 0; h0 < heads; h0 += MAXH) {
         const int hn = heads - h0 < MAXH ? heads - h0 : MAXH;
-        __m256 acc[MAXH];
-        for (int g = 0; g < hn; ++g) acc[g] = _mm256_setzero_ps();
-        for (int ib = 0; ib < nb; ++ib) {
+        __m256 acc[2][MAXH];
+        for (int g = 0; g < hn; ++g) acc[0][g] = acc[1][g] = _mm256_setzero_ps();
+        for (int ib = 0; ib < paired; ++ib) {
             const uint8_t *kb = k + (long)ib * bytes;
-            __m256i qx;
-            if (type == SWIFTLET_FA_Q8_0) {
-                qx = _mm256_loadu_si256((const __m256i *)(kb + 2));
-            } else {
-                const __m128i t = _mm_loadu_si128((const __m128i *)(kb + 2));
-                qx = _mm256_and_si256(_mm256_set1_epi8(0xf), _mm256_set_m128i(_mm_srli_epi16(t, 4), t));
-                qx = _mm256_sub_epi8(qx, _mm256_set1_epi8(8));
-            }
+            const __m256i qx = signed_levels(type, kb);
             const __m256i ax = _mm256_sign_epi8(qx, qx);
             const float dk = h2f(load_u16(kb));
+            __m256 *a = acc[pairs ? ib & 1 : 0];
             for (int g = 0; g < hn; ++g) {
                 const uint8_t *qb = q8 + (h0 + g) * q_bytes + (long)ib * 34;
                 const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(qb + 2)), qx);
-                const __m256i pairs = _mm256_madd_epi16(_mm256_set1_epi16(1), _mm256_maddubs_epi16(ax, sy));
+                const __m256i lanes = _mm256_madd_epi16(_mm256_set1_epi16(1), _mm256_maddubs_epi16(ax, sy));
                 const __m256 d = _mm256_set1_ps(dk * h2f(load_u16(qb)));
-                acc[g] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(pairs), acc[g]);
+                a[g] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), a[g]);
             }
         }
-        for (int g = 0; g < hn; ++g) out[h0 + g] = hsum8_avx(acc[g]);
+        for (int g = 0; g < hn; ++g) out[h0 + g] = hsum8_avx(pairs ? _mm256_add_ps(acc[0][g], acc[1][g]) : acc[0][g]);
+        if (paired < nb) {   // IQ4_NL's odd last block: its exact integer dot, one fma
+            const uint8_t *kb = k + (long)paired * bytes;
+            const __m256i qx = signed_levels(type, kb), ax = _mm256_sign_epi8(qx, qx);
+            for (int g = 0; g < hn; ++g) {
+                const uint8_t *qb = q8 + (h0 + g) * q_bytes + (long)paired * 34;
+                const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(qb + 2)), qx);
+                int32_t lanes[8];
+                _mm256_storeu_si256((__m256i *)lanes, _mm256_madd_epi16(_mm256_set1_epi16(1), _mm256_maddubs_epi16(ax, sy)));
+                int total = 0;
+                for (int l = 0; l < 8; ++l) total += lanes[l];
+                out[h0 + g] = fmaf(h2f(load_u16(qb)) * h2f(load_u16(kb)), (float)total, out[h0 + g]);
+            }
+        }
     }
 }
 
@@ -224,9 +261,6 @@ GC_AVX2 static void dots_q8_1_avx2(int type, const uint8_t *k, const uint8_t *q8
                                    float *out) {
     enum { MAXH = 8 };
     const int nb = n / 32, bytes = block_bytes(type);
-    // ggml's bytes_from_bits_32: byte j of the result is 0xff when bit j of qh is set.
-    const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-    const __m256i bit = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
     for (int h0 = 0; h0 < heads; h0 += MAXH) {
         const int hn = heads - h0 < MAXH ? heads - h0 : MAXH;
         __m256 acc[MAXH];
@@ -237,11 +271,7 @@ GC_AVX2 static void dots_q8_1_avx2(int type, const uint8_t *k, const uint8_t *q8
             const uint8_t *qs = kb + (type == SWIFTLET_FA_Q5_1 ? 8 : 4);
             const __m128i t = _mm_loadu_si128((const __m128i *)qs);
             __m256i qx = _mm256_and_si256(_mm256_set1_epi8(0xf), _mm256_set_m128i(_mm_srli_epi16(t, 4), t));
-            if (type == SWIFTLET_FA_Q5_1) {
-                uint32_t qh; memcpy(&qh, kb + 4, 4);
-                const __m256i b = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread), bit);
-                qx = _mm256_or_si256(qx, _mm256_and_si256(_mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10)));
-            }
+            if (type == SWIFTLET_FA_Q5_1) qx = _mm256_or_si256(qx, _mm256_and_si256(bytes_from_bits(kb + 4), _mm256_set1_epi8(0x10)));
             const float dk = h2f(load_u16(kb)), mk = h2f(load_u16(kb + 2));
             for (int g = 0; g < hn; ++g) {
                 const uint8_t *qb = q8 + (h0 + g) * q_bytes + (long)ib * 36;
@@ -274,8 +304,8 @@ GC_512 static void dots_f16_avx512(const uint16_t *k, const float *q, long q_str
     }
 }
 
-/// dequantize_row for Q8_0 and Q4_0: the same single product per value, 16 at a time.
-GC_512 static void dequantize_q8_q4_avx512(int type, const uint8_t *row, float *y, int n) {
+/// dequantize_row for Q8_0, Q4_0, Q5_0 and IQ4_NL: the same single product per value, 16 at a time.
+GC_512 static void dequantize_signed_avx512(int type, const uint8_t *row, float *y, int n) {
     const int bytes = block_bytes(type);
     for (int b = 0; b < n / 32; ++b) {
         const uint8_t *blk = row + (long)b * bytes;
@@ -284,10 +314,26 @@ GC_512 static void dequantize_q8_q4_avx512(int type, const uint8_t *row, float *
         if (type == SWIFTLET_FA_Q8_0) {
             lo = _mm_loadu_si128((const __m128i *)(blk + 2));
             hi = _mm_loadu_si128((const __m128i *)(blk + 18));
-        } else {
+        } else if (type == SWIFTLET_FA_Q4_0) {
             const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2)), m = _mm_set1_epi8(0xf), off = _mm_set1_epi8(8);
             lo = _mm_sub_epi8(_mm_and_si128(q, m), off);
             hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m), off);
+        } else if (type == SWIFTLET_FA_IQ4_NL) {
+            const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2)), m = _mm_set1_epi8(0xf);
+            const __m128i lut = _mm_loadu_si128((const __m128i *)iq4nl_values);
+            lo = _mm_shuffle_epi8(lut, _mm_and_si128(q, m));
+            hi = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(q, 4), m));
+        } else {   // Q5_0: (nibble | fifth bit · 16) − 16, widened to 32 bits first
+            const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 6)), m = _mm_set1_epi8(0xf);
+            uint32_t qh; memcpy(&qh, blk + 2, 4);
+            const __m512i sixteen = _mm512_set1_epi32(16);
+            const __m512i l32 = _mm512_sub_epi32(_mm512_or_si512(_mm512_cvtepu8_epi32(_mm_and_si128(q, m)),
+                                                                 _mm512_maskz_mov_epi32((__mmask16)(qh & 0xffff), sixteen)), sixteen);
+            const __m512i h32 = _mm512_sub_epi32(_mm512_or_si512(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), m)),
+                                                                 _mm512_maskz_mov_epi32((__mmask16)(qh >> 16), sixteen)), sixteen);
+            _mm512_storeu_ps(y + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(l32), d));
+            _mm512_storeu_ps(y + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(h32), d));
+            continue;
         }
         _mm512_storeu_ps(y + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
         _mm512_storeu_ps(y + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
@@ -365,12 +411,12 @@ static void key_dots(int k_type, const uint8_t *krow, const void *qconv, long qc
     }
     const long q_bytes = qconv_floats * 4;
 #ifdef GC_X86
-    if (simd && (k_type == SWIFTLET_FA_Q8_0 || k_type == SWIFTLET_FA_Q4_0)) {
-        dots_q8_avx2(k_type, krow, (const uint8_t *)qconv, q_bytes, heads, n, out);
-        return;
-    }
     if (simd && has_min(k_type)) {
         dots_q8_1_avx2(k_type, krow, (const uint8_t *)qconv, q_bytes, heads, n, out);
+        return;
+    }
+    if (simd) {
+        dots_q8_avx2(k_type, krow, (const uint8_t *)qconv, q_bytes, heads, n, out);
         return;
     }
 #endif

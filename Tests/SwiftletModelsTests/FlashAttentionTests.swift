@@ -125,6 +125,7 @@ final class FlashAttentionTests: XCTestCase {
         defer { swiftlet_gc_select(0) }
         let cases: [(headDim: Int, heads: Int, tokens: Int, first: Int, window: Int)] = [
             (64, 3, 1, 700, 0), (64, 3, 70, 10, 0), (64, 3, 5, 100, 0), (256, 4, 1, 300, 0), (256, 2, 65, 0, 40), (128, 1, 1, 129, 64),
+            (96, 2, 3, 40, 0),   // an odd number of blocks (IQ4_NL's leftover block)
         ]
         for c in cases {
             let expected = reference(headDim: c.headDim, heads: c.heads, tokens: c.tokens, first: c.first, window: c.window)
