@@ -22,4 +22,36 @@ final class HostileGrammarTests: XCTestCase {
             XCTAssertNoThrow(try Grammar(GrammarRegex.grammar(pattern: pattern)), pattern)
         }
     }
+
+    /// A schema allowing additional properties excludes its listed names with a trie, one group
+    /// per character: a 160-character name (the fuzzer's case) nested past the GBNF parser's limit
+    /// of 128. Deep levels now continue in rules of their own; names beyond 1024 characters are refused.
+    func testLongPropertyNameWithAdditionalProperties() throws {
+        let long = String(repeating: "é", count: 700)
+        let schema = #"{"type": "object", "properties": {"\#(long)": {"type": "integer"}}, "additionalProperties": true}"#
+        let grammar = try Grammar(GrammarJSONSchema.grammar(schema: schema))
+        // One piece per byte: the matcher walks the text as the model would emit it.
+        let vocabulary = GrammarVocabulary(pieces: (0...255).map { [UInt8($0)] }, endOfGeneration: [])
+        func accepts(_ text: String) throws -> Bool {
+            let matcher = try GrammarMatcher(grammar: grammar, vocabulary: vocabulary)
+            for byte in text.utf8 {
+                guard try matcher.allows(TokenID(byte)) else { return false }
+                try matcher.accept(TokenID(byte))
+            }
+            return matcher.canEnd
+        }
+        XCTAssertTrue(try accepts(#"{"\#(long)": 1}"#))
+        XCTAssertTrue(try accepts(#"{"\#(long)": 1, "other": "x"}"#))
+        XCTAssertTrue(try accepts(#"{"\#(long.dropLast())": "any value"}"#), "a prefix is another name")
+        XCTAssertFalse(try accepts(#"{"\#(long)": "not an integer"}"#), "the listed name keeps its type")
+
+        let tooLong = String(repeating: "k", count: 1025)
+        let tooLongSchema = #"{"type": "object", "properties": {"\#(tooLong)": {}}, "additionalProperties": {"type": "integer"}}"#
+        XCTAssertThrowsError(try GrammarJSONSchema.grammar(schema: tooLongSchema)) { error in
+            guard case SwiftletError.invalidSchema(let reason, _)? = error as? SwiftletError else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("more than 1024"), reason)
+        }
+        // Without additional properties (the default, as in llama.cpp) no trie is built.
+        XCTAssertNoThrow(try Grammar(GrammarJSONSchema.grammar(schema: #"{"type": "object", "properties": {"\#(tooLong)": {}}}"#)))
+    }
 }

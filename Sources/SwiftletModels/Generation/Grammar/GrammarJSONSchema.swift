@@ -313,7 +313,9 @@ struct SchemaConverter {
             } else {
                 valueRule = primitive("value")
             }
-            let key = order.isEmpty ? primitive("string") : try addRule("\(name)-additional-k", notStrings(order))
+            let key = order.isEmpty
+                ? primitive("string")
+                : try addRule("\(name)-additional-k", notStrings(order, name: "\(name)-additional-k", path: path + "/properties"))
             kv["*"] = try addRule("\(name)-additional-kv", key + " \":\" space " + valueRule)
             optional.append("*")
         }
@@ -346,9 +348,20 @@ struct SchemaConverter {
         return result
     }
 
+    /// Trie levels kept inline in one rule; a deeper level continues in a rule of its own, so a
+    /// long property name cannot nest groups past the GBNF parser's limit (`Grammar.Limits`).
+    static let notStringsLevelsPerRule = 32
+    /// Longest property name (in characters) a schema that allows additional properties may list:
+    /// the trie is built by recursion, one level per character.
+    static let maxExcludedNameLength = 1024
+
     /// A JSON string (with its quotes and trailing space) that is none of `strings`: a trie over
     /// their characters, leaving it at any point by a different character or by ending early.
-    mutating func notStrings(_ strings: [String]) throws -> String {
+    mutating func notStrings(_ strings: [String], name: String, path: String) throws -> String {
+        if let long = strings.first(where: { $0.count > Self.maxExcludedNameLength }) {
+            throw fail("property name of \(long.count) characters, more than \(Self.maxExcludedNameLength) "
+                       + "with additionalProperties allowed", path)
+        }
         final class Node { var children: [(Character, Node)] = []; var terminal = false }
         let trie = Node()
         for s in strings {
@@ -363,17 +376,20 @@ struct SchemaConverter {
         let char = primitive("char")
         primitive("space")
         let close = "\"\\\"\" space"
-        func alternatives(_ node: Node) -> String {
+        func alternatives(_ node: Node, level: Int) throws -> String {
             var alts: [String] = []
             for (c, child) in node.children {
-                alts.append(GrammarRegex.literal(String(JSONText.quoted(String(c)).dropFirst().dropLast())) + " (" + alternatives(child) + ")")
+                let rest = level + 1 < Self.notStringsLevelsPerRule
+                    ? try alternatives(child, level: level + 1)
+                    : try addRule(name + "-rest", try alternatives(child, level: 0))
+                alts.append(GrammarRegex.literal(String(JSONText.quoted(String(c)).dropFirst().dropLast())) + " (" + rest + ")")
             }
             let excluded = node.children.map { c in String(c.0).unicodeScalars.map { GrammarRegex.escape($0, inClass: true) }.joined() }.joined()
             alts.append("[^\"\\\\\\x7F\\x00-\\x1F" + excluded + "] " + char + "* " + close)
             if !node.terminal { alts.append(close) }
             return alts.joined(separator: " | ")
         }
-        return "\"\\\"\" (" + alternatives(trie) + ")"
+        return "\"\\\"\" (" + (try alternatives(trie, level: 0)) + ")"
     }
 
     func resolve(_ ref: String, path: String) throws -> OrderedJSON {
