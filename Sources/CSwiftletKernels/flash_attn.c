@@ -464,10 +464,54 @@ static inline uint16_t fma_f16_exact(float x, float v, float y) {
     return f2h(f);
 }
 
+#ifdef GC_X86
+#include <cpuid.h>
+
+/// AVX512-FP16 (CPUID.7.0:EDX[23]), with the AVX-512 state has_avx512 checks.
+static int has_avx512fp16(void) {
+    static int cached = -1;
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        unsigned a = 0, b = 0, cx = 0, d = 0;
+        c = __get_cpuid_count(7, 0, &a, &b, &cx, &d) && (d >> 23 & 1);
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c && has_avx512();
+}
+
+/// The native part of ggml_vec_mad_f16 / ggml_vec_scale_f16 with the instructions an
+/// AVX512-FP16 build of ggml uses: one f16 rounding per element, as fma_f16_exact emulates.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16")))
+static void mad_f16_native_fp16(uint16_t *y, const uint16_t *x, uint16_t vh, int n) {
+    const __m512h v = _mm512_castsi512_ph(_mm512_set1_epi16((short)vh));
+    for (int i = 0; i + 32 <= n; i += 32) {
+        const __m512h xv = _mm512_castsi512_ph(_mm512_loadu_si512((const void *)(x + i)));
+        const __m512h yv = _mm512_castsi512_ph(_mm512_loadu_si512((const void *)(y + i)));
+        _mm512_storeu_si512((void *)(y + i), _mm512_castph_si512(_mm512_fmadd_ph(xv, v, yv)));
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16")))
+static void scale_f16_native_fp16(uint16_t *y, uint16_t vh, int n) {
+    const __m512h v = _mm512_castsi512_ph(_mm512_set1_epi16((short)vh));
+    for (int i = 0; i + 32 <= n; i += 32) {
+        const __m512h yv = _mm512_castsi512_ph(_mm512_loadu_si512((const void *)(y + i)));
+        _mm512_storeu_si512((void *)(y + i), _mm512_castph_si512(_mm512_mul_ph(yv, v)));
+    }
+}
+#endif
+
 /// ggml_vec_mad_f16: the first `n & ~127` elements in native f16 (v rounded to f16 first), the
 /// rest widened to f32.
 static void mad_f16(uint16_t *y, const uint16_t *x, float v, int n, int simd) {
     const int native = n & ~127;
+#ifdef GC_X86
+    if (native && simd && has_avx512fp16()) {
+        mad_f16_native_fp16(y, x, f2h(v), native);
+        mad_f16_widened_avx512(y, x, v, native, n);
+        return;
+    }
+#endif
     if (native) {
         const float vh = h2f(f2h(v));
         for (int i = 0; i < native; ++i) y[i] = fma_f16_exact(h2f(x[i]), vh, h2f(y[i]));
@@ -483,6 +527,13 @@ static void mad_f16(uint16_t *y, const uint16_t *x, float v, int n, int simd) {
 /// so one rounding to f16.
 static void scale_f16(uint16_t *y, float v, int n, int simd) {
     const int native = n & ~127;
+#ifdef GC_X86
+    if (native && simd && has_avx512fp16()) {
+        scale_f16_native_fp16(y, f2h(v), native);
+        scale_f16_widened_avx512(y, v, native, n);
+        return;
+    }
+#endif
     if (native) {
         const float vh = h2f(f2h(v));
         for (int i = 0; i < native; ++i) y[i] = f2h(h2f(y[i]) * vh);
