@@ -561,9 +561,186 @@ static void scale_f32(float *y, float v, int n, int simd) {
     for (int i = 0; i < n; ++i) y[i] = y[i] * v;
 }
 
+// MARK: - Quantized K and V, one query, AVX-512
+
+/// Positions a tile of quantized attention spans: its scores, weights and widened V rows are
+/// computed a pass at a time, so each pass runs over independent positions.
+enum { FA_TILE = 64, FA_TILE_MAX_BLOCKS = 8 };
+
+#ifdef GC_X86
+#define GC_512BW __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,f16c")))
+
+static int has_avx512bw(void) {
+    static int cached = -1;
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        __builtin_cpu_init();
+        c = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c && has_avx512();
+}
+
+/// Whether one query's attention over `k_type` keys and `v_type` values of `head_dim` takes the
+/// tiled path below: keys whose vec_dot has one accumulator (Q8_0, Q4_0, Q5_0), values widened
+/// with one product each (Q8_0, Q4_0, Q5_0, IQ4_NL).
+static int quantized_tiles_apply(int k_type, int v_type, int head_dim) {
+    const int keys = k_type == SWIFTLET_FA_Q8_0 || k_type == SWIFTLET_FA_Q4_0 || k_type == SWIFTLET_FA_Q5_0;
+    const int vals = v_type == SWIFTLET_FA_Q8_0 || v_type == SWIFTLET_FA_Q4_0 || v_type == SWIFTLET_FA_Q5_0
+                     || v_type == SWIFTLET_FA_IQ4_NL;
+    return keys && vals && head_dim % 32 == 0 && head_dim / 32 <= FA_TILE_MAX_BLOCKS && has_avx512bw();
+}
+
+/// hsum_float_8 of both halves of 8 vectors at once (vector j holds position 2j in its low half,
+/// 2j + 1 in its high half): (lanes 0-3 + 4-7), then (0+2, 1+3), then the two, as a transposing
+/// add network. Lane i of the result is position i.
+GC_512 static inline __m512 hsum8_pairs(const __m512 *v) {
+    __m512 s1[4], s2[2];
+    for (int p = 0; p < 4; ++p) {   // chunk c of s1[p]: position 4p + c, lanes i + (i + 4)
+        const __m512 a = v[2 * p], b = v[2 * p + 1];
+        s1[p] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+    for (int p = 0; p < 2; ++p) {   // chunk c of s2[p]: positions 8p + c (lanes 0, 1) and 8p + 4 + c
+        const __m512 a = s1[2 * p], b = s1[2 * p + 1];
+        s2[p] = _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    }
+    const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(s2[0], s2[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_ps(s2[0], s2[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    // Lane 4c + k now holds position 4k + c.
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    return _mm512_permutexvar_ps(order, r);
+}
+
+/// Scores (K·q)·scale + 0 of positions first ..< first + n (n ≤ FA_TILE) for `heads` Q8_0 query
+/// rows, each dot in dots_q8_avx2's order. Two positions share a register (one per 256-bit half);
+/// the key blocks of 16 positions are unpacked once for all heads.
+GC_512BW static void tile_scores(int type, const uint8_t *keys, long k_row_bytes, long first, int n,
+                                 const uint8_t *q8, long q_bytes, int heads, int head_dim, float scale,
+                                 float *scores) {
+    const int nb = head_dim / 32, bytes = block_bytes(type);
+    __m512i ax[8][FA_TILE_MAX_BLOCKS];
+    __m512 dk[8][FA_TILE_MAX_BLOCKS];
+    __mmask64 neg[8][FA_TILE_MAX_BLOCKS];
+    const __m512i pair_halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    for (int i = 0; i < n; i += 16) {
+        for (int j = 0; j < 8; ++j) {
+            // Past the tile, repeat its last position: computed, never stored.
+            const long pa = first + (i + 2 * j < n ? i + 2 * j : n - 1);
+            const long pb = first + (i + 2 * j + 1 < n ? i + 2 * j + 1 : n - 1);
+            const uint8_t *ka = keys + pa * k_row_bytes, *kb = keys + pb * k_row_bytes;
+            for (int b = 0; b < nb; ++b) {
+                const __m512i k = _mm512_inserti64x4(_mm512_castsi256_si512(signed_levels(type, ka + (long)b * bytes)),
+                                                     signed_levels(type, kb + (long)b * bytes), 1);
+                ax[j][b] = _mm512_abs_epi8(k);
+                neg[j][b] = _mm512_movepi8_mask(k);
+                const __m128 d = _mm_cvtph_ps(_mm_cvtsi32_si128((int)(load_u16(ka + (long)b * bytes)
+                                                                      | (uint32_t)load_u16(kb + (long)b * bytes) << 16)));
+                dk[j][b] = _mm512_permutexvar_ps(pair_halves, _mm512_castps128_ps512(d));
+            }
+        }
+        for (int g = 0; g < heads; ++g) {
+            __m512i qz[FA_TILE_MAX_BLOCKS];
+            __m512 dq[FA_TILE_MAX_BLOCKS];
+            for (int b = 0; b < nb; ++b) {
+                const uint8_t *qb = q8 + g * q_bytes + (long)b * 34;
+                qz[b] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qb + 2)));
+                dq[b] = _mm512_set1_ps(h2f(load_u16(qb)));
+            }
+            __m512 acc[8];
+            for (int j = 0; j < 8; ++j) {
+                acc[j] = _mm512_setzero_ps();
+                for (int b = 0; b < nb; ++b) {
+                    const __m512i sq = _mm512_mask_sub_epi8(qz[b], neg[j][b], _mm512_setzero_si512(), qz[b]);
+                    const __m512i lanes = _mm512_madd_epi16(_mm512_maddubs_epi16(ax[j][b], sq), _mm512_set1_epi16(1));
+                    acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(dk[j][b], dq[b]), _mm512_cvtepi32_ps(lanes), acc[j]);
+                }
+            }
+            const __m512 s = _mm512_add_ps(_mm512_mul_ps(hsum8_pairs(acc), _mm512_set1_ps(scale)), _mm512_setzero_ps());
+            _mm512_storeu_ps(scores + (long)g * FA_TILE + i, s);
+        }
+    }
+}
+
+/// VKQ += v·w position by position (ggml_vec_mad_f32), scaling VKQ by w first and taking w = 1
+/// where the running maximum moved (ggml_vec_scale_f32); VKQ stays in registers for the tile.
+GC_512 static inline __attribute__((always_inline)) void tile_accumulate(float *vkq, const float *rows, const float *w,
+                                                                        const uint8_t *moved, int n, const int head_dim) {
+    __m512 acc[16];
+    const int vecs = head_dim / 16;
+    for (int i = 0; i < vecs; ++i) acc[i] = _mm512_loadu_ps(vkq + 16 * i);
+    for (int p = 0; p < n; ++p) {
+        const float *v = rows + (long)p * head_dim;
+        __m512 weight = _mm512_set1_ps(w[p]);
+        if (moved[p]) {
+            for (int i = 0; i < vecs; ++i) acc[i] = _mm512_mul_ps(acc[i], weight);
+            weight = _mm512_set1_ps(1.0f);
+        }
+        for (int i = 0; i < vecs; ++i) acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(v + 16 * i), weight, acc[i]);
+    }
+    for (int i = 0; i < vecs; ++i) _mm512_storeu_ps(vkq + 16 * i, acc[i]);
+}
+
+/// The online softmax of one head over a tile's scores: per position the weight (expf of the
+/// gap to the running maximum, or of the old maximum's gap to a new one) and whether the
+/// maximum moved; S updated as the position loop does.
+GC_512 static void tile_softmax(const float *scores, int n, float *M, float *S, float *w, uint8_t *moved) {
+    float m = *M, s = *S;
+    for (int p = 0; p < n; ++p) {
+        const float x = scores[p];
+        if (x > m) {
+            w[p] = expf(m - x);
+            m = x;
+            moved[p] = 1;
+            s = fmaf(s, w[p], 1.0f);
+        } else {
+            w[p] = expf(x - m);
+            moved[p] = 0;
+            s = fmaf(s, 1.0f, w[p]);
+        }
+    }
+    *M = m;
+    *S = s;
+}
+
+/// The position loop of swiftlet_fa_attend for one query over begin ..< end, a tile at a time:
+/// all heads' scores, then per head its softmax weights and the V accumulation over the tile's
+/// widened V rows. Each head's operations keep their order; only heads interleave differently.
+GC_512BW static void attend_quantized_tiles(int k_type, const uint8_t *keys, long k_row_bytes,
+                                            int v_type, const uint8_t *values, long v_row_bytes,
+                                            const uint8_t *q8, long q_bytes, int heads, int head_dim, float scale,
+                                            long begin, long end, float *ms, float *vkq32, float *tile) {
+    float *scores = tile, *w = scores + (long)heads * FA_TILE, *rows = w + FA_TILE;
+    uint8_t *moved = (uint8_t *)(rows + (long)FA_TILE * head_dim);
+    for (long first = begin; first < end; first += FA_TILE) {
+        const int n = end - first < FA_TILE ? (int)(end - first) : FA_TILE;
+        tile_scores(k_type, keys, k_row_bytes, first, n, q8, q_bytes, heads, head_dim, scale, scores);
+        for (int p = 0; p < n; ++p)
+            dequantize_signed_avx512(v_type, values + (first + p) * v_row_bytes, rows + (long)p * head_dim, head_dim);
+        for (int g = 0; g < heads; ++g) {
+            tile_softmax(scores + (long)g * FA_TILE, n, ms + 2 * g, ms + 2 * g + 1, w, moved);
+            float *acc = vkq32 + (long)g * head_dim;
+            switch (head_dim) {
+            case 64: tile_accumulate(acc, rows, w, moved, n, 64); break;
+            case 128: tile_accumulate(acc, rows, w, moved, n, 128); break;
+            case 256: tile_accumulate(acc, rows, w, moved, n, 256); break;
+            default: tile_accumulate(acc, rows, w, moved, n, head_dim); break;
+            }
+        }
+    }
+}
+#else
+static int quantized_tiles_apply(int k_type, int v_type, int head_dim) { (void)k_type; (void)v_type; (void)head_dim; return 0; }
+#endif
+
 // MARK: - One chunk
 
-long swiftlet_fa_attend_scratch(int rows, int head_dim) { return (long)rows * (4L * head_dim + 2) + head_dim + 16; }
+long swiftlet_fa_attend_scratch(int rows, int head_dim) {
+    // Per row: VKQ32, VKQ16, the converted query, M and S; one widened V row; a quantized tile.
+    const long tile = (long)rows * FA_TILE + FA_TILE + (long)FA_TILE * head_dim + FA_TILE / 4;
+    return (long)rows * (4L * head_dim + 2) + head_dim + 16 + tile;
+}
 
 void swiftlet_fa_attend(const float *q, long q_stride, int tokens, int heads, int first_pos, int head_dim,
                         int k_type, const void *keys, long k_row_bytes,
@@ -595,7 +772,12 @@ void swiftlet_fa_attend(const float *q, long q_stride, int tokens, int heads, in
             if (v16) memset(vkq16f + (long)g * D, 0, sizeof(uint16_t) * D);
             else memset(vkq32 + (long)g * D, 0, sizeof(float) * D);
         }
-        for (long ic = begin; ic < end; ++ic) {
+        if (simd && quantized_tiles_apply(k_type, v_type, D)) {
+#ifdef GC_X86
+            attend_quantized_tiles(k_type, keys, k_row_bytes, v_type, values, v_row_bytes, (const uint8_t *)qconv,
+                                   4L * D, heads, D, scale, begin, end, ms, vkq32, v32 + D + 16);
+#endif
+        } else for (long ic = begin; ic < end; ++ic) {
             const uint8_t *krow = (const uint8_t *)keys + ic * k_row_bytes;
             const uint8_t *vrow = (const uint8_t *)values + ic * v_row_bytes;
             for (int g0 = 0; g0 < heads; g0 += 64) {
