@@ -663,82 +663,253 @@ GC_512BW static void tile_scores(int type, const uint8_t *keys, long k_row_bytes
     }
 }
 
-/// VKQ += v·w position by position (ggml_vec_mad_f32), scaling VKQ by w first and taking w = 1
-/// where the running maximum moved (ggml_vec_scale_f32); VKQ stays in registers for the tile.
-GC_512 static inline __attribute__((always_inline)) void tile_accumulate(float *vkq, const float *rows, const float *w,
-                                                                        const uint8_t *moved, int n, const int head_dim) {
-    __m512 acc[16];
-    const int vecs = head_dim / 16;
-    for (int i = 0; i < vecs; ++i) acc[i] = _mm512_loadu_ps(vkq + 16 * i);
-    for (int p = 0; p < n; ++p) {
-        const float *v = rows + (long)p * head_dim;
-        __m512 weight = _mm512_set1_ps(w[p]);
-        if (moved[p]) {
-            for (int i = 0; i < vecs; ++i) acc[i] = _mm512_mul_ps(acc[i], weight);
-            weight = _mm512_set1_ps(1.0f);
+/// Block `blk` of a V row widened as dequantize_row widens it (value · d, one rounding).
+GC_512BW static inline __attribute__((always_inline)) void widen_block(int type, const uint8_t *blk, __m512 *lo, __m512 *hi) {
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(blk)));
+    __m512i l, h;
+    if (type == SWIFTLET_FA_Q8_0) {
+        l = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2)));
+        h = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18)));
+    } else if (type == SWIFTLET_FA_Q5_0) {
+        const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 6)), m = _mm_set1_epi8(0xf);
+        uint32_t qh; memcpy(&qh, blk + 2, 4);
+        const __m512i sixteen = _mm512_set1_epi32(16);
+        l = _mm512_sub_epi32(_mm512_or_si512(_mm512_cvtepu8_epi32(_mm_and_si128(q, m)),
+                                             _mm512_maskz_mov_epi32((__mmask16)(qh & 0xffff), sixteen)), sixteen);
+        h = _mm512_sub_epi32(_mm512_or_si512(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), m)),
+                                             _mm512_maskz_mov_epi32((__mmask16)(qh >> 16), sixteen)), sixteen);
+    } else {
+        const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2)), m = _mm_set1_epi8(0xf);
+        __m128i ql = _mm_and_si128(q, m), qh = _mm_and_si128(_mm_srli_epi16(q, 4), m);
+        if (type == SWIFTLET_FA_Q4_0) {
+            ql = _mm_sub_epi8(ql, _mm_set1_epi8(8));
+            qh = _mm_sub_epi8(qh, _mm_set1_epi8(8));
+        } else {   // IQ4_NL
+            const __m128i lut = _mm_loadu_si128((const __m128i *)iq4nl_values);
+            ql = _mm_shuffle_epi8(lut, ql);
+            qh = _mm_shuffle_epi8(lut, qh);
         }
-        for (int i = 0; i < vecs; ++i) acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(v + 16 * i), weight, acc[i]);
+        l = _mm512_cvtepi8_epi32(ql);
+        h = _mm512_cvtepi8_epi32(qh);
     }
-    for (int i = 0; i < vecs; ++i) _mm512_storeu_ps(vkq + 16 * i, acc[i]);
+    *lo = _mm512_mul_ps(_mm512_cvtepi32_ps(l), d);
+    *hi = _mm512_mul_ps(_mm512_cvtepi32_ps(h), d);
 }
 
-/// The online softmax of one head over a tile's scores: per position the weight (expf of the
-/// gap to the running maximum, or of the old maximum's gap to a new one) and whether the
-/// maximum moved; S updated as the position loop does.
-GC_512 static void tile_softmax(const float *scores, int n, float *M, float *S, float *w, uint8_t *moved) {
-    float m = *M, s = *S;
+/// For `heads` heads (heads · head_dim ≤ 256) over a tile: VKQ += v·w position by position
+/// (ggml_vec_mad_f32), scaling VKQ by w first and taking w = 1 where the running maximum moved
+/// (ggml_vec_scale_f32), and S = S·ms + vs. Each V row is widened once for the heads; the
+/// accumulators stay in registers for the tile, and the heads' fma chains interleave.
+GC_512BW static inline __attribute__((always_inline)) void tile_accumulate(
+        int v_type, const uint8_t *values, long v_row_bytes, long first, int n, float *vkq, float *ms,
+        const float *w, const uint8_t *moved, const int heads, const int head_dim) {
+    const int vecs = head_dim / 16, bytes = block_bytes(v_type);
+    __m512 acc[16], weight[4];
+    float S[4];
+    for (int g = 0; g < heads; ++g) {
+        S[g] = ms[2 * g + 1];
+        for (int i = 0; i < vecs; ++i) acc[g * vecs + i] = _mm512_loadu_ps(vkq + (long)g * head_dim + 16 * i);
+    }
     for (int p = 0; p < n; ++p) {
-        const float x = scores[p];
-        if (x > m) {
-            w[p] = expf(m - x);
-            m = x;
-            moved[p] = 1;
-            s = fmaf(s, w[p], 1.0f);
-        } else {
-            w[p] = expf(x - m);
-            moved[p] = 0;
-            s = fmaf(s, 1.0f, w[p]);
+        for (int g = 0; g < heads; ++g) {
+            const float wg = w[g * FA_TILE + p];
+            if (moved[g * FA_TILE + p]) {
+                weight[g] = _mm512_set1_ps(wg);
+                for (int i = 0; i < vecs; ++i) acc[g * vecs + i] = _mm512_mul_ps(acc[g * vecs + i], weight[g]);
+                weight[g] = _mm512_set1_ps(1.0f);
+                S[g] = fmaf(S[g], wg, 1.0f);
+            } else {
+                weight[g] = _mm512_set1_ps(wg);
+                S[g] = fmaf(S[g], 1.0f, wg);
+            }
+        }
+        const uint8_t *row = values + (first + p) * v_row_bytes;
+        for (int b = 0; b < vecs / 2; ++b) {
+            __m512 lo, hi;
+            widen_block(v_type, row + (long)b * bytes, &lo, &hi);
+            for (int g = 0; g < heads; ++g) {
+                acc[g * vecs + 2 * b] = _mm512_fmadd_ps(lo, weight[g], acc[g * vecs + 2 * b]);
+                acc[g * vecs + 2 * b + 1] = _mm512_fmadd_ps(hi, weight[g], acc[g * vecs + 2 * b + 1]);
+            }
         }
     }
+    for (int g = 0; g < heads; ++g) {
+        ms[2 * g + 1] = S[g];
+        for (int i = 0; i < vecs; ++i) _mm512_storeu_ps(vkq + (long)g * head_dim + 16 * i, acc[g * vecs + i]);
+    }
+}
+
+// MARK: glibc's expf, eight lanes at a time
+
+/// glibc's expf (since 2.28; the `__expf_fma` build x86-64 runs on FMA CPUs): x·32/ln 2 = k + r,
+/// expf(x) = 2^(k/32) · p(r) in double, one rounding to float at the end. Its table of
+/// 2^(i/32) (bits, less i << 47) and constants, as the library holds them.
+static const uint64_t expf_table[32] = {
+    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51, 0x3fef72b83c7d517b,
+    0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1, 0x3fef06fe0a31b715, 0x3feef1a7373aa9cb,
+    0x3feedea64c123422, 0x3feece086061892d, 0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429,
+    0x3feea47eb03a5585, 0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
+    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d, 0x3feee89f995ad3ad,
+    0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069, 0x3fef5818dcfba487, 0x3fef7c97337b9b5f,
+    0x3fefa4afa2a490da, 0x3fefd0765b6e4540,
+};
+static const uint64_t expf_inv_ln2_32 = 0x40471547652b82fe, expf_shift = 0x4338000000000000;
+static const uint64_t expf_poly[3] = {0x3ebc6af84b912394, 0x3f2ebfce50fac4f3, 0x3f962e42ff0c52d6};
+
+static inline double bits_to_double(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+
+/// expf of 8 floats with glibc's operations (its fused ones fused), for |x| < 88; other lanes
+/// (glibc's special cases) go to libm.
+GC_512BW static inline __m256 expf8_glibc(__m256 x) {
+    const __m512d xd = _mm512_cvtps_pd(x), inv = _mm512_set1_pd(bits_to_double(expf_inv_ln2_32));
+    const __m512d shift = _mm512_set1_pd(bits_to_double(expf_shift));
+    const __m512d kd = _mm512_fmadd_pd(inv, xd, shift);
+    const __m512i ki = _mm512_castpd_si512(kd);
+    const __m512d r = _mm512_fmsub_pd(inv, xd, _mm512_sub_pd(kd, shift));
+    const __m512i *tab = (const __m512i *)expf_table;
+    const __m512i lo = _mm512_permutex2var_epi64(_mm512_loadu_si512(tab), ki, _mm512_loadu_si512(tab + 1));
+    const __m512i hi = _mm512_permutex2var_epi64(_mm512_loadu_si512(tab + 2), ki, _mm512_loadu_si512(tab + 3));
+    const __mmask8 upper = _mm512_test_epi64_mask(ki, _mm512_set1_epi64(16));
+    const __m512i t = _mm512_add_epi64(_mm512_mask_blend_epi64(upper, lo, hi), _mm512_slli_epi64(ki, 47));
+    const __m512d z = _mm512_fmadd_pd(r, _mm512_set1_pd(bits_to_double(expf_poly[0])),
+                                      _mm512_set1_pd(bits_to_double(expf_poly[1])));
+    const __m512d r2 = _mm512_mul_pd(r, r);
+    const __m512d y = _mm512_fmadd_pd(r, _mm512_set1_pd(bits_to_double(expf_poly[2])), _mm512_set1_pd(1.0));
+    __m256 e = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_fmadd_pd(z, r2, y), _mm512_castsi512_pd(t)));
+    // glibc's fast path takes (bits >> 20 & 0x7ff) < 0x42b: |x| < 88 and not ±inf / NaN.
+    const __m256i top = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(x), 20), _mm256_set1_epi32(0x7ff));
+    const __mmask8 special = _mm256_cmpgt_epi32_mask(top, _mm256_set1_epi32(0x42a));
+    if (special) {
+        float xs[8], es[8];
+        _mm256_storeu_ps(xs, x);
+        _mm256_storeu_ps(es, e);
+        for (int i = 0; i < 8; ++i) if (special >> i & 1) es[i] = expf(xs[i]);
+        e = _mm256_loadu_ps(es);
+    }
+    return e;
+}
+
+GC_512BW static void expf8_glibc_array(const float *x, float *e) { _mm256_storeu_ps(e, expf8_glibc(_mm256_loadu_ps(x))); }
+
+/// Whether expf8_glibc equals this process's libm expf: checked once, over 4096 spread inputs
+/// and the edges of the fast range. Elsewhere (another libm) the tiles call libm.
+static int expf8_matches_libm(void);
+
+/// The online softmax of one head over a tile's scores, in place: per position the weight (expf
+/// of the gap to the running maximum, or of the old maximum's gap to a new one) and whether the
+/// maximum moved. The expf arguments are found first, so the exponentials run eight at a time.
+GC_512BW static void tile_softmax(float *scores, int n, float *M, uint8_t *moved) {
+    float m = *M;
+    for (int p = 0; p < n; ++p) {
+        const float x = scores[p];
+        moved[p] = x > m;
+        scores[p] = x > m ? m - x : x - m;
+        m = x > m ? x : m;
+    }
+    if (expf8_matches_libm()) {
+        int p = 0;
+        for (; p + 8 <= n; p += 8) _mm256_storeu_ps(scores + p, expf8_glibc(_mm256_loadu_ps(scores + p)));
+        if (p < n) {
+            const __mmask8 rest = (__mmask8)((1u << (n - p)) - 1);
+            _mm256_mask_storeu_ps(scores + p, rest, expf8_glibc(_mm256_maskz_loadu_ps(rest, scores + p)));
+        }
+    } else {
+        for (int p = 0; p < n; ++p) scores[p] = expf(scores[p]);
+    }
     *M = m;
-    *S = s;
 }
 
 /// The position loop of swiftlet_fa_attend for one query over begin ..< end, a tile at a time:
-/// all heads' scores, then per head its softmax weights and the V accumulation over the tile's
-/// widened V rows. Each head's operations keep their order; only heads interleave differently.
+/// all heads' scores, their softmax weights, then the V accumulation of up to four heads at once.
+/// Each head's operations keep their order; only heads interleave differently.
 GC_512BW static void attend_quantized_tiles(int k_type, const uint8_t *keys, long k_row_bytes,
                                             int v_type, const uint8_t *values, long v_row_bytes,
                                             const uint8_t *q8, long q_bytes, int heads, int head_dim, float scale,
                                             long begin, long end, float *ms, float *vkq32, float *tile) {
-    float *scores = tile, *w = scores + (long)heads * FA_TILE, *rows = w + FA_TILE;
-    uint8_t *moved = (uint8_t *)(rows + (long)FA_TILE * head_dim);
+    float *w = tile;
+    uint8_t *moved = (uint8_t *)(w + (long)heads * FA_TILE);
+    const int group = head_dim == 64 ? 4 : head_dim == 128 ? 2 : 1;
     for (long first = begin; first < end; first += FA_TILE) {
         const int n = end - first < FA_TILE ? (int)(end - first) : FA_TILE;
-        tile_scores(k_type, keys, k_row_bytes, first, n, q8, q_bytes, heads, head_dim, scale, scores);
-        for (int p = 0; p < n; ++p)
-            dequantize_signed_avx512(v_type, values + (first + p) * v_row_bytes, rows + (long)p * head_dim, head_dim);
-        for (int g = 0; g < heads; ++g) {
-            tile_softmax(scores + (long)g * FA_TILE, n, ms + 2 * g, ms + 2 * g + 1, w, moved);
-            float *acc = vkq32 + (long)g * head_dim;
-            switch (head_dim) {
-            case 64: tile_accumulate(acc, rows, w, moved, n, 64); break;
-            case 128: tile_accumulate(acc, rows, w, moved, n, 128); break;
-            case 256: tile_accumulate(acc, rows, w, moved, n, 256); break;
-            default: tile_accumulate(acc, rows, w, moved, n, head_dim); break;
+        tile_scores(k_type, keys, k_row_bytes, first, n, q8, q_bytes, heads, head_dim, scale, w);
+        for (int g = 0; g < heads; ++g) tile_softmax(w + (long)g * FA_TILE, n, ms + 2 * g, moved + (long)g * FA_TILE);
+        for (int g0 = 0; g0 < heads; g0 += group) {
+            const int gn = heads - g0 < group ? heads - g0 : group;
+            float *acc = vkq32 + (long)g0 * head_dim, *m = ms + 2 * g0;
+            const float *wg = w + (long)g0 * FA_TILE;
+            const uint8_t *mg = moved + (long)g0 * FA_TILE;
+#define ACCUMULATE(G, D) tile_accumulate(v_type, values, v_row_bytes, first, n, acc, m, wg, mg, G, D)
+            switch (head_dim << 3 | gn) {
+            case 64 << 3 | 1: ACCUMULATE(1, 64); break;
+            case 64 << 3 | 2: ACCUMULATE(2, 64); break;
+            case 64 << 3 | 3: ACCUMULATE(3, 64); break;
+            case 64 << 3 | 4: ACCUMULATE(4, 64); break;
+            case 128 << 3 | 1: ACCUMULATE(1, 128); break;
+            case 128 << 3 | 2: ACCUMULATE(2, 128); break;
+            case 256 << 3 | 1: ACCUMULATE(1, 256); break;
+            default: ACCUMULATE(1, head_dim); break;
             }
+#undef ACCUMULATE
         }
     }
 }
+static int expf8_matches_libm(void) {
+    static int cached = -1;
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        c = 1;
+        float x[8], e[8];
+        for (int i = 0; i < 4096 + 8 && c; i += 8) {
+            for (int j = 0; j < 8; ++j) {
+                const int k = i + j;
+                // Spread over [-104, 0] (a prime stride through the range), then the edges.
+                x[j] = k < 4096 ? -104.0f * (float)((k * 2657) % 4096) / 4096.0f - (float)k * 1e-7f
+                                : (const float[]){-88.0f, -87.99999f, -0.0f, -INFINITY, -1e-30f, -103.97f, -150.0f, NAN}[k - 4096];
+            }
+            expf8_glibc_array(x, e);
+            for (int j = 0; j < 8; ++j) {
+                const float ref = expf(x[j]);
+                if (memcmp(&ref, &e[j], 4) != 0 && !(isnan(ref) && isnan(e[j]))) c = 0;
+            }
+        }
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c;
+}
+
+long swiftlet_fa_expf_mismatches(float lo, float hi) {
+    if (!has_avx512bw() || !expf8_matches_libm()) return -1;
+    long bad = 0;
+    float x[8], e[8];
+    int filled = 0;
+    // Every float in [lo, hi], walked by bit pattern (lo ≤ hi ≤ 0: patterns fall from lo to hi).
+    uint32_t from, to;
+    memcpy(&from, &lo, 4);
+    memcpy(&to, &hi, 4);
+    for (uint32_t u = from;; --u) {
+        memcpy(&x[filled++], &u, 4);
+        if (filled == 8 || u == to) {
+            expf8_glibc_array(x, e);
+            for (int j = 0; j < filled; ++j) {
+                const float ref = expf(x[j]);
+                bad += memcmp(&ref, &e[j], 4) != 0;
+            }
+            filled = 0;
+        }
+        if (u == to) break;
+    }
+    return bad;
+}
 #else
 static int quantized_tiles_apply(int k_type, int v_type, int head_dim) { (void)k_type; (void)v_type; (void)head_dim; return 0; }
+long swiftlet_fa_expf_mismatches(float lo, float hi) { (void)lo; (void)hi; return -1; }
 #endif
 
 // MARK: - One chunk
 
 long swiftlet_fa_attend_scratch(int rows, int head_dim) {
-    // Per row: VKQ32, VKQ16, the converted query, M and S; one widened V row; a quantized tile.
-    const long tile = (long)rows * FA_TILE + FA_TILE + (long)FA_TILE * head_dim + FA_TILE / 4;
+    // Per row: VKQ32, VKQ16, the converted query, M and S; one widened V row; tile weights and flags.
+    const long tile = (long)rows * (FA_TILE + FA_TILE / 4) + 16;
     return (long)rows * (4L * head_dim + 2) + head_dim + 16 + tile;
 }
 

@@ -76,6 +76,11 @@ void swiftlet_fa_tiled(const float *q, long q_stride, int tokens, int heads, int
                        const uint16_t *keys, const uint16_t *values, int window, float scale,
                        float *scratch, float *out, long out_stride);
 
+/// For tests: how many floats x in [lo, hi] (lo ≤ hi ≤ 0, every one) get a different expf from
+/// the one-query quantized path's vectorised copy of glibc's expf than from libm; -1 where that
+/// path does not run (no AVX-512 BW, or a libm it does not match, so libm is called instead).
+long swiftlet_fa_expf_mismatches(float lo, float hi);
+
 #ifdef __cplusplus
 }
 #endif
