@@ -126,10 +126,14 @@ final class FlashAttentionTests: XCTestCase {
         let cases: [(headDim: Int, heads: Int, tokens: Int, first: Int, window: Int)] = [
             (64, 3, 1, 700, 0), (64, 3, 70, 10, 0), (64, 3, 5, 100, 0), (256, 4, 1, 300, 0), (256, 2, 65, 0, 40), (128, 1, 1, 129, 64),
             (96, 2, 3, 40, 0),   // an odd number of blocks (IQ4_NL's leftover block)
+            // One query over quantized tiles: heads accumulated four, three, two or one at a time,
+            // tiles cut short, a head size outside the specialised ones.
+            (64, 4, 1, 200, 0), (64, 7, 1, 90, 0), (128, 3, 1, 150, 0), (32, 2, 1, 16, 0), (64, 1, 1, 0, 0),
         ]
         for c in cases {
             let expected = reference(headDim: c.headDim, heads: c.heads, tokens: c.tokens, first: c.first, window: c.window)
             for (kt, vt) in [(KVCacheType.f16, KVCacheType.f16), (.q8_0, .q8_0), (.q4_0, .q4_0), (.q5_0, .iq4_nl), (.q8_0, .f16),
+                             (.q8_0, .q4_0), (.q4_0, .q5_0), (.q5_0, .q8_0),
                              (.q4_1, .q5_1), (.q5_1, .q4_1), (.q5_1, .f16)] {
                 swiftlet_gc_select(0)
                 let simd = runKernels(headDim: c.headDim, heads: c.heads, tokens: c.tokens, first: c.first, window: c.window,
@@ -151,6 +155,21 @@ final class FlashAttentionTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The one-query quantized path computes its softmax weights with a vectorised copy of glibc's
+    /// expf; it must equal libm's on every float it can be given (the scores' gaps are ≤ 0). Where
+    /// the copy is not in use (no AVX-512 BW) the path calls libm itself.
+    func testVectorisedExpfEqualsLibmOnEveryNonPositiveFloat() throws {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let mismatches = swiftlet_fa_expf_mismatches(-110, -0.0)
+        if mismatches < 0 {
+            #if arch(x86_64) && os(Linux)
+            XCTAssertFalse(cpu.contains(" avx512bw"), "the vectorised expf is off on an AVX-512 BW CPU: it differs from this libm")
+            #endif
+            return
+        }
+        XCTAssertEqual(mismatches, 0)
     }
 
     /// The in-place transform equals the product with the normalised Sylvester–Hadamard matrix
