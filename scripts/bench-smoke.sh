@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# CI's short performance smoke (`make bench-smoke`): `swiftlet bench` on SmolLM2-135M Q4_1 with
-# small tests, checked against the committed baseline Benchmarks/Baselines/smoke.json.
+# CI's short performance smoke (`make bench-smoke`) on SmolLM2-135M Q4_1, checked against the
+# committed baseline Benchmarks/Baselines/smoke.json: `swiftlet bench` pp64 and tg32, tg16 at
+# depth 512 over an f16 and over a q8_0 cache (flash attention on), and `swiftlet batched-bench`
+# decoding 4 sequences together.
 #
 #   scripts/bench-smoke.sh            run and check: exit 1 when a test's t/s falls more than
 #                                     BENCH_TOLERANCE percent (default 50) below the baseline, or
@@ -22,16 +24,29 @@ if [ ! -f "$MODEL" ]; then
     exit 0
 fi
 [ -x "$SWIFTLET" ] || swift build -c release --scratch-path .build-cli --product swiftlet
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+out=$(mktemp); depth=$(mktemp); batched=$(mktemp)
+trap 'rm -f "$out" "$depth" "$batched"' EXIT
 "$SWIFTLET" bench -m "$MODEL" -p 64 -n 32 -t 2 -r 3 -o json > "$out"
+"$SWIFTLET" bench -m "$MODEL" -p 0 -n 16 -d 512 -t 2 -r 3 -o jsonl > "$depth"
+"$SWIFTLET" bench -m "$MODEL" -p 0 -n 16 -d 512 -t 2 -r 3 -ctk q8_0 -ctv q8_0 -fa 1 -o jsonl >> "$depth"
+"$SWIFTLET" batched-bench -m "$MODEL" -npp 32 -ntg 16 -npl 4 -t 2 -o jsonl > "$batched"
 
-python3 - "$out" "$BASELINE" "$TOLERANCE" "${1:-}" <<'PY'
+python3 - "$out" "$BASELINE" "$TOLERANCE" "${1:-}" "$depth" "$batched" <<'PY'
 import json, sys
-run_path, baseline_path, tolerance, mode = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+run_path, baseline_path, tolerance, mode, depth_path, batched_path = sys.argv[1:7]
+tolerance = float(tolerance)
 records = json.load(open(run_path))
-def key(r): return f"{'pp%d' % r['n_prompt'] if r['n_gen'] == 0 else 'tg%d' % r['n_gen']} t{r['n_threads']}"
+records += [json.loads(l) for l in open(depth_path) if l.strip()]
+def key(r):
+    name = 'pp%d' % r['n_prompt'] if r['n_gen'] == 0 else 'tg%d' % r['n_gen']
+    if r.get('n_depth', 0): name += ' @ d%d' % r['n_depth']
+    if r.get('type_k', 'f16') != 'f16' or r.get('type_v', 'f16') != 'f16': name += ' %s/%s' % (r['type_k'], r['type_v'])
+    return f"{name} t{r['n_threads']}"
 current = {key(r): r for r in records}
+for l in open(batched_path):
+    if not l.strip(): continue
+    b = json.loads(l)   # llama-batched-bench's jsonl fields; speed = all tokens over the whole time
+    current[f"batched {b['pl']}x(pp{b['pp']}+tg{b['tg']}) t{b['n_threads']}"] = {"avg_ts": b["speed"], "stddev_ts": 0.0}
 failures = []
 for k, r in current.items():
     extra = ""

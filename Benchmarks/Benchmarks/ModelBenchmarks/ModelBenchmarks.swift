@@ -1,6 +1,8 @@
 // package-benchmark suite end to end on the real models (found through SWIFTLET_MODELS_DIR, as
 // the tests find them; skipped when absent): llama-bench's pp and tg tests through
-// `LlamaBench`, and attention cost as one decode step deep in the context versus at position 0.
+// `LlamaBench`; attention cost as one decode step deep in the context versus at position 0, over
+// the f16 cache and over a q8_0 cache with flash attention; and batched decode (four sequences,
+// one forward pass per step) as `BatchedBench` runs it.
 // Thresholds: a p50 regression beyond `SWIFTLET_BENCH_TOLERANCE` percent (default 10) fails
 // `swift package benchmark baseline check`.
 import Benchmark
@@ -52,9 +54,10 @@ let benchmarks: @Sendable () -> Void = {
                           setup: { try LlamaBench(url: url, contextLength: max(prompt, generate, depth + 1)) })
             }
         }
-        // Attention: one decode step at `depth` (the cache filled once in setup) vs at position 0.
-        for position in [0, depth] {
-            Benchmark("\(model.name) decode @ depth \(position) t2",
+        // Attention: one decode step at `depth` (the cache filled once in setup) vs at position 0,
+        // over the default f16 cache and over q8_0 K and V with flash attention (`-ctk q8_0 -ctv q8_0 -fa 1`).
+        for (position, quantized) in [(0, false), (depth, false), (depth, true)] {
+            Benchmark("\(model.name) decode @ depth \(position)\(quantized ? " q8_0 cache" : "") t2",
                       configuration: .init(maxIterations: smoke ? 20 : 200),
                       closure: { benchmark, engine in
                           for _ in benchmark.scaledIterations {
@@ -63,7 +66,10 @@ let benchmarks: @Sendable () -> Void = {
                           }
                       },
                       setup: { () throws -> Transformer in
-                          let engine = try LlamaBench(url: url, contextLength: depth + 1).transformer(threads: 2)
+                          let bench = try LlamaBench(url: url, contextLength: depth + 1)
+                          let engine = quantized
+                              ? try bench.transformer(for: BenchTest(generate: 1, threads: 2, typeK: .q8_0, typeV: .q8_0, flashAttention: 1))
+                              : try bench.transformer(threads: 2)
                           if position > 0 {
                               let tokens = (0..<position).map { TokenID($0 % engine.config.vocabSize) }
                               try tokens.withUnsafeBufferPointer { try engine.evaluate($0, at: 0) }
@@ -71,5 +77,20 @@ let benchmarks: @Sendable () -> Void = {
                           return engine
                       })
         }
+        // Batched decode: 4 sequences after 32-token prompts, 16 steps of one forward pass each
+        // (llama-batched-bench's -npp 32 -ntg 16 -npl 4); throughput counts every token.
+        let sequences = 4, batchedPrompt = 32, batchedSteps = 16
+        Benchmark("\(model.name) batched decode \(sequences)x(pp\(batchedPrompt)+tg\(batchedSteps)) t2",
+                  configuration: .init(maxIterations: smoke ? 3 : 20),
+                  closure: { benchmark, engine in
+                      var random = SplitMix64(seed: 1)
+                      for _ in benchmark.scaledIterations {
+                          do {
+                              blackHole(try BatchedBench.run(engine, prompt: batchedPrompt, generate: batchedSteps,
+                                                             sequences: sequences, random: &random))
+                          } catch { benchmark.error("\(error)") }
+                      }
+                  },
+                  setup: { try LlamaBench(url: url, contextLength: batchedPrompt + batchedSteps).transformer(threads: 2) })
     }
 }
