@@ -19,9 +19,20 @@ public final class EmbeddingModel: Sendable {
     private let tokenizer: WordPieceTokenizer
 
     /// Loads the model at `url`: a model folder (see the type's documentation for the files it
-    /// reads) or a `bert` GGUF file.
-    public static func load(_ url: URL) async throws -> EmbeddingModel {
-        try EmbeddingModel(url: url)
+    /// reads) or a `bert` GGUF file. `precision` `.bfloat16` opts into bf16 products (see
+    /// ``EncoderPrecision``; needs AVX-512 BF16).
+    public static func load(_ url: URL, precision: EncoderPrecision = .float32) async throws -> EmbeddingModel {
+        try EmbeddingModel(url: url).with(precision: precision)
+    }
+
+    private init(pipeline: EmbeddingPipeline, tokenizer: WordPieceTokenizer) {
+        self.pipeline = pipeline
+        self.tokenizer = tokenizer
+    }
+
+    /// This model with its encoder's Linear layers in `precision` (shares the f32 weights).
+    public func with(precision: EncoderPrecision) throws -> EmbeddingModel {
+        precision == pipeline.encoder.precision ? self : EmbeddingModel(pipeline: try pipeline.with(precision: precision), tokenizer: tokenizer)
     }
 
     /// Loads a model folder or a `bert` GGUF file synchronously.

@@ -26,17 +26,21 @@ struct EmbedCommand: ParsableCommand {
     @Flag(name: .long, help: "Time the texts (see below) instead of printing embeddings.")
     var bench = false
 
+    @Option(name: .long, help: "Arithmetic of the encoder's Linear layers: f32, or bf16 (AVX-512 BF16; with --bench, the cosines to the f32 embeddings are reported).")
+    var precision: EncoderPrecision = .float32
+
     @Argument(help: "Texts to embed (default: lines of standard input).")
     var texts: [String] = []
 
     func run() throws {
-        let embedder = try EmbeddingModel(url: URL(fileURLWithPath: model))
+        let f32 = try EmbeddingModel(url: URL(fileURLWithPath: model))
+        let embedder = try f32.with(precision: precision)
         var inputs = texts
         if inputs.isEmpty {
             while let line = readLine(strippingNewline: true) { inputs.append(line) }
         }
         if bench {
-            try runBenchmark(embedder, inputs)
+            try runBenchmark(embedder, inputs, reference: f32)
             return
         }
         let encoder = JSONEncoder()
@@ -55,7 +59,7 @@ struct EmbedCommand: ParsableCommand {
         var embedding: [Float]
     }
 
-    private func runBenchmark(_ embedder: EmbeddingModel, _ inputs: [String]) throws {
+    private func runBenchmark(_ embedder: EmbeddingModel, _ inputs: [String], reference: EmbeddingModel) throws {
         guard let single = inputs.first else { throw ValidationError("--bench needs at least one text") }
         func seconds(_ body: () throws -> Void) rethrows -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -79,7 +83,8 @@ struct EmbedCommand: ParsableCommand {
         let flops = ids.reduce(0.0) { $0 + embedder.pipeline.encoder.config.forwardFLOPs(tokens: $1.count) }
         var forwardTimes: [Double] = []
         for _ in 0..<5 { forwardTimes.append(try seconds { _ = try embedder.embeddings(forTokenIDs: ids, batchSize: batchSize) }) }
-        let report: [String: Any] = [
+        var report: [String: Any] = [
+            "precision": precision.rawValue,
             "texts": inputs.count,
             "batch_size": batchSize,
             "threads": ComputePool.shared.threadCount,
@@ -92,7 +97,17 @@ struct EmbedCommand: ParsableCommand {
             "forward_ms_median": 1000 * median(forwardTimes),
             "forward_gflops_per_second": flops / median(forwardTimes) / 1e9,
         ]
+        if precision != .float32 {
+            // What the precision costs: each text's cosine to its f32 embedding.
+            let cosines = zip(try embedder.embeddings(forTokenIDs: ids, batchSize: batchSize),
+                              try reference.embeddings(forTokenIDs: ids, batchSize: batchSize))
+                .map { Double(EmbeddingModel.cosineSimilarity($0, $1)) }
+            report["cosine_to_f32_min"] = cosines.min() ?? 1
+            report["cosine_to_f32_mean"] = cosines.reduce(0, +) / Double(max(1, cosines.count))
+        }
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
 }
+
+extension EncoderPrecision: ExpressibleByArgument {}

@@ -8,4 +8,5 @@
 #include "quant_dot.h"
 #include "ggml_compat.h"
 #include "flash_attn.h"
+#include "gemm_bf16.h"
 #endif

@@ -1,6 +1,36 @@
 import Foundation
 import SwiftletTensor
 import SwiftletFormats
+import CSwiftletKernels
+
+/// The arithmetic of an encoder's Linear layers.
+public enum EncoderPrecision: String, Sendable, CaseIterable, Codable {
+    /// f32 weights and activations, f32 products (the default; sentence-transformers' precision).
+    case float32 = "f32"
+    /// Weights rounded to bfloat16 once at load, activations rounded to bfloat16 per product,
+    /// products accumulated in f32 (AMX tiles, else AVX-512 BF16). Opt-in; its speed and its
+    /// cosine to the f32 embeddings on MiniLM are in the README.
+    case bfloat16 = "bf16"
+}
+
+/// A weight `[outputs × inputs]` rounded to bf16 and packed for `swiftlet_bf16_gemm`.
+final class PackedBF16Weight: @unchecked Sendable {  // written once at init, read-only afterwards
+    let outputs: Int, inputs: Int
+    let storage: UnsafeMutableRawPointer
+
+    init(_ weight: WeightBuffer, outputs: Int, inputs: Int) throws {
+        let bytes = swiftlet_bf16_packed_bytes(outputs, inputs)
+        guard bytes > 0, weight.count == outputs * inputs else {
+            throw SwiftletError.shapeMismatch(op: "bf16 packing", detail: "\(outputs) × \(inputs) (outputs must be a multiple of 32, inputs even)")
+        }
+        self.outputs = outputs
+        self.inputs = inputs
+        storage = .allocate(byteCount: bytes, alignment: 64)
+        swiftlet_bf16_pack(weight.pointer, outputs, inputs, storage)
+    }
+
+    deinit { storage.deallocate() }
+}
 
 /// A BERT encoder (post-LayerNorm transformer, absolute positions, exact-erf GELU) running a
 /// batch of sequences of different lengths at once.
@@ -14,12 +44,34 @@ public final class BERTEncoder: Sendable {
     public let config: BERTConfig
     /// The parameters.
     public let weights: BERTWeights
+    /// The arithmetic of the Linear layers.
+    public let precision: EncoderPrecision
+    /// Per layer with `.bfloat16`: the QKV, attention-output, intermediate and output weights packed.
+    private let packed: [[PackedBF16Weight]]
 
-    /// An encoder over already loaded weights (the config is validated).
-    public init(config: BERTConfig, weights: BERTWeights) throws {
+    /// An encoder over already loaded weights (the config is validated). `.bfloat16` needs a CPU
+    /// with AVX-512 BF16 (else `SwiftletError.backendUnavailable`).
+    public init(config: BERTConfig, weights: BERTWeights, precision: EncoderPrecision = .float32) throws {
         try config.validate()
         self.config = config
         self.weights = weights
+        self.precision = precision
+        guard precision == .bfloat16 else { packed = []; return }
+        guard swiftlet_bf16_supported() != 0 else {
+            throw SwiftletError.backendUnavailable("bf16 precision needs a CPU with AVX-512 BF16")
+        }
+        let h = config.hiddenSize, inter = config.intermediateSize
+        packed = try weights.layers.map { layer in
+            [try PackedBF16Weight(layer.qkvWeight, outputs: 3 * h, inputs: h),
+             try PackedBF16Weight(layer.attentionOutputWeight, outputs: h, inputs: h),
+             try PackedBF16Weight(layer.intermediateWeight, outputs: inter, inputs: h),
+             try PackedBF16Weight(layer.outputWeight, outputs: h, inputs: inter)]
+        }
+    }
+
+    /// This encoder's weights with `precision`'s products.
+    public func with(precision: EncoderPrecision) throws -> BERTEncoder {
+        precision == self.precision ? self : try BERTEncoder(config: config, weights: weights, precision: precision)
     }
 
     /// Loads `config.json` and the safetensors checkpoint (single or sharded) of `directory`.
@@ -74,13 +126,15 @@ public final class BERTEncoder: Sendable {
             VectorOps.layerNorm(x + r * h, gamma: w.embeddingNormWeight.pointer, beta: w.embeddingNormBias.pointer, count: h, eps: eps, out: x + r * h)
         }
 
-        for layer in w.layers {
+        for (index, layer) in w.layers.enumerated() {
+            let bf16 = packed.isEmpty ? nil : packed[index]
             // Q, K, V for every token: one GEMM against the stacked [3h, h] weight.
-            Self.linear(input: x, rows: tokens, inWidth: h, weight: layer.qkvWeight, bias: layer.qkvBias, outWidth: 3 * h, output: qkv)
+            product(x, rows: tokens, inWidth: h, weight: layer.qkvWeight, packed: bf16?[0], outWidth: 3 * h, output: qkv, workspace: ws)
+            Self.parallelRows(tokens) { r in VectorOps.add(qkv + r * 3 * h, layer.qkvBias.pointer, out: qkv + r * 3 * h, count: 3 * h) }
             attention(qkv: qkv, context: context, offsets: offsets, workspace: ws)
             // LayerNorm(x + context·Woᵀ + b): the GEMM writes, one pass per row adds and normalizes
             // while the row is in L1.
-            Self.multiplyByTransposed(context, rows: tokens, inWidth: h, weight: layer.attentionOutputWeight, outWidth: h, output: residual)
+            product(context, rows: tokens, inWidth: h, weight: layer.attentionOutputWeight, packed: bf16?[1], outWidth: h, output: residual, workspace: ws)
             Self.parallelRows(tokens) { r in
                 let row = residual + r * h
                 VectorOps.add(row, x + r * h, out: row, count: h)
@@ -88,13 +142,13 @@ public final class BERTEncoder: Sendable {
                 VectorOps.layerNorm(row, gamma: layer.attentionNormWeight.pointer, beta: layer.attentionNormBias.pointer, count: h, eps: eps, out: x + r * h)
             }
             // Feed-forward: LayerNorm(x + GELU(x·W1ᵀ + b1)·W2ᵀ + b2).
-            Self.multiplyByTransposed(x, rows: tokens, inWidth: h, weight: layer.intermediateWeight, outWidth: inter, output: up)
+            product(x, rows: tokens, inWidth: h, weight: layer.intermediateWeight, packed: bf16?[2], outWidth: inter, output: up, workspace: ws)
             Self.parallelRows(tokens) { r in
                 let row = up + r * inter
                 VectorOps.add(row, layer.intermediateBias.pointer, out: row, count: inter)
                 VectorOps.geluErf(row, count: inter)
             }
-            Self.multiplyByTransposed(up, rows: tokens, inWidth: inter, weight: layer.outputWeight, outWidth: h, output: residual)
+            product(up, rows: tokens, inWidth: inter, weight: layer.outputWeight, packed: bf16?[3], outWidth: h, output: residual, workspace: ws)
             Self.parallelRows(tokens) { r in
                 let row = residual + r * h
                 VectorOps.add(row, x + r * h, out: row, count: h)
@@ -104,11 +158,19 @@ public final class BERTEncoder: Sendable {
         }
     }
 
-    /// output[rows × outWidth] = input · weightᵀ + bias.
-    static func linear(input: UnsafePointer<Float>, rows: Int, inWidth: Int, weight: WeightBuffer, bias: WeightBuffer,
-                       outWidth: Int, output: UnsafeMutablePointer<Float>) {
-        multiplyByTransposed(input, rows: rows, inWidth: inWidth, weight: weight, outWidth: outWidth, output: output)
-        parallelRows(rows) { r in VectorOps.add(output + r * outWidth, bias.pointer, out: output + r * outWidth, count: outWidth) }
+    /// output[rows × outWidth] = input · weightᵀ: in f32, or with `packed` in bf16 (the input
+    /// rounded into the workspace, then 32 outputs per task).
+    func product(_ input: UnsafePointer<Float>, rows: Int, inWidth: Int, weight: WeightBuffer, packed: PackedBF16Weight?,
+                 outWidth: Int, output: UnsafeMutablePointer<Float>, workspace ws: BERTWorkspace) {
+        guard let packed else {
+            Self.multiplyByTransposed(input, rows: rows, inWidth: inWidth, weight: weight, outWidth: outWidth, output: output)
+            return
+        }
+        let rounded = ws.bf16Input
+        Self.parallelRows(rows) { r in swiftlet_bf16_round(input + r * inWidth, inWidth, rounded + r * inWidth) }
+        ComputePool.shared.parallelFor(outWidth / 32) { block in
+            swiftlet_bf16_gemm(rounded, rows, inWidth, packed.storage, block * 32, 32, output, outWidth)
+        }
     }
 
     /// Below this many rows a product is cut into column blocks small enough for OpenBLAS's
@@ -181,6 +243,8 @@ public final class BERTWorkspace {
     public internal(set) var rowOffsets: [Int] = [0]
 
     var qkv, context, residual, intermediate, scores: UnsafeMutablePointer<Float>
+    /// A product's input rounded to bf16 (bf16 precision only).
+    var bf16Input: UnsafeMutablePointer<UInt16>
     private(set) var tokenCapacity = 0
     private(set) var scoreWidth = 0
     private(set) var scoreSlots = 0
@@ -189,10 +253,12 @@ public final class BERTWorkspace {
     public init() {
         hidden = .allocate(capacity: 1); qkv = .allocate(capacity: 1); context = .allocate(capacity: 1)
         residual = .allocate(capacity: 1); intermediate = .allocate(capacity: 1); scores = .allocate(capacity: 1)
+        bf16Input = .allocate(capacity: 1)
     }
 
     deinit {
         for p in [hidden, qkv, context, residual, intermediate, scores] { p.deallocate() }
+        bf16Input.deallocate()
     }
 
     func reserve(tokens: Int, longest: Int, config c: BERTConfig) {
@@ -204,6 +270,8 @@ public final class BERTWorkspace {
             context = .allocate(capacity: capacity * c.hiddenSize)
             residual = .allocate(capacity: capacity * c.hiddenSize)
             intermediate = .allocate(capacity: capacity * c.intermediateSize)
+            bf16Input.deallocate()
+            bf16Input = .allocate(capacity: (capacity + 32) * max(c.hiddenSize, c.intermediateSize))   // whole 32-row blocks
             tokenCapacity = capacity
         }
         // One L×L score matrix per pool thread.

@@ -33,6 +33,11 @@ public final class EmbeddingPipeline: @unchecked Sendable {  // `idleWorkspaces`
         try self.init(encoder: BERTEncoder(directory: directory), config: EmbeddingPipelineConfig(directory: directory))
     }
 
+    /// This pipeline with its encoder's Linear layers in `precision` (see ``EncoderPrecision``).
+    public func with(precision: EncoderPrecision) throws -> EmbeddingPipeline {
+        precision == encoder.precision ? self : EmbeddingPipeline(encoder: try encoder.with(precision: precision), config: config)
+    }
+
     /// Width of the embeddings.
     public var dimension: Int { config.pooling.outputDimension(hidden: encoder.config.hiddenSize) }
 
