@@ -64,7 +64,8 @@ static int amx_ready(void) {
     return c;
 }
 
-int swiftlet_bf16_supported(void) { return amx_ready() || has_avx512bf16(); }
+// AVX-512 BF16 is required (it rounds the activations); every CPU with AMX-BF16 has it.
+int swiftlet_bf16_supported(void) { return has_avx512bf16(); }
 
 /// The AMX tile layout: tiles 0-3 the 32 × 32 f32 block of c, 4-5 two 16-row slices of a (32
 /// inputs each), 6-7 two 16-output panels (16 pairs each: a panel's rows are the B-tile rows).
@@ -161,12 +162,18 @@ BF16_TARGET static void gemm_avx512(const uint16_t *a, long m, long k, const uin
         }
     }
 }
+static int avx512_only;
+void swiftlet_bf16_select(int avx512) { __atomic_store_n(&avx512_only, avx512, __ATOMIC_RELAXED); }
+int swiftlet_bf16_uses_amx(long k) { return k % 32 == 0 && amx_ready() && !__atomic_load_n(&avx512_only, __ATOMIC_RELAXED); }
+
 void swiftlet_bf16_gemm(const uint16_t *a, long m, long k, const void *packed, long n0, long count, float *c, long ldc) {
-    if (k % 32 == 0 && amx_ready()) gemm_amx(a, m, k, (const uint8_t *)packed, n0, count, c, ldc);
+    if (swiftlet_bf16_uses_amx(k)) gemm_amx(a, m, k, (const uint8_t *)packed, n0, count, c, ldc);
     else gemm_avx512(a, m, k, (const uint8_t *)packed, n0, count, c, ldc);
 }
 #else
 int swiftlet_bf16_supported(void) { return 0; }
+void swiftlet_bf16_select(int avx512) { (void)avx512; }
+int swiftlet_bf16_uses_amx(long k) { (void)k; return 0; }
 void swiftlet_bf16_round(const float *x, long count, uint16_t *out) { round_scalar(x, count, out); }
 void swiftlet_bf16_gemm(const uint16_t *a, long m, long k, const void *packed, long n0, long count, float *c, long ldc) {
     (void)a; (void)m; (void)k; (void)packed; (void)n0; (void)count; (void)c; (void)ldc;

@@ -10,7 +10,8 @@
 extern "C" {
 #endif
 
-/// Whether this CPU (and build) runs the bf16 products: AMX-BF16, or AVX-512 F, BW and BF16.
+/// Whether this CPU (and build) runs the bf16 products: AVX-512 F, BW and BF16 (AMX-BF16 then
+/// speeds them up where the OS grants it).
 int swiftlet_bf16_supported(void);
 
 /// Bytes of the packed form of an `n × k` weight (n outputs of k inputs), or -1 unless n is a
@@ -30,6 +31,13 @@ void swiftlet_bf16_round(const float *x, long count, uint16_t *out);
 /// c's rows are `ldc` floats apart. `a` must be readable for m rounded up to 32 rows (the AMX
 /// path computes whole 32-row blocks and keeps the rows that exist).
 void swiftlet_bf16_gemm(const uint16_t *a, long m, long k, const void *packed, long n0, long count, float *c, long ldc);
+
+/// For tests: 1 makes swiftlet_bf16_gemm take the AVX-512 BF16 kernel even where AMX runs.
+void swiftlet_bf16_select(int avx512);
+
+/// Whether swiftlet_bf16_gemm runs on AMX tiles for `k` inputs (a multiple of 32, AMX usable,
+/// not deselected).
+int swiftlet_bf16_uses_amx(long k);
 
 #ifdef __cplusplus
 }
