@@ -304,39 +304,47 @@ GC_512 static void dots_f16_avx512(const uint16_t *k, const float *q, long q_str
     }
 }
 
+/// Block `blk` of a V row widened as dequantize_row widens it (value · d, one rounding).
+GC_512 static inline __attribute__((always_inline)) void widen_block(int type, const uint8_t *blk, __m512 *lo, __m512 *hi) {
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(blk)));
+    __m512i l, h;
+    if (type == SWIFTLET_FA_Q8_0) {
+        l = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2)));
+        h = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18)));
+    } else if (type == SWIFTLET_FA_Q5_0) {
+        const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 6)), m = _mm_set1_epi8(0xf);
+        uint32_t qh; memcpy(&qh, blk + 2, 4);
+        const __m512i sixteen = _mm512_set1_epi32(16);
+        l = _mm512_sub_epi32(_mm512_or_si512(_mm512_cvtepu8_epi32(_mm_and_si128(q, m)),
+                                             _mm512_maskz_mov_epi32((__mmask16)(qh & 0xffff), sixteen)), sixteen);
+        h = _mm512_sub_epi32(_mm512_or_si512(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), m)),
+                                             _mm512_maskz_mov_epi32((__mmask16)(qh >> 16), sixteen)), sixteen);
+    } else {
+        const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2)), m = _mm_set1_epi8(0xf);
+        __m128i ql = _mm_and_si128(q, m), qh = _mm_and_si128(_mm_srli_epi16(q, 4), m);
+        if (type == SWIFTLET_FA_Q4_0) {
+            ql = _mm_sub_epi8(ql, _mm_set1_epi8(8));
+            qh = _mm_sub_epi8(qh, _mm_set1_epi8(8));
+        } else {   // IQ4_NL
+            const __m128i lut = _mm_loadu_si128((const __m128i *)iq4nl_values);
+            ql = _mm_shuffle_epi8(lut, ql);
+            qh = _mm_shuffle_epi8(lut, qh);
+        }
+        l = _mm512_cvtepi8_epi32(ql);
+        h = _mm512_cvtepi8_epi32(qh);
+    }
+    *lo = _mm512_mul_ps(_mm512_cvtepi32_ps(l), d);
+    *hi = _mm512_mul_ps(_mm512_cvtepi32_ps(h), d);
+}
+
 /// dequantize_row for Q8_0, Q4_0, Q5_0 and IQ4_NL: the same single product per value, 16 at a time.
 GC_512 static void dequantize_signed_avx512(int type, const uint8_t *row, float *y, int n) {
     const int bytes = block_bytes(type);
     for (int b = 0; b < n / 32; ++b) {
-        const uint8_t *blk = row + (long)b * bytes;
-        const __m512 d = _mm512_set1_ps(h2f(load_u16(blk)));
-        __m128i lo, hi;
-        if (type == SWIFTLET_FA_Q8_0) {
-            lo = _mm_loadu_si128((const __m128i *)(blk + 2));
-            hi = _mm_loadu_si128((const __m128i *)(blk + 18));
-        } else if (type == SWIFTLET_FA_Q4_0) {
-            const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2)), m = _mm_set1_epi8(0xf), off = _mm_set1_epi8(8);
-            lo = _mm_sub_epi8(_mm_and_si128(q, m), off);
-            hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m), off);
-        } else if (type == SWIFTLET_FA_IQ4_NL) {
-            const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2)), m = _mm_set1_epi8(0xf);
-            const __m128i lut = _mm_loadu_si128((const __m128i *)iq4nl_values);
-            lo = _mm_shuffle_epi8(lut, _mm_and_si128(q, m));
-            hi = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(q, 4), m));
-        } else {   // Q5_0: (nibble | fifth bit · 16) − 16, widened to 32 bits first
-            const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 6)), m = _mm_set1_epi8(0xf);
-            uint32_t qh; memcpy(&qh, blk + 2, 4);
-            const __m512i sixteen = _mm512_set1_epi32(16);
-            const __m512i l32 = _mm512_sub_epi32(_mm512_or_si512(_mm512_cvtepu8_epi32(_mm_and_si128(q, m)),
-                                                                 _mm512_maskz_mov_epi32((__mmask16)(qh & 0xffff), sixteen)), sixteen);
-            const __m512i h32 = _mm512_sub_epi32(_mm512_or_si512(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), m)),
-                                                                 _mm512_maskz_mov_epi32((__mmask16)(qh >> 16), sixteen)), sixteen);
-            _mm512_storeu_ps(y + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(l32), d));
-            _mm512_storeu_ps(y + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(h32), d));
-            continue;
-        }
-        _mm512_storeu_ps(y + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
-        _mm512_storeu_ps(y + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
+        __m512 lo, hi;
+        widen_block(type, row + (long)b * bytes, &lo, &hi);
+        _mm512_storeu_ps(y + 32 * b, lo);
+        _mm512_storeu_ps(y + 32 * b + 16, hi);
     }
 }
 
@@ -661,39 +669,6 @@ GC_512BW static void tile_scores(int type, const uint8_t *keys, long k_row_bytes
             _mm512_storeu_ps(scores + (long)g * FA_TILE + i, s);
         }
     }
-}
-
-/// Block `blk` of a V row widened as dequantize_row widens it (value · d, one rounding).
-GC_512BW static inline __attribute__((always_inline)) void widen_block(int type, const uint8_t *blk, __m512 *lo, __m512 *hi) {
-    const __m512 d = _mm512_set1_ps(_cvtsh_ss(load_u16(blk)));
-    __m512i l, h;
-    if (type == SWIFTLET_FA_Q8_0) {
-        l = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2)));
-        h = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18)));
-    } else if (type == SWIFTLET_FA_Q5_0) {
-        const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 6)), m = _mm_set1_epi8(0xf);
-        uint32_t qh; memcpy(&qh, blk + 2, 4);
-        const __m512i sixteen = _mm512_set1_epi32(16);
-        l = _mm512_sub_epi32(_mm512_or_si512(_mm512_cvtepu8_epi32(_mm_and_si128(q, m)),
-                                             _mm512_maskz_mov_epi32((__mmask16)(qh & 0xffff), sixteen)), sixteen);
-        h = _mm512_sub_epi32(_mm512_or_si512(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), m)),
-                                             _mm512_maskz_mov_epi32((__mmask16)(qh >> 16), sixteen)), sixteen);
-    } else {
-        const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2)), m = _mm_set1_epi8(0xf);
-        __m128i ql = _mm_and_si128(q, m), qh = _mm_and_si128(_mm_srli_epi16(q, 4), m);
-        if (type == SWIFTLET_FA_Q4_0) {
-            ql = _mm_sub_epi8(ql, _mm_set1_epi8(8));
-            qh = _mm_sub_epi8(qh, _mm_set1_epi8(8));
-        } else {   // IQ4_NL
-            const __m128i lut = _mm_loadu_si128((const __m128i *)iq4nl_values);
-            ql = _mm_shuffle_epi8(lut, ql);
-            qh = _mm_shuffle_epi8(lut, qh);
-        }
-        l = _mm512_cvtepi8_epi32(ql);
-        h = _mm512_cvtepi8_epi32(qh);
-    }
-    *lo = _mm512_mul_ps(_mm512_cvtepi32_ps(l), d);
-    *hi = _mm512_mul_ps(_mm512_cvtepi32_ps(h), d);
 }
 
 /// For `heads` heads (heads · head_dim ≤ 256) over a tile: VKQ += v·w position by position
