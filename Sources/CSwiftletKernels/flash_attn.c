@@ -599,6 +599,12 @@ static int quantized_tiles_apply(int k_type, int v_type, int head_dim) {
     return keys && vals && head_dim % 32 == 0 && head_dim / 32 <= FA_TILE_MAX_BLOCKS && has_avx512bw();
 }
 
+/// Whether one query's attention over f16 keys and values takes the tiled path: head size 64,
+/// where ggml_vec_dot_f16 is one 64-wide step and ggml_vec_mad_f16 widens every element.
+static int f16_tiles_apply(int k_type, int v_type, int head_dim) {
+    return k_type == SWIFTLET_FA_F16 && v_type == SWIFTLET_FA_F16 && head_dim == 64 && has_avx512bw();
+}
+
 /// hsum_float_8 of both halves of 8 vectors at once (vector j holds position 2j in its low half,
 /// 2j + 1 in its high half): (lanes 0-3 + 4-7), then (0+2, 1+3), then the two, as a transposing
 /// add network. Lane i of the result is position i.
@@ -828,6 +834,107 @@ GC_512BW static void attend_quantized_tiles(int k_type, const uint8_t *keys, lon
         }
     }
 }
+/// Scores (K·q)·scale + 0 of positions first ..< first + n for `heads` query rows (f16-rounded
+/// floats, `head_dim` apart) over f16 keys of head size 64: each dot as dots_f16_avx512 takes it
+/// (four 16-lane fma chains, (s0 + s2) + (s1 + s3), then reduce16), 16 positions' reductions at
+/// once through reduce16x16. Each 16-position block of keys is widened once for all heads.
+GC_512BW static void tile_scores_f16(const uint16_t *keys, long k_row_halves, long first, int n, const float *q,
+                                     int heads, float scale, float *scores) {
+    float widened[16][64];
+    for (int i = 0; i < n; i += 16) {
+        for (int j = 0; j < 16; ++j) {
+            const uint16_t *k = keys + (first + (i + j < n ? i + j : n - 1)) * k_row_halves;
+            for (int c = 0; c < 4; ++c) _mm512_storeu_ps(widened[j] + 16 * c, load_h16(k + 16 * c));
+        }
+        for (int g = 0; g < heads; ++g) {
+            const float *qg = q + (long)g * 64;
+            const __m512 q0 = _mm512_loadu_ps(qg), q1 = _mm512_loadu_ps(qg + 16), q2 = _mm512_loadu_ps(qg + 32),
+                         q3 = _mm512_loadu_ps(qg + 48), zero = _mm512_setzero_ps();
+            __m512 sums[16];
+            for (int j = 0; j < 16; ++j) {
+                const float *k = widened[j];
+                const __m512 s0 = _mm512_fmadd_ps(_mm512_loadu_ps(k), q0, zero);
+                const __m512 s1 = _mm512_fmadd_ps(_mm512_loadu_ps(k + 16), q1, zero);
+                const __m512 s2 = _mm512_fmadd_ps(_mm512_loadu_ps(k + 32), q2, zero);
+                const __m512 s3 = _mm512_fmadd_ps(_mm512_loadu_ps(k + 48), q3, zero);
+                sums[j] = _mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3));
+            }
+            const __m512 s = _mm512_add_ps(_mm512_mul_ps(reduce16x16(sums), _mm512_set1_ps(scale)), zero);
+            _mm512_storeu_ps(scores + (long)g * FA_TILE + i, s);
+        }
+    }
+}
+
+/// f32 → f16 → f32, nearest even: ggml_vec_mad_f16's and ggml_vec_scale_f16's rounding of each
+/// widened result.
+GC_512 static inline __m512 round_f16(__m512 x) {
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+/// tile_accumulate for f16 values and an f16 accumulator of head size 64 (the widened halves of
+/// ggml_vec_mad_f16 / ggml_vec_scale_f16: every result rounded to f16), `heads` ≤ 4 at once.
+GC_512BW static inline __attribute__((always_inline)) void tile_accumulate_f16(
+        const uint16_t *values, long v_row_halves, long first, int n, uint16_t *vkq, long vkq_stride, float *ms,
+        const float *w, const uint8_t *moved, const int heads) {
+    __m512 acc[16], weight[4];
+    float S[4];
+    for (int g = 0; g < heads; ++g) {
+        S[g] = ms[2 * g + 1];
+        for (int i = 0; i < 4; ++i) acc[4 * g + i] = load_h16(vkq + g * vkq_stride + 16 * i);
+    }
+    for (int p = 0; p < n; ++p) {
+        for (int g = 0; g < heads; ++g) {
+            const float wg = w[g * FA_TILE + p];
+            if (moved[g * FA_TILE + p]) {
+                weight[g] = _mm512_set1_ps(wg);
+                for (int i = 0; i < 4; ++i) acc[4 * g + i] = round_f16(_mm512_mul_ps(acc[4 * g + i], weight[g]));
+                weight[g] = _mm512_set1_ps(1.0f);
+                S[g] = fmaf(S[g], wg, 1.0f);
+            } else {
+                weight[g] = _mm512_set1_ps(wg);
+                S[g] = fmaf(S[g], 1.0f, wg);
+            }
+        }
+        const uint16_t *row = values + (first + p) * v_row_halves;
+        for (int i = 0; i < 4; ++i) {
+            const __m512 v = load_h16(row + 16 * i);
+            for (int g = 0; g < heads; ++g) acc[4 * g + i] = round_f16(_mm512_fmadd_ps(v, weight[g], acc[4 * g + i]));
+        }
+    }
+    for (int g = 0; g < heads; ++g) {
+        ms[2 * g + 1] = S[g];
+        for (int i = 0; i < 4; ++i)
+            _mm256_storeu_si256((__m256i *)(vkq + g * vkq_stride + 16 * i),
+                                _mm512_cvtps_ph(acc[4 * g + i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+}
+
+/// attend_quantized_tiles for f16 keys and values of head size 64 (f16_tiles_apply): the query
+/// rows are f16-rounded floats, the accumulators f16 (`vkq_stride` halves apart).
+GC_512BW static void attend_f16_tiles(const uint16_t *keys, long k_row_halves, const uint16_t *values, long v_row_halves,
+                                      const float *q, int heads, float scale, long begin, long end, float *ms,
+                                      uint16_t *vkq, long vkq_stride, float *tile) {
+    float *w = tile;
+    uint8_t *moved = (uint8_t *)(w + (long)heads * FA_TILE);
+    for (long first = begin; first < end; first += FA_TILE) {
+        const int n = end - first < FA_TILE ? (int)(end - first) : FA_TILE;
+        tile_scores_f16(keys, k_row_halves, first, n, q, heads, scale, w);
+        for (int g = 0; g < heads; ++g) tile_softmax(w + (long)g * FA_TILE, n, ms + 2 * g, moved + (long)g * FA_TILE);
+        for (int g0 = 0; g0 < heads; g0 += 4) {
+            uint16_t *acc = vkq + g0 * vkq_stride;
+            float *m = ms + 2 * g0;
+            const float *wg = w + (long)g0 * FA_TILE;
+            const uint8_t *mg = moved + (long)g0 * FA_TILE;
+            switch (heads - g0 < 4 ? heads - g0 : 4) {
+            case 1: tile_accumulate_f16(values, v_row_halves, first, n, acc, vkq_stride, m, wg, mg, 1); break;
+            case 2: tile_accumulate_f16(values, v_row_halves, first, n, acc, vkq_stride, m, wg, mg, 2); break;
+            case 3: tile_accumulate_f16(values, v_row_halves, first, n, acc, vkq_stride, m, wg, mg, 3); break;
+            default: tile_accumulate_f16(values, v_row_halves, first, n, acc, vkq_stride, m, wg, mg, 4); break;
+            }
+        }
+    }
+}
+
 static int expf8_matches_libm(void) {
     static int cached = -1;
     int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
@@ -877,6 +984,7 @@ long swiftlet_fa_expf_mismatches(float lo, float hi) {
 }
 #else
 static int quantized_tiles_apply(int k_type, int v_type, int head_dim) { (void)k_type; (void)v_type; (void)head_dim; return 0; }
+static int f16_tiles_apply(int k_type, int v_type, int head_dim) { (void)k_type; (void)v_type; (void)head_dim; return 0; }
 long swiftlet_fa_expf_mismatches(float lo, float hi) { (void)lo; (void)hi; return -1; }
 #endif
 
@@ -922,6 +1030,11 @@ void swiftlet_fa_attend(const float *q, long q_stride, int tokens, int heads, in
 #ifdef GC_X86
             attend_quantized_tiles(k_type, keys, k_row_bytes, v_type, values, v_row_bytes, (const uint8_t *)qconv,
                                    4L * D, heads, D, scale, begin, end, ms, vkq32, v32 + D + 16);
+#endif
+        } else if (simd && f16_tiles_apply(k_type, v_type, D)) {
+#ifdef GC_X86
+            attend_f16_tiles((const uint16_t *)keys, k_row_bytes / 2, (const uint16_t *)values, v_row_bytes / 2, qconv, heads,
+                             scale, begin, end, ms, (uint16_t *)vkq16f, 2L * D, v32 + D + 16);
 #endif
         } else for (long ic = begin; ic < end; ++ic) {
             const uint8_t *krow = (const uint8_t *)keys + ic * k_row_bytes;
