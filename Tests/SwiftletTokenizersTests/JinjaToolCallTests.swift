@@ -9,6 +9,19 @@ final class JinjaToolCallTests: XCTestCase {
     let weather = ToolDefinition(name: "get_weather", description: "Get the current weather in a city.",
                                  parameters: ["type": "object", "properties": ["location": ["type": "string"]], "required": ["location"]])
 
+    /// A high surrogate escape followed by an escape that is not a low surrogate (found by the
+    /// `jinja` fuzz target in a Hermes tool call: the pair arithmetic underflowed) stands alone
+    /// as U+FFFD; the next escape is read on its own.
+    func testUnpairedSurrogateEscapesBecomeReplacementCharacters() throws {
+        XCTAssertEqual(try JinjaJSON.parse(#""\udaee\udaee""#), .string("\u{FFFD}\u{FFFD}"))
+        XCTAssertEqual(try JinjaJSON.parse(#""\udaee\u0041""#), .string("\u{FFFD}A"))
+        XCTAssertEqual(try JinjaJSON.parse(#""\udaee\udaee\ude00""#), .string("\u{FFFD}\u{CBA00}"))
+        XCTAssertEqual(try JinjaJSON.parse(#""\ud83d\ude00""#), .string("😀"))
+        XCTAssertEqual(try JinjaJSON.parse(#""\ude00x""#), .string("\u{FFFD}x"))
+        let (content, calls) = ToolCallParser.parse("<tool_call>\r\"t\\udaee\\udaee\r</tool_call>", format: .hermes)
+        XCTAssertTrue(calls.isEmpty, "an unterminated JSON string is no call: \(content)")
+    }
+
     func testHermesFormat() throws {
         let output = "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"location\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>\n"
             + "<tool_call>{\"name\": \"calculate\", \"arguments\": \"{\\\"expression\\\": \\\"1+1\\\"}\"}</tool_call>"

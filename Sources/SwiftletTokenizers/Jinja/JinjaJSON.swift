@@ -210,9 +210,14 @@ public enum JinjaJSON {
                     var code = try hex4()
                     if (0xd800..<0xdc00).contains(code), position + 1 < bytes.count,
                        bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") {
+                        let next = position
                         position += 2
                         let low = try hex4()
-                        code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00)
+                        if (0xdc00..<0xe000).contains(low) {
+                            code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00)
+                        } else {
+                            position = next   // not a pair: the high surrogate stands alone (U+FFFD), the escape after it is read on its own
+                        }
                     }
                     let scalar = Unicode.Scalar(code) ?? "\u{FFFD}"
                     out.append(contentsOf: Array(String(Character(scalar)).utf8))
