@@ -11,7 +11,10 @@
 // - one chunk (swiftlet_fa_attend): fewer rows, or quantized K/V. Q is converted to K's dot type
 //   (f16; Q8_1, which carries the block sum, for Q4_1 / Q5_1; Q8_0 for the other block types),
 //   each score is ggml's vec_dot, the softmax is updated position by position with libm's expf,
-//   and V is accumulated in f16 (f16 V) or f32 (quantized V, widened first).
+//   and V is accumulated in f16 (f16 V) or f32 (quantized V, widened first). With AVX-512, one
+//   query over Q8_0 / Q4_0 / Q5_0 keys (or f16 keys and values of head size 64) takes 64
+//   positions at a time: all scores, then the softmax weights (glibc's expf, vectorised), then
+//   the V accumulation, each head's operations in the same order.
 // - split KV (swiftlet_fa_attend with partials, then swiftlet_fa_reduce): one query row over
 //   >= 512 cached positions of f16 K and V: the positions are cut into one chunk per thread, each
 //   chunk attended as above, then the chunks are merged.
