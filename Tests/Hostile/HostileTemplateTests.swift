@@ -60,6 +60,30 @@ final class HostileTemplateTests: XCTestCase {
         assertLimit("{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}", limits: short)
     }
 
+    /// Printing, comparing and freeing a value recurse once per level of nesting, and a namespace
+    /// is the one value a template can change: a namespace holding itself was printed without end
+    /// (a fuzzer found `{% set state.tool_index = state %}` in a real template's body overflowing
+    /// the stack), and a loop or a macro calling itself could nest a list thousands deep.
+    func testValuesThatNestWithoutEndAreRefused() throws {
+        assertLimit("{% set ns = namespace(a=1) %}{% set ns.b = ns %}{{ ns }}")
+        assertLimit("{% set ns = namespace(a=1) %}{% set ns.b = [1, {'c': ns}] %}{{ ns }}")
+        assertLimit("{% set a = namespace() %}{% set b = namespace(a=a) %}{% set a.b = b %}{{ a }}")
+        assertLimit("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}")
+        assertLimit("{% set ns = namespace(n=none) %}{% for i in range(100000) %}{% set ns.n = namespace(p=ns.n) %}{% endfor %}")
+        assertLimit("{% macro f(x, n) %}{% if n > 0 %}{{ f([[[[[[[[[[x]]]]]]]]]], n - 1) }}{% endif %}{% endmacro %}{{ f(1, 99) }}")
+        // Doubling shares its halves: 2^60 paths, stopped by the time limit while they are walked
+        // and by the output bound when printed.
+        assertLimit("{% set ns = namespace(x=[1]) %}{% for i in range(60) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}{{ ns.x }}",
+                    limits: JinjaLimits(maximumRenderSeconds: 0.5))
+        assertLimit("{% set ns = namespace(x=[1]) %}{% for i in range(20) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}{{ ns }}")
+        // Nesting up to the bound is still a value like any other.
+        let nested = try JinjaTemplate("""
+            {%- set ns = namespace(x=[]) -%}{%- for i in range(500) -%}{%- set ns.x = [ns.x] -%}{%- endfor -%}
+            {{- (ns.x | string | length) -}} {{ ns.x == ns.x }}
+            """).render([:])
+        XCTAssertEqual(nested, "1002True")
+    }
+
     /// The bounds leave real templates alone: a long conversation renders through a template that
     /// accumulates it in a namespace string, as some real templates do.
     func testLongConversationsStillRender() throws {

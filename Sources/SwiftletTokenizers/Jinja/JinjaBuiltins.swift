@@ -205,6 +205,9 @@ enum JinjaBuiltins {
             case .object(let o):
                 total += 2
                 for (key, item) in o.entries { visit(key); visit(item); total += 4; if total > limit { return } }
+            case .namespace(let ns):
+                total += 14
+                for (key, item) in ns.attributes { total += key.utf8.count + 6; visit(item); if total > limit { return } }
             default: total += 24
             }
         }

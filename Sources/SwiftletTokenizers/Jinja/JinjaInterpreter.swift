@@ -171,7 +171,7 @@ final class JinjaInterpreter {
     /// bound before building it (a list can repeat one long string many times).
     func text(of value: JinjaValue, at location: JinjaLocation?) throws -> String {
         switch value {
-        case .array, .object:
+        case .array, .object, .namespace:
             try checkSize(JinjaBuiltins.printedSize(value, limit: limits.maximumOutputBytes), at: location, charged: false)
         default: break
         }
@@ -251,6 +251,7 @@ final class JinjaInterpreter {
             guard !attribute.hasPrefix("_") else {
                 throw error(.security, "namespace attributes cannot start with an underscore: '\(attribute)'", at: location)
             }
+            try value.checkStorable(in: ns) { try checkTime(at: location) }
             ns.attributes[attribute] = value
         }
     }
@@ -310,6 +311,8 @@ final class JinjaInterpreter {
             guard let definitionScope else {
                 throw SwiftletError.template(kind: .type, message: "macro '\(macro.name)' called outside its scope", line: 0, column: 0)
             }
+            for value in args.positional { try value.checkStorable(in: nil) { try interpreter.checkTime(at: nil) } }
+            for (_, value) in args.keyword { try value.checkStorable(in: nil) { try interpreter.checkTime(at: nil) } }
             let s = JinjaScope(parent: definitionScope)
             var extra: [JinjaValue] = []
             for (i, value) in args.positional.enumerated() {

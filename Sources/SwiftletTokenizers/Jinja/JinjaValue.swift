@@ -168,6 +168,53 @@ public enum JinjaValue: Sendable {
     }
 }
 
+extension JinjaValue {
+    /// Deepest nesting of lists, dictionaries and namespaces a value may reach by being stored in
+    /// a namespace or passed to a macro: the two ways a template nests values further on every
+    /// loop iteration or call. Printing, comparing and freeing a value recurse once per level.
+    static let maximumStoredNesting = 512
+
+    /// Refuses a value that nests lists, dictionaries and namespaces deeper than
+    /// ``maximumStoredNesting``, or that holds `container` (storing it there would make a value
+    /// that contains itself, which jinja2 only survives by printing `{...}`). Shared parts are
+    /// walked once per path, so `poll` runs every 4096 containers to let the render's time limit
+    /// stop a walk over a value built by doubling.
+    func checkStorable(in container: JinjaNamespace?, poll: () throws -> Void) throws {
+        var pending: [(value: JinjaValue, depth: Int)] = []
+        var visited = 0
+        func push(_ value: JinjaValue, _ depth: Int) throws {
+            switch value {
+            case .array(let a) where !a.isEmpty: break
+            case .object(let o) where !o.isEmpty: break
+            case .namespace: break
+            default: return
+            }
+            guard depth <= Self.maximumStoredNesting else {
+                throw SwiftletError.template(kind: .limit, message: "value nested deeper than \(Self.maximumStoredNesting) levels",
+                                             line: 0, column: 0)
+            }
+            pending.append((value, depth))
+        }
+        try push(self, 1)
+        while let (value, depth) = pending.popLast() {
+            visited += 1
+            if visited & 4095 == 0 { try poll() }
+            switch value {
+            case .array(let a):
+                for item in a { try push(item, depth + 1) }
+            case .object(let o):
+                for (key, item) in o.entries { try push(key, depth + 1); try push(item, depth + 1) }
+            case .namespace(let ns):
+                if ns === container {
+                    throw SwiftletError.template(kind: .limit, message: "a namespace cannot hold itself", line: 0, column: 0)
+                }
+                for (_, item) in ns.attributes { try push(item, depth + 1) }
+            default: break
+            }
+        }
+    }
+}
+
 extension JinjaValue: Equatable {
     /// Python `==`: numbers compare across int/float/bool, undefined equals only undefined.
     public static func == (lhs: JinjaValue, rhs: JinjaValue) -> Bool {
