@@ -73,6 +73,9 @@ public struct Grammar: Sendable, Equatable {
     public let ruleNames: [String]
     public let rootRule: Int
     public let limits: Limits
+    /// Start positions of each rule's alternatives (``alternativeStarts(_:)`` per rule), which
+    /// the matcher looks up on every rule expansion.
+    let alternativeStartsByRule: [[Int]]
 
     /// Parses `text`; `root` names the start rule. `tokenNamed` gives the id of the single token
     /// whose text is `<…>` (angle brackets included), or nil when the text is not exactly one
@@ -99,6 +102,7 @@ public struct Grammar: Sendable, Equatable {
             flat.append(contentsOf: rule)
         }
         elements = flat; ruleStart = starts; ruleNames = names; rootRule = Int(rootID); self.limits = limits
+        alternativeStartsByRule = starts.map { Self.alternativeStarts(from: Int($0), in: flat) }
         try checkLeftRecursion(definitions: parser.definitionOffsets, text: parser.text)
         try checkCanComplete(definitions: parser.definitionOffsets, text: parser.text)
     }
@@ -121,10 +125,11 @@ public struct Grammar: Sendable, Equatable {
         var inProgress = [Bool](repeating: false, count: n)
         var mayBeEmpty = [Bool](repeating: false, count: n)
         // Empty-derivability first (a fixed point), so the walk below needs no recursion order.
+        let alternativesByRule = (0..<n).map(alternatives(of:))
         var changed = true
         while changed {
             changed = false
-            for r in 0..<n where !mayBeEmpty[r] && alternatives(of: r).contains(where: { alt in
+            for r in 0..<n where !mayBeEmpty[r] && alternativesByRule[r].contains(where: { alt in
                 alt.allSatisfy { elements[$0].kind == .ruleReference && mayBeEmpty[Int(elements[$0].value)] }
             }) { mayBeEmpty[r] = true; changed = true }
         }
@@ -187,10 +192,11 @@ public struct Grammar: Sendable, Equatable {
     /// it is refused up front instead.
     private func checkCanComplete(definitions: [Int], text: [UInt8]) throws {
         var productive = [Bool](repeating: false, count: ruleCount)
+        let alternativesByRule = (0..<ruleCount).map(alternatives(of:))
         var changed = true
         while changed {
             changed = false
-            for r in 0..<ruleCount where !productive[r] && alternatives(of: r).contains(where: { alt in
+            for r in 0..<ruleCount where !productive[r] && alternativesByRule[r].contains(where: { alt in
                 alt.allSatisfy { elements[$0].kind != .ruleReference || productive[Int(elements[$0].value)] }
             }) { productive[r] = true; changed = true }
         }

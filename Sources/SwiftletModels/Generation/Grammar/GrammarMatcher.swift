@@ -26,6 +26,11 @@ public final class GrammarMatcher {
     private var nodeParent: [Int32] = []
     private var nodeDepth: [Int32] = []
     private var nodeIndex: [Int64: Int32] = [:]
+    /// `advance`'s visited marks: node `i` was reached in the current walk when
+    /// `nodeVisit[i] == visitEpoch` (no set to allocate and clear per walk).
+    private var nodeVisit: [UInt32] = []
+    private var visitEpoch: UInt32 = 0
+    private var advanceWork: [Int32] = []
     private var advanced: [Int32: [Int32]] = [:]
     /// For a stack whose top is a character class: the stacks after that class matched.
     private var successorCache: [[Int32]?] = []
@@ -47,7 +52,7 @@ public final class GrammarMatcher {
         self.vocabulary = vocabulary
         hasTokenElements = grammar.elements.contains { $0.isTokenElement }
         var stacks: [Int32] = []
-        for start in grammar.alternativeStarts(grammar.rootRule) {
+        for start in grammar.alternativeStartsByRule[grammar.rootRule] {
             let s = grammar.elements[start].isEndOfSequence ? Self.emptyStack : try push(Self.emptyStack, Int32(start))
             try stacks.append(contentsOf: advance(s))
         }
@@ -79,6 +84,7 @@ public final class GrammarMatcher {
         }
         let id = Int32(nodeElement.count)
         nodeElement.append(element); nodeParent.append(parent); nodeDepth.append(depth); successorCache.append(nil)
+        nodeVisit.append(0)
         nodeIndex[key] = id
         return id
     }
@@ -91,21 +97,32 @@ public final class GrammarMatcher {
     func advance(_ stack: Int32) throws -> [Int32] {
         if let cached = advanced[stack] { return cached }
         var result: [Int32] = []
-        var todo: [Int32] = [stack]
-        var seen = Set<Int32>()
+        var todo: [Int32] = []
+        swap(&todo, &advanceWork)
+        defer { swap(&todo, &advanceWork) }
+        todo.removeAll(keepingCapacity: true)
+        todo.append(stack)
+        visitEpoch &+= 1
+        if visitEpoch == 0 { for i in nodeVisit.indices { nodeVisit[i] = 0 }; visitEpoch = 1 }
+        var reachedEmpty = false
         while let current = todo.popLast() {
-            guard seen.insert(current).inserted else { continue }
-            if current == Self.emptyStack { if !result.contains(current) { result.append(current) }; continue }
+            // Each stack is expanded once, so `result` holds no repeats.
+            if current == Self.emptyStack {
+                if !reachedEmpty { reachedEmpty = true; result.append(current) }
+                continue
+            }
+            guard nodeVisit[Int(current)] != visitEpoch else { continue }
+            nodeVisit[Int(current)] = visitEpoch
             let pos = top(current)
             let e = grammar.elements[pos]
             if e.kind == .ruleReference {
-                for sub in grammar.alternativeStarts(Int(e.value)) {
+                for sub in grammar.alternativeStartsByRule[Int(e.value)] {
                     var next = parent(current)
                     if !grammar.elements[pos + 1].isEndOfSequence { next = try push(next, Int32(pos + 1)) }
                     if !grammar.elements[sub].isEndOfSequence { next = try push(next, Int32(sub)) }
                     todo.append(next)
                 }
-            } else if !result.contains(current) {
+            } else {
                 result.append(current)
             }
             if result.count > grammar.limits.maxStacks {

@@ -60,8 +60,13 @@ extension Grammar {
 
     /// Start positions of the alternatives of rule `rule`.
     func alternativeStarts(_ rule: Int) -> [Int] {
+        Self.alternativeStarts(from: Int(ruleStart[rule]), in: elements)
+    }
+
+    /// Start positions of the alternatives of the rule whose elements begin at `start`.
+    static func alternativeStarts(from start: Int, in elements: [GrammarElement]) -> [Int] {
         var starts: [Int] = []
-        var p = Int(ruleStart[rule])
+        var p = start
         while true {
             starts.append(p)
             while !elements[p].isEndOfSequence { p += 1 }
