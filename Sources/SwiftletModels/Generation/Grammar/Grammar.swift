@@ -135,7 +135,7 @@ public struct Grammar: Sendable, Equatable {
         }
         // Depth-first over "may start with" edges with an explicit stack.
         for start in 0..<n where !visited[start] {
-            var stack: [(rule: Int, next: [Int], index: Int)] = [(start, leftReferences(start, mayBeEmpty), 0)]
+            var stack: [(rule: Int, next: [Int], index: Int)] = [(start, leftReferences(alternativesByRule[start], mayBeEmpty), 0)]
             inProgress[start] = true
             while !stack.isEmpty {
                 let top = stack.count - 1
@@ -152,7 +152,7 @@ public struct Grammar: Sendable, Equatable {
                 }
                 if visited[child] { continue }
                 inProgress[child] = true
-                stack.append((child, leftReferences(child, mayBeEmpty), 0))
+                stack.append((child, leftReferences(alternativesByRule[child], mayBeEmpty), 0))
             }
         }
     }
@@ -174,10 +174,10 @@ public struct Grammar: Sendable, Equatable {
         return result
     }
 
-    /// Rules that can appear leftmost in an alternative of `r` (after rules that may be empty).
-    private func leftReferences(_ r: Int, _ mayBeEmpty: [Bool]) -> [Int] {
+    /// Rules that can appear leftmost in one of a rule's `alternatives` (after rules that may be empty).
+    private func leftReferences(_ alternatives: [[Int]], _ mayBeEmpty: [Bool]) -> [Int] {
         var refs: [Int] = []
-        for alt in alternatives(of: r) {
+        for alt in alternatives {
             for i in alt {
                 guard elements[i].kind == .ruleReference else { break }
                 let child = Int(elements[i].value)
